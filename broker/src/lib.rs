@@ -13,7 +13,9 @@
 
 pub mod config;
 pub mod error;
+pub mod group;
 pub mod log;
+pub mod topics;
 
 pub use config::{BrokerConfig, TopicConfig};
 pub use error::{Error, ErrorCode, Result};

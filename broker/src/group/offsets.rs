@@ -1,0 +1,266 @@
+//! Committed offsets, kept in memory and written to the compacted internal topic
+//! `__consumer_offsets` in Kafka's record formats (key v1: group, topic, partition;
+//! value v3: offset, leader epoch, metadata, commit timestamp), so they survive
+//! restarts like any data and Kafka's tools could read them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+
+use crate::error::{Error, Result};
+use crate::log::now_ms;
+use crate::topics::TopicRegistry;
+
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: String,
+    pub commit_timestamp: i64,
+}
+
+type GroupOffsets = HashMap<(String, i32), Committed>;
+
+#[derive(Debug)]
+pub struct OffsetStore {
+    topics: Arc<TopicRegistry>,
+    partitions: i32,
+    offsets: Mutex<HashMap<String, GroupOffsets>>,
+}
+
+/// Java's `String.hashCode`, which Kafka uses to place a group on an offsets partition.
+fn java_hash(s: &str) -> i32 {
+    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+}
+
+fn put_str(b: &mut BytesMut, s: &str) {
+    b.put_i16(s.len() as i16);
+    b.put_slice(s.as_bytes());
+}
+
+fn get_str(b: &mut Bytes) -> Option<String> {
+    if b.remaining() < 2 {
+        return None;
+    }
+    let len = b.get_i16();
+    if len < 0 {
+        return Some(String::new());
+    }
+    if b.remaining() < len as usize {
+        return None;
+    }
+    String::from_utf8(b.split_to(len as usize).to_vec()).ok()
+}
+
+fn encode_key(group: &str, topic: &str, partition: i32) -> Bytes {
+    let mut b = BytesMut::new();
+    b.put_i16(1);
+    put_str(&mut b, group);
+    put_str(&mut b, topic);
+    b.put_i32(partition);
+    b.freeze()
+}
+
+fn encode_value(c: &Committed) -> Bytes {
+    let mut b = BytesMut::new();
+    b.put_i16(3);
+    b.put_i64(c.offset);
+    b.put_i32(c.leader_epoch);
+    put_str(&mut b, &c.metadata);
+    b.put_i64(c.commit_timestamp);
+    b.freeze()
+}
+
+/// Decodes an offset-commit key; other record kinds (group metadata) give `None`.
+fn decode_key(mut b: Bytes) -> Option<(String, String, i32)> {
+    if b.remaining() < 2 {
+        return None;
+    }
+    let version = b.get_i16();
+    if version > 1 {
+        return None;
+    }
+    let group = get_str(&mut b)?;
+    let topic = get_str(&mut b)?;
+    (b.remaining() >= 4).then(|| (group, topic, b.get_i32()))
+}
+
+fn decode_value(mut b: Bytes) -> Option<Committed> {
+    if b.remaining() < 10 {
+        return None;
+    }
+    let version = b.get_i16();
+    let offset = b.get_i64();
+    let leader_epoch = if version >= 3 && b.remaining() >= 4 { b.get_i32() } else { -1 };
+    let metadata = get_str(&mut b)?;
+    let commit_timestamp = if b.remaining() >= 8 { b.get_i64() } else { -1 };
+    Some(Committed { offset, leader_epoch, metadata, commit_timestamp })
+}
+
+impl OffsetStore {
+    /// Creates `__consumer_offsets` if needed and loads every committed offset from it.
+    pub fn open(topics: Arc<TopicRegistry>, partitions: i32) -> Result<OffsetStore> {
+        let topic = match topics.get(OFFSETS_TOPIC) {
+            Some(t) => t,
+            None => {
+                let mut o = BTreeMap::new();
+                o.insert("cleanup.policy".to_string(), "compact".to_string());
+                o.insert("segment.bytes".to_string(), "104857600".to_string());
+                topics.create(OFFSETS_TOPIC, partitions, o, true)?
+            }
+        };
+        let mut offsets: HashMap<String, GroupOffsets> = HashMap::new();
+        let mut loaded = 0usize;
+        for log in topic.partitions() {
+            let mut next = log.log_start_offset();
+            let end = log.log_end_offset();
+            while next < end {
+                let read = log.read(next, 1 << 20)?;
+                if read.records.is_empty() {
+                    break;
+                }
+                let sets = RecordBatchDecoder::decode_all(&mut read.records.clone())
+                    .map_err(|e| Error::CorruptBatch(format!("{OFFSETS_TOPIC}: {e}")))?;
+                for set in sets {
+                    for r in set.records {
+                        next = r.offset + 1;
+                        let Some((group, topic, partition)) = r.key.and_then(decode_key) else { continue };
+                        let entry = offsets.entry(group).or_default();
+                        match r.value.and_then(decode_value) {
+                            Some(c) => {
+                                entry.insert((topic, partition), c);
+                                loaded += 1;
+                            }
+                            None => {
+                                entry.remove(&(topic, partition));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        offsets.retain(|_, v| !v.is_empty());
+        tracing::info!(groups = offsets.len(), records = loaded, "loaded committed offsets");
+        let partitions = topic.partition_count();
+        Ok(OffsetStore { topics, partitions, offsets: Mutex::new(offsets) })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, GroupOffsets>> {
+        self.offsets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn partition_for(&self, group: &str) -> i32 {
+        (java_hash(group) & 0x7fff_ffff) % self.partitions.max(1)
+    }
+
+    /// Appends the records for a group's commits (or tombstones) to its partition.
+    fn write(&self, group: &str, rows: Vec<(Bytes, Option<Bytes>)>) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let log = self
+            .topics
+            .partition(OFFSETS_TOPIC, self.partition_for(group))
+            .ok_or_else(|| Error::UnknownTopicOrPartition(OFFSETS_TOPIC.into()))?;
+        let now = now_ms();
+        let records: Vec<Record> = rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, (key, value))| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: -1,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: i as i32 - 1,
+                timestamp: now,
+                key: Some(key),
+                value,
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None })
+            .map_err(|e| Error::CorruptBatch(e.to_string()))?;
+        log.append(&buf, now)?;
+        Ok(())
+    }
+
+    pub fn commit(&self, group: &str, commits: Vec<(String, i32, Committed)>) -> Result<()> {
+        let rows = commits.iter().map(|(t, p, c)| (encode_key(group, t, *p), Some(encode_value(c)))).collect();
+        self.write(group, rows)?;
+        let mut map = self.lock();
+        let entry = map.entry(group.to_string()).or_default();
+        for (t, p, c) in commits {
+            entry.insert((t, p), c);
+        }
+        Ok(())
+    }
+
+    pub fn fetch(&self, group: &str, topic: &str, partition: i32) -> Option<Committed> {
+        self.lock().get(group).and_then(|g| g.get(&(topic.to_string(), partition)).cloned())
+    }
+
+    /// Every committed offset of a group, sorted by topic and partition.
+    pub fn all(&self, group: &str) -> Vec<(String, i32, Committed)> {
+        let mut v: Vec<_> = self
+            .lock()
+            .get(group)
+            .map(|g| g.iter().map(|((t, p), c)| (t.clone(), *p, c.clone())).collect())
+            .unwrap_or_default();
+        v.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        v
+    }
+
+    pub fn groups(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    pub fn has_group(&self, group: &str) -> bool {
+        self.lock().contains_key(group)
+    }
+
+    /// Removes every offset of a group, writing tombstones.
+    pub fn delete_group(&self, group: &str) -> Result<()> {
+        let keys: Vec<(String, i32)> = self.lock().get(group).map(|g| g.keys().cloned().collect()).unwrap_or_default();
+        let rows = keys.iter().map(|(t, p)| (encode_key(group, t, *p), None)).collect();
+        self.write(group, rows)?;
+        self.lock().remove(group);
+        Ok(())
+    }
+
+    /// Forgets offsets of a deleted topic.
+    pub fn forget_topic(&self, topic: &str) {
+        for g in self.lock().values_mut() {
+            g.retain(|(t, _), _| t != topic);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_string_hash_matches_java() {
+        // Values computed by java.lang.String.hashCode.
+        assert_eq!(java_hash(""), 0);
+        assert_eq!(java_hash("a"), 97);
+        assert_eq!(java_hash("my-group"), -1_906_497_762);
+    }
+
+    #[test]
+    fn key_and_value_round_trip() {
+        let c = Committed { offset: 42, leader_epoch: -1, metadata: "meta".into(), commit_timestamp: 7 };
+        assert_eq!(decode_value(encode_value(&c)), Some(c));
+        assert_eq!(decode_key(encode_key("g", "t", 3)), Some(("g".into(), "t".into(), 3)));
+        assert_eq!(decode_key(Bytes::from_static(&[0, 2, 0, 1, b'g'])), None);
+    }
+}
