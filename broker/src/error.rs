@@ -57,6 +57,7 @@ pub enum ErrorCode {
     InvalidFetchSize = 4,
     NotLeaderOrFollower = 6,
     MessageTooLarge = 10,
+    InvalidRequiredAcks = 21,
     OffsetMetadataTooLarge = 12,
     CoordinatorLoadInProgress = 14,
     CoordinatorNotAvailable = 15,
@@ -86,6 +87,7 @@ pub enum ErrorCode {
     GroupIdNotFound = 69,
     MemberIdRequired = 79,
     InvalidRecord = 87,
+    UnknownTopicId = 100,
     TransactionalIdAuthorizationFailed = 53,
     GroupMaxSizeReached = 81,
 }

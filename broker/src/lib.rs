@@ -11,11 +11,14 @@
 //! - [`config`]: typed broker and topic configs with Kafka's names and defaults.
 //! - [`broker`]: [`Broker::start`] for embedded use and the `runnel broker` command.
 
+pub mod broker;
 pub mod config;
 pub mod error;
 pub mod group;
 pub mod log;
+pub mod protocol;
 pub mod topics;
 
+pub use broker::{Broker, BrokerHandle};
 pub use config::{BrokerConfig, TopicConfig};
 pub use error::{Error, ErrorCode, Result};

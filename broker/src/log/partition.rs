@@ -363,6 +363,15 @@ impl PartitionLog {
         Ok(None)
     }
 
+    /// The offset and timestamp of the record with the largest timestamp (ListOffsets -3).
+    pub fn offset_for_max_timestamp(&self) -> Result<Option<(i64, i64)>> {
+        let max = self.lock().segments.iter().map(Segment::max_timestamp).max().unwrap_or(-1);
+        if max < 0 {
+            return Ok(None);
+        }
+        self.offset_for_timestamp(max)
+    }
+
     /// Makes every offset below `offset` durable. Concurrent callers share one fsync:
     /// whoever waits behind the lock usually finds its data already flushed.
     pub async fn sync_to(&self, offset: i64) -> Result<()> {

@@ -1,0 +1,169 @@
+//! `runnel perf produce|consume`, in the manner of kafka-producer-perf-test and
+//! kafka-consumer-perf-test: records/s, MB/s and (for produce) latency percentiles.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use super::client::Connection;
+
+#[derive(clap::Subcommand)]
+pub enum PerfCommand {
+    /// Produce fixed-size records as fast as possible (or at --throughput).
+    Produce {
+        #[arg(long)]
+        topic: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        num_records: u64,
+        #[arg(long, default_value_t = 1024)]
+        record_size: usize,
+        /// Records per second to aim for; -1 for no limit.
+        #[arg(long, default_value_t = -1)]
+        throughput: i64,
+        #[arg(long, default_value = "1")]
+        acks: String,
+        #[command(flatten)]
+        conn: Connection,
+    },
+    /// Read records from the beginning of a topic.
+    Consume {
+        #[arg(long)]
+        topic: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: u64,
+        #[command(flatten)]
+        conn: Connection,
+    },
+}
+
+#[derive(Default)]
+struct Stats {
+    latencies_us: Vec<u64>,
+    errors: u64,
+}
+
+struct PerfContext {
+    stats: Arc<Mutex<Stats>>,
+}
+
+impl ClientContext for PerfContext {}
+
+impl ProducerContext for PerfContext {
+    type DeliveryOpaque = Box<Instant>;
+    fn delivery(&self, result: &DeliveryResult<'_>, sent: Self::DeliveryOpaque) {
+        let mut s = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(_) => s.latencies_us.push(sent.elapsed().as_micros() as u64),
+            Err(_) => s.errors += 1,
+        }
+    }
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i] as f64 / 1000.0
+}
+
+pub async fn run(cmd: PerfCommand) -> anyhow::Result<()> {
+    match cmd {
+        PerfCommand::Produce { topic, num_records, record_size, throughput, acks, conn } => {
+            tokio::task::spawn_blocking(move || produce(&conn, &topic, num_records, record_size, throughput, &acks)).await?
+        }
+        PerfCommand::Consume { topic, messages, conn } => {
+            tokio::task::spawn_blocking(move || consume(&conn, &topic, messages)).await?
+        }
+    }
+}
+
+fn produce(conn: &Connection, topic: &str, n: u64, size: usize, throughput: i64, acks: &str) -> anyhow::Result<()> {
+    let stats = Arc::new(Mutex::new(Stats::default()));
+    let mut config = conn.config()?;
+    config.set("acks", acks).set("linger.ms", "5").set("batch.size", "1000000").set("queue.buffering.max.messages", "500000");
+    let producer: ThreadedProducer<PerfContext> =
+        config.create_with_context(PerfContext { stats: stats.clone() }).context("creating the producer")?;
+    let payload: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+    let start = Instant::now();
+    for i in 0..n {
+        if throughput > 0 {
+            let due = start + Duration::from_secs_f64(i as f64 / throughput as f64);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
+        let mut record = BaseRecord::<(), [u8], Box<Instant>>::with_opaque_to(topic, Box::new(Instant::now())).payload(&payload);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((e, r)) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => {
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((e, _)) => return Err(e).context("producing"),
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(120)).context("flushing")?;
+    let elapsed = start.elapsed().as_secs_f64();
+    let mut s = stats.lock().unwrap_or_else(|p| p.into_inner());
+    s.latencies_us.sort_unstable();
+    let ok = s.latencies_us.len() as f64;
+    let avg = s.latencies_us.iter().sum::<u64>() as f64 / ok.max(1.0) / 1000.0;
+    println!(
+        "{} records sent, {:.1} records/sec ({:.2} MB/sec), {:.2} ms avg latency, {:.2} ms max latency, {:.2} ms 50th, {:.2} ms 95th, {:.2} ms 99th, {:.2} ms 99.9th. {} errors.",
+        ok,
+        ok / elapsed,
+        ok * size as f64 / elapsed / (1024.0 * 1024.0),
+        avg,
+        s.latencies_us.last().copied().unwrap_or(0) as f64 / 1000.0,
+        percentile(&s.latencies_us, 0.50),
+        percentile(&s.latencies_us, 0.95),
+        percentile(&s.latencies_us, 0.99),
+        percentile(&s.latencies_us, 0.999),
+        s.errors
+    );
+    Ok(())
+}
+
+fn consume(conn: &Connection, topic: &str, n: u64) -> anyhow::Result<()> {
+    let mut config = conn.config()?;
+    config.set("group.id", format!("runnel-perf-{}", std::process::id())).set("enable.auto.commit", "false");
+    let consumer: BaseConsumer = config.create().context("creating the consumer")?;
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
+    let mut tpl = TopicPartitionList::new();
+    for t in md.topics() {
+        for p in t.partitions() {
+            tpl.add_partition_offset(t.name(), p.id(), Offset::Beginning)?;
+        }
+    }
+    consumer.assign(&tpl)?;
+    let start = Instant::now();
+    let (mut count, mut bytes) = (0u64, 0u64);
+    let mut idle = Instant::now();
+    while count < n {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                count += 1;
+                bytes += m.payload().map_or(0, |p| p.len()) as u64;
+                idle = Instant::now();
+            }
+            Some(Err(e)) => return Err(e).context("consuming"),
+            None if idle.elapsed() > Duration::from_secs(10) => break,
+            None => {}
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    println!(
+        "{count} records consumed in {elapsed:.2} s: {:.1} records/sec, {:.2} MB/sec",
+        count as f64 / elapsed,
+        bytes as f64 / elapsed / (1024.0 * 1024.0)
+    );
+    Ok(())
+}
