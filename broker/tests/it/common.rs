@@ -1,0 +1,114 @@
+//! Helpers: start a broker on a free port in a temp dir, make rdkafka clients.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use runnel_broker::{Broker, BrokerConfig, BrokerHandle};
+
+pub async fn start(dir: &Path, extra: &[(&str, &str)]) -> BrokerHandle {
+    // Broker logs on RUST_LOG=runnel_broker=debug; ignore a second init.
+    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
+    let mut config = BrokerConfig::default()
+        .with_property("log.dirs", dir.display().to_string())
+        .and_then(|c| c.with_property("listeners", "PLAINTEXT://127.0.0.1:0"))
+        .and_then(|c| c.with_property("group.initial.rebalance.delay.ms", "0"))
+        .and_then(|c| c.with_property("offsets.topic.num.partitions", "5"))
+        .expect("test config");
+    for (k, v) in extra {
+        config = config.with_property(k, *v).expect("test config override");
+    }
+    Broker::start(config).await.expect("broker starts")
+}
+
+pub fn client_config(bootstrap: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap);
+    c
+}
+
+pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32, configs: &[(&str, &str)]) {
+    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap).create().unwrap();
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for (k, v) in configs {
+        topic = topic.set(k, v);
+    }
+    let res = admin.create_topics([&topic], &AdminOptions::new()).await.unwrap();
+    assert!(res[0].is_ok(), "create {name}: {:?}", res[0]);
+}
+
+pub fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
+    let mut c = client_config(bootstrap);
+    c.set("linger.ms", "5");
+    for (k, v) in extra {
+        c.set(*k, *v);
+    }
+    c.create().unwrap()
+}
+
+/// Sends `values` with keys `key{i % keys}`, all enqueued at once so librdkafka
+/// batches them; returns (partition, offset) per record.
+pub async fn produce_all(p: &FutureProducer, topic: &str, values: &[String], keys: usize) -> Vec<(i32, i64)> {
+    let mut pending = Vec::with_capacity(values.len());
+    for (i, v) in values.iter().enumerate() {
+        let key = format!("key{}", i % keys.max(1));
+        let mut record = FutureRecord::to(topic).key(&key).payload(v);
+        loop {
+            match p.send_result(record) {
+                Ok(delivery) => break pending.push(delivery),
+                Err((_, r)) => {
+                    record = r;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for f in pending {
+        let delivery = f.await.expect("delivery future").expect("delivered");
+        out.push((delivery.partition, delivery.offset));
+    }
+    out
+}
+
+/// Reads every partition of `topic` from the beginning until `expected` records or a timeout.
+pub fn read_all(bootstrap: &str, topic: &str, expected: usize) -> Vec<(i32, i64, Option<String>, String)> {
+    let consumer: BaseConsumer = client_config(bootstrap)
+        .set("group.id", "reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in md.topics()[0].partitions() {
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning).unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while out.len() < expected && std::time::Instant::now() < deadline {
+        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+            let m = m.expect("fetch ok");
+            out.push((
+                m.partition(),
+                m.offset(),
+                m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+            ));
+        }
+    }
+    // Anything beyond `expected` would be a duplicate: give it a moment to show up.
+    let extra_deadline = std::time::Instant::now() + Duration::from_millis(500);
+    while std::time::Instant::now() < extra_deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            out.push((m.partition(), m.offset(), None, String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned()));
+        }
+    }
+    out
+}

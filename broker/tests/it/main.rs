@@ -1,0 +1,8 @@
+//! Integration tests: the broker in-process on 127.0.0.1:0, driven by rdkafka.
+
+mod common;
+mod garbage;
+mod groups;
+mod produce_fetch;
+mod raw;
+mod restart;
