@@ -35,9 +35,16 @@ pub(crate) struct ProducerIds {
 impl ProducerIds {
     fn open(dir: &Path, at_least: i64) -> Result<ProducerIds> {
         let path = dir.join("producer-id-block");
-        let stored = fs::read_to_string(&path).ok().and_then(|s| s.trim().parse::<i64>().ok()).unwrap_or(0);
+        let stored = fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .unwrap_or(0);
         let next = stored.max(at_least).max(0);
-        Ok(ProducerIds { next: AtomicI64::new(next), block_end: Mutex::new(next), path })
+        Ok(ProducerIds {
+            next: AtomicI64::new(next),
+            block_end: Mutex::new(next),
+            path,
+        })
     }
 
     pub(crate) fn allocate(&self) -> Result<i64> {
@@ -45,7 +52,8 @@ impl ProducerIds {
         let mut end = self.block_end.lock().unwrap_or_else(|p| p.into_inner());
         if id >= *end {
             let new_end = id + PRODUCER_ID_BLOCK;
-            fs::write(&self.path, new_end.to_string()).map_err(|e| Error::io(self.path.display(), e))?;
+            fs::write(&self.path, new_end.to_string())
+                .map_err(|e| Error::io(self.path.display(), e))?;
             *end = new_end;
         }
         Ok(id)
@@ -100,7 +108,8 @@ impl Broker {
     /// listener and starts serving.
     pub async fn start(config: BrokerConfig) -> Result<BrokerHandle> {
         let config = Arc::new(config);
-        fs::create_dir_all(&config.data_dir).map_err(|e| Error::io(config.data_dir.display(), e))?;
+        fs::create_dir_all(&config.data_dir)
+            .map_err(|e| Error::io(config.data_dir.display(), e))?;
         let marker = config.data_dir.join(CLEAN_SHUTDOWN);
         let recover = !marker.exists();
         if recover {
@@ -111,20 +120,32 @@ impl Broker {
         let cfg = config.clone();
         let (topics, offsets) = tokio::task::spawn_blocking(move || -> Result<_> {
             let topics = Arc::new(TopicRegistry::open(cfg.clone(), recover)?);
-            let offsets = Arc::new(OffsetStore::open(topics.clone(), cfg.offsets_topic_partitions)?);
+            let offsets = Arc::new(OffsetStore::open(
+                topics.clone(),
+                cfg.offsets_topic_partitions,
+            )?);
             Ok((topics, offsets))
         })
         .await
         .map_err(|e| Error::io("start-up", std::io::Error::other(e)))??;
-        let max_pid = topics.all_partitions().iter().map(|p| p.max_producer_id()).max().unwrap_or(-1);
+        let max_pid = topics
+            .all_partitions()
+            .iter()
+            .map(|p| p.max_producer_id())
+            .max()
+            .unwrap_or(-1);
         let producer_ids = ProducerIds::open(&config.data_dir.join("__meta"), max_pid + 1)?;
         let groups = GroupCoordinator::new(GroupTimeouts {
             initial_rebalance_delay: Duration::from_millis(config.group_initial_rebalance_delay_ms),
             min_session_timeout_ms: config.group_min_session_timeout_ms,
             max_session_timeout_ms: config.group_max_session_timeout_ms,
         });
-        let listener = TcpListener::bind(config.listen).await.map_err(|e| Error::io(config.listen, e))?;
-        let addr = listener.local_addr().map_err(|e| Error::io(config.listen, e))?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| Error::io(config.listen, e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::io(config.listen, e))?;
         let (advertised_host, advertised_port) = match &config.advertised {
             Some((h, p)) => (h.clone(), if *p == 0 { addr.port() } else { *p }),
             None if addr.ip().is_unspecified() => ("localhost".to_string(), addr.port()),
@@ -143,11 +164,20 @@ impl Broker {
         });
         let (stop, stop_rx) = watch::channel(false);
         let tasks = vec![
-            tokio::spawn(server::accept_loop(listener, state.clone(), stop_rx.clone())),
+            tokio::spawn(server::accept_loop(
+                listener,
+                state.clone(),
+                stop_rx.clone(),
+            )),
             tokio::spawn(housekeeping(state.clone(), stop_rx)),
         ];
         tracing::info!(%addr, data_dir = %config.data_dir.display(), "broker started");
-        Ok(BrokerHandle { addr, stop, tasks, state })
+        Ok(BrokerHandle {
+            addr,
+            stop,
+            tasks,
+            state,
+        })
     }
 }
 
@@ -197,7 +227,10 @@ impl BrokerHandle {
 
     /// `host:port` for clients' `bootstrap.servers`.
     pub fn bootstrap(&self) -> String {
-        format!("{}:{}", self.state.advertised_host, self.state.advertised_port)
+        format!(
+            "{}:{}",
+            self.state.advertised_host, self.state.advertised_port
+        )
     }
 
     /// Stops accepting, ends background tasks, flushes every log and leaves the

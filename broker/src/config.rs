@@ -45,27 +45,132 @@ const LONG_MAX: &str = "9223372036854775807";
 const COMPRESSION: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
 
 const TOPIC_KEYS: &[TopicKey] = &[
-    TopicKey { name: "cleanup.policy", broker_key: "log.cleanup.policy", default: "delete", kind: Kind::List(&["delete", "compact"]) },
-    TopicKey { name: "compression.type", broker_key: "compression.type", default: "producer", kind: Kind::Choice(COMPRESSION) },
-    TopicKey { name: "delete.retention.ms", broker_key: "log.cleaner.delete.retention.ms", default: "86400000", kind: Kind::Long },
-    TopicKey { name: "file.delete.delay.ms", broker_key: "log.segment.delete.delay.ms", default: "60000", kind: Kind::Long },
-    TopicKey { name: "flush.messages", broker_key: "log.flush.interval.messages", default: LONG_MAX, kind: Kind::Long },
-    TopicKey { name: "flush.ms", broker_key: "log.flush.interval.ms", default: LONG_MAX, kind: Kind::Long },
-    TopicKey { name: "index.interval.bytes", broker_key: "log.index.interval.bytes", default: "4096", kind: Kind::Int },
-    TopicKey { name: "max.compaction.lag.ms", broker_key: "log.cleaner.max.compaction.lag.ms", default: LONG_MAX, kind: Kind::Long },
-    TopicKey { name: "max.message.bytes", broker_key: "message.max.bytes", default: "1048588", kind: Kind::Int },
-    TopicKey { name: "message.timestamp.type", broker_key: "log.message.timestamp.type", default: "CreateTime", kind: Kind::Choice(&["CreateTime", "LogAppendTime"]) },
-    TopicKey { name: "min.cleanable.dirty.ratio", broker_key: "log.cleaner.min.cleanable.ratio", default: "0.5", kind: Kind::Double },
-    TopicKey { name: "min.compaction.lag.ms", broker_key: "log.cleaner.min.compaction.lag.ms", default: "0", kind: Kind::Long },
-    TopicKey { name: "min.insync.replicas", broker_key: "min.insync.replicas", default: "1", kind: Kind::Int },
-    TopicKey { name: "preallocate", broker_key: "log.preallocate", default: "false", kind: Kind::Bool },
-    TopicKey { name: "retention.bytes", broker_key: "log.retention.bytes", default: "-1", kind: Kind::Long },
-    TopicKey { name: "retention.ms", broker_key: "log.retention.ms", default: "604800000", kind: Kind::Long },
-    TopicKey { name: "segment.bytes", broker_key: "log.segment.bytes", default: "1073741824", kind: Kind::Int },
-    TopicKey { name: "segment.index.bytes", broker_key: "log.index.size.max.bytes", default: "10485760", kind: Kind::Int },
-    TopicKey { name: "segment.jitter.ms", broker_key: "log.roll.jitter.ms", default: "0", kind: Kind::Long },
-    TopicKey { name: "segment.ms", broker_key: "log.roll.ms", default: "604800000", kind: Kind::Long },
-    TopicKey { name: "unclean.leader.election.enable", broker_key: "unclean.leader.election.enable", default: "false", kind: Kind::Bool },
+    TopicKey {
+        name: "cleanup.policy",
+        broker_key: "log.cleanup.policy",
+        default: "delete",
+        kind: Kind::List(&["delete", "compact"]),
+    },
+    TopicKey {
+        name: "compression.type",
+        broker_key: "compression.type",
+        default: "producer",
+        kind: Kind::Choice(COMPRESSION),
+    },
+    TopicKey {
+        name: "delete.retention.ms",
+        broker_key: "log.cleaner.delete.retention.ms",
+        default: "86400000",
+        kind: Kind::Long,
+    },
+    TopicKey {
+        name: "file.delete.delay.ms",
+        broker_key: "log.segment.delete.delay.ms",
+        default: "60000",
+        kind: Kind::Long,
+    },
+    TopicKey {
+        name: "flush.messages",
+        broker_key: "log.flush.interval.messages",
+        default: LONG_MAX,
+        kind: Kind::Long,
+    },
+    TopicKey {
+        name: "flush.ms",
+        broker_key: "log.flush.interval.ms",
+        default: LONG_MAX,
+        kind: Kind::Long,
+    },
+    TopicKey {
+        name: "index.interval.bytes",
+        broker_key: "log.index.interval.bytes",
+        default: "4096",
+        kind: Kind::Int,
+    },
+    TopicKey {
+        name: "max.compaction.lag.ms",
+        broker_key: "log.cleaner.max.compaction.lag.ms",
+        default: LONG_MAX,
+        kind: Kind::Long,
+    },
+    TopicKey {
+        name: "max.message.bytes",
+        broker_key: "message.max.bytes",
+        default: "1048588",
+        kind: Kind::Int,
+    },
+    TopicKey {
+        name: "message.timestamp.type",
+        broker_key: "log.message.timestamp.type",
+        default: "CreateTime",
+        kind: Kind::Choice(&["CreateTime", "LogAppendTime"]),
+    },
+    TopicKey {
+        name: "min.cleanable.dirty.ratio",
+        broker_key: "log.cleaner.min.cleanable.ratio",
+        default: "0.5",
+        kind: Kind::Double,
+    },
+    TopicKey {
+        name: "min.compaction.lag.ms",
+        broker_key: "log.cleaner.min.compaction.lag.ms",
+        default: "0",
+        kind: Kind::Long,
+    },
+    TopicKey {
+        name: "min.insync.replicas",
+        broker_key: "min.insync.replicas",
+        default: "1",
+        kind: Kind::Int,
+    },
+    TopicKey {
+        name: "preallocate",
+        broker_key: "log.preallocate",
+        default: "false",
+        kind: Kind::Bool,
+    },
+    TopicKey {
+        name: "retention.bytes",
+        broker_key: "log.retention.bytes",
+        default: "-1",
+        kind: Kind::Long,
+    },
+    TopicKey {
+        name: "retention.ms",
+        broker_key: "log.retention.ms",
+        default: "604800000",
+        kind: Kind::Long,
+    },
+    TopicKey {
+        name: "segment.bytes",
+        broker_key: "log.segment.bytes",
+        default: "1073741824",
+        kind: Kind::Int,
+    },
+    TopicKey {
+        name: "segment.index.bytes",
+        broker_key: "log.index.size.max.bytes",
+        default: "10485760",
+        kind: Kind::Int,
+    },
+    TopicKey {
+        name: "segment.jitter.ms",
+        broker_key: "log.roll.jitter.ms",
+        default: "0",
+        kind: Kind::Long,
+    },
+    TopicKey {
+        name: "segment.ms",
+        broker_key: "log.roll.ms",
+        default: "604800000",
+        kind: Kind::Long,
+    },
+    TopicKey {
+        name: "unclean.leader.election.enable",
+        broker_key: "unclean.leader.election.enable",
+        default: "false",
+        kind: Kind::Bool,
+    },
 ];
 
 fn validate(key: &TopicKey, value: &str) -> Result<()> {
@@ -75,9 +180,18 @@ fn validate(key: &TopicKey, value: &str) -> Result<()> {
         reason: reason.to_string(),
     };
     match key.kind {
-        Kind::Long => value.parse::<i64>().map(|_| ()).map_err(|_| bad("not a 64-bit integer")),
-        Kind::Int => value.parse::<i32>().map(|_| ()).map_err(|_| bad("not a 32-bit integer")),
-        Kind::Double => value.parse::<f64>().map(|_| ()).map_err(|_| bad("not a number")),
+        Kind::Long => value
+            .parse::<i64>()
+            .map(|_| ())
+            .map_err(|_| bad("not a 64-bit integer")),
+        Kind::Int => value
+            .parse::<i32>()
+            .map(|_| ())
+            .map_err(|_| bad("not a 32-bit integer")),
+        Kind::Double => value
+            .parse::<f64>()
+            .map(|_| ())
+            .map_err(|_| bad("not a number")),
         Kind::Bool => match value {
             "true" | "false" => Ok(()),
             _ => Err(bad("expected true or false")),
@@ -170,7 +284,12 @@ impl TopicConfig {
                 } else {
                     (k.default.to_string(), ConfigSource::DefaultConfig)
                 };
-                ConfigEntry { name: k.name.to_string(), value, source, sensitive: false }
+                ConfigEntry {
+                    name: k.name.to_string(),
+                    value,
+                    source,
+                    sensitive: false,
+                }
             })
             .collect()
     }
@@ -182,7 +301,11 @@ impl TopicConfig {
     ) -> Result<TopicConfig> {
         let entries = Self::describe(broker, overrides);
         let get = |name: &str| -> &str {
-            entries.iter().find(|e| e.name == name).map(|e| e.value.as_str()).unwrap_or("")
+            entries
+                .iter()
+                .find(|e| e.name == name)
+                .map(|e| e.value.as_str())
+                .unwrap_or("")
         };
         for e in &entries {
             if let Some(k) = TOPIC_KEYS.iter().find(|k| k.name == e.name) {
@@ -219,7 +342,10 @@ fn broker_value(broker: &BTreeMap<String, String>, k: &TopicKey) -> Option<Strin
         return Some(v.clone());
     }
     let scaled = |key: &str, factor: i64| {
-        broker.get(key).and_then(|v| v.parse::<i64>().ok()).map(|v| (v * factor).to_string())
+        broker
+            .get(key)
+            .and_then(|v| v.parse::<i64>().ok())
+            .map(|v| (v * factor).to_string())
     };
     match k.name {
         "retention.ms" => scaled("log.retention.minutes", 60_000)
@@ -262,7 +388,10 @@ fn listener_host_port(value: &str) -> Option<(String, u16)> {
     let first = value.split(',').next()?.trim();
     let addr = first.rsplit_once("://").map(|(_, a)| a).unwrap_or(first);
     let (host, port) = addr.rsplit_once(':')?;
-    Some((host.trim_matches(['[', ']']).to_string(), port.parse().ok()?))
+    Some((
+        host.trim_matches(['[', ']']).to_string(),
+        port.parse().ok()?,
+    ))
 }
 
 impl BrokerConfig {
@@ -295,7 +424,11 @@ impl BrokerConfig {
                     value: v.clone(),
                     reason: "expected PLAINTEXT://host:port".into(),
                 })?;
-                let host = if host.is_empty() { "0.0.0.0".to_string() } else { host };
+                let host = if host.is_empty() {
+                    "0.0.0.0".to_string()
+                } else {
+                    host
+                };
                 format!("{host}:{port}").parse().or_else(|_| {
                     std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
                         .ok()
@@ -308,13 +441,16 @@ impl BrokerConfig {
                 })?
             }
         };
-        let advertised = props.get("advertised.listeners").and_then(|v| listener_host_port(v));
+        let advertised = props
+            .get("advertised.listeners")
+            .and_then(|v| listener_host_port(v));
         let data_dir = props
             .get("log.dirs")
             .or_else(|| props.get("log.dir"))
             .map(|v| PathBuf::from(v.split(',').next().unwrap_or(v).trim()))
             .unwrap_or_else(|| PathBuf::from("/tmp/runnel-logs"));
-        let bool_of = |key: &str, default: bool| props.get(key).map(|v| v == "true").unwrap_or(default);
+        let bool_of =
+            |key: &str, default: bool| props.get(key).map(|v| v == "true").unwrap_or(default);
         let node_id = match props.get("node.id") {
             Some(_) => num(&props, "node.id", 1)?,
             None => num(&props, "broker.id", 1)?,
@@ -330,7 +466,11 @@ impl BrokerConfig {
             socket_request_max_bytes: num(&props, "socket.request.max.bytes", 104_857_600)?,
             retention_check_interval_ms: num(&props, "log.retention.check.interval.ms", 300_000)?,
             offsets_topic_partitions: num(&props, "offsets.topic.num.partitions", 50)?,
-            group_initial_rebalance_delay_ms: num(&props, "group.initial.rebalance.delay.ms", 3000)?,
+            group_initial_rebalance_delay_ms: num(
+                &props,
+                "group.initial.rebalance.delay.ms",
+                3000,
+            )?,
             group_min_session_timeout_ms: num(&props, "group.min.session.timeout.ms", 6000)?,
             group_max_session_timeout_ms: num(&props, "group.max.session.timeout.ms", 1_800_000)?,
             properties: props,
@@ -393,7 +533,10 @@ mod tests {
         let d = TopicConfig::describe(&broker, &o);
         let find = |n: &str| d.iter().find(|e| e.name == n).unwrap().clone();
         assert_eq!(find("retention.ms").source, ConfigSource::TopicConfig);
-        assert_eq!(find("segment.bytes").source, ConfigSource::StaticBrokerConfig);
+        assert_eq!(
+            find("segment.bytes").source,
+            ConfigSource::StaticBrokerConfig
+        );
         assert_eq!(find("cleanup.policy").source, ConfigSource::DefaultConfig);
     }
 }

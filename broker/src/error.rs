@@ -10,7 +10,11 @@ pub enum Error {
     #[error("corrupt record batch: {0}")]
     CorruptBatch(String),
     #[error("invalid config {key}={value}: {reason}")]
-    InvalidConfig { key: String, value: String, reason: String },
+    InvalidConfig {
+        key: String,
+        value: String,
+        reason: String,
+    },
     #[error("unknown config key {0}")]
     UnknownConfig(String),
     #[error("invalid topic name '{name}': {reason}")]
@@ -28,7 +32,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub(crate) fn io(path: impl std::fmt::Display, source: io::Error) -> Self {
-        Error::Io { path: path.to_string(), source }
+        Error::Io {
+            path: path.to_string(),
+            source,
+        }
     }
 
     /// The Kafka error code a client should see for this error.

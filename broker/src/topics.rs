@@ -18,7 +18,12 @@ const MAX_NAME_LEN: usize = 249;
 
 /// Checks a topic name the way Kafka's `Topic.validate` does.
 pub fn validate_topic_name(name: &str) -> Result<()> {
-    let bad = |reason: &str| Err(Error::InvalidTopic { name: name.to_string(), reason: reason.to_string() });
+    let bad = |reason: &str| {
+        Err(Error::InvalidTopic {
+            name: name.to_string(),
+            reason: reason.to_string(),
+        })
+    };
     if name.is_empty() {
         return bad("the name is empty");
     }
@@ -28,7 +33,10 @@ pub fn validate_topic_name(name: &str) -> Result<()> {
     if name.len() > MAX_NAME_LEN {
         return bad("longer than 249 characters");
     }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
         return bad("only ASCII letters, digits, '.', '_' and '-' are allowed");
     }
     Ok(())
@@ -45,17 +53,26 @@ pub struct Topic {
 
 impl Topic {
     pub fn partitions(&self) -> Vec<Arc<PartitionLog>> {
-        self.partitions.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.partitions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
     pub fn partition(&self, p: i32) -> Option<Arc<PartitionLog>> {
         let parts = self.partitions.read().unwrap_or_else(|p| p.into_inner());
         usize::try_from(p).ok().and_then(|i| parts.get(i).cloned())
     }
     pub fn partition_count(&self) -> i32 {
-        self.partitions.read().unwrap_or_else(|p| p.into_inner()).len() as i32
+        self.partitions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .len() as i32
     }
     pub fn overrides(&self) -> BTreeMap<String, String> {
-        self.overrides.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.overrides
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -70,7 +87,9 @@ pub struct TopicRegistry {
 fn write_atomically(path: &Path, text: &str) -> Result<()> {
     let tmp = path.with_extension("tmp");
     fs::write(&tmp, text).map_err(|e| Error::io(tmp.display(), e))?;
-    fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(tmp.display(), e))?;
+    fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(tmp.display(), e))?;
     fs::rename(&tmp, path).map_err(|e| Error::io(path.display(), e))
 }
 
@@ -81,20 +100,38 @@ impl TopicRegistry {
         let data_dir = config.data_dir.clone();
         let meta_dir = data_dir.join("__meta").join("topics");
         fs::create_dir_all(&meta_dir).map_err(|e| Error::io(meta_dir.display(), e))?;
-        let registry = TopicRegistry { data_dir, meta_dir: meta_dir.clone(), config, topics: RwLock::new(BTreeMap::new()) };
+        let registry = TopicRegistry {
+            data_dir,
+            meta_dir: meta_dir.clone(),
+            config,
+            topics: RwLock::new(BTreeMap::new()),
+        };
         for entry in fs::read_dir(&meta_dir).map_err(|e| Error::io(meta_dir.display(), e))? {
             let path = entry.map_err(|e| Error::io(meta_dir.display(), e))?.path();
-            let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".properties")) else {
+            let Some(name) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".properties"))
+            else {
                 continue;
             };
             let text = fs::read_to_string(&path).map_err(|e| Error::io(path.display(), e))?;
             let props = parse_properties(&text);
-            let id = props.get("topic.id").and_then(|v| Uuid::parse_str(v).ok()).unwrap_or_else(Uuid::new_v4);
-            let count: i32 = props.get("partitions").and_then(|v| v.parse().ok()).unwrap_or(1);
+            let id = props
+                .get("topic.id")
+                .and_then(|v| Uuid::parse_str(v).ok())
+                .unwrap_or_else(Uuid::new_v4);
+            let count: i32 = props
+                .get("partitions")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
             let internal = props.get("internal").is_some_and(|v| v == "true");
             let overrides: BTreeMap<String, String> = props
                 .iter()
-                .filter_map(|(k, v)| k.strip_prefix("config.").map(|k| (k.to_string(), v.clone())))
+                .filter_map(|(k, v)| {
+                    k.strip_prefix("config.")
+                        .map(|k| (k.to_string(), v.clone()))
+                })
                 .collect();
             let topic = registry.open_topic(name, id, internal, count, overrides, recover)?;
             registry.write().insert(name.to_string(), topic);
@@ -124,7 +161,16 @@ impl TopicRegistry {
     ) -> Result<Arc<Topic>> {
         let config = Arc::new(self.config.topic_config(&overrides)?);
         let partitions = (0..count)
-            .map(|p| PartitionLog::open(&self.partition_dir(name, p), name, p, config.clone(), recover).map(Arc::new))
+            .map(|p| {
+                PartitionLog::open(
+                    &self.partition_dir(name, p),
+                    name,
+                    p,
+                    config.clone(),
+                    recover,
+                )
+                .map(Arc::new)
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Arc::new(Topic {
             name: name.to_string(),
@@ -145,7 +191,10 @@ impl TopicRegistry {
         for (k, v) in topic.overrides() {
             text.push_str(&format!("config.{k}={v}\n"));
         }
-        write_atomically(&self.meta_dir.join(format!("{}.properties", topic.name)), &text)
+        write_atomically(
+            &self.meta_dir.join(format!("{}.properties", topic.name)),
+            &text,
+        )
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
@@ -165,13 +214,21 @@ impl TopicRegistry {
     }
 
     /// Checks a would-be topic without creating it (CreateTopics' validate_only).
-    pub fn validate_new(&self, name: &str, partitions: i32, overrides: &BTreeMap<String, String>) -> Result<()> {
+    pub fn validate_new(
+        &self,
+        name: &str,
+        partitions: i32,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<()> {
         validate_topic_name(name)?;
         if self.read().contains_key(name) {
             return Err(Error::TopicExists(name.to_string()));
         }
         if partitions < 1 {
-            return Err(Error::Kafka(ErrorCode::InvalidPartitions, format!("{partitions} partitions: must be at least 1")));
+            return Err(Error::Kafka(
+                ErrorCode::InvalidPartitions,
+                format!("{partitions} partitions: must be at least 1"),
+            ));
         }
         TopicConfig::validate_overrides(overrides)
     }
@@ -188,7 +245,8 @@ impl TopicRegistry {
         if topics.contains_key(name) {
             return Err(Error::TopicExists(name.to_string()));
         }
-        let topic = self.open_topic(name, Uuid::new_v4(), internal, partitions, overrides, false)?;
+        let topic =
+            self.open_topic(name, Uuid::new_v4(), internal, partitions, overrides, false)?;
         self.persist(&topic)?;
         topics.insert(name.to_string(), topic.clone());
         tracing::info!(topic = name, partitions, "created topic");
@@ -196,7 +254,10 @@ impl TopicRegistry {
     }
 
     pub fn delete(&self, name: &str) -> Result<()> {
-        let topic = self.write().remove(name).ok_or_else(|| Error::UnknownTopicOrPartition(name.to_string()))?;
+        let topic = self
+            .write()
+            .remove(name)
+            .ok_or_else(|| Error::UnknownTopicOrPartition(name.to_string()))?;
         let meta = self.meta_dir.join(format!("{name}.properties"));
         fs::remove_file(&meta).map_err(|e| Error::io(meta.display(), e))?;
         for log in topic.partitions() {
@@ -210,18 +271,28 @@ impl TopicRegistry {
     }
 
     pub fn add_partitions(&self, name: &str, total: i32) -> Result<()> {
-        let topic = self.get(name).ok_or_else(|| Error::UnknownTopicOrPartition(name.to_string()))?;
+        let topic = self
+            .get(name)
+            .ok_or_else(|| Error::UnknownTopicOrPartition(name.to_string()))?;
         let current = topic.partition_count();
         if total <= current {
             return Err(Error::Kafka(
                 ErrorCode::InvalidPartitions,
-                format!("topic {name} has {current} partitions; the new count {total} must be larger"),
+                format!(
+                    "topic {name} has {current} partitions; the new count {total} must be larger"
+                ),
             ));
         }
         let config = Arc::new(self.config.topic_config(&topic.overrides())?);
         let mut parts = topic.partitions.write().unwrap_or_else(|p| p.into_inner());
         for p in current..total {
-            parts.push(Arc::new(PartitionLog::open(&self.partition_dir(name, p), name, p, config.clone(), false)?));
+            parts.push(Arc::new(PartitionLog::open(
+                &self.partition_dir(name, p),
+                name,
+                p,
+                config.clone(),
+                false,
+            )?));
         }
         drop(parts);
         self.persist(&topic)
@@ -229,7 +300,9 @@ impl TopicRegistry {
 
     /// Replaces (or with `incremental`, edits) a topic's overrides.
     pub fn set_overrides(&self, name: &str, overrides: BTreeMap<String, String>) -> Result<()> {
-        let topic = self.get(name).ok_or_else(|| Error::UnknownTopicOrPartition(name.to_string()))?;
+        let topic = self
+            .get(name)
+            .ok_or_else(|| Error::UnknownTopicOrPartition(name.to_string()))?;
         TopicConfig::validate_overrides(&overrides)?;
         let config = Arc::new(self.config.topic_config(&overrides)?);
         *topic.overrides.write().unwrap_or_else(|p| p.into_inner()) = overrides;
@@ -261,12 +334,19 @@ mod tests {
     #[test]
     fn create_alter_reopen_delete() {
         let dir = tempfile::tempdir().unwrap();
-        let config = Arc::new(BrokerConfig::default().with_property("log.dirs", dir.path().display().to_string()).unwrap());
+        let config = Arc::new(
+            BrokerConfig::default()
+                .with_property("log.dirs", dir.path().display().to_string())
+                .unwrap(),
+        );
         let reg = TopicRegistry::open(config.clone(), false).unwrap();
         let mut o = BTreeMap::new();
         o.insert("retention.ms".to_string(), "1000".to_string());
         reg.create("t", 2, o, false).unwrap();
-        assert!(matches!(reg.create("t", 1, BTreeMap::new(), false), Err(Error::TopicExists(_))));
+        assert!(matches!(
+            reg.create("t", 1, BTreeMap::new(), false),
+            Err(Error::TopicExists(_))
+        ));
         reg.add_partitions("t", 4).unwrap();
         assert!(reg.add_partitions("t", 3).is_err());
         drop(reg);

@@ -36,10 +36,15 @@ pub struct UpArgs {
 
 fn build_config(args: BrokerArgs) -> anyhow::Result<BrokerConfig> {
     let mut config = match &args.config {
-        Some(path) => BrokerConfig::load(path).with_context(|| format!("reading {}", path.display()))?,
+        Some(path) => {
+            BrokerConfig::load(path).with_context(|| format!("reading {}", path.display()))?
+        }
         None => BrokerConfig::default(),
     };
-    if args.config.is_none() && args.data_dir.is_none() && !config.properties.contains_key("log.dirs") {
+    if args.config.is_none()
+        && args.data_dir.is_none()
+        && !config.properties.contains_key("log.dirs")
+    {
         config = config.with_property("log.dirs", "runnel-data")?;
     }
     if let Some(dir) = args.data_dir {
@@ -52,7 +57,9 @@ fn build_config(args: BrokerArgs) -> anyhow::Result<BrokerConfig> {
         config = config.with_property("advertised.listeners", format!("PLAINTEXT://{adv}"))?;
     }
     for o in args.overrides {
-        let (k, v) = o.split_once('=').with_context(|| format!("--override {o}: expected KEY=VALUE"))?;
+        let (k, v) = o
+            .split_once('=')
+            .with_context(|| format!("--override {o}: expected KEY=VALUE"))?;
         config = config.with_property(k.trim(), v.trim())?;
     }
     Ok(config)
@@ -63,11 +70,19 @@ async fn run_until_signal(config: BrokerConfig, banner: bool) -> anyhow::Result<
     let handle = Broker::start(config).await.context("starting the broker")?;
     if banner {
         println!("Runnel is up:");
-        println!("  broker (Kafka protocol)  {}   data in {}", handle.bootstrap(), data_dir.display());
+        println!(
+            "  broker (Kafka protocol)  {}   data in {}",
+            handle.bootstrap(),
+            data_dir.display()
+        );
         println!("Try: runnel topics create demo --partitions 3");
         println!("Stop with Ctrl-C.");
     } else {
-        println!("runnel broker listening on {} (data in {})", handle.bootstrap(), data_dir.display());
+        println!(
+            "runnel broker listening on {} (data in {})",
+            handle.bootstrap(),
+            data_dir.display()
+        );
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

@@ -6,7 +6,11 @@ use rdkafka::config::ClientConfig;
 #[derive(clap::Args, Clone)]
 pub struct Connection {
     /// Kafka bootstrap servers (host:port[,host:port...]).
-    #[arg(long, default_value = "127.0.0.1:9092", env = "RUNNEL_BOOTSTRAP_SERVER")]
+    #[arg(
+        long,
+        default_value = "127.0.0.1:9092",
+        env = "RUNNEL_BOOTSTRAP_SERVER"
+    )]
     pub bootstrap_server: String,
     /// Extra client properties (librdkafka names), e.g. --property compression.type=lz4.
     #[arg(long = "property", value_name = "KEY=VALUE")]
@@ -18,7 +22,9 @@ impl Connection {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.bootstrap_server);
         for p in &self.properties {
-            let (k, v) = p.split_once('=').ok_or_else(|| anyhow::anyhow!("--property {p}: expected KEY=VALUE"))?;
+            let (k, v) = p
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--property {p}: expected KEY=VALUE"))?;
             c.set(k.trim(), v.trim());
         }
         Ok(c)

@@ -67,11 +67,28 @@ fn json_str(s: &Option<String>) -> String {
 
 pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     let mut config = args.conn.config()?;
-    let group = args.group.clone().unwrap_or_else(|| format!("runnel-console-{}", std::process::id()));
+    let group = args
+        .group
+        .clone()
+        .unwrap_or_else(|| format!("runnel-console-{}", std::process::id()));
     config
         .set("group.id", &group)
-        .set("enable.auto.commit", if args.group.is_some() { "true" } else { "false" })
-        .set("auto.offset.reset", if args.from_beginning { "earliest" } else { "latest" });
+        .set(
+            "enable.auto.commit",
+            if args.group.is_some() {
+                "true"
+            } else {
+                "false"
+            },
+        )
+        .set(
+            "auto.offset.reset",
+            if args.from_beginning {
+                "earliest"
+            } else {
+                "latest"
+            },
+        );
     let consumer: StreamConsumer = config.create().context("creating the consumer")?;
     if args.group.is_some() {
         consumer.subscribe(&[&args.topic])?;
@@ -80,7 +97,11 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         let mut tpl = TopicPartitionList::new();
         for t in md.topics() {
             for p in t.partitions() {
-                let start = if args.from_beginning { Offset::Beginning } else { Offset::End };
+                let start = if args.from_beginning {
+                    Offset::Beginning
+                } else {
+                    Offset::End
+                };
                 tpl.add_partition_offset(t.name(), p.id(), start)?;
             }
         }
@@ -92,10 +113,12 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
             break;
         }
         let next = match args.timeout_ms {
-            Some(ms) => match tokio::time::timeout(Duration::from_millis(ms), consumer.recv()).await {
-                Ok(m) => m,
-                Err(_) => break,
-            },
+            Some(ms) => {
+                match tokio::time::timeout(Duration::from_millis(ms), consumer.recv()).await {
+                    Ok(m) => m,
+                    Err(_) => break,
+                }
+            }
             None => consumer.recv().await,
         };
         let m = next.context("consuming")?;
@@ -103,11 +126,23 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         let value = text(m.payload());
         match args.format {
             Format::Value => println!("{}", value.unwrap_or_default()),
-            Format::KeyValue => println!("{}\t{}", key.unwrap_or_default(), value.unwrap_or_default()),
+            Format::KeyValue => {
+                println!("{}\t{}", key.unwrap_or_default(), value.unwrap_or_default())
+            }
             Format::Json => {
                 let headers: Vec<String> = m
                     .headers()
-                    .map(|h| h.iter().map(|h| format!("{}:{}", json_str(&Some(h.key.to_string())), json_str(&text(h.value)))).collect())
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| {
+                                format!(
+                                    "{}:{}",
+                                    json_str(&Some(h.key.to_string())),
+                                    json_str(&text(h.value))
+                                )
+                            })
+                            .collect()
+                    })
                     .unwrap_or_default();
                 println!(
                     "{{\"topic\":{},\"partition\":{},\"offset\":{},\"timestamp\":{},\"key\":{},\"value\":{},\"headers\":{{{}}}}}",

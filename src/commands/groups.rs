@@ -66,8 +66,14 @@ pub async fn run(cmd: GroupsCommand) -> anyhow::Result<()> {
     match cmd {
         GroupsCommand::List { conn } => {
             let consumer: BaseConsumer = conn.config()?.create()?;
-            let list = consumer.fetch_group_list(None, TIMEOUT).context("listing groups")?;
-            let mut names: Vec<(String, String)> = list.groups().iter().map(|g| (g.name().to_string(), g.state().to_string())).collect();
+            let list = consumer
+                .fetch_group_list(None, TIMEOUT)
+                .context("listing groups")?;
+            let mut names: Vec<(String, String)> = list
+                .groups()
+                .iter()
+                .map(|g| (g.name().to_string(), g.state().to_string()))
+                .collect();
             names.sort();
             for (n, s) in names {
                 println!("{n}\t{s}");
@@ -75,23 +81,60 @@ pub async fn run(cmd: GroupsCommand) -> anyhow::Result<()> {
         }
         GroupsCommand::Describe { group, conn } => {
             let consumer = consumer_for(&conn, &group)?;
-            let list = consumer.fetch_group_list(Some(&group), TIMEOUT).context("describing the group")?;
-            let Some(g) = list.groups().first() else { bail!("group {group} not found") };
-            println!("Group: {}\tState: {}\tProtocol: {}\tMembers: {}", g.name(), g.state(), g.protocol(), g.members().len());
+            let list = consumer
+                .fetch_group_list(Some(&group), TIMEOUT)
+                .context("describing the group")?;
+            let Some(g) = list.groups().first() else {
+                bail!("group {group} not found")
+            };
+            println!(
+                "Group: {}\tState: {}\tProtocol: {}\tMembers: {}",
+                g.name(),
+                g.state(),
+                g.protocol(),
+                g.members().len()
+            );
             for m in g.members() {
-                println!("\tMember: {}\tClient: {}\tHost: {}", m.id(), m.client_id(), m.client_host());
+                println!(
+                    "\tMember: {}\tClient: {}\tHost: {}",
+                    m.id(),
+                    m.client_id(),
+                    m.client_host()
+                );
             }
             let md = consumer.fetch_metadata(None, TIMEOUT)?;
-            let topics: Vec<String> = md.topics().iter().map(|t| t.name().to_string()).filter(|t| !t.starts_with("__")).collect();
+            let topics: Vec<String> = md
+                .topics()
+                .iter()
+                .map(|t| t.name().to_string())
+                .filter(|t| !t.starts_with("__"))
+                .collect();
             let offsets = committed(&consumer, &topics)?;
             println!("TOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG");
             for e in offsets.elements() {
-                let Offset::Offset(current) = e.offset() else { continue };
+                let Offset::Offset(current) = e.offset() else {
+                    continue;
+                };
                 let (_, end) = consumer.fetch_watermarks(e.topic(), e.partition(), TIMEOUT)?;
-                println!("{}\t{}\t{}\t{}\t{}", e.topic(), e.partition(), current, end, end - current);
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    e.topic(),
+                    e.partition(),
+                    current,
+                    end,
+                    end - current
+                );
             }
         }
-        GroupsCommand::ResetOffsets { group, topic, to_earliest, to_latest, to_offset, execute, conn } => {
+        GroupsCommand::ResetOffsets {
+            group,
+            topic,
+            to_earliest,
+            to_latest,
+            to_offset,
+            execute,
+            conn,
+        } => {
             if !(to_earliest || to_latest || to_offset.is_some()) {
                 bail!("say where to: --to-earliest, --to-latest or --to-offset N");
             }
@@ -110,7 +153,9 @@ pub async fn run(cmd: GroupsCommand) -> anyhow::Result<()> {
                 target.add_partition_offset(e.topic(), e.partition(), Offset::Offset(offset))?;
             }
             if execute {
-                consumer.commit(&target, CommitMode::Sync).context("committing the new offsets (is the group still active?)")?;
+                consumer
+                    .commit(&target, CommitMode::Sync)
+                    .context("committing the new offsets (is the group still active?)")?;
                 println!("Offsets of group {group} were reset.");
             } else {
                 println!("Dry run: add --execute to apply.");

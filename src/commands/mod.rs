@@ -11,7 +11,11 @@ mod topics;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "runnel", version, about = "An event streaming platform that speaks the Kafka protocol")]
+#[command(
+    name = "runnel",
+    version,
+    about = "An event streaming platform that speaks the Kafka protocol"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

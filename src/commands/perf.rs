@@ -74,21 +74,47 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 
 pub async fn run(cmd: PerfCommand) -> anyhow::Result<()> {
     match cmd {
-        PerfCommand::Produce { topic, num_records, record_size, throughput, acks, conn } => {
-            tokio::task::spawn_blocking(move || produce(&conn, &topic, num_records, record_size, throughput, &acks)).await?
+        PerfCommand::Produce {
+            topic,
+            num_records,
+            record_size,
+            throughput,
+            acks,
+            conn,
+        } => {
+            tokio::task::spawn_blocking(move || {
+                produce(&conn, &topic, num_records, record_size, throughput, &acks)
+            })
+            .await?
         }
-        PerfCommand::Consume { topic, messages, conn } => {
-            tokio::task::spawn_blocking(move || consume(&conn, &topic, messages)).await?
-        }
+        PerfCommand::Consume {
+            topic,
+            messages,
+            conn,
+        } => tokio::task::spawn_blocking(move || consume(&conn, &topic, messages)).await?,
     }
 }
 
-fn produce(conn: &Connection, topic: &str, n: u64, size: usize, throughput: i64, acks: &str) -> anyhow::Result<()> {
+fn produce(
+    conn: &Connection,
+    topic: &str,
+    n: u64,
+    size: usize,
+    throughput: i64,
+    acks: &str,
+) -> anyhow::Result<()> {
     let stats = Arc::new(Mutex::new(Stats::default()));
     let mut config = conn.config()?;
-    config.set("acks", acks).set("linger.ms", "5").set("batch.size", "1000000").set("queue.buffering.max.messages", "500000");
-    let producer: ThreadedProducer<PerfContext> =
-        config.create_with_context(PerfContext { stats: stats.clone() }).context("creating the producer")?;
+    config
+        .set("acks", acks)
+        .set("linger.ms", "5")
+        .set("batch.size", "1000000")
+        .set("queue.buffering.max.messages", "500000");
+    let producer: ThreadedProducer<PerfContext> = config
+        .create_with_context(PerfContext {
+            stats: stats.clone(),
+        })
+        .context("creating the producer")?;
     let payload: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
     let start = Instant::now();
     for i in 0..n {
@@ -98,11 +124,16 @@ fn produce(conn: &Connection, topic: &str, n: u64, size: usize, throughput: i64,
                 std::thread::sleep(wait);
             }
         }
-        let mut record = BaseRecord::<(), [u8], Box<Instant>>::with_opaque_to(topic, Box::new(Instant::now())).payload(&payload);
+        let mut record =
+            BaseRecord::<(), [u8], Box<Instant>>::with_opaque_to(topic, Box::new(Instant::now()))
+                .payload(&payload);
         loop {
             match producer.send(record) {
                 Ok(()) => break,
-                Err((e, r)) if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) => {
+                Err((e, r))
+                    if e.rdkafka_error_code()
+                        == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
+                {
                     record = r;
                     std::thread::sleep(Duration::from_millis(1));
                 }
@@ -110,7 +141,9 @@ fn produce(conn: &Connection, topic: &str, n: u64, size: usize, throughput: i64,
             }
         }
     }
-    producer.flush(Duration::from_secs(120)).context("flushing")?;
+    producer
+        .flush(Duration::from_secs(120))
+        .context("flushing")?;
     let elapsed = start.elapsed().as_secs_f64();
     let mut s = stats.lock().unwrap_or_else(|p| p.into_inner());
     s.latencies_us.sort_unstable();
@@ -134,7 +167,9 @@ fn produce(conn: &Connection, topic: &str, n: u64, size: usize, throughput: i64,
 
 fn consume(conn: &Connection, topic: &str, n: u64) -> anyhow::Result<()> {
     let mut config = conn.config()?;
-    config.set("group.id", format!("runnel-perf-{}", std::process::id())).set("enable.auto.commit", "false");
+    config
+        .set("group.id", format!("runnel-perf-{}", std::process::id()))
+        .set("enable.auto.commit", "false");
     let consumer: BaseConsumer = config.create().context("creating the consumer")?;
     let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
     let mut tpl = TopicPartitionList::new();

@@ -33,10 +33,16 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
     let producer: FutureProducer = config.create().context("creating the producer")?;
     let (reader, bar): (Box<dyn BufRead>, Option<ProgressBar>) = match &args.file {
         Some(path) => {
-            let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            let file =
+                std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
             let bar = ProgressBar::new(file.metadata()?.len());
-            bar.set_style(ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}")?);
-            (Box::new(std::io::BufReader::new(bar.wrap_read(file))), Some(bar))
+            bar.set_style(ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {msg}",
+            )?);
+            (
+                Box::new(std::io::BufReader::new(bar.wrap_read(file))),
+                Some(bar),
+            )
         }
         None => (Box::new(std::io::stdin().lock()), None),
     };
@@ -58,7 +64,10 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
             if let Some(k) = &key {
                 record = record.key(k);
             }
-            producer.send(record, Duration::from_secs(30)).await.map_err(|(e, _)| e)
+            producer
+                .send(record, Duration::from_secs(30))
+                .await
+                .map_err(|(e, _)| e)
         }));
         sent += 1;
         if pending.len() >= 10_000 {

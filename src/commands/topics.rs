@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, AlterConfig, NewPartitions, NewTopic, ResourceSpecifier,
+    TopicReplication,
+};
 use rdkafka::client::DefaultClientContext;
 
 use super::client::{parse_pairs, Connection};
@@ -59,10 +62,15 @@ fn admin(conn: &Connection) -> anyhow::Result<AdminClient<DefaultClientContext>>
 }
 
 fn opts() -> AdminOptions {
-    AdminOptions::new().operation_timeout(Some(TIMEOUT)).request_timeout(Some(TIMEOUT))
+    AdminOptions::new()
+        .operation_timeout(Some(TIMEOUT))
+        .request_timeout(Some(TIMEOUT))
 }
 
-fn check<T>(results: Vec<Result<String, (T, rdkafka::types::RDKafkaErrorCode)>>, what: &str) -> anyhow::Result<()>
+fn check<T>(
+    results: Vec<Result<String, (T, rdkafka::types::RDKafkaErrorCode)>>,
+    what: &str,
+) -> anyhow::Result<()>
 where
     T: std::fmt::Display,
 {
@@ -76,19 +84,34 @@ where
 
 pub async fn run(cmd: TopicsCommand) -> anyhow::Result<()> {
     match cmd {
-        TopicsCommand::Create { topic, partitions, replication_factor, configs, conn } => {
+        TopicsCommand::Create {
+            topic,
+            partitions,
+            replication_factor,
+            configs,
+            conn,
+        } => {
             let pairs = parse_pairs(&configs, "--config")?;
-            let mut new = NewTopic::new(&topic, partitions, TopicReplication::Fixed(replication_factor));
+            let mut new = NewTopic::new(
+                &topic,
+                partitions,
+                TopicReplication::Fixed(replication_factor),
+            );
             for (k, v) in &pairs {
                 new = new.set(k, v);
             }
-            check(admin(&conn)?.create_topics([&new], &opts()).await?, "creating topic")?;
+            check(
+                admin(&conn)?.create_topics([&new], &opts()).await?,
+                "creating topic",
+            )?;
             println!("Created topic {topic} with {partitions} partition(s).");
         }
         TopicsCommand::List { conn } => {
             use rdkafka::consumer::Consumer;
             let consumer: rdkafka::consumer::BaseConsumer = conn.config()?.create()?;
-            let md = consumer.fetch_metadata(None, TIMEOUT).context("fetching metadata")?;
+            let md = consumer
+                .fetch_metadata(None, TIMEOUT)
+                .context("fetching metadata")?;
             let mut names: Vec<&str> = md.topics().iter().map(|t| t.name()).collect();
             names.sort_unstable();
             for n in names {
@@ -96,19 +119,36 @@ pub async fn run(cmd: TopicsCommand) -> anyhow::Result<()> {
             }
         }
         TopicsCommand::Describe { topic, conn } => describe(&conn, topic.as_deref()).await?,
-        TopicsCommand::Alter { topic, partitions, configs, conn } => {
+        TopicsCommand::Alter {
+            topic,
+            partitions,
+            configs,
+            conn,
+        } => {
             let client = admin(&conn)?;
             if let Some(n) = partitions {
-                check(client.create_partitions([&NewPartitions::new(&topic, n)], &opts()).await?, "adding partitions to")?;
+                check(
+                    client
+                        .create_partitions([&NewPartitions::new(&topic, n)], &opts())
+                        .await?,
+                    "adding partitions to",
+                )?;
                 println!("Topic {topic} now has {n} partitions.");
             }
             let pairs = parse_pairs(&configs, "--config")?;
             if !pairs.is_empty() {
                 // AlterConfigs replaces the overrides: start from the current ones.
-                let res = client.describe_configs([&ResourceSpecifier::Topic(&topic)], &opts()).await?;
-                let current = res.into_iter().next().context("no DescribeConfigs result")??;
+                let res = client
+                    .describe_configs([&ResourceSpecifier::Topic(&topic)], &opts())
+                    .await?;
+                let current = res
+                    .into_iter()
+                    .next()
+                    .context("no DescribeConfigs result")??;
                 let mut alter = AlterConfig::new(ResourceSpecifier::Topic(&topic));
-                for e in current.entries.iter().filter(|e| !e.is_default && e.source == rdkafka::admin::ConfigSource::DynamicTopic) {
+                for e in current.entries.iter().filter(|e| {
+                    !e.is_default && e.source == rdkafka::admin::ConfigSource::DynamicTopic
+                }) {
                     if let Some(v) = &e.value {
                         alter = alter.set(&e.name, v);
                     }
@@ -125,7 +165,10 @@ pub async fn run(cmd: TopicsCommand) -> anyhow::Result<()> {
             }
         }
         TopicsCommand::Delete { topic, conn } => {
-            check(admin(&conn)?.delete_topics(&[&topic], &opts()).await?, "deleting topic")?;
+            check(
+                admin(&conn)?.delete_topics(&[&topic], &opts()).await?,
+                "deleting topic",
+            )?;
             println!("Deleted topic {topic}.");
         }
     }
@@ -135,14 +178,22 @@ pub async fn run(cmd: TopicsCommand) -> anyhow::Result<()> {
 async fn describe(conn: &Connection, topic: Option<&str>) -> anyhow::Result<()> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     let consumer: BaseConsumer = conn.config()?.create()?;
-    let md = consumer.fetch_metadata(topic, TIMEOUT).context("fetching metadata")?;
+    let md = consumer
+        .fetch_metadata(topic, TIMEOUT)
+        .context("fetching metadata")?;
     let client = admin(conn)?;
     for t in md.topics() {
         if let Some(err) = t.error() {
-            bail!("topic {}: {:?}", t.name(), rdkafka::types::RDKafkaRespErr::from(err));
+            bail!(
+                "topic {}: {:?}",
+                t.name(),
+                rdkafka::types::RDKafkaErrorCode::from(err)
+            );
         }
         println!("Topic: {}\tPartitions: {}", t.name(), t.partitions().len());
-        let res = client.describe_configs([&ResourceSpecifier::Topic(t.name())], &opts()).await?;
+        let res = client
+            .describe_configs([&ResourceSpecifier::Topic(t.name())], &opts())
+            .await?;
         if let Some(Ok(cfg)) = res.into_iter().next() {
             let overrides: Vec<String> = cfg
                 .entries
@@ -154,7 +205,11 @@ async fn describe(conn: &Connection, topic: Option<&str>) -> anyhow::Result<()> 
         }
         for p in t.partitions() {
             let (low, high) = consumer.fetch_watermarks(t.name(), p.id(), TIMEOUT)?;
-            println!("\tPartition: {}\tLeader: {}\tStart offset: {low}\tEnd offset: {high}", p.id(), p.leader());
+            println!(
+                "\tPartition: {}\tLeader: {}\tStart offset: {low}\tEnd offset: {high}",
+                p.id(),
+                p.leader()
+            );
         }
     }
     Ok(())

@@ -84,7 +84,12 @@ pub struct SyncResponse {
 
 impl SyncResponse {
     fn error(error: ErrorCode) -> SyncResponse {
-        SyncResponse { error, protocol_type: None, protocol_name: None, assignment: Bytes::new() }
+        SyncResponse {
+            error,
+            protocol_type: None,
+            protocol_name: None,
+            assignment: Bytes::new(),
+        }
     }
 }
 
@@ -124,7 +129,11 @@ struct Member {
 
 impl Member {
     fn metadata_for(&self, protocol: &str) -> Bytes {
-        self.protocols.iter().find(|(n, _)| n == protocol).map(|(_, m)| m.clone()).unwrap_or_default()
+        self.protocols
+            .iter()
+            .find(|(n, _)| n == protocol)
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -175,7 +184,10 @@ pub struct GroupCoordinator {
 
 impl GroupCoordinator {
     pub fn new(timeouts: GroupTimeouts) -> Arc<GroupCoordinator> {
-        Arc::new(GroupCoordinator { groups: Mutex::new(HashMap::new()), timeouts })
+        Arc::new(GroupCoordinator {
+            groups: Mutex::new(HashMap::new()),
+            timeouts,
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Group>> {
@@ -185,34 +197,56 @@ impl GroupCoordinator {
     pub async fn join(&self, req: JoinRequest) -> JoinResponse {
         let rx = match self.join_now(req) {
             Ok(rx) => rx,
-            Err(resp) => return resp,
+            Err(resp) => return *resp,
         };
-        rx.await.unwrap_or_else(|_| JoinResponse::error(ErrorCode::UnknownServerError, ""))
+        rx.await
+            .unwrap_or_else(|_| JoinResponse::error(ErrorCode::UnknownServerError, ""))
     }
 
-    fn join_now(&self, req: JoinRequest) -> Result<oneshot::Receiver<JoinResponse>, JoinResponse> {
+    fn join_now(
+        &self,
+        req: JoinRequest,
+    ) -> Result<oneshot::Receiver<JoinResponse>, Box<JoinResponse>> {
         if req.group_id.is_empty() {
-            return Err(JoinResponse::error(ErrorCode::InvalidGroupId, &req.member_id));
+            return Err(Box::new(JoinResponse::error(
+                ErrorCode::InvalidGroupId,
+                &req.member_id,
+            )));
         }
         if req.session_timeout_ms < self.timeouts.min_session_timeout_ms
             || req.session_timeout_ms > self.timeouts.max_session_timeout_ms
         {
-            return Err(JoinResponse::error(ErrorCode::InvalidSessionTimeout, &req.member_id));
+            return Err(Box::new(JoinResponse::error(
+                ErrorCode::InvalidSessionTimeout,
+                &req.member_id,
+            )));
         }
         if req.protocol_type.is_empty() || req.protocols.is_empty() {
-            return Err(JoinResponse::error(ErrorCode::InconsistentGroupProtocol, &req.member_id));
+            return Err(Box::new(JoinResponse::error(
+                ErrorCode::InconsistentGroupProtocol,
+                &req.member_id,
+            )));
         }
         let now = Instant::now();
         let mut groups = self.lock();
-        let group = groups.entry(req.group_id.clone()).or_insert_with(Group::new);
+        let group = groups
+            .entry(req.group_id.clone())
+            .or_insert_with(Group::new);
         // Protocol compatibility with the members already there.
         if !group.members.is_empty() {
             let same_type = group.protocol_type.as_deref() == Some(req.protocol_type.as_str());
             let common = req.protocols.iter().any(|(name, _)| {
-                group.members.iter().filter(|(id, _)| **id != req.member_id).all(|(_, m)| m.protocols.iter().any(|(n, _)| n == name))
+                group
+                    .members
+                    .iter()
+                    .filter(|(id, _)| **id != req.member_id)
+                    .all(|(_, m)| m.protocols.iter().any(|(n, _)| n == name))
             });
             if !same_type || !common {
-                return Err(JoinResponse::error(ErrorCode::InconsistentGroupProtocol, &req.member_id));
+                return Err(Box::new(JoinResponse::error(
+                    ErrorCode::InconsistentGroupProtocol,
+                    &req.member_id,
+                )));
             }
         }
         let mut member_id = req.member_id.clone();
@@ -238,10 +272,18 @@ impl GroupCoordinator {
                 }
             } else if req.require_known_member_id {
                 group.pending.insert(member_id.clone(), now);
-                return Err(JoinResponse::error(ErrorCode::MemberIdRequired, &member_id));
+                return Err(Box::new(JoinResponse::error(
+                    ErrorCode::MemberIdRequired,
+                    &member_id,
+                )));
             }
-        } else if !group.members.contains_key(&member_id) && group.pending.remove(&member_id).is_none() {
-            return Err(JoinResponse::error(ErrorCode::UnknownMemberId, &member_id));
+        } else if !group.members.contains_key(&member_id)
+            && group.pending.remove(&member_id).is_none()
+        {
+            return Err(Box::new(JoinResponse::error(
+                ErrorCode::UnknownMemberId,
+                &member_id,
+            )));
         }
 
         let (tx, rx) = oneshot::channel();
@@ -264,27 +306,34 @@ impl GroupCoordinator {
                 return Ok(rx);
             }
         }
-        let rebalance_timeout = Duration::from_millis(req.rebalance_timeout_ms.max(req.session_timeout_ms) as u64);
-        let member = group.members.entry(member_id.clone()).or_insert_with(|| Member {
-            group_instance_id: req.group_instance_id.clone(),
-            client_id: req.client_id.clone(),
-            client_host: req.client_host.clone(),
-            session_timeout: Duration::ZERO,
-            rebalance_timeout,
-            protocol_type: req.protocol_type.clone(),
-            protocols: Vec::new(),
-            assignment: Bytes::new(),
-            last_heartbeat: now,
-            join_waiter: None,
-            sync_waiter: None,
-        });
+        let rebalance_timeout =
+            Duration::from_millis(req.rebalance_timeout_ms.max(req.session_timeout_ms) as u64);
+        let member = group
+            .members
+            .entry(member_id.clone())
+            .or_insert_with(|| Member {
+                group_instance_id: req.group_instance_id.clone(),
+                client_id: req.client_id.clone(),
+                client_host: req.client_host.clone(),
+                session_timeout: Duration::ZERO,
+                rebalance_timeout,
+                protocol_type: req.protocol_type.clone(),
+                protocols: Vec::new(),
+                assignment: Bytes::new(),
+                last_heartbeat: now,
+                join_waiter: None,
+                sync_waiter: None,
+            });
         member.session_timeout = Duration::from_millis(req.session_timeout_ms as u64);
         member.rebalance_timeout = rebalance_timeout;
         member.protocols = req.protocols.clone();
         member.protocol_type = req.protocol_type.clone();
         member.last_heartbeat = now;
         if let Some(old) = member.join_waiter.replace(tx) {
-            let _ = old.send(JoinResponse::error(ErrorCode::RebalanceInProgress, &member_id));
+            let _ = old.send(JoinResponse::error(
+                ErrorCode::RebalanceInProgress,
+                &member_id,
+            ));
         }
         group.protocol_type = Some(req.protocol_type.clone());
         let was_empty = group.state == GroupState::Empty;
@@ -294,7 +343,8 @@ impl GroupCoordinator {
             if !known && until > now {
                 // New members keep extending the initial delay, up to the rebalance timeout.
                 let cap = group.rebalance_deadline.unwrap_or(now);
-                group.initial_delay_until = Some((now + self.timeouts.initial_rebalance_delay).min(cap));
+                group.initial_delay_until =
+                    Some((now + self.timeouts.initial_rebalance_delay).min(cap));
             }
         }
         Self::maybe_complete_join(group, now);
@@ -308,11 +358,16 @@ impl GroupCoordinator {
                 let _ = w.send(SyncResponse::error(ErrorCode::RebalanceInProgress));
             }
         }
-        let timeout = group.members.values().map(|m| m.rebalance_timeout).max().unwrap_or_default();
+        let timeout = group
+            .members
+            .values()
+            .map(|m| m.rebalance_timeout)
+            .max()
+            .unwrap_or_default();
         group.state = GroupState::PreparingRebalance;
         group.rebalance_deadline = Some(now + timeout);
-        group.initial_delay_until =
-            (initial && !self.timeouts.initial_rebalance_delay.is_zero()).then(|| now + self.timeouts.initial_rebalance_delay.min(timeout));
+        group.initial_delay_until = (initial && !self.timeouts.initial_rebalance_delay.is_zero())
+            .then(|| now + self.timeouts.initial_rebalance_delay.min(timeout));
     }
 
     /// Completes the join phase when every member has rejoined (after any initial
@@ -337,7 +392,11 @@ impl GroupCoordinator {
             group.leader = None;
             return;
         }
-        if !group.leader.as_ref().is_some_and(|l| group.members.contains_key(l)) {
+        if !group
+            .leader
+            .as_ref()
+            .is_some_and(|l| group.members.contains_key(l))
+        {
             group.leader = group.members.keys().next().cloned();
         }
         let leader = group.leader.clone().unwrap_or_default();
@@ -346,14 +405,25 @@ impl GroupCoordinator {
             .protocols
             .iter()
             .map(|(n, _)| n.clone())
-            .find(|n| group.members.values().all(|m| m.protocols.iter().any(|(p, _)| p == n)))
+            .find(|n| {
+                group
+                    .members
+                    .values()
+                    .all(|m| m.protocols.iter().any(|(p, _)| p == n))
+            })
             .unwrap_or_default();
         group.protocol = Some(protocol.clone());
         group.state = GroupState::CompletingRebalance;
         let all: Vec<(String, Option<String>, Bytes)> = group
             .members
             .iter()
-            .map(|(id, m)| (id.clone(), m.group_instance_id.clone(), m.metadata_for(&protocol)))
+            .map(|(id, m)| {
+                (
+                    id.clone(),
+                    m.group_instance_id.clone(),
+                    m.metadata_for(&protocol),
+                )
+            })
             .collect();
         for (id, m) in group.members.iter_mut() {
             m.last_heartbeat = now;
@@ -366,7 +436,11 @@ impl GroupCoordinator {
                     protocol_name: Some(protocol.clone()),
                     leader: leader.clone(),
                     member_id: id.clone(),
-                    members: if *id == leader { all.clone() } else { Vec::new() },
+                    members: if *id == leader {
+                        all.clone()
+                    } else {
+                        Vec::new()
+                    },
                 });
             }
         }
@@ -400,7 +474,9 @@ impl GroupCoordinator {
                 GroupState::Empty | GroupState::PreparingRebalance => {
                     return SyncResponse::error(ErrorCode::RebalanceInProgress)
                 }
-                GroupState::Stable => return ok(group, group.members[member_id].assignment.clone()),
+                GroupState::Stable => {
+                    return ok(group, group.members[member_id].assignment.clone())
+                }
                 GroupState::CompletingRebalance => {}
             }
             let (tx, rx) = oneshot::channel();
@@ -427,13 +503,18 @@ impl GroupCoordinator {
             }
             rx
         };
-        rx.await.unwrap_or_else(|_| SyncResponse::error(ErrorCode::RebalanceInProgress))
+        rx.await
+            .unwrap_or_else(|_| SyncResponse::error(ErrorCode::RebalanceInProgress))
     }
 
     pub fn heartbeat(&self, group_id: &str, member_id: &str, generation: i32) -> ErrorCode {
         let mut groups = self.lock();
-        let Some(group) = groups.get_mut(group_id) else { return ErrorCode::UnknownMemberId };
-        let Some(m) = group.members.get_mut(member_id) else { return ErrorCode::UnknownMemberId };
+        let Some(group) = groups.get_mut(group_id) else {
+            return ErrorCode::UnknownMemberId;
+        };
+        let Some(m) = group.members.get_mut(member_id) else {
+            return ErrorCode::UnknownMemberId;
+        };
         m.last_heartbeat = Instant::now();
         if generation != group.generation {
             return ErrorCode::IllegalGeneration;
@@ -474,7 +555,11 @@ impl GroupCoordinator {
     }
 
     fn after_removal(&self, group: &mut Group, now: Instant) {
-        if group.leader.as_ref().is_some_and(|l| !group.members.contains_key(l)) {
+        if group
+            .leader
+            .as_ref()
+            .is_some_and(|l| !group.members.contains_key(l))
+        {
             group.leader = None;
         }
         match group.state {
@@ -497,11 +582,16 @@ impl GroupCoordinator {
         let now = Instant::now();
         let mut groups = self.lock();
         for (id, group) in groups.iter_mut() {
-            group.pending.retain(|_, t| now.duration_since(*t) < Duration::from_secs(300));
+            group
+                .pending
+                .retain(|_, t| now.duration_since(*t) < Duration::from_secs(300));
             let expired: Vec<String> = group
                 .members
                 .iter()
-                .filter(|(_, m)| m.join_waiter.is_none() && now.duration_since(m.last_heartbeat) > m.session_timeout)
+                .filter(|(_, m)| {
+                    m.join_waiter.is_none()
+                        && now.duration_since(m.last_heartbeat) > m.session_timeout
+                })
                 .map(|(id, _)| id.clone())
                 .collect();
             for member in &expired {
@@ -523,11 +613,19 @@ impl GroupCoordinator {
     pub fn validate_commit(&self, group_id: &str, member_id: &str, generation: i32) -> ErrorCode {
         let groups = self.lock();
         let Some(group) = groups.get(group_id) else {
-            return if generation < 0 { ErrorCode::None } else { ErrorCode::IllegalGeneration };
+            return if generation < 0 {
+                ErrorCode::None
+            } else {
+                ErrorCode::IllegalGeneration
+            };
         };
         if generation < 0 && member_id.is_empty() {
             // A standalone (assign-mode) commit: only while nobody consumes as a group.
-            return if group.state == GroupState::Empty { ErrorCode::None } else { ErrorCode::UnknownMemberId };
+            return if group.state == GroupState::Empty {
+                ErrorCode::None
+            } else {
+                ErrorCode::UnknownMemberId
+            };
         }
         if !group.members.contains_key(member_id) {
             return ErrorCode::UnknownMemberId;
@@ -568,7 +666,13 @@ impl GroupCoordinator {
     pub fn list(&self) -> Vec<(String, GroupState, String)> {
         self.lock()
             .iter()
-            .map(|(id, g)| (id.clone(), g.state, g.protocol_type.clone().unwrap_or_default()))
+            .map(|(id, g)| {
+                (
+                    id.clone(),
+                    g.state,
+                    g.protocol_type.clone().unwrap_or_default(),
+                )
+            })
             .collect()
     }
 
@@ -618,8 +722,18 @@ mod tests {
         let first = c.join(join_req("")).await;
         assert_eq!(first.error, ErrorCode::MemberIdRequired);
         let a = c.join(join_req(&first.member_id)).await;
-        assert_eq!((a.error, a.generation_id, a.leader == a.member_id), (ErrorCode::None, 1, true));
-        let s = c.sync("g", &a.member_id, 1, vec![(a.member_id.clone(), Bytes::from_static(b"all"))]).await;
+        assert_eq!(
+            (a.error, a.generation_id, a.leader == a.member_id),
+            (ErrorCode::None, 1, true)
+        );
+        let s = c
+            .sync(
+                "g",
+                &a.member_id,
+                1,
+                vec![(a.member_id.clone(), Bytes::from_static(b"all"))],
+            )
+            .await;
         assert_eq!(s.assignment, Bytes::from_static(b"all"));
         assert_eq!(c.heartbeat("g", &a.member_id, 1), ErrorCode::None);
 
@@ -628,7 +742,10 @@ mod tests {
         let c2 = c.clone();
         let b_join = tokio::spawn(async move { c2.join(join_req(&b_id)).await });
         tokio::time::sleep(Duration::from_millis(20)).await;
-        assert_eq!(c.heartbeat("g", &a.member_id, 1), ErrorCode::RebalanceInProgress);
+        assert_eq!(
+            c.heartbeat("g", &a.member_id, 1),
+            ErrorCode::RebalanceInProgress
+        );
         let a2 = c.join(join_req(&a.member_id)).await;
         let b = b_join.await.unwrap();
         assert_eq!((a2.generation_id, b.generation_id), (2, 2));
@@ -638,15 +755,29 @@ mod tests {
         let (b_id, a_id) = (b.member_id.clone(), a2.member_id.clone());
         let b_sync = tokio::spawn(async move { c3.sync("g", &b_id, 2, vec![]).await });
         let a_sync = c
-            .sync("g", &a_id, 2, vec![(a_id.clone(), Bytes::from_static(b"p0")), (b.member_id.clone(), Bytes::from_static(b"p1"))])
+            .sync(
+                "g",
+                &a_id,
+                2,
+                vec![
+                    (a_id.clone(), Bytes::from_static(b"p0")),
+                    (b.member_id.clone(), Bytes::from_static(b"p1")),
+                ],
+            )
             .await;
         assert_eq!(a_sync.assignment, Bytes::from_static(b"p0"));
         assert_eq!(b_sync.await.unwrap().assignment, Bytes::from_static(b"p1"));
         assert_eq!(c.describe("g").unwrap().state, GroupState::Stable);
 
-        assert_eq!(c.leave("g", std::slice::from_ref(&b.member_id)), vec![ErrorCode::None]);
+        assert_eq!(
+            c.leave("g", std::slice::from_ref(&b.member_id)),
+            vec![ErrorCode::None]
+        );
         assert_eq!(c.heartbeat("g", &a_id, 2), ErrorCode::RebalanceInProgress);
-        assert_eq!(c.validate_commit("g", &a_id, 1), ErrorCode::IllegalGeneration);
+        assert_eq!(
+            c.validate_commit("g", &a_id, 1),
+            ErrorCode::IllegalGeneration
+        );
     }
 
     #[tokio::test]
@@ -658,7 +789,10 @@ mod tests {
         assert_eq!(a.error, ErrorCode::None);
         tokio::time::sleep(Duration::from_millis(300)).await;
         c.tick();
-        assert_eq!(c.heartbeat("g", &a.member_id, a.generation_id), ErrorCode::UnknownMemberId);
+        assert_eq!(
+            c.heartbeat("g", &a.member_id, a.generation_id),
+            ErrorCode::UnknownMemberId
+        );
         assert_eq!(c.describe("g").unwrap().state, GroupState::Empty);
     }
 }

@@ -3,5 +3,7 @@
 pub mod coordinator;
 pub mod offsets;
 
-pub use coordinator::{GroupCoordinator, GroupState, GroupTimeouts, JoinRequest, JoinResponse, SyncResponse};
+pub use coordinator::{
+    GroupCoordinator, GroupState, GroupTimeouts, JoinRequest, JoinResponse, SyncResponse,
+};
 pub use offsets::{Committed, OffsetStore, OFFSETS_TOPIC};

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 
 use crate::error::{Error, Result};
 use crate::log::now_ms;
@@ -34,7 +36,8 @@ pub struct OffsetStore {
 
 /// Java's `String.hashCode`, which Kafka uses to place a group on an offsets partition.
 fn java_hash(s: &str) -> i32 {
-    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
 }
 
 fn put_str(b: &mut BytesMut, s: &str) {
@@ -95,10 +98,19 @@ fn decode_value(mut b: Bytes) -> Option<Committed> {
     }
     let version = b.get_i16();
     let offset = b.get_i64();
-    let leader_epoch = if version >= 3 && b.remaining() >= 4 { b.get_i32() } else { -1 };
+    let leader_epoch = if version >= 3 && b.remaining() >= 4 {
+        b.get_i32()
+    } else {
+        -1
+    };
     let metadata = get_str(&mut b)?;
     let commit_timestamp = if b.remaining() >= 8 { b.get_i64() } else { -1 };
-    Some(Committed { offset, leader_epoch, metadata, commit_timestamp })
+    Some(Committed {
+        offset,
+        leader_epoch,
+        metadata,
+        commit_timestamp,
+    })
 }
 
 impl OffsetStore {
@@ -128,7 +140,9 @@ impl OffsetStore {
                 for set in sets {
                     for r in set.records {
                         next = r.offset + 1;
-                        let Some((group, topic, partition)) = r.key.and_then(decode_key) else { continue };
+                        let Some((group, topic, partition)) = r.key.and_then(decode_key) else {
+                            continue;
+                        };
                         let entry = offsets.entry(group).or_default();
                         match r.value.and_then(decode_value) {
                             Some(c) => {
@@ -144,9 +158,17 @@ impl OffsetStore {
             }
         }
         offsets.retain(|_, v| !v.is_empty());
-        tracing::info!(groups = offsets.len(), records = loaded, "loaded committed offsets");
+        tracing::info!(
+            groups = offsets.len(),
+            records = loaded,
+            "loaded committed offsets"
+        );
         let partitions = topic.partition_count();
-        Ok(OffsetStore { topics, partitions, offsets: Mutex::new(offsets) })
+        Ok(OffsetStore {
+            topics,
+            partitions,
+            offsets: Mutex::new(offsets),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, GroupOffsets>> {
@@ -187,14 +209,24 @@ impl OffsetStore {
             })
             .collect();
         let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None })
-            .map_err(|e| Error::CorruptBatch(e.to_string()))?;
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .map_err(|e| Error::CorruptBatch(e.to_string()))?;
         log.append(&buf, now)?;
         Ok(())
     }
 
     pub fn commit(&self, group: &str, commits: Vec<(String, i32, Committed)>) -> Result<()> {
-        let rows = commits.iter().map(|(t, p, c)| (encode_key(group, t, *p), Some(encode_value(c)))).collect();
+        let rows = commits
+            .iter()
+            .map(|(t, p, c)| (encode_key(group, t, *p), Some(encode_value(c))))
+            .collect();
         self.write(group, rows)?;
         let mut map = self.lock();
         let entry = map.entry(group.to_string()).or_default();
@@ -205,7 +237,9 @@ impl OffsetStore {
     }
 
     pub fn fetch(&self, group: &str, topic: &str, partition: i32) -> Option<Committed> {
-        self.lock().get(group).and_then(|g| g.get(&(topic.to_string(), partition)).cloned())
+        self.lock()
+            .get(group)
+            .and_then(|g| g.get(&(topic.to_string(), partition)).cloned())
     }
 
     /// Every committed offset of a group, sorted by topic and partition.
@@ -213,7 +247,11 @@ impl OffsetStore {
         let mut v: Vec<_> = self
             .lock()
             .get(group)
-            .map(|g| g.iter().map(|((t, p), c)| (t.clone(), *p, c.clone())).collect())
+            .map(|g| {
+                g.iter()
+                    .map(|((t, p), c)| (t.clone(), *p, c.clone()))
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
         v
@@ -229,8 +267,15 @@ impl OffsetStore {
 
     /// Removes every offset of a group, writing tombstones.
     pub fn delete_group(&self, group: &str) -> Result<()> {
-        let keys: Vec<(String, i32)> = self.lock().get(group).map(|g| g.keys().cloned().collect()).unwrap_or_default();
-        let rows = keys.iter().map(|(t, p)| (encode_key(group, t, *p), None)).collect();
+        let keys: Vec<(String, i32)> = self
+            .lock()
+            .get(group)
+            .map(|g| g.keys().cloned().collect())
+            .unwrap_or_default();
+        let rows = keys
+            .iter()
+            .map(|(t, p)| (encode_key(group, t, *p), None))
+            .collect();
         self.write(group, rows)?;
         self.lock().remove(group);
         Ok(())
@@ -258,9 +303,17 @@ mod tests {
 
     #[test]
     fn key_and_value_round_trip() {
-        let c = Committed { offset: 42, leader_epoch: -1, metadata: "meta".into(), commit_timestamp: 7 };
+        let c = Committed {
+            offset: 42,
+            leader_epoch: -1,
+            metadata: "meta".into(),
+            commit_timestamp: 7,
+        };
         assert_eq!(decode_value(encode_value(&c)), Some(c));
-        assert_eq!(decode_key(encode_key("g", "t", 3)), Some(("g".into(), "t".into(), 3)));
+        assert_eq!(
+            decode_key(encode_key("g", "t", 3)),
+            Some(("g".into(), "t".into(), 3))
+        );
         assert_eq!(decode_key(Bytes::from_static(&[0, 2, 0, 1, b'g'])), None);
     }
 }

@@ -64,7 +64,9 @@ impl BatchHeader {
         }
         let length = be_i32(b, 8);
         if length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
-            return Err(Error::CorruptBatch(format!("batch length {length} is too small")));
+            return Err(Error::CorruptBatch(format!(
+                "batch length {length} is too small"
+            )));
         }
         let magic = b[16] as i8;
         if magic != 2 {
@@ -198,7 +200,10 @@ pub(crate) mod tests {
             })
             .collect();
         let mut buf = BytesMut::new();
-        let opts = RecordEncodeOptions { version: 2, compression: Compression::None };
+        let opts = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
         // The encoder only fails on unsupported versions; version 2 is supported.
         RecordBatchEncoder::encode(&mut buf, &records, &opts).expect("encode batch");
         buf.to_vec()
@@ -210,7 +215,10 @@ pub(crate) mod tests {
         let batches = split_batches(&b).unwrap();
         assert_eq!(batches.len(), 1);
         let h = batches[0].0;
-        assert_eq!((h.base_offset, h.last_offset_delta, h.record_count), (0, 2, 3));
+        assert_eq!(
+            (h.base_offset, h.last_offset_delta, h.record_count),
+            (0, 2, 3)
+        );
         assert_eq!(h.size, b.len());
         assert_eq!(h.max_timestamp, 1002);
     }

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::fs;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+};
 
 use super::partition::PartitionLog;
 use super::segment::{file_stem, Segment};
@@ -22,7 +24,8 @@ pub struct CompactionStats {
 fn decode_segment(seg: &Segment) -> Result<Vec<(Compression, Vec<Record>)>> {
     let mut out = Vec::new();
     for (pos, h) in seg.headers_from(0)? {
-        let data = Segment::read_at(&seg.file(), pos, h.size).map_err(|e| Error::io(seg.path().display(), e))?;
+        let data = Segment::read_at(&seg.file(), pos, h.size)
+            .map_err(|e| Error::io(seg.path().display(), e))?;
         let set = RecordBatchDecoder::decode(&mut Bytes::from(data))
             .map_err(|e| Error::CorruptBatch(e.to_string()))?;
         out.push((set.compression, set.records));
@@ -49,7 +52,11 @@ impl PartitionLog {
             .filter(|s| s.next_offset() > inner.cleaned_to)
             .map(|s| s.size())
             .sum();
-        let ratio = if total == 0 { 0.0 } else { dirty as f64 / total as f64 };
+        let ratio = if total == 0 {
+            0.0
+        } else {
+            dirty as f64 / total as f64
+        };
         if !force && (dirty == 0 || ratio < config.min_cleanable_dirty_ratio) {
             return Ok(None);
         }
@@ -94,15 +101,20 @@ impl PartitionLog {
                 if kept.is_empty() {
                     continue;
                 }
-                let opts = RecordEncodeOptions { version: 2, compression };
-                RecordBatchEncoder::encode(&mut out, &kept, &opts)
-                    .map_err(|e| Error::CorruptBatch(format!("re-encoding a compacted batch: {e}")))?;
+                let opts = RecordEncodeOptions {
+                    version: 2,
+                    compression,
+                };
+                RecordBatchEncoder::encode(&mut out, &kept, &opts).map_err(|e| {
+                    Error::CorruptBatch(format!("re-encoding a compacted batch: {e}"))
+                })?;
             }
             let stem = file_stem(base);
             let cleaned = dir.join(format!("{stem}.log.cleaned"));
             fs::write(&cleaned, &out).map_err(|e| Error::io(cleaned.display(), e))?;
             let file = fs::File::open(&cleaned).map_err(|e| Error::io(cleaned.display(), e))?;
-            file.sync_all().map_err(|e| Error::io(cleaned.display(), e))?;
+            file.sync_all()
+                .map_err(|e| Error::io(cleaned.display(), e))?;
             let old = inner.segments.remove(i);
             old.delete()?;
             if out.is_empty() {
@@ -150,8 +162,15 @@ mod tests {
             })
             .collect();
         let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::Lz4 })
-            .unwrap();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::Lz4,
+            },
+        )
+        .unwrap();
         buf.to_vec()
     }
 
@@ -167,7 +186,11 @@ mod tests {
                 for rec in set.records {
                     offset = rec.offset + 1;
                     let s = |b: &Bytes| String::from_utf8_lossy(b).to_string();
-                    out.push((rec.offset, s(rec.key.as_ref().unwrap()), rec.value.as_ref().map(s)));
+                    out.push((
+                        rec.offset,
+                        s(rec.key.as_ref().unwrap()),
+                        rec.value.as_ref().map(s),
+                    ));
                 }
             }
         }
@@ -178,14 +201,30 @@ mod tests {
     fn keeps_latest_per_key_and_expires_tombstones() {
         let dir = tempfile::tempdir().unwrap();
         let one = keyed(&[("a", Some("1")), ("b", Some("1"))], 0).len() as u64;
-        let config = TopicConfig { compact: true, delete: false, segment_bytes: one, delete_retention_ms: 1000, ..TopicConfig::default() };
+        let config = TopicConfig {
+            compact: true,
+            delete: false,
+            segment_bytes: one,
+            delete_retention_ms: 1000,
+            ..TopicConfig::default()
+        };
         let log = open(dir.path(), config);
-        log.append(&keyed(&[("a", Some("1")), ("b", Some("1"))], 100), 0).unwrap(); // 0,1
-        log.append(&keyed(&[("a", Some("2")), ("c", Some("1"))], 100), 0).unwrap(); // 2,3
-        log.append(&keyed(&[("b", None), ("c", Some("2"))], 100), 0).unwrap(); // 4,5
-        log.append(&keyed(&[("d", Some("1")), ("d", Some("2"))], 5000), 0).unwrap(); // 6,7 active
+        log.append(&keyed(&[("a", Some("1")), ("b", Some("1"))], 100), 0)
+            .unwrap(); // 0,1
+        log.append(&keyed(&[("a", Some("2")), ("c", Some("1"))], 100), 0)
+            .unwrap(); // 2,3
+        log.append(&keyed(&[("b", None), ("c", Some("2"))], 100), 0)
+            .unwrap(); // 4,5
+        log.append(&keyed(&[("d", Some("1")), ("d", Some("2"))], 5000), 0)
+            .unwrap(); // 6,7 active
         let stats = log.compact(500, true).unwrap().unwrap();
-        assert_eq!(stats, CompactionStats { records_before: 6, records_after: 3 });
+        assert_eq!(
+            stats,
+            CompactionStats {
+                records_before: 6,
+                records_after: 3
+            }
+        );
         let s = |x: &str| Some(x.to_string());
         assert_eq!(
             all_records(&log),

@@ -24,12 +24,21 @@ impl EntryFile {
             .open(path)
             .map_err(|e| Error::io(path.display(), e))?;
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(|e| Error::io(path.display(), e))?;
-        Ok((EntryFile { path: path.to_path_buf(), file }, bytes))
+        file.read_to_end(&mut bytes)
+            .map_err(|e| Error::io(path.display(), e))?;
+        Ok((
+            EntryFile {
+                path: path.to_path_buf(),
+                file,
+            },
+            bytes,
+        ))
     }
 
     fn append(&mut self, entry: &[u8]) -> Result<()> {
-        self.file.write_all(entry).map_err(|e| Error::io(self.path.display(), e))
+        self.file
+            .write_all(entry)
+            .map_err(|e| Error::io(self.path.display(), e))
     }
 
     fn rewrite(&mut self, bytes: &[u8]) -> Result<()> {
@@ -59,12 +68,18 @@ impl OffsetIndex {
                 )
             })
             .collect();
-        Ok(OffsetIndex { base_offset, entries, file })
+        Ok(OffsetIndex {
+            base_offset,
+            entries,
+            file,
+        })
     }
 
     /// True when the entries are strictly increasing and point inside a file of `log_size`.
     pub fn is_sane(&self, log_size: u64) -> bool {
-        self.entries.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1)
+        self.entries
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1)
             && self.entries.last().is_none_or(|e| (e.1 as u64) < log_size)
     }
 
@@ -120,10 +135,17 @@ impl TimeIndex {
             .map(|c| {
                 let mut ts = [0u8; 8];
                 ts.copy_from_slice(&c[..8]);
-                (i64::from_be_bytes(ts), u32::from_be_bytes([c[8], c[9], c[10], c[11]]))
+                (
+                    i64::from_be_bytes(ts),
+                    u32::from_be_bytes([c[8], c[9], c[10], c[11]]),
+                )
             })
             .collect();
-        Ok(TimeIndex { base_offset, entries, file })
+        Ok(TimeIndex {
+            base_offset,
+            entries,
+            file,
+        })
     }
 
     pub fn last_timestamp(&self) -> Option<i64> {

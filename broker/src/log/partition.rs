@@ -48,10 +48,14 @@ pub(super) struct LogInner {
 impl LogInner {
     pub(super) fn active(&self) -> &Segment {
         // `open` always leaves at least one segment and nothing removes the last one.
-        self.segments.last().expect("a log always has an active segment")
+        self.segments
+            .last()
+            .expect("a log always has an active segment")
     }
     fn active_mut(&mut self) -> &mut Segment {
-        self.segments.last_mut().expect("a log always has an active segment")
+        self.segments
+            .last_mut()
+            .expect("a log always has an active segment")
     }
     pub(super) fn next_offset(&self) -> i64 {
         self.active().next_offset()
@@ -156,7 +160,10 @@ impl PartitionLog {
     }
 
     pub fn config(&self) -> Arc<TopicConfig> {
-        self.config.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn set_config(&self, config: Arc<TopicConfig>) {
@@ -188,7 +195,10 @@ impl PartitionLog {
         let config = self.config();
         let batches = batch::split_batches(records)?;
         if batches.is_empty() {
-            return Err(Error::Kafka(ErrorCode::InvalidRecord, "no record batch in request".into()));
+            return Err(Error::Kafka(
+                ErrorCode::InvalidRecord,
+                "no record batch in request".into(),
+            ));
         }
         for (h, range) in &batches {
             if h.size > config.max_message_bytes {
@@ -224,7 +234,10 @@ impl PartitionLog {
         for (h, range) in batches {
             match inner.producers.check(&h) {
                 SequenceCheck::Append => {}
-                SequenceCheck::Duplicate { first_offset, last_offset } => {
+                SequenceCheck::Duplicate {
+                    first_offset,
+                    last_offset,
+                } => {
                     let r = result.get_or_insert(AppendResult {
                         base_offset: first_offset,
                         last_offset,
@@ -255,7 +268,9 @@ impl PartitionLog {
             };
             let header = BatchHeader::parse(slice)?;
             self.maybe_roll(&mut inner, &header, &config, now)?;
-            inner.active_mut().append(&header, slice, config.index_interval_bytes)?;
+            inner
+                .active_mut()
+                .append(&header, slice, config.index_interval_bytes)?;
             inner.producers.record(&header);
             inner.unflushed_messages += header.record_count as i64;
             let r = result.get_or_insert(AppendResult {
@@ -284,7 +299,9 @@ impl PartitionLog {
             return Ok(());
         }
         let full = active.size() + next.size as u64 > config.segment_bytes;
-        let old = active.first_batch_timestamp().is_some_and(|t| now - t > config.segment_ms);
+        let old = active
+            .first_batch_timestamp()
+            .is_some_and(|t| now - t > config.segment_ms);
         if !(full || old) {
             return Ok(());
         }
@@ -309,11 +326,18 @@ impl PartitionLog {
                 format!("offset {offset} is outside {log_start}..{hw}"),
             ));
         }
-        let empty = ReadResult { records: Bytes::new(), high_watermark: hw, log_start_offset: log_start };
+        let empty = ReadResult {
+            records: Bytes::new(),
+            high_watermark: hw,
+            log_start_offset: log_start,
+        };
         if offset == hw {
             return Ok(empty);
         }
-        let first = inner.segments.partition_point(|s| s.base_offset <= offset).saturating_sub(1);
+        let first = inner
+            .segments
+            .partition_point(|s| s.base_offset <= offset)
+            .saturating_sub(1);
         for seg in &inner.segments[first..] {
             let start = match seg.position_of(offset)? {
                 Some(p) => p,
@@ -322,14 +346,18 @@ impl PartitionLog {
             let mut end = start;
             while let Some(h) = seg.header_at(end)? {
                 let next_end = end + h.size as u64;
-                if next_end > seg.size() || (end > start && (next_end - start) as usize > max_bytes) {
+                if next_end > seg.size() || (end > start && (next_end - start) as usize > max_bytes)
+                {
                     break;
                 }
                 end = next_end;
             }
             let data = Segment::read_at(&seg.file(), start, (end - start) as usize)
                 .map_err(|e| Error::io(seg.path().display(), e))?;
-            return Ok(ReadResult { records: Bytes::from(data), ..empty });
+            return Ok(ReadResult {
+                records: Bytes::from(data),
+                ..empty
+            });
         }
         Ok(empty)
     }
@@ -353,7 +381,11 @@ impl PartitionLog {
                     .map_err(|e| Error::CorruptBatch(e.to_string()))?;
                 let log_append = h.attributes & 0x08 != 0;
                 for r in set.records {
-                    let ts = if log_append { h.max_timestamp } else { r.timestamp };
+                    let ts = if log_append {
+                        h.max_timestamp
+                    } else {
+                        r.timestamp
+                    };
                     if ts >= target && r.offset >= inner.log_start {
                         return Ok(Some((r.offset, ts)));
                     }
@@ -365,7 +397,13 @@ impl PartitionLog {
 
     /// The offset and timestamp of the record with the largest timestamp (ListOffsets -3).
     pub fn offset_for_max_timestamp(&self) -> Result<Option<(i64, i64)>> {
-        let max = self.lock().segments.iter().map(Segment::max_timestamp).max().unwrap_or(-1);
+        let max = self
+            .lock()
+            .segments
+            .iter()
+            .map(Segment::max_timestamp)
+            .max()
+            .unwrap_or(-1);
         if max < 0 {
             return Ok(None);
         }
@@ -387,7 +425,11 @@ impl PartitionLog {
             inner.unflushed_messages = 0;
             inner.last_flush_ms = now_ms();
             let active = inner.active();
-            (active.file(), inner.next_offset(), active.path().display().to_string())
+            (
+                active.file(),
+                inner.next_offset(),
+                active.path().display().to_string(),
+            )
         };
         tokio::task::spawn_blocking(move || file.sync_data())
             .await
@@ -402,7 +444,10 @@ impl PartitionLog {
         let flush_ms = self.config().flush_ms;
         let (due, end) = {
             let inner = self.lock();
-            (inner.unflushed_messages > 0 && now - inner.last_flush_ms >= flush_ms, inner.next_offset())
+            (
+                inner.unflushed_messages > 0 && now - inner.last_flush_ms >= flush_ms,
+                inner.next_offset(),
+            )
         };
         if due {
             self.sync_to(end).await?;
@@ -414,12 +459,17 @@ impl PartitionLog {
     pub fn flush_now(&self) -> Result<()> {
         let inner = self.lock();
         inner.active().sync()?;
-        self.flushed.fetch_max(inner.next_offset(), Ordering::AcqRel);
+        self.flushed
+            .fetch_max(inner.next_offset(), Ordering::AcqRel);
         Ok(())
     }
 
     /// Adds partitions' worth of nothing: used by retention and compaction modules.
-    pub(super) fn remove_segments_before(&self, inner: &mut LogInner, keep_from: usize) -> Result<usize> {
+    pub(super) fn remove_segments_before(
+        &self,
+        inner: &mut LogInner,
+        keep_from: usize,
+    ) -> Result<usize> {
         let removed: Vec<Segment> = inner.segments.drain(..keep_from).collect();
         let n = removed.len();
         for seg in removed {
@@ -443,17 +493,27 @@ pub(crate) mod tests {
     #[test]
     fn append_read_and_roll() {
         let dir = tempfile::tempdir().unwrap();
-        let config = TopicConfig { segment_bytes: 2000, ..TopicConfig::default() };
+        let config = TopicConfig {
+            segment_bytes: 2000,
+            ..TopicConfig::default()
+        };
         let log = open(dir.path(), config.clone());
         for i in 0..50 {
             let r = log.append(&batch(4, "k", 1000 + i), 0).unwrap();
             assert_eq!((r.base_offset, r.last_offset), (i * 4, i * 4 + 3));
         }
-        assert!(log.lock().segments.len() > 1, "segment.bytes=2000 should roll");
+        assert!(
+            log.lock().segments.len() > 1,
+            "segment.bytes=2000 should roll"
+        );
         let r = log.read(97, 1).unwrap();
         let h = BatchHeader::parse(&r.records).unwrap();
         assert_eq!(h.base_offset, 96, "the whole batch containing offset 97");
-        assert_eq!(r.records.len(), h.size, "at least one batch even above max_bytes");
+        assert_eq!(
+            r.records.len(),
+            h.size,
+            "at least one batch even above max_bytes"
+        );
         assert_eq!(r.high_watermark, 200);
         assert!(log.read(201, 100).is_err());
         assert!(log.read(200, 100).unwrap().records.is_empty());
@@ -481,7 +541,13 @@ pub(crate) mod tests {
     #[test]
     fn size_and_key_checks() {
         let dir = tempfile::tempdir().unwrap();
-        let log = open(dir.path(), TopicConfig { max_message_bytes: 100, ..TopicConfig::default() });
+        let log = open(
+            dir.path(),
+            TopicConfig {
+                max_message_bytes: 100,
+                ..TopicConfig::default()
+            },
+        );
         let err = log.append(&batch(10, "k", 0), 0).unwrap_err();
         assert_eq!(err.code(), ErrorCode::MessageTooLarge);
         assert_eq!(log.log_end_offset(), 0);

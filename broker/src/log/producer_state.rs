@@ -68,10 +68,15 @@ impl ProducerStates {
             };
         }
         let last_seq = h.last_sequence();
-        if let Some(b) =
-            entry.batches.iter().find(|b| b.first_seq == h.base_sequence && b.last_seq == last_seq)
+        if let Some(b) = entry
+            .batches
+            .iter()
+            .find(|b| b.first_seq == h.base_sequence && b.last_seq == last_seq)
         {
-            return SequenceCheck::Duplicate { first_offset: b.first_offset, last_offset: b.last_offset };
+            return SequenceCheck::Duplicate {
+                first_offset: b.first_offset,
+                last_offset: b.last_offset,
+            };
         }
         match entry.batches.back() {
             Some(last) if h.base_sequence != next_seq(last.last_seq) => {
@@ -89,7 +94,10 @@ impl ProducerStates {
         let entry = self
             .producers
             .entry(h.producer_id)
-            .or_insert_with(|| ProducerEntry { epoch: h.producer_epoch, batches: VecDeque::new() });
+            .or_insert_with(|| ProducerEntry {
+                epoch: h.producer_epoch,
+                batches: VecDeque::new(),
+            });
         if h.producer_epoch != entry.epoch {
             entry.epoch = h.producer_epoch;
             entry.batches.clear();
@@ -146,7 +154,10 @@ mod tests {
         // A retry of b0 gets its original offsets.
         assert_eq!(
             s.check(&header(7, 0, 0, 10, 999)),
-            SequenceCheck::Duplicate { first_offset: 0, last_offset: 9 }
+            SequenceCheck::Duplicate {
+                first_offset: 0,
+                last_offset: 9
+            }
         );
         // A gap.
         assert_eq!(
@@ -174,7 +185,10 @@ mod tests {
         }
         assert_eq!(
             s.check(&header(1, 0, 6, 1, 0)),
-            SequenceCheck::Duplicate { first_offset: 6, last_offset: 6 }
+            SequenceCheck::Duplicate {
+                first_offset: 6,
+                last_offset: 6
+            }
         );
         assert_eq!(
             s.check(&header(1, 0, 1, 1, 0)),

@@ -66,11 +66,18 @@ mod tests {
         // 5 segments of 2 batches: keeping >= 5 batches' worth means dropping 2 segments.
         assert_eq!(log.apply_retention(now).unwrap(), 2);
         assert_eq!(log.log_start_offset(), 16);
-        assert!(log.read(0, 100).is_err(), "deleted offsets are out of range");
-        assert_eq!(log.read(16, 100).unwrap().records.is_empty(), false);
+        assert!(
+            log.read(0, 100).is_err(),
+            "deleted offsets are out of range"
+        );
+        assert!(!log.read(16, 100).unwrap().records.is_empty());
         assert_eq!(log.log_end_offset(), 40);
 
-        let config = TopicConfig { retention_ms: 1000, retention_bytes: -1, ..log.config().as_ref().clone() };
+        let config = TopicConfig {
+            retention_ms: 1000,
+            retention_bytes: -1,
+            ..log.config().as_ref().clone()
+        };
         log.set_config(std::sync::Arc::new(config));
         // Everything is older than 1 s at now + 10 s, but the active segment stays.
         assert_eq!(log.apply_retention(now + 10_000).unwrap(), 2);

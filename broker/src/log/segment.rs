@@ -60,7 +60,10 @@ impl Segment {
             .truncate(false)
             .open(&log_path)
             .map_err(|e| Error::io(log_path.display(), e))?;
-        let size = file.metadata().map_err(|e| Error::io(log_path.display(), e))?.len();
+        let size = file
+            .metadata()
+            .map_err(|e| Error::io(log_path.display(), e))?
+            .len();
         let mut seg = Segment {
             base_offset,
             path: log_path,
@@ -131,7 +134,9 @@ impl Segment {
             }
             if check_crc {
                 buf.resize(h.size, 0);
-                self.file.read_exact_at(&mut buf, pos).map_err(|e| Error::io(self.path.display(), e))?;
+                self.file
+                    .read_exact_at(&mut buf, pos)
+                    .map_err(|e| Error::io(self.path.display(), e))?;
                 if batch::validate_crc(&h, &buf).is_err() {
                     break;
                 }
@@ -151,7 +156,9 @@ impl Segment {
                 truncated_bytes = report.truncated_bytes,
                 "truncating an invalid or torn tail"
             );
-            self.file.set_len(pos).map_err(|e| Error::io(self.path.display(), e))?;
+            self.file
+                .set_len(pos)
+                .map_err(|e| Error::io(self.path.display(), e))?;
             self.size = pos;
         }
         Ok(report)
@@ -163,7 +170,9 @@ impl Segment {
             return Ok(None);
         }
         let mut b = [0u8; HEADER_LEN];
-        self.file.read_exact_at(&mut b, pos).map_err(|e| Error::io(self.path.display(), e))?;
+        self.file
+            .read_exact_at(&mut b, pos)
+            .map_err(|e| Error::io(self.path.display(), e))?;
         Ok(BatchHeader::parse(&b).ok())
     }
 
@@ -179,7 +188,9 @@ impl Segment {
     /// Appends one batch whose base offset was already assigned.
     pub fn append(&mut self, h: &BatchHeader, bytes: &[u8], index_interval: u64) -> Result<()> {
         let pos = self.size;
-        self.file.write_all_at(bytes, pos).map_err(|e| Error::io(self.path.display(), e))?;
+        self.file
+            .write_all_at(bytes, pos)
+            .map_err(|e| Error::io(self.path.display(), e))?;
         if self.size == 0 {
             self.bytes_since_index = u64::MAX;
         }
@@ -195,7 +206,9 @@ impl Segment {
     pub fn position_of(&self, offset: i64) -> Result<Option<u64>> {
         let mut pos = self.index.lookup(offset);
         while pos < self.size {
-            let Some(h) = self.header_at(pos)? else { return Ok(None) };
+            let Some(h) = self.header_at(pos)? else {
+                return Ok(None);
+            };
             if h.last_offset() >= offset {
                 return Ok(Some(pos));
             }
@@ -246,12 +259,18 @@ impl Segment {
     }
 
     pub fn sync(&self) -> Result<()> {
-        self.file.sync_data().map_err(|e| Error::io(self.path.display(), e))
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io(self.path.display(), e))
     }
 
     /// Removes the segment's files.
     pub fn delete(self) -> Result<()> {
-        let dir = self.path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let dir = self
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         let (log, index, time) = Self::paths(&dir, self.base_offset);
         for p in [log, index, time] {
             match fs::remove_file(&p) {
@@ -339,8 +358,15 @@ mod tests {
     #[test]
     fn garbage_file_recovers_to_empty() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(format!("{}.log", file_stem(0))), vec![0xabu8; 5000]).unwrap();
+        fs::write(
+            dir.path().join(format!("{}.log", file_stem(0))),
+            vec![0xabu8; 5000],
+        )
+        .unwrap();
         let (seg, report) = Segment::open(dir.path(), 0, true).unwrap();
-        assert_eq!((seg.size(), seg.next_offset(), report.truncated_bytes), (0, 0, 5000));
+        assert_eq!(
+            (seg.size(), seg.next_offset(), report.truncated_bytes),
+            (0, 0, 5000)
+        );
     }
 }

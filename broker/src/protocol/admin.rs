@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::*;
 
@@ -12,7 +14,11 @@ use crate::broker::BrokerState;
 use crate::config::TopicConfig;
 use crate::error::{Error, ErrorCode};
 
-pub(crate) fn create_topics(state: &BrokerState, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
+pub(crate) fn create_topics(
+    state: &BrokerState,
+    req: CreateTopicsRequest,
+    version: i16,
+) -> CreateTopicsResponse {
     let mut resp = CreateTopicsResponse::default();
     for t in req.topics {
         let name = t.name.0.to_string();
@@ -28,17 +34,30 @@ pub(crate) fn create_topics(state: &BrokerState, req: CreateTopicsRequest, versi
         let overrides: BTreeMap<String, String> = t
             .configs
             .iter()
-            .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
+            .filter_map(|c| {
+                c.value
+                    .as_ref()
+                    .map(|v| (c.name.to_string(), v.to_string()))
+            })
             .collect();
         let result = if !matches!(t.replication_factor, -1 | 1) {
             Err(Error::Kafka(
                 ErrorCode::InvalidReplicationFactor,
-                format!("replication factor {} is larger than the 1 available broker", t.replication_factor),
+                format!(
+                    "replication factor {} is larger than the 1 available broker",
+                    t.replication_factor
+                ),
             ))
         } else if req.validate_only {
-            state.topics.validate_new(&name, partitions, &overrides).map(|_| None)
+            state
+                .topics
+                .validate_new(&name, partitions, &overrides)
+                .map(|_| None)
         } else {
-            state.topics.create(&name, partitions, overrides.clone(), false).map(Some)
+            state
+                .topics
+                .create(&name, partitions, overrides.clone(), false)
+                .map(Some)
         };
         match result {
             Ok(topic) => {
@@ -77,18 +96,36 @@ pub(crate) fn create_topics(state: &BrokerState, req: CreateTopicsRequest, versi
 
 pub(crate) fn delete_topics(state: &BrokerState, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
     let mut resp = DeleteTopicsResponse::default();
-    let mut targets: Vec<(Option<String>, uuid::Uuid)> =
-        req.topic_names.iter().map(|n| (Some(n.0.to_string()), uuid::Uuid::nil())).collect();
-    targets.extend(req.topics.iter().map(|t| (t.name.as_ref().map(|n| n.0.to_string()), t.topic_id)));
+    let mut targets: Vec<(Option<String>, uuid::Uuid)> = req
+        .topic_names
+        .iter()
+        .map(|n| (Some(n.0.to_string()), uuid::Uuid::nil()))
+        .collect();
+    targets.extend(
+        req.topics
+            .iter()
+            .map(|t| (t.name.as_ref().map(|n| n.0.to_string()), t.topic_id)),
+    );
     for (name, id) in targets {
         let mut r = DeletableTopicResult::default();
         r.topic_id = id;
-        let name = name.or_else(|| state.topics.list().iter().find(|t| t.id == id).map(|t| t.name.clone()));
+        let name = name.or_else(|| {
+            state
+                .topics
+                .list()
+                .iter()
+                .find(|t| t.id == id)
+                .map(|t| t.name.clone())
+        });
         let outcome = match &name {
-            None => Err(Error::Kafka(ErrorCode::UnknownTopicId, format!("no topic has id {id}"))),
-            Some(n) if state.topics.get(n).is_some_and(|t| t.internal) => {
-                Err(Error::Kafka(ErrorCode::InvalidTopicException, format!("{n} is an internal topic")))
-            }
+            None => Err(Error::Kafka(
+                ErrorCode::UnknownTopicId,
+                format!("no topic has id {id}"),
+            )),
+            Some(n) if state.topics.get(n).is_some_and(|t| t.internal) => Err(Error::Kafka(
+                ErrorCode::InvalidTopicException,
+                format!("{n} is an internal topic"),
+            )),
             Some(n) => state.topics.delete(n),
         };
         r.name = name.as_ref().map(|n| TopicName(sb(n)));
@@ -108,7 +145,10 @@ pub(crate) fn delete_topics(state: &BrokerState, req: DeleteTopicsRequest) -> De
     resp
 }
 
-pub(crate) fn create_partitions(state: &BrokerState, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub(crate) fn create_partitions(
+    state: &BrokerState,
+    req: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
     let mut resp = CreatePartitionsResponse::default();
     for t in req.topics {
         let name = t.name.0.to_string();
@@ -118,7 +158,11 @@ pub(crate) fn create_partitions(state: &BrokerState, req: CreatePartitionsReques
             None => Err(Error::UnknownTopicOrPartition(name.clone())),
             Some(topic) if t.count <= topic.partition_count() => Err(Error::Kafka(
                 ErrorCode::InvalidPartitions,
-                format!("topic {name} has {} partitions; {} is not more", topic.partition_count(), t.count),
+                format!(
+                    "topic {name} has {} partitions; {} is not more",
+                    topic.partition_count(),
+                    t.count
+                ),
             )),
             Some(_) if req.validate_only => Ok(()),
             Some(_) => state.topics.add_partitions(&name, t.count),

@@ -36,7 +36,9 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
 ];
 
 pub(crate) fn is_supported(key: ApiKey, version: i16) -> bool {
-    SUPPORTED.iter().any(|(k, lo, hi)| *k == key && (*lo..=*hi).contains(&version))
+    SUPPORTED
+        .iter()
+        .any(|(k, lo, hi)| *k == key && (*lo..=*hi).contains(&version))
 }
 
 pub(crate) fn response(error: ErrorCode) -> ApiVersionsResponse {
@@ -60,7 +62,9 @@ pub(crate) fn response(error: ErrorCode) -> ApiVersionsResponse {
 /// v0 and a v0 body carrying UNSUPPORTED_VERSION and our ranges, so the client retries.
 pub(crate) fn unsupported_version_frame(correlation_id: i32) -> Option<Bytes> {
     let mut body = BytesMut::new();
-    response(ErrorCode::UnsupportedVersion).encode(&mut body, 0).ok()?;
+    response(ErrorCode::UnsupportedVersion)
+        .encode(&mut body, 0)
+        .ok()?;
     let mut frame = BytesMut::with_capacity(body.len() + 8);
     frame.put_i32(body.len() as i32 + 4);
     frame.put_i32(correlation_id);

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult};
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
 use kafka_protocol::messages::*;
 
 use super::sb;
@@ -23,13 +25,20 @@ fn entry(name: &str, value: &str, source: i8, read_only: bool) -> DescribeConfig
     c
 }
 
-pub(crate) fn describe_configs(state: &BrokerState, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
+pub(crate) fn describe_configs(
+    state: &BrokerState,
+    req: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
     let mut resp = DescribeConfigsResponse::default();
     for res in req.resources {
         let mut r = DescribeConfigsResult::default();
         r.resource_type = res.resource_type;
         r.resource_name = res.resource_name.clone();
-        let wanted = |name: &str| res.configuration_keys.as_ref().is_none_or(|keys| keys.iter().any(|k| k.as_str() == name));
+        let wanted = |name: &str| {
+            res.configuration_keys
+                .as_ref()
+                .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
+        };
         match res.resource_type {
             TOPIC => match state.topics.get(res.resource_name.as_str()) {
                 Some(topic) => {
@@ -41,7 +50,8 @@ pub(crate) fn describe_configs(state: &BrokerState, req: DescribeConfigsRequest)
                 }
                 None => {
                     r.error_code = ErrorCode::UnknownTopicOrPartition.code();
-                    r.error_message = Some(sb(format!("unknown topic {}", res.resource_name.as_str())));
+                    r.error_message =
+                        Some(sb(format!("unknown topic {}", res.resource_name.as_str())));
                 }
             },
             BROKER => {
@@ -74,10 +84,14 @@ fn apply(
     if resource_type != TOPIC {
         return Err(Error::Kafka(
             ErrorCode::InvalidRequest,
-            "only topic configs can be altered; broker configs are static (server.properties)".into(),
+            "only topic configs can be altered; broker configs are static (server.properties)"
+                .into(),
         ));
     }
-    let topic = state.topics.get(name).ok_or_else(|| Error::UnknownTopicOrPartition(name.to_string()))?;
+    let topic = state
+        .topics
+        .get(name)
+        .ok_or_else(|| Error::UnknownTopicOrPartition(name.to_string()))?;
     let mut overrides = topic.overrides();
     edit(&mut overrides)?;
     TopicConfig::validate_overrides(&overrides)?;
@@ -93,16 +107,22 @@ pub(crate) fn alter_configs(state: &BrokerState, req: AlterConfigsRequest) -> Al
         let mut r = alter_configs_response::AlterConfigsResourceResponse::default();
         r.resource_type = res.resource_type;
         r.resource_name = res.resource_name.clone();
-        let outcome = apply(state, res.resource_type, res.resource_name.as_str(), req.validate_only, |o| {
-            // AlterConfigs replaces the whole set of overrides.
-            o.clear();
-            for c in &res.configs {
-                if let Some(v) = &c.value {
-                    o.insert(c.name.to_string(), v.to_string());
+        let outcome = apply(
+            state,
+            res.resource_type,
+            res.resource_name.as_str(),
+            req.validate_only,
+            |o| {
+                // AlterConfigs replaces the whole set of overrides.
+                o.clear();
+                for c in &res.configs {
+                    if let Some(v) = &c.value {
+                        o.insert(c.name.to_string(), v.to_string());
+                    }
                 }
-            }
-            Ok(())
-        });
+                Ok(())
+            },
+        );
         if let Err(e) = outcome {
             r.error_code = e.code().code();
             r.error_message = Some(sb(e.to_string()));
@@ -121,43 +141,60 @@ pub(crate) fn incremental_alter_configs(
         let mut r = incremental_alter_configs_response::AlterConfigsResourceResponse::default();
         r.resource_type = res.resource_type;
         r.resource_name = res.resource_name.clone();
-        let outcome = apply(state, res.resource_type, res.resource_name.as_str(), req.validate_only, |o| {
-            for c in &res.configs {
-                let name = c.name.to_string();
-                let value = c.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
-                let list = |o: &BTreeMap<String, String>| -> Vec<String> {
-                    o.get(&name)
-                        .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
-                        .unwrap_or_default()
-                };
-                match c.config_operation {
-                    0 => {
-                        o.insert(name, value);
-                    }
-                    1 => {
-                        o.remove(&name);
-                    }
-                    2 => {
-                        let mut items = list(o);
-                        for v in value.split(',').map(str::trim) {
-                            if !items.iter().any(|i| i == v) {
-                                items.push(v.to_string());
-                            }
+        let outcome = apply(
+            state,
+            res.resource_type,
+            res.resource_name.as_str(),
+            req.validate_only,
+            |o| {
+                for c in &res.configs {
+                    let name = c.name.to_string();
+                    let value = c.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
+                    let list = |o: &BTreeMap<String, String>| -> Vec<String> {
+                        o.get(&name)
+                            .map(|v| {
+                                v.split(',')
+                                    .map(|s| s.trim().to_string())
+                                    .filter(|s| !s.is_empty())
+                                    .collect()
+                            })
+                            .unwrap_or_default()
+                    };
+                    match c.config_operation {
+                        0 => {
+                            o.insert(name, value);
                         }
-                        o.insert(name, items.join(","));
-                    }
-                    3 => {
-                        let remove: Vec<&str> = value.split(',').map(str::trim).collect();
-                        let items: Vec<String> = list(o).into_iter().filter(|i| !remove.contains(&i.as_str())).collect();
-                        o.insert(name, items.join(","));
-                    }
-                    op => {
-                        return Err(Error::Kafka(ErrorCode::InvalidRequest, format!("unknown config operation {op}")));
+                        1 => {
+                            o.remove(&name);
+                        }
+                        2 => {
+                            let mut items = list(o);
+                            for v in value.split(',').map(str::trim) {
+                                if !items.iter().any(|i| i == v) {
+                                    items.push(v.to_string());
+                                }
+                            }
+                            o.insert(name, items.join(","));
+                        }
+                        3 => {
+                            let remove: Vec<&str> = value.split(',').map(str::trim).collect();
+                            let items: Vec<String> = list(o)
+                                .into_iter()
+                                .filter(|i| !remove.contains(&i.as_str()))
+                                .collect();
+                            o.insert(name, items.join(","));
+                        }
+                        op => {
+                            return Err(Error::Kafka(
+                                ErrorCode::InvalidRequest,
+                                format!("unknown config operation {op}"),
+                            ));
+                        }
                     }
                 }
-            }
-            Ok(())
-        });
+                Ok(())
+            },
+        );
         if let Err(e) = outcome {
             r.error_code = e.code().code();
             r.error_message = Some(sb(e.to_string()));

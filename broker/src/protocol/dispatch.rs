@@ -38,7 +38,9 @@ impl Ctx {
         buf.put_i32(0);
         let mut header = ResponseHeader::default();
         header.correlation_id = self.correlation_id;
-        let encoded = header.encode(&mut buf, header_version).and_then(|_| body.encode(&mut buf, self.version));
+        let encoded = header
+            .encode(&mut buf, header_version)
+            .and_then(|_| body.encode(&mut buf, self.version));
         if let Err(e) = encoded {
             tracing::error!(api = ?self.api_key, version = self.version, error = %e, "could not encode a response");
             return None;
@@ -68,9 +70,16 @@ fn decode<T: Decodable>(body: &mut Bytes, version: i16) -> Result<T, String> {
 
 /// Parses one request frame and starts handling it. An error means the connection
 /// should be closed (the message says why).
-pub(crate) fn dispatch(state: &Arc<BrokerState>, conn: &Connection, frame: Bytes) -> Result<Reply, String> {
+pub(crate) fn dispatch(
+    state: &Arc<BrokerState>,
+    conn: &Connection,
+    frame: Bytes,
+) -> Result<Reply, String> {
     if frame.len() < 8 {
-        return Err(format!("request of {} bytes is shorter than a header", frame.len()));
+        return Err(format!(
+            "request of {} bytes is shorter than a header",
+            frame.len()
+        ));
     }
     let mut peek = frame.clone();
     let key = peek.get_i16();
@@ -87,8 +96,16 @@ pub(crate) fn dispatch(state: &Arc<BrokerState>, conn: &Connection, frame: Bytes
     let mut body = frame;
     let header = RequestHeader::decode(&mut body, api_key.request_header_version(version))
         .map_err(|e| format!("cannot decode request header: {e}"))?;
-    let client_id = header.client_id.as_ref().map(|s| s.to_string()).unwrap_or_default();
-    let ctx = Ctx { api_key, version, correlation_id };
+    let client_id = header
+        .client_id
+        .as_ref()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    let ctx = Ctx {
+        api_key,
+        version,
+        correlation_id,
+    };
     let st = state.clone();
     let b = &mut body;
     let v = version;
@@ -108,7 +125,9 @@ pub(crate) fn dispatch(state: &Arc<BrokerState>, conn: &Connection, frame: Bytes
         ApiKey::CreatePartitions => ctx.ready(admin::create_partitions(&st, decode(b, v)?)),
         ApiKey::DescribeConfigs => ctx.ready(configs::describe_configs(&st, decode(b, v)?)),
         ApiKey::AlterConfigs => ctx.ready(configs::alter_configs(&st, decode(b, v)?)),
-        ApiKey::IncrementalAlterConfigs => ctx.ready(configs::incremental_alter_configs(&st, decode(b, v)?)),
+        ApiKey::IncrementalAlterConfigs => {
+            ctx.ready(configs::incremental_alter_configs(&st, decode(b, v)?))
+        }
         ApiKey::FindCoordinator => ctx.ready(groups::find_coordinator(&st, decode(b, v)?, v)),
         ApiKey::JoinGroup => {
             let req = decode(b, v)?;

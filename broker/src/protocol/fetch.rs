@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use kafka_protocol::messages::*;
 
 use crate::broker::BrokerState;
@@ -76,14 +78,18 @@ fn read_once(state: &BrokerState, req: &FetchRequest) -> (FetchResponse, usize, 
 }
 
 pub(crate) async fn fetch(state: Arc<BrokerState>, req: FetchRequest) -> FetchResponse {
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     loop {
         // Register for wake-ups before reading, so an append in between is not missed.
         let notified = state.appended.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
         let (resp, bytes, errors) = read_once(&state, &req);
-        if bytes >= req.min_bytes.max(1) as usize || errors || tokio::time::Instant::now() >= deadline {
+        if bytes >= req.min_bytes.max(1) as usize
+            || errors
+            || tokio::time::Instant::now() >= deadline
+        {
             return resp;
         }
         tokio::select! {

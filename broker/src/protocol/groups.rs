@@ -14,7 +14,11 @@ use crate::broker::BrokerState;
 use crate::error::ErrorCode;
 use crate::group::{GroupState, JoinRequest};
 
-pub(crate) fn find_coordinator(state: &BrokerState, req: FindCoordinatorRequest, _version: i16) -> FindCoordinatorResponse {
+pub(crate) fn find_coordinator(
+    state: &BrokerState,
+    req: FindCoordinatorRequest,
+    _version: i16,
+) -> FindCoordinatorResponse {
     let mut resp = FindCoordinatorResponse::default();
     if req.key_type != 0 {
         resp.error_code = ErrorCode::CoordinatorNotAvailable.code();
@@ -44,9 +48,17 @@ pub(crate) async fn join_group(
         client_host,
         session_timeout_ms: req.session_timeout_ms,
         // v0 has no rebalance timeout: Kafka uses the session timeout.
-        rebalance_timeout_ms: if version == 0 { req.session_timeout_ms } else { req.rebalance_timeout_ms },
+        rebalance_timeout_ms: if version == 0 {
+            req.session_timeout_ms
+        } else {
+            req.rebalance_timeout_ms
+        },
         protocol_type: req.protocol_type.to_string(),
-        protocols: req.protocols.iter().map(|p| (p.name.to_string(), p.metadata.clone())).collect(),
+        protocols: req
+            .protocols
+            .iter()
+            .map(|p| (p.name.to_string(), p.metadata.clone()))
+            .collect(),
         require_known_member_id: version >= 4,
     };
     let r = state.groups.join(join).await;
@@ -54,7 +66,11 @@ pub(crate) async fn join_group(
     resp.error_code = r.error.code();
     resp.generation_id = r.generation_id;
     resp.protocol_type = r.protocol_type.map(sb);
-    resp.protocol_name = if version >= 7 { r.protocol_name.map(sb) } else { Some(sb(r.protocol_name.unwrap_or_default())) };
+    resp.protocol_name = if version >= 7 {
+        r.protocol_name.map(sb)
+    } else {
+        Some(sb(r.protocol_name.unwrap_or_default()))
+    };
     resp.leader = sb(r.leader);
     resp.member_id = sb(r.member_id);
     resp.members = r
@@ -72,8 +88,20 @@ pub(crate) async fn join_group(
 }
 
 pub(crate) async fn sync_group(state: &BrokerState, req: SyncGroupRequest) -> SyncGroupResponse {
-    let assignments = req.assignments.iter().map(|a| (a.member_id.to_string(), a.assignment.clone())).collect();
-    let r = state.groups.sync(req.group_id.0.as_str(), req.member_id.as_str(), req.generation_id, assignments).await;
+    let assignments = req
+        .assignments
+        .iter()
+        .map(|a| (a.member_id.to_string(), a.assignment.clone()))
+        .collect();
+    let r = state
+        .groups
+        .sync(
+            req.group_id.0.as_str(),
+            req.member_id.as_str(),
+            req.generation_id,
+            assignments,
+        )
+        .await;
     let mut resp = SyncGroupResponse::default();
     resp.error_code = r.error.code();
     resp.protocol_type = r.protocol_type.map(sb);
@@ -84,11 +112,22 @@ pub(crate) async fn sync_group(state: &BrokerState, req: SyncGroupRequest) -> Sy
 
 pub(crate) fn heartbeat(state: &BrokerState, req: HeartbeatRequest) -> HeartbeatResponse {
     let mut resp = HeartbeatResponse::default();
-    resp.error_code = state.groups.heartbeat(req.group_id.0.as_str(), req.member_id.as_str(), req.generation_id).code();
+    resp.error_code = state
+        .groups
+        .heartbeat(
+            req.group_id.0.as_str(),
+            req.member_id.as_str(),
+            req.generation_id,
+        )
+        .code();
     resp
 }
 
-pub(crate) fn leave_group(state: &BrokerState, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+pub(crate) fn leave_group(
+    state: &BrokerState,
+    req: LeaveGroupRequest,
+    version: i16,
+) -> LeaveGroupResponse {
     let mut resp = LeaveGroupResponse::default();
     let group = req.group_id.0.to_string();
     if version < 3 {
@@ -96,7 +135,11 @@ pub(crate) fn leave_group(state: &BrokerState, req: LeaveGroupRequest, version: 
         resp.error_code = errors.first().copied().unwrap_or(ErrorCode::None).code();
         return resp;
     }
-    let ids: Vec<String> = req.members.iter().map(|m| m.member_id.to_string()).collect();
+    let ids: Vec<String> = req
+        .members
+        .iter()
+        .map(|m| m.member_id.to_string())
+        .collect();
     let errors = state.groups.leave(&group, &ids);
     resp.members = req
         .members
@@ -115,8 +158,12 @@ pub(crate) fn leave_group(state: &BrokerState, req: LeaveGroupRequest, version: 
 
 pub(crate) fn list_groups(state: &BrokerState, req: ListGroupsRequest) -> ListGroupsResponse {
     let mut resp = ListGroupsResponse::default();
-    let mut groups: Vec<(String, String, String)> =
-        state.groups.list().into_iter().map(|(id, s, t)| (id, s.name().to_string(), t)).collect();
+    let mut groups: Vec<(String, String, String)> = state
+        .groups
+        .list()
+        .into_iter()
+        .map(|(id, s, t)| (id, s.name().to_string(), t))
+        .collect();
     // Groups known only by their committed offsets (e.g. after a restart) are Empty.
     for id in state.offsets.groups() {
         if !groups.iter().any(|g| g.0 == id) {
@@ -126,11 +173,21 @@ pub(crate) fn list_groups(state: &BrokerState, req: ListGroupsRequest) -> ListGr
     groups.sort();
     resp.groups = groups
         .into_iter()
-        .filter(|(_, s, _)| req.states_filter.is_empty() || req.states_filter.iter().any(|f| f.as_str().eq_ignore_ascii_case(s)))
+        .filter(|(_, s, _)| {
+            req.states_filter.is_empty()
+                || req
+                    .states_filter
+                    .iter()
+                    .any(|f| f.as_str().eq_ignore_ascii_case(s))
+        })
         .map(|(id, s, t)| {
             let mut g = ListedGroup::default();
             g.group_id = GroupId(sb(id));
-            g.protocol_type = sb(if t.is_empty() { "consumer".to_string() } else { t });
+            g.protocol_type = sb(if t.is_empty() {
+                "consumer".to_string()
+            } else {
+                t
+            });
             g.group_state = sb(s);
             g
         })
@@ -138,7 +195,10 @@ pub(crate) fn list_groups(state: &BrokerState, req: ListGroupsRequest) -> ListGr
     resp
 }
 
-pub(crate) fn describe_groups(state: &BrokerState, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
+pub(crate) fn describe_groups(
+    state: &BrokerState,
+    req: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
     let mut resp = DescribeGroupsResponse::default();
     for id in req.groups {
         let mut g = DescribedGroup::default();

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
 use kafka_protocol::messages::*;
 
 use super::sb;
@@ -41,7 +43,11 @@ fn error_topic(name: &str, code: ErrorCode) -> MetadataResponseTopic {
 }
 
 /// Finds a topic, creating it when auto-creation is allowed.
-pub(crate) fn get_or_create(state: &BrokerState, name: &str, allow_create: bool) -> Result<Arc<Topic>, ErrorCode> {
+pub(crate) fn get_or_create(
+    state: &BrokerState,
+    name: &str,
+    allow_create: bool,
+) -> Result<Arc<Topic>, ErrorCode> {
     if let Some(t) = state.topics.get(name) {
         return Ok(t);
     }
@@ -51,9 +57,15 @@ pub(crate) fn get_or_create(state: &BrokerState, name: &str, allow_create: bool)
     if !(allow_create && state.config.auto_create_topics) {
         return Err(ErrorCode::UnknownTopicOrPartition);
     }
-    match state.topics.create(name, state.config.num_partitions, BTreeMap::new(), false) {
+    match state
+        .topics
+        .create(name, state.config.num_partitions, BTreeMap::new(), false)
+    {
         Ok(t) => Ok(t),
-        Err(Error::TopicExists(_)) => state.topics.get(name).ok_or(ErrorCode::UnknownTopicOrPartition),
+        Err(Error::TopicExists(_)) => state
+            .topics
+            .get(name)
+            .ok_or(ErrorCode::UnknownTopicOrPartition),
         Err(e) => {
             tracing::warn!(topic = name, error = %e, "auto-creating a topic failed");
             Err(e.code())
@@ -61,7 +73,11 @@ pub(crate) fn get_or_create(state: &BrokerState, name: &str, allow_create: bool)
     }
 }
 
-pub(crate) fn metadata(state: &BrokerState, req: MetadataRequest, version: i16) -> MetadataResponse {
+pub(crate) fn metadata(
+    state: &BrokerState,
+    req: MetadataRequest,
+    version: i16,
+) -> MetadataResponse {
     let mut resp = MetadataResponse::default();
     let mut broker = MetadataResponseBroker::default();
     broker.node_id = BrokerId(state.config.node_id);
@@ -78,7 +94,12 @@ pub(crate) fn metadata(state: &BrokerState, req: MetadataRequest, version: i16) 
     // Before v4 requests could not opt out of auto-creation.
     let allow_create = version < 4 || req.allow_auto_topic_creation;
     resp.topics = if all {
-        state.topics.list().iter().map(|t| topic_metadata(state, t)).collect()
+        state
+            .topics
+            .list()
+            .iter()
+            .map(|t| topic_metadata(state, t))
+            .collect()
     } else {
         req.topics
             .unwrap_or_default()
@@ -95,7 +116,10 @@ pub(crate) fn metadata(state: &BrokerState, req: MetadataRequest, version: i16) 
     resp
 }
 
-pub(crate) fn describe_cluster(state: &BrokerState, req: DescribeClusterRequest) -> DescribeClusterResponse {
+pub(crate) fn describe_cluster(
+    state: &BrokerState,
+    req: DescribeClusterRequest,
+) -> DescribeClusterResponse {
     let mut resp = DescribeClusterResponse::default();
     resp.endpoint_type = req.endpoint_type;
     resp.cluster_id = sb(&state.cluster_id);

@@ -1,7 +1,11 @@
 //! OffsetCommit and OffsetFetch.
 
-use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
-use kafka_protocol::messages::offset_fetch_response::{OffsetFetchResponsePartition, OffsetFetchResponseTopic};
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponsePartition, OffsetFetchResponseTopic,
+};
 use kafka_protocol::messages::*;
 
 use super::sb;
@@ -18,7 +22,11 @@ pub(crate) fn offset_commit(state: &BrokerState, req: OffsetCommitRequest) -> Of
     let mut check = if group.is_empty() {
         ErrorCode::InvalidGroupId
     } else {
-        state.groups.validate_commit(&group, req.member_id.as_str(), req.generation_id_or_member_epoch)
+        state.groups.validate_commit(
+            &group,
+            req.member_id.as_str(),
+            req.generation_id_or_member_epoch,
+        )
     };
     let now = now_ms();
     let mut commits = Vec::new();
@@ -28,10 +36,18 @@ pub(crate) fn offset_commit(state: &BrokerState, req: OffsetCommitRequest) -> Of
         tr.name = t.name.clone();
         let topic = state.topics.get(t.name.0.as_str());
         for p in &t.partitions {
-            let metadata = p.committed_metadata.as_ref().map(|m| m.to_string()).unwrap_or_default();
+            let metadata = p
+                .committed_metadata
+                .as_ref()
+                .map(|m| m.to_string())
+                .unwrap_or_default();
             let code = if check != ErrorCode::None {
                 check
-            } else if topic.as_ref().and_then(|t| t.partition(p.partition_index)).is_none() {
+            } else if topic
+                .as_ref()
+                .and_then(|t| t.partition(p.partition_index))
+                .is_none()
+            {
                 ErrorCode::UnknownTopicOrPartition
             } else if metadata.len() > MAX_METADATA {
                 ErrorCode::OffsetMetadataTooLarge
@@ -39,7 +55,12 @@ pub(crate) fn offset_commit(state: &BrokerState, req: OffsetCommitRequest) -> Of
                 commits.push((
                     t.name.0.to_string(),
                     p.partition_index,
-                    Committed { offset: p.committed_offset, leader_epoch: p.committed_leader_epoch, metadata, commit_timestamp: now },
+                    Committed {
+                        offset: p.committed_offset,
+                        leader_epoch: p.committed_leader_epoch,
+                        metadata,
+                        commit_timestamp: now,
+                    },
                 ));
                 ErrorCode::None
             };
@@ -89,7 +110,11 @@ pub(crate) fn offset_fetch(state: &BrokerState, req: OffsetFetchRequest) -> Offs
             for t in topics {
                 let mut tr = OffsetFetchResponseTopic::default();
                 tr.name = t.name.clone();
-                tr.partitions = t.partition_indexes.iter().map(|p| partition(t.name.0.as_str(), *p)).collect();
+                tr.partitions = t
+                    .partition_indexes
+                    .iter()
+                    .map(|p| partition(t.name.0.as_str(), *p))
+                    .collect();
                 resp.topics.push(tr);
             }
         }

@@ -57,7 +57,7 @@ pub(crate) fn produce(state: Arc<BrokerState>, req: ProduceRequest, ctx: Ctx) ->
                 ));
                 continue;
             };
-            if !matches!(acks, -1 | 0 | 1) {
+            if !(-1..=1).contains(&acks) {
                 tr.partition_responses.push(partition_error(
                     pd.index,
                     ErrorCode::InvalidRequiredAcks,
@@ -75,7 +75,12 @@ pub(crate) fn produce(state: Arc<BrokerState>, req: ProduceRequest, ctx: Ctx) ->
                     p.log_append_time_ms = r.log_append_time;
                     p.log_start_offset = log.log_start_offset();
                     if acks == -1 {
-                        to_sync.push((ti, tr.partition_responses.len(), log.clone(), r.last_offset + 1));
+                        to_sync.push((
+                            ti,
+                            tr.partition_responses.len(),
+                            log.clone(),
+                            r.last_offset + 1,
+                        ));
                     } else if r.flush_due {
                         flush_due.push((log.clone(), r.last_offset + 1));
                     }
@@ -83,7 +88,8 @@ pub(crate) fn produce(state: Arc<BrokerState>, req: ProduceRequest, ctx: Ctx) ->
                 }
                 Err(e) => {
                     tracing::debug!(topic = %name, partition = pd.index, error = %e, "produce refused");
-                    tr.partition_responses.push(partition_error(pd.index, e.code(), e.to_string()));
+                    tr.partition_responses
+                        .push(partition_error(pd.index, e.code(), e.to_string()));
                 }
             }
         }
@@ -115,7 +121,10 @@ pub(crate) fn produce(state: Arc<BrokerState>, req: ProduceRequest, ctx: Ctx) ->
     })
 }
 
-pub(crate) fn init_producer_id(state: &BrokerState, req: InitProducerIdRequest) -> InitProducerIdResponse {
+pub(crate) fn init_producer_id(
+    state: &BrokerState,
+    req: InitProducerIdRequest,
+) -> InitProducerIdResponse {
     let mut resp = InitProducerIdResponse::default();
     if req.transactional_id.is_some() {
         resp.error_code = ErrorCode::TransactionalIdAuthorizationFailed.code();

@@ -18,7 +18,11 @@ use crate::broker::BrokerState;
 /// Replies in flight per connection before the reader waits (librdkafka sends ≤ 5).
 const MAX_IN_FLIGHT: usize = 64;
 
-pub(crate) async fn accept_loop(listener: TcpListener, state: Arc<BrokerState>, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<BrokerState>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -37,7 +41,12 @@ pub(crate) async fn accept_loop(listener: TcpListener, state: Arc<BrokerState>, 
     }
 }
 
-async fn serve(stream: TcpStream, peer: SocketAddr, state: Arc<BrokerState>, mut stop: watch::Receiver<bool>) {
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    state: Arc<BrokerState>,
+    mut stop: watch::Receiver<bool>,
+) {
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<tokio::task::JoinHandle<Option<Bytes>>>(MAX_IN_FLIGHT);
     let writer = tokio::spawn(async move {

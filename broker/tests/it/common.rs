@@ -14,7 +14,10 @@ use runnel_broker::{Broker, BrokerConfig, BrokerHandle};
 
 pub async fn start(dir: &Path, extra: &[(&str, &str)]) -> BrokerHandle {
     // Broker logs on RUST_LOG=runnel_broker=debug; ignore a second init.
-    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let mut config = BrokerConfig::default()
         .with_property("log.dirs", dir.display().to_string())
         .and_then(|c| c.with_property("listeners", "PLAINTEXT://127.0.0.1:0"))
@@ -39,7 +42,10 @@ pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32, configs:
     for (k, v) in configs {
         topic = topic.set(k, v);
     }
-    let res = admin.create_topics([&topic], &AdminOptions::new()).await.unwrap();
+    let res = admin
+        .create_topics([&topic], &AdminOptions::new())
+        .await
+        .unwrap();
     assert!(res[0].is_ok(), "create {name}: {:?}", res[0]);
 }
 
@@ -54,7 +60,12 @@ pub fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
 
 /// Sends `values` with keys `key{i % keys}`, all enqueued at once so librdkafka
 /// batches them; returns (partition, offset) per record.
-pub async fn produce_all(p: &FutureProducer, topic: &str, values: &[String], keys: usize) -> Vec<(i32, i64)> {
+pub async fn produce_all(
+    p: &FutureProducer,
+    topic: &str,
+    values: &[String],
+    keys: usize,
+) -> Vec<(i32, i64)> {
     let mut pending = Vec::with_capacity(values.len());
     for (i, v) in values.iter().enumerate() {
         let key = format!("key{}", i % keys.max(1));
@@ -78,16 +89,23 @@ pub async fn produce_all(p: &FutureProducer, topic: &str, values: &[String], key
 }
 
 /// Reads every partition of `topic` from the beginning until `expected` records or a timeout.
-pub fn read_all(bootstrap: &str, topic: &str, expected: usize) -> Vec<(i32, i64, Option<String>, String)> {
+pub fn read_all(
+    bootstrap: &str,
+    topic: &str,
+    expected: usize,
+) -> Vec<(i32, i64, Option<String>, String)> {
     let consumer: BaseConsumer = client_config(bootstrap)
         .set("group.id", "reader")
         .set("enable.auto.commit", "false")
         .create()
         .unwrap();
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
     let mut tpl = TopicPartitionList::new();
     for p in md.topics()[0].partitions() {
-        tpl.add_partition_offset(topic, p.id(), Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+            .unwrap();
     }
     consumer.assign(&tpl).unwrap();
     let mut out = Vec::new();
@@ -107,7 +125,12 @@ pub fn read_all(bootstrap: &str, topic: &str, expected: usize) -> Vec<(i32, i64,
     let extra_deadline = std::time::Instant::now() + Duration::from_millis(500);
     while std::time::Instant::now() < extra_deadline {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            out.push((m.partition(), m.offset(), None, String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned()));
+            out.push((
+                m.partition(),
+                m.offset(),
+                None,
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+            ));
         }
     }
     out

@@ -39,13 +39,21 @@ async fn three_members_split_partitions_and_a_leaver_is_replaced() {
     let result = tokio::task::spawn_blocking(move || {
         let members: Vec<BaseConsumer> = (0..3).map(|_| member(&bs2, "g3", "grp")).collect();
         let assignment = |c: &BaseConsumer| -> HashSet<i32> {
-            c.assignment().unwrap().elements().iter().map(|e| e.partition()).collect()
+            c.assignment()
+                .unwrap()
+                .elements()
+                .iter()
+                .map(|e| e.partition())
+                .collect()
         };
         let poll_all = |ms: &[&BaseConsumer]| {
             for c in ms {
                 while let Some(m) = c.poll(Duration::from_millis(20)) {
                     let m = m.expect("poll");
-                    let v: u32 = std::str::from_utf8(m.payload().unwrap()).unwrap().parse().unwrap();
+                    let v: u32 = std::str::from_utf8(m.payload().unwrap())
+                        .unwrap()
+                        .parse()
+                        .unwrap();
                     *seen2.lock().unwrap().entry(v).or_default() += 1;
                     c.commit_message(&m, CommitMode::Async).unwrap();
                 }
@@ -59,9 +67,12 @@ async fn three_members_split_partitions_and_a_leaver_is_replaced() {
             if sizes == [2, 2, 2] && seen2.lock().unwrap().len() == 3000 {
                 break;
             }
-            assert!(Instant::now() < deadline, "no balanced assignment: {sizes:?}");
+            assert!(
+                Instant::now() < deadline,
+                "no balanced assignment: {sizes:?}"
+            );
         }
-        let union: HashSet<i32> = members.iter().flat_map(|c| assignment(c)).collect();
+        let union: HashSet<i32> = members.iter().flat_map(&assignment).collect();
         assert_eq!(union.len(), 6, "every partition assigned once");
         // One member leaves; the other two take all six partitions.
         let mut members = members;
@@ -76,7 +87,10 @@ async fn three_members_split_partitions_and_a_leaver_is_replaced() {
             if sizes == [3, 3] {
                 break;
             }
-            assert!(Instant::now() < deadline, "partitions not reassigned after a leave: {sizes:?}");
+            assert!(
+                Instant::now() < deadline,
+                "partitions not reassigned after a leave: {sizes:?}"
+            );
         }
         for c in &members {
             c.commit_consumer_state(CommitMode::Sync).ok();
@@ -84,7 +98,7 @@ async fn three_members_split_partitions_and_a_leaver_is_replaced() {
     })
     .await;
     result.unwrap();
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 3000, "every record consumed");
+    let consumed = seen.lock().unwrap().len();
+    assert_eq!(consumed, 3000, "every record consumed");
     broker.shutdown().await.unwrap();
 }

@@ -5,20 +5,29 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::common::*;
 
-async fn call<Req: Encodable, Resp: Decodable>(s: &mut TcpStream, key: ApiKey, version: i16, req: &Req) -> Resp {
+async fn call<Req: Encodable, Resp: Decodable>(
+    s: &mut TcpStream,
+    key: ApiKey,
+    version: i16,
+    req: &Req,
+) -> Resp {
     let mut header = RequestHeader::default();
     header.request_api_key = key as i16;
     header.request_api_version = version;
     header.correlation_id = 42;
     header.client_id = Some(StrBytes::from_static_str("raw-test"));
     let mut body = BytesMut::new();
-    header.encode(&mut body, key.request_header_version(version)).unwrap();
+    header
+        .encode(&mut body, key.request_header_version(version))
+        .unwrap();
     req.encode(&mut body, version).unwrap();
     let mut frame = BytesMut::new();
     frame.put_i32(body.len() as i32);
@@ -28,7 +37,8 @@ async fn call<Req: Encodable, Resp: Decodable>(s: &mut TcpStream, key: ApiKey, v
     let mut buf = vec![0u8; len as usize];
     s.read_exact(&mut buf).await.unwrap();
     let mut buf = Bytes::from(buf);
-    let resp_header = ResponseHeader::decode(&mut buf, key.response_header_version(version)).unwrap();
+    let resp_header =
+        ResponseHeader::decode(&mut buf, key.response_header_version(version)).unwrap();
     assert_eq!(resp_header.correlation_id, 42);
     Resp::decode(&mut buf, version).unwrap()
 }
@@ -52,7 +62,15 @@ fn idempotent_batch(producer_id: i64, epoch: i16, first_seq: i32, n: i32) -> Byt
         })
         .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None }).unwrap();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
     buf.freeze()
 }
 
@@ -89,28 +107,74 @@ async fn duplicates_get_their_original_offsets_and_gaps_are_refused() {
     assert_eq!(init.error_code, 0);
     let pid = init.producer_id.0;
     let v = 9;
-    let first: ProduceResponse = call(&mut s, ApiKey::Produce, v, &produce_req("seq", idempotent_batch(pid, 0, 0, 3))).await;
+    let first: ProduceResponse = call(
+        &mut s,
+        ApiKey::Produce,
+        v,
+        &produce_req("seq", idempotent_batch(pid, 0, 0, 3)),
+    )
+    .await;
     assert_eq!(result(&first), (0, 0));
-    let second: ProduceResponse = call(&mut s, ApiKey::Produce, v, &produce_req("seq", idempotent_batch(pid, 0, 3, 2))).await;
+    let second: ProduceResponse = call(
+        &mut s,
+        ApiKey::Produce,
+        v,
+        &produce_req("seq", idempotent_batch(pid, 0, 3, 2)),
+    )
+    .await;
     assert_eq!(result(&second), (0, 3));
     // A retry of the first batch is acknowledged with its original offset, not appended.
-    let retry: ProduceResponse = call(&mut s, ApiKey::Produce, v, &produce_req("seq", idempotent_batch(pid, 0, 0, 3))).await;
+    let retry: ProduceResponse = call(
+        &mut s,
+        ApiKey::Produce,
+        v,
+        &produce_req("seq", idempotent_batch(pid, 0, 0, 3)),
+    )
+    .await;
     assert_eq!(result(&retry), (0, 0));
     // A gap in the sequence: OUT_OF_ORDER_SEQUENCE_NUMBER (45).
-    let gap: ProduceResponse = call(&mut s, ApiKey::Produce, v, &produce_req("seq", idempotent_batch(pid, 0, 9, 1))).await;
+    let gap: ProduceResponse = call(
+        &mut s,
+        ApiKey::Produce,
+        v,
+        &produce_req("seq", idempotent_batch(pid, 0, 9, 1)),
+    )
+    .await;
     assert_eq!(result(&gap).0, 45);
     // An older epoch after a newer one: INVALID_PRODUCER_EPOCH (47).
-    let bumped: ProduceResponse = call(&mut s, ApiKey::Produce, v, &produce_req("seq", idempotent_batch(pid, 1, 0, 1))).await;
+    let bumped: ProduceResponse = call(
+        &mut s,
+        ApiKey::Produce,
+        v,
+        &produce_req("seq", idempotent_batch(pid, 1, 0, 1)),
+    )
+    .await;
     assert_eq!(result(&bumped), (0, 5));
-    let stale: ProduceResponse = call(&mut s, ApiKey::Produce, v, &produce_req("seq", idempotent_batch(pid, 0, 5, 1))).await;
+    let stale: ProduceResponse = call(
+        &mut s,
+        ApiKey::Produce,
+        v,
+        &produce_req("seq", idempotent_batch(pid, 0, 5, 1)),
+    )
+    .await;
     assert_eq!(result(&stale).0, 47);
-    assert_eq!(read_all(&broker.bootstrap(), "seq", 6).len(), 6, "exactly 6 records were appended");
+    assert_eq!(
+        read_all(&broker.bootstrap(), "seq", 6).len(),
+        6,
+        "exactly 6 records were appended"
+    );
 
     // Producer state survives a restart: the retry is still recognised.
     broker.shutdown().await.unwrap();
     let broker = start(dir.path(), &[]).await;
     let mut s = TcpStream::connect(broker.local_addr()).await.unwrap();
-    let retry: ProduceResponse = call(&mut s, ApiKey::Produce, v, &produce_req("seq", idempotent_batch(pid, 1, 0, 1))).await;
+    let retry: ProduceResponse = call(
+        &mut s,
+        ApiKey::Produce,
+        v,
+        &produce_req("seq", idempotent_batch(pid, 1, 0, 1)),
+    )
+    .await;
     assert_eq!(result(&retry), (0, 5));
     broker.shutdown().await.unwrap();
 }
@@ -138,7 +202,13 @@ async fn unsupported_api_versions_request_gets_a_v0_reply() {
     let produce = resp.api_keys.iter().find(|k| k.api_key == 0).unwrap();
     assert_eq!((produce.min_version, produce.max_version), (3, 9));
     // The connection stays usable: a supported ApiVersions now.
-    let ok: ApiVersionsResponse = call(&mut s, ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()).await;
+    let ok: ApiVersionsResponse = call(
+        &mut s,
+        ApiKey::ApiVersions,
+        3,
+        &ApiVersionsRequest::default(),
+    )
+    .await;
     assert_eq!(ok.error_code, 0);
     broker.shutdown().await.unwrap();
 }

@@ -16,10 +16,14 @@ async fn data_and_committed_offsets_survive_a_restart() {
     let values: Vec<String> = (0..5000).map(|i| format!("v{i}")).collect();
     produce_all(&producer(&bs, &[("acks", "all")]), "durable", &values, 13).await;
     {
-        let c: BaseConsumer = client_config(&bs).set("group.id", "keeper").create().unwrap();
+        let c: BaseConsumer = client_config(&bs)
+            .set("group.id", "keeper")
+            .create()
+            .unwrap();
         let mut tpl = TopicPartitionList::new();
         for p in 0..3 {
-            tpl.add_partition_offset("durable", p, Offset::Offset(10 + p as i64)).unwrap();
+            tpl.add_partition_offset("durable", p, Offset::Offset(10 + p as i64))
+                .unwrap();
         }
         c.commit(&tpl, CommitMode::Sync).unwrap();
     }
@@ -33,14 +37,20 @@ async fn data_and_committed_offsets_survive_a_restart() {
     let mut expected = values.clone();
     expected.sort();
     assert_eq!(got_values, expected);
-    let c: BaseConsumer = client_config(&bs).set("group.id", "keeper").create().unwrap();
+    let c: BaseConsumer = client_config(&bs)
+        .set("group.id", "keeper")
+        .create()
+        .unwrap();
     let mut tpl = TopicPartitionList::new();
     for p in 0..3 {
         tpl.add_partition("durable", p);
     }
     let committed = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
     let offsets: Vec<Offset> = committed.elements().iter().map(|e| e.offset()).collect();
-    assert_eq!(offsets, vec![Offset::Offset(10), Offset::Offset(11), Offset::Offset(12)]);
+    assert_eq!(
+        offsets,
+        vec![Offset::Offset(10), Offset::Offset(11), Offset::Offset(12)]
+    );
     // New writes continue after the old ones.
     let more: Vec<String> = (0..10).map(|i| format!("after{i}")).collect();
     let acked = produce_all(&producer(&bs, &[]), "durable", &more, 1).await;
@@ -66,7 +76,11 @@ async fn a_torn_tail_after_a_crash_is_truncated_at_start_up() {
     std::fs::remove_file(dir.path().join(".runnel_cleanshutdown")).unwrap();
 
     let broker = start(dir.path(), &[]).await;
-    assert_eq!(std::fs::metadata(&log).unwrap().len() as usize, good, "torn tail truncated");
+    assert_eq!(
+        std::fs::metadata(&log).unwrap().len() as usize,
+        good,
+        "torn tail truncated"
+    );
     let got = read_all(&broker.bootstrap(), "torn", 100);
     assert_eq!(got.into_iter().map(|g| g.3).collect::<Vec<_>>(), values);
     broker.shutdown().await.unwrap();

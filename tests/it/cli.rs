@@ -1,0 +1,140 @@
+//! The client commands against `runnel broker`, as a user would type them.
+
+use std::collections::BTreeSet;
+use std::process::Output;
+
+use crate::support::{free_port, runnel, ChildBroker};
+
+fn run(bootstrap: &str, args: &[&str]) -> Output {
+    let out = runnel()
+        .args(args)
+        .args(["--bootstrap-server", bootstrap])
+        .output()
+        .unwrap();
+    out
+}
+
+fn ok(bootstrap: &str, args: &[&str]) -> String {
+    let out = run(bootstrap, args);
+    assert!(
+        out.status.success(),
+        "runnel {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn topics_produce_consume_and_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = ChildBroker::start(&dir.path().join("data"), free_port(), &[]);
+    let bs = broker.bootstrap.as_str();
+
+    ok(
+        bs,
+        &[
+            "topics",
+            "create",
+            "clitest",
+            "--partitions",
+            "3",
+            "--config",
+            "retention.ms=3600000",
+        ],
+    );
+    assert!(ok(bs, &["topics", "list"]).lines().any(|l| l == "clitest"));
+    let described = ok(bs, &["topics", "describe", "clitest"]);
+    assert!(
+        described.contains("Partitions: 3") && described.contains("retention.ms=3600000"),
+        "{described}"
+    );
+    ok(
+        bs,
+        &[
+            "topics",
+            "alter",
+            "clitest",
+            "--partitions",
+            "4",
+            "--config",
+            "segment.bytes=1000000",
+        ],
+    );
+    let described = ok(bs, &["topics", "describe", "clitest"]);
+    assert!(described.contains("Partitions: 4"), "{described}");
+    assert!(
+        described.contains("retention.ms=3600000") && described.contains("segment.bytes=1000000"),
+        "{described}"
+    );
+
+    let input = dir.path().join("lines.txt");
+    let lines: Vec<String> = (0..1000).map(|i| format!("k{}:v{i}", i % 10)).collect();
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    ok(
+        bs,
+        &[
+            "produce",
+            "--topic",
+            "clitest",
+            "--key-separator",
+            ":",
+            "--file",
+            input.to_str().unwrap(),
+        ],
+    );
+    let consumed = ok(
+        bs,
+        &[
+            "consume",
+            "--topic",
+            "clitest",
+            "--from-beginning",
+            "--group",
+            "cg",
+            "--max-messages",
+            "1000",
+            "--format",
+            "key-value",
+        ],
+    );
+    let got: BTreeSet<String> = consumed.lines().map(|l| l.replace('\t', ":")).collect();
+    let want: BTreeSet<String> = lines.into_iter().collect();
+    assert_eq!(got, want);
+
+    assert!(ok(bs, &["groups", "list"]).contains("cg"));
+    let described = ok(bs, &["groups", "describe", "cg"]);
+    let lags: Vec<i64> = described
+        .lines()
+        .filter(|l| l.starts_with("clitest\t"))
+        .map(|l| l.rsplit('\t').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(lags.len(), 4, "{described}");
+    assert!(lags.iter().all(|l| *l == 0), "{described}");
+    ok(
+        bs,
+        &[
+            "groups",
+            "reset-offsets",
+            "cg",
+            "--topic",
+            "clitest",
+            "--to-earliest",
+            "--execute",
+        ],
+    );
+    let described = ok(bs, &["groups", "describe", "cg"]);
+    let total_lag: i64 = described
+        .lines()
+        .filter(|l| l.starts_with("clitest\t"))
+        .map(|l| l.rsplit('\t').next().unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(total_lag, 1000, "{described}");
+
+    ok(bs, &["topics", "delete", "clitest"]);
+    assert!(!ok(bs, &["topics", "list"]).lines().any(|l| l == "clitest"));
+
+    let bad = run(bs, &["topics", "create", "bad/name"]);
+    assert!(!bad.status.success());
+    let msg = String::from_utf8_lossy(&bad.stderr);
+    assert!(msg.contains("bad/name"), "the error names the topic: {msg}");
+}

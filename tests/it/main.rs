@@ -1,0 +1,7 @@
+//! End-to-end tests of the `runnel` binary: the real-client conformance suite against
+//! `runnel broker`, a kill -9 crash test, and the client commands.
+
+mod cli;
+mod conformance;
+mod crash;
+mod support;
