@@ -299,9 +299,15 @@ impl PartitionLog {
             return Ok(());
         }
         let full = active.size() + next.size as u64 > config.segment_bytes;
-        let old = active
-            .first_batch_timestamp()
-            .is_some_and(|t| now - t > config.segment_ms);
+        // As Kafka: the incoming batch's timestamp against the segment's first one, so
+        // producers with old CreateTimes do not roll a segment per batch; wall-clock
+        // time only when timestamps are missing.
+        let old = match active.first_batch_timestamp() {
+            Some(first) if first >= 0 && next.max_timestamp >= 0 => {
+                next.max_timestamp - first > config.segment_ms
+            }
+            _ => now - active.created_ms() > config.segment_ms,
+        };
         if !(full || old) {
             return Ok(());
         }
@@ -523,6 +529,21 @@ pub(crate) mod tests {
         let r = log.read(0, 1 << 20).unwrap();
         let n: usize = batch::split_batches(&r.records).unwrap().len();
         assert!(n > 1 && n < 50, "one segment's batches, got {n}");
+    }
+
+    #[test]
+    fn segment_ms_rolls_on_record_time_not_on_old_create_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), TopicConfig { segment_ms: 1000, ..TopicConfig::default() });
+        let now = 1_700_000_000_000;
+        // Ten-year-old timestamps, 10 ms apart: one segment.
+        for i in 0..5 {
+            log.append(&batch(2, "k", 1_000 + i * 10), now).unwrap();
+        }
+        assert_eq!(log.lock().segments.len(), 1);
+        // A batch 2 s after the segment's first record rolls.
+        log.append(&batch(2, "k", 3_000), now).unwrap();
+        assert_eq!(log.lock().segments.len(), 2);
     }
 
     #[test]

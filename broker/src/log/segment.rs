@@ -35,6 +35,8 @@ pub struct Segment {
     index: OffsetIndex,
     time_index: TimeIndex,
     bytes_since_index: u64,
+    /// Wall-clock creation (or opening) time, for `segment.ms` without timestamps.
+    created_ms: i64,
 }
 
 impl Segment {
@@ -75,6 +77,7 @@ impl Segment {
             index: OffsetIndex::open(&index_path, base_offset)?,
             time_index: TimeIndex::open(&time_path, base_offset)?,
             bytes_since_index: 0,
+            created_ms: crate::log::now_ms(),
         };
         let report = if recover || !seg.index.is_sane(size) {
             seg.rebuild(true)?
@@ -253,6 +256,9 @@ impl Segment {
     }
     pub fn first_batch_timestamp(&self) -> Option<i64> {
         self.first_batch_timestamp
+    }
+    pub fn created_ms(&self) -> i64 {
+        self.created_ms
     }
     pub fn path(&self) -> &Path {
         &self.path
