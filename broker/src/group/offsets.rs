@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Compression, RecordBatchDecoder};
+
+use crate::log::batch;
 
 use crate::error::{Error, Result};
 use crate::log::now_ms;
@@ -189,35 +189,10 @@ impl OffsetStore {
             .partition(OFFSETS_TOPIC, self.partition_for(group))
             .ok_or_else(|| Error::UnknownTopicOrPartition(OFFSETS_TOPIC.into()))?;
         let now = now_ms();
-        let records: Vec<Record> = rows
-            .into_iter()
-            .enumerate()
-            .map(|(i, (key, value))| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: i as i32 - 1,
-                timestamp: now,
-                key: Some(key),
-                value,
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            &records,
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::None,
-            },
-        )
-        .map_err(|e| Error::CorruptBatch(e.to_string()))?;
+        let buf = batch::encode_plain(
+            rows.into_iter().map(|(key, value)| (Some(key), value, now)),
+            Compression::None,
+        )?;
         log.append(&buf, now)?;
         Ok(())
     }

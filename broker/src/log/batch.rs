@@ -171,42 +171,60 @@ pub fn split_batches(records: &[u8]) -> Result<Vec<(BatchHeader, std::ops::Range
     Ok(out)
 }
 
+/// Encodes plain (non-idempotent) records into one v2 batch with offsets from 0, as
+/// the broker writes its own records (`__consumer_offsets`) and compaction rewrites them.
+/// Each row is (key, value, timestamp).
+pub fn encode_plain(
+    rows: impl IntoIterator<Item = (Option<bytes::Bytes>, Option<bytes::Bytes>, i64)>,
+    compression: kafka_protocol::records::Compression,
+) -> Result<bytes::BytesMut> {
+    use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    let records: Vec<Record> = rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, (key, value, timestamp))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // offset - sequence must be constant inside a batch; the base sequence is -1.
+            sequence: i as i32 - 1,
+            timestamp,
+            key,
+            value,
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .map_err(|e| Error::CorruptBatch(format!("encoding a batch: {e}")))?;
+    Ok(buf)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use bytes::BytesMut;
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
+    use bytes::Bytes;
+    use kafka_protocol::records::Compression;
 
     /// Encodes `n` keyed records into one v2 batch starting at offset 0.
     pub(crate) fn batch(n: i64, key_prefix: &str, ts: i64) -> Vec<u8> {
-        let records: Vec<Record> = (0..n)
-            .map(|i| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i,
-                // offset - sequence must stay constant inside a batch; base sequence -1.
-                sequence: i as i32 - 1,
-                timestamp: ts + i,
-                key: Some(format!("{key_prefix}{i}").into_bytes().into()),
-                value: Some(format!("value-{i}").into_bytes().into()),
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        let opts = RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        };
-        // The encoder only fails on unsupported versions; version 2 is supported.
-        RecordBatchEncoder::encode(&mut buf, &records, &opts).expect("encode batch");
-        buf.to_vec()
+        let rows = (0..n).map(|i| {
+            let key = Bytes::from(format!("{key_prefix}{i}"));
+            (Some(key), Some(Bytes::from(format!("value-{i}"))), ts + i)
+        });
+        encode_plain(rows, Compression::None).unwrap().to_vec()
     }
 
     #[test]

@@ -139,39 +139,18 @@ mod tests {
     use super::*;
     use crate::config::TopicConfig;
     use crate::log::partition::tests::open;
-    use kafka_protocol::records::TimestampType;
 
     fn keyed(pairs: &[(&str, Option<&str>)], ts: i64) -> Vec<u8> {
-        let records: Vec<Record> = pairs
-            .iter()
-            .enumerate()
-            .map(|(i, (k, v))| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: i as i32 - 1,
-                timestamp: ts,
-                key: Some(Bytes::copy_from_slice(k.as_bytes())),
-                value: v.map(|v| Bytes::copy_from_slice(v.as_bytes())),
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            &records,
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::Lz4,
-            },
-        )
-        .unwrap();
-        buf.to_vec()
+        let rows = pairs.iter().map(|(k, v)| {
+            (
+                Some(Bytes::copy_from_slice(k.as_bytes())),
+                v.map(|v| Bytes::copy_from_slice(v.as_bytes())),
+                ts,
+            )
+        });
+        crate::log::batch::encode_plain(rows, Compression::Lz4)
+            .unwrap()
+            .to_vec()
     }
 
     fn all_records(log: &PartitionLog) -> Vec<(i64, String, Option<String>)> {

@@ -534,7 +534,13 @@ pub(crate) mod tests {
     #[test]
     fn segment_ms_rolls_on_record_time_not_on_old_create_times() {
         let dir = tempfile::tempdir().unwrap();
-        let log = open(dir.path(), TopicConfig { segment_ms: 1000, ..TopicConfig::default() });
+        let log = open(
+            dir.path(),
+            TopicConfig {
+                segment_ms: 1000,
+                ..TopicConfig::default()
+            },
+        );
         let now = 1_700_000_000_000;
         // Ten-year-old timestamps, 10 ms apart: one segment.
         for i in 0..5 {
