@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod compaction;
+pub mod flush;
 pub mod index;
 pub mod partition;
 pub mod producer_state;

@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
@@ -39,10 +39,12 @@ pub(super) struct LogInner {
     pub(super) segments: Vec<Segment>,
     pub(super) log_start: i64,
     pub(super) producers: ProducerStates,
-    unflushed_messages: i64,
+    pub(super) unflushed_messages: i64,
     pub(super) last_flush_ms: i64,
     /// Offsets below this were already compacted.
     pub(super) cleaned_to: i64,
+    /// Closed segments whose data may not be on disk yet.
+    pub(super) unsynced_closed: Vec<(Arc<std::fs::File>, String)>,
 }
 
 impl LogInner {
@@ -73,8 +75,8 @@ pub struct PartitionLog {
     pub(super) inner: Mutex<LogInner>,
     config: RwLock<Arc<TopicConfig>>,
     /// Every offset below this is fsynced.
-    flushed: AtomicI64,
-    sync_lock: tokio::sync::Mutex<()>,
+    pub(super) flushed: AtomicI64,
+    pub(super) sync_lock: tokio::sync::Mutex<()>,
 }
 
 /// Base offsets of the `.log` files in a partition directory, sorted.
@@ -117,8 +119,11 @@ impl PartitionLog {
         let bases = segment_bases(dir)?;
         let mut segments = Vec::new();
         let last = bases.len().saturating_sub(1);
+        // After an unclean shutdown, every segment not known to be fsynced is checked.
+        let recovery_point = super::flush::read_recovery_point(dir);
         for (i, base) in bases.iter().enumerate() {
-            let (seg, report) = Segment::open(dir, *base, recover && i == last)?;
+            let check = recover && (i == last || *base >= recovery_point);
+            let (seg, report) = Segment::open(dir, *base, check)?;
             if report.truncated_bytes > 0 {
                 tracing::warn!(%topic, partition, bytes = report.truncated_bytes, "recovered a torn log tail");
             }
@@ -141,6 +146,7 @@ impl PartitionLog {
             unflushed_messages: 0,
             last_flush_ms: now_ms(),
             cleaned_to: log_start,
+            unsynced_closed: Vec::new(),
         };
         let next = inner.next_offset();
         Ok(PartitionLog {
@@ -311,9 +317,10 @@ impl PartitionLog {
         if !(full || old) {
             return Ok(());
         }
-        // The old segment becomes immutable: make it durable before moving on, so
-        // recovery only ever has to check the active segment.
-        active.sync()?;
+        // The old segment becomes immutable. It is fsynced outside the lock (by the next
+        // sync_to or the background flusher), then the recovery point moves past it.
+        let closed = (active.file(), active.path().display().to_string());
+        inner.unsynced_closed.push(closed);
         let base = inner.next_offset();
         let (seg, _) = Segment::open(&self.dir, base, false)?;
         inner.segments.push(seg);
@@ -416,61 +423,7 @@ impl PartitionLog {
         self.offset_for_timestamp(max)
     }
 
-    /// Makes every offset below `offset` durable. Concurrent callers share one fsync:
-    /// whoever waits behind the lock usually finds its data already flushed.
-    pub async fn sync_to(&self, offset: i64) -> Result<()> {
-        if self.flushed.load(Ordering::Acquire) >= offset {
-            return Ok(());
-        }
-        let _guard = self.sync_lock.lock().await;
-        if self.flushed.load(Ordering::Acquire) >= offset {
-            return Ok(());
-        }
-        let (file, end, path) = {
-            let mut inner = self.lock();
-            inner.unflushed_messages = 0;
-            inner.last_flush_ms = now_ms();
-            let active = inner.active();
-            (
-                active.file(),
-                inner.next_offset(),
-                active.path().display().to_string(),
-            )
-        };
-        tokio::task::spawn_blocking(move || file.sync_data())
-            .await
-            .map_err(|e| Error::io(&path, std::io::Error::other(e)))?
-            .map_err(|e| Error::io(&path, e))?;
-        self.flushed.fetch_max(end, Ordering::AcqRel);
-        Ok(())
-    }
-
-    /// Flushes when `flush.ms` has passed since the last flush and data is waiting.
-    pub async fn flush_if_due(&self, now: i64) -> Result<()> {
-        let flush_ms = self.config().flush_ms;
-        let (due, end) = {
-            let inner = self.lock();
-            (
-                inner.unflushed_messages > 0 && now - inner.last_flush_ms >= flush_ms,
-                inner.next_offset(),
-            )
-        };
-        if due {
-            self.sync_to(end).await?;
-        }
-        Ok(())
-    }
-
-    /// Synchronous flush of the active segment, for shutdown.
-    pub fn flush_now(&self) -> Result<()> {
-        let inner = self.lock();
-        inner.active().sync()?;
-        self.flushed
-            .fetch_max(inner.next_offset(), Ordering::AcqRel);
-        Ok(())
-    }
-
-    /// Adds partitions' worth of nothing: used by retention and compaction modules.
+    /// Drops the first `keep_from` segments (retention).
     pub(super) fn remove_segments_before(
         &self,
         inner: &mut LogInner,
