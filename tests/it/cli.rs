@@ -138,3 +138,43 @@ fn topics_produce_consume_and_groups() {
     let msg = String::from_utf8_lossy(&bad.stderr);
     assert!(msg.contains("bad/name"), "the error names the topic: {msg}");
 }
+
+#[test]
+fn up_starts_the_embedded_broker_and_stops_cleanly() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = runnel()
+        .current_dir(dir.path())
+        .args(["up", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    while !banner.contains("Stop with Ctrl-C") {
+        assert!(
+            out.read_line(&mut banner).unwrap() > 0,
+            "runnel up exited early: {banner}"
+        );
+    }
+    let bs = format!("127.0.0.1:{port}");
+    assert!(
+        banner.contains(&bs),
+        "the banner says where the broker runs: {banner}"
+    );
+    ok(&bs, &["topics", "create", "upcheck"]);
+    assert!(ok(&bs, &["topics", "list"]).contains("upcheck"));
+    // SIGTERM: a clean shutdown leaves the marker in ./runnel-data.
+    std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(dir
+        .path()
+        .join("runnel-data/.runnel_cleanshutdown")
+        .exists());
+    assert!(dir.path().join("runnel-data/upcheck-0").is_dir());
+}

@@ -135,3 +135,49 @@ pub fn read_all(
     }
     out
 }
+
+/// Reads every partition of `topic` up to its current end offset.
+pub fn read_to_end(bootstrap: &str, topic: &str) -> Vec<(i32, i64, Option<String>, String)> {
+    let consumer: BaseConsumer = client_config(bootstrap)
+        .set("group.id", "reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    let mut remaining = std::collections::HashMap::new();
+    for p in md.topics()[0].partitions() {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+            .unwrap();
+        if high > 0 {
+            remaining.insert(p.id(), high);
+            tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+                .unwrap();
+        }
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !remaining.is_empty() && std::time::Instant::now() < deadline {
+        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+            let m = m.expect("fetch ok");
+            if remaining
+                .get(&m.partition())
+                .is_some_and(|h| m.offset() + 1 >= *h)
+            {
+                remaining.remove(&m.partition());
+            }
+            out.push((
+                m.partition(),
+                m.offset(),
+                m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+            ));
+        }
+    }
+    assert!(remaining.is_empty(), "could not read {topic} to its end");
+    out
+}
