@@ -72,3 +72,22 @@ async fn garbage_frames_do_not_hurt_other_clients() {
     assert_eq!(read_all(&bs, "survivor", 100).len(), 100);
     broker.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_element_counts_are_refused_without_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), &[]).await;
+    let addr = broker.local_addr();
+    // Metadata v9 (flexible, header v2) whose topic array claims 4 billion entries.
+    let mut frame = vec![0, 0, 0, 16, 0, 3, 0, 9, 0, 0, 0, 1, 0xff, 0xff, 0];
+    frame.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+    assert!(send_and_expect_close(addr, &frame).await);
+    // Metadata v1 (classic array) claiming i32::MAX topics.
+    let frame = [0, 0, 0, 14, 0, 3, 0, 1, 0, 0, 0, 2, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff];
+    assert!(send_and_expect_close(addr, &frame).await);
+    // The broker is still there for a real client.
+    let bs = broker.bootstrap();
+    create_topic(&bs, "still-here", 1, &[]).await;
+    produce_all(&producer(&bs, &[]), "still-here", &["x".to_string()], 1).await;
+    broker.shutdown().await.unwrap();
+}
