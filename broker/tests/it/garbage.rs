@@ -83,7 +83,9 @@ async fn huge_element_counts_are_refused_without_allocating() {
     frame.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
     assert!(send_and_expect_close(addr, &frame).await);
     // Metadata v1 (classic array) claiming i32::MAX topics.
-    let frame = [0, 0, 0, 14, 0, 3, 0, 1, 0, 0, 0, 2, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff];
+    let frame = [
+        0, 0, 0, 14, 0, 3, 0, 1, 0, 0, 0, 2, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff,
+    ];
     assert!(send_and_expect_close(addr, &frame).await);
     // The broker is still there for a real client.
     let bs = broker.bootstrap();
