@@ -519,6 +519,23 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn flush_messages_asks_for_a_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(
+            dir.path(),
+            TopicConfig {
+                flush_messages: 10,
+                ..TopicConfig::default()
+            },
+        );
+        assert!(!log.append(&batch(4, "k", 0), 0).unwrap().flush_due);
+        assert!(
+            log.append(&batch(8, "k", 0), 0).unwrap().flush_due,
+            "12 unflushed >= 10"
+        );
+    }
+
+    #[test]
     fn size_and_key_checks() {
         let dir = tempfile::tempdir().unwrap();
         let log = open(

@@ -190,3 +190,32 @@ async fn watermarks_and_offsets_for_times() {
     assert_eq!(found.elements()[0].offset(), rdkafka::Offset::Offset(21));
     broker.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producing_to_a_new_topic_auto_creates_it_with_num_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), &[("num.partitions", "4")]).await;
+    let bs = broker.bootstrap();
+    let values: Vec<String> = (0..40).map(|i| i.to_string()).collect();
+    produce_all(&producer(&bs, &[]), "fresh-topic", &values, 40).await;
+    let c: BaseConsumer = client_config(&bs).create().unwrap();
+    let md = c
+        .fetch_metadata(Some("fresh-topic"), Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(md.topics()[0].partitions().len(), 4);
+    assert_eq!(read_all(&bs, "fresh-topic", 40).len(), 40);
+    broker.shutdown().await.unwrap();
+
+    // With auto.create.topics.enable=false the topic stays unknown.
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), &[("auto.create.topics.enable", "false")]).await;
+    let c: BaseConsumer = client_config(&broker.bootstrap()).create().unwrap();
+    let md = c
+        .fetch_metadata(Some("never-made"), Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(
+        md.topics()[0].error(),
+        Some(rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+    );
+    broker.shutdown().await.unwrap();
+}

@@ -212,3 +212,23 @@ async fn unsupported_api_versions_request_gets_a_v0_reply() {
     assert_eq!(ok.error_code, 0);
     broker.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_cluster_names_this_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), &[("node.id", "7")]).await;
+    let mut s = TcpStream::connect(broker.local_addr()).await.unwrap();
+    let resp: DescribeClusterResponse = call(
+        &mut s,
+        ApiKey::DescribeCluster,
+        1,
+        &DescribeClusterRequest::default(),
+    )
+    .await;
+    assert_eq!(resp.error_code, 0);
+    assert_eq!(resp.controller_id.0, 7);
+    assert_eq!(resp.brokers.len(), 1);
+    assert_eq!(resp.brokers[0].port, broker.local_addr().port() as i32);
+    assert!(!resp.cluster_id.is_empty());
+    broker.shutdown().await.unwrap();
+}
