@@ -1,0 +1,54 @@
+//! The connector traits: a connector validates its config and splits work into task
+//! configs; tasks move the data.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use super::record::{JsonMap, SinkRecord, SourceRecord};
+use crate::error::Result;
+
+/// Flat string configs, as Kafka Connect passes them.
+pub type Config = BTreeMap<String, String>;
+
+/// Lets a source task read the offsets committed for its partitions.
+pub trait OffsetReader: Send + Sync {
+    fn offset(&self, partition: &JsonMap) -> Option<JsonMap>;
+}
+
+#[async_trait]
+pub trait SourceConnector: Send + Sync {
+    /// Checks the connector config; errors name the field.
+    fn validate(&self, config: &Config) -> Result<()>;
+    /// At most `max_tasks` task configs.
+    fn task_configs(&self, config: &Config, max_tasks: usize) -> Result<Vec<Config>>;
+    fn create_task(&self) -> Box<dyn SourceTask>;
+}
+
+#[async_trait]
+pub trait SourceTask: Send {
+    async fn start(&mut self, config: &Config, offsets: &dyn OffsetReader) -> Result<()>;
+    /// Records available now (possibly none); the runtime calls again.
+    async fn poll(&mut self) -> Result<Vec<SourceRecord>>;
+    async fn stop(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+pub trait SinkConnector: Send + Sync {
+    fn validate(&self, config: &Config) -> Result<()>;
+    fn task_configs(&self, config: &Config, max_tasks: usize) -> Result<Vec<Config>>;
+    fn create_task(&self) -> Box<dyn SinkTask>;
+}
+
+#[async_trait]
+pub trait SinkTask: Send {
+    async fn start(&mut self, config: &Config) -> Result<()>;
+    async fn put(&mut self, records: Vec<SinkRecord>) -> Result<()>;
+    /// Makes everything put so far durable; offsets are committed only after this.
+    async fn flush(&mut self) -> Result<()>;
+    async fn stop(&mut self) -> Result<()> {
+        Ok(())
+    }
+}

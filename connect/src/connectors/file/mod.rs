@@ -1,0 +1,39 @@
+//! The file connectors: FileStreamSource and FileStreamSink.
+
+pub mod config;
+pub mod sink;
+pub mod source;
+
+use crate::api::{Config, SinkConnector, SinkTask, SourceConnector, SourceTask};
+use crate::error::Result;
+use config::{FileSinkConfig, FileSourceConfig};
+
+pub struct FileStreamSourceConnector;
+
+impl SourceConnector for FileStreamSourceConnector {
+    fn validate(&self, config: &Config) -> Result<()> {
+        FileSourceConfig::parse(config).map(|_| ())
+    }
+    fn task_configs(&self, config: &Config, _max_tasks: usize) -> Result<Vec<Config>> {
+        // One file, one reader.
+        Ok(vec![config.clone()])
+    }
+    fn create_task(&self) -> Box<dyn SourceTask> {
+        Box::new(source::FileStreamSourceTask::new())
+    }
+}
+
+pub struct FileStreamSinkConnector;
+
+impl SinkConnector for FileStreamSinkConnector {
+    fn validate(&self, config: &Config) -> Result<()> {
+        FileSinkConfig::parse(config).map(|_| ())
+    }
+    fn task_configs(&self, config: &Config, _max_tasks: usize) -> Result<Vec<Config>> {
+        // One writer keeps lines whole in the output file.
+        Ok(vec![config.clone()])
+    }
+    fn create_task(&self) -> Box<dyn SinkTask> {
+        Box::new(sink::FileStreamSinkTask::new())
+    }
+}

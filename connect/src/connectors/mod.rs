@@ -1,0 +1,72 @@
+//! The connector registry: `connector.class` (Kafka's class names or short aliases) to
+//! the connector, with the config keys each one defines.
+
+pub mod file;
+
+use std::sync::Arc;
+
+use crate::api::{SinkConnector, SourceConnector};
+use crate::error::{Error, Result};
+
+#[derive(Clone)]
+pub enum Connector {
+    Source(Arc<dyn SourceConnector>),
+    Sink(Arc<dyn SinkConnector>),
+}
+
+impl Connector {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Connector::Source(_) => "source",
+            Connector::Sink(_) => "sink",
+        }
+    }
+}
+
+/// A connector plugin as GET /connector-plugins lists it.
+pub struct Plugin {
+    pub class: &'static str,
+    pub aliases: &'static [&'static str],
+    pub kind: &'static str,
+    /// Keys of the connector's own config (besides the common ones).
+    pub keys: &'static [&'static str],
+    pub required: &'static [&'static str],
+    make: fn() -> Connector,
+}
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub fn plugins() -> Vec<Plugin> {
+    vec![
+        Plugin {
+            class: "org.apache.kafka.connect.file.FileStreamSourceConnector",
+            aliases: &["FileStreamSource", "FileStreamSourceConnector"],
+            kind: "source",
+            keys: file::config::SOURCE_KEYS,
+            required: &["topic"],
+            make: || Connector::Source(Arc::new(file::FileStreamSourceConnector)),
+        },
+        Plugin {
+            class: "org.apache.kafka.connect.file.FileStreamSinkConnector",
+            aliases: &["FileStreamSink", "FileStreamSinkConnector"],
+            kind: "sink",
+            keys: file::config::SINK_KEYS,
+            required: &[],
+            make: || Connector::Sink(Arc::new(file::FileStreamSinkConnector)),
+        },
+    ]
+}
+
+/// Finds a plugin by class name or alias.
+pub fn find(class: &str) -> Result<Plugin> {
+    plugins()
+        .into_iter()
+        .find(|p| p.class == class || p.aliases.contains(&class))
+        .ok_or_else(|| Error::UnknownClass(class.to_string()))
+}
+
+impl Plugin {
+    pub fn instantiate(&self) -> Connector {
+        (self.make)()
+    }
+}

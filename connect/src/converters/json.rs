@@ -1,0 +1,401 @@
+//! JsonConverter: `schemas.enable=true` writes Kafka Connect's `{"schema", "payload"}`
+//! envelope; `false` writes plain JSON and reads it back schemaless.
+
+use base64::Engine;
+use serde_json::{json, Map, Number, Value as Json};
+
+use super::Converter;
+use crate::api::{Field, Schema, SchemaType, Value};
+use crate::error::{Error, Result};
+
+pub struct JsonConverter {
+    pub schemas_enable: bool,
+}
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+pub fn schema_to_json(s: &Schema) -> Json {
+    let mut o = Map::new();
+    o.insert("type".into(), json!(s.ty.name()));
+    match s.ty {
+        SchemaType::Struct => {
+            let fields: Vec<Json> = s
+                .fields
+                .iter()
+                .map(|f| {
+                    let mut fj = schema_to_json(&f.schema);
+                    if let Json::Object(m) = &mut fj {
+                        m.insert("field".into(), json!(f.name));
+                    }
+                    fj
+                })
+                .collect();
+            o.insert("fields".into(), Json::Array(fields));
+        }
+        SchemaType::Array => {
+            if let Some(k) = &s.key {
+                o.insert("items".into(), schema_to_json(k));
+            }
+        }
+        SchemaType::Map => {
+            if let Some(k) = &s.key {
+                o.insert("keys".into(), schema_to_json(k));
+            }
+            if let Some(v) = &s.value {
+                o.insert("values".into(), schema_to_json(v));
+            }
+        }
+        _ => {}
+    }
+    o.insert("optional".into(), json!(s.optional));
+    if let Some(n) = &s.name {
+        o.insert("name".into(), json!(n));
+    }
+    if let Some(v) = s.version {
+        o.insert("version".into(), json!(v));
+    }
+    if let Some(d) = &s.doc {
+        o.insert("doc".into(), json!(d));
+    }
+    if !s.parameters.is_empty() {
+        let p: Map<String, Json> = s
+            .parameters
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        o.insert("parameters".into(), Json::Object(p));
+    }
+    Json::Object(o)
+}
+
+pub fn schema_from_json(j: &Json) -> Result<Schema> {
+    let bad = |what: &str| Error::Conversion(format!("invalid JSON schema: {what}: {j}"));
+    let o = j.as_object().ok_or_else(|| bad("not an object"))?;
+    let ty_name = o
+        .get("type")
+        .and_then(Json::as_str)
+        .ok_or_else(|| bad("no \"type\""))?;
+    let ty = SchemaType::parse(ty_name).ok_or_else(|| bad(&format!("unknown type {ty_name}")))?;
+    let mut s = Schema::new(ty);
+    s.optional = o.get("optional").and_then(Json::as_bool).unwrap_or(false);
+    s.name = o.get("name").and_then(Json::as_str).map(String::from);
+    s.version = o.get("version").and_then(Json::as_i64).map(|v| v as i32);
+    s.doc = o.get("doc").and_then(Json::as_str).map(String::from);
+    if let Some(Json::Object(p)) = o.get("parameters") {
+        s.parameters = p
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect();
+    }
+    match ty {
+        SchemaType::Struct => {
+            let fields = o
+                .get("fields")
+                .and_then(Json::as_array)
+                .ok_or_else(|| bad("struct without \"fields\""))?;
+            for f in fields {
+                let name = f
+                    .get("field")
+                    .and_then(Json::as_str)
+                    .ok_or_else(|| bad("field without a name"))?;
+                s.fields.push(Field {
+                    name: name.to_string(),
+                    schema: schema_from_json(f)?,
+                });
+            }
+        }
+        SchemaType::Array => {
+            s.key = Some(Box::new(schema_from_json(
+                o.get("items")
+                    .ok_or_else(|| bad("array without \"items\""))?,
+            )?));
+        }
+        SchemaType::Map => {
+            s.key = Some(Box::new(schema_from_json(
+                o.get("keys").ok_or_else(|| bad("map without \"keys\""))?,
+            )?));
+            s.value = Some(Box::new(schema_from_json(
+                o.get("values")
+                    .ok_or_else(|| bad("map without \"values\""))?,
+            )?));
+        }
+        _ => {}
+    }
+    Ok(s)
+}
+
+fn number(v: f64) -> Json {
+    Number::from_f64(v).map(Json::Number).unwrap_or(Json::Null)
+}
+
+/// A Connect value as JSON (bytes as base64, maps with string keys as objects).
+pub fn value_to_json(v: &Value) -> Json {
+    match v {
+        Value::Null => Json::Null,
+        Value::Boolean(b) => json!(b),
+        Value::Int8(n) => json!(n),
+        Value::Int16(n) => json!(n),
+        Value::Int32(n) => json!(n),
+        Value::Int64(n) => json!(n),
+        Value::Float32(n) => number(*n as f64),
+        Value::Float64(n) => number(*n),
+        Value::String(s) => json!(s),
+        Value::Bytes(b) => json!(b64().encode(b)),
+        Value::Array(items) => Json::Array(items.iter().map(value_to_json).collect()),
+        Value::Map(entries) => {
+            if entries.iter().all(|(k, _)| matches!(k, Value::String(_))) {
+                Json::Object(
+                    entries
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), value_to_json(v)))
+                        .collect(),
+                )
+            } else {
+                Json::Array(
+                    entries
+                        .iter()
+                        .map(|(k, v)| json!([value_to_json(k), value_to_json(v)]))
+                        .collect(),
+                )
+            }
+        }
+        Value::Struct(fields) => Json::Object(
+            fields
+                .iter()
+                .map(|(n, v)| (n.clone(), value_to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// A schemaless value from JSON: integers as int64, other numbers as double, objects as maps.
+pub fn value_from_json_schemaless(j: &Json) -> Value {
+    match j {
+        Json::Null => Value::Null,
+        Json::Bool(b) => Value::Boolean(*b),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int64(i),
+            None => Value::Float64(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Json::String(s) => Value::String(s.clone()),
+        Json::Array(a) => Value::Array(a.iter().map(value_from_json_schemaless).collect()),
+        Json::Object(o) => Value::Map(
+            o.iter()
+                .map(|(k, v)| (Value::String(k.clone()), value_from_json_schemaless(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// A value from JSON, typed by its schema.
+pub fn value_from_json(s: &Schema, j: &Json) -> Result<Value> {
+    let bad = || {
+        Error::Conversion(format!(
+            "JSON value {j} does not match schema type {}",
+            s.ty.name()
+        ))
+    };
+    if j.is_null() {
+        return if s.optional {
+            Ok(Value::Null)
+        } else {
+            Err(Error::Conversion(format!(
+                "null for a required {} field",
+                s.ty.name()
+            )))
+        };
+    }
+    let int = |min: i64, max: i64| {
+        j.as_i64()
+            .filter(|v| (min..=max).contains(v))
+            .ok_or_else(bad)
+    };
+    Ok(match s.ty {
+        SchemaType::Int8 => Value::Int8(int(i8::MIN as i64, i8::MAX as i64)? as i8),
+        SchemaType::Int16 => Value::Int16(int(i16::MIN as i64, i16::MAX as i64)? as i16),
+        SchemaType::Int32 => Value::Int32(int(i32::MIN as i64, i32::MAX as i64)? as i32),
+        SchemaType::Int64 => Value::Int64(j.as_i64().ok_or_else(bad)?),
+        SchemaType::Float32 => Value::Float32(j.as_f64().ok_or_else(bad)? as f32),
+        SchemaType::Float64 => Value::Float64(j.as_f64().ok_or_else(bad)?),
+        SchemaType::Boolean => Value::Boolean(j.as_bool().ok_or_else(bad)?),
+        SchemaType::String => Value::String(j.as_str().ok_or_else(bad)?.to_string()),
+        SchemaType::Bytes => Value::Bytes(
+            b64()
+                .decode(j.as_str().ok_or_else(bad)?)
+                .map_err(|_| bad())?,
+        ),
+        SchemaType::Array => {
+            let items = s.key.as_deref().ok_or_else(bad)?;
+            Value::Array(
+                j.as_array()
+                    .ok_or_else(bad)?
+                    .iter()
+                    .map(|v| value_from_json(items, v))
+                    .collect::<Result<_>>()?,
+            )
+        }
+        SchemaType::Map => {
+            let (ks, vs) = (
+                s.key.as_deref().ok_or_else(bad)?,
+                s.value.as_deref().ok_or_else(bad)?,
+            );
+            match j {
+                Json::Object(o) => Value::Map(
+                    o.iter()
+                        .map(|(k, v)| {
+                            Ok((
+                                value_from_json(ks, &Json::String(k.clone()))?,
+                                value_from_json(vs, v)?,
+                            ))
+                        })
+                        .collect::<Result<_>>()?,
+                ),
+                Json::Array(pairs) => Value::Map(
+                    pairs
+                        .iter()
+                        .map(|p| match p.as_array().map(Vec::as_slice) {
+                            Some([k, v]) => Ok((value_from_json(ks, k)?, value_from_json(vs, v)?)),
+                            _ => Err(bad()),
+                        })
+                        .collect::<Result<_>>()?,
+                ),
+                _ => return Err(bad()),
+            }
+        }
+        SchemaType::Struct => {
+            let o = j.as_object().ok_or_else(bad)?;
+            Value::Struct(
+                s.fields
+                    .iter()
+                    .map(|f| {
+                        Ok((
+                            f.name.clone(),
+                            value_from_json(&f.schema, o.get(&f.name).unwrap_or(&Json::Null))?,
+                        ))
+                    })
+                    .collect::<Result<_>>()?,
+            )
+        }
+    })
+}
+
+impl Converter for JsonConverter {
+    fn from_connect(
+        &self,
+        _topic: &str,
+        schema: Option<&Schema>,
+        value: &Value,
+    ) -> Result<Option<Vec<u8>>> {
+        if value.is_null() && !self.schemas_enable {
+            return Ok(None);
+        }
+        let payload = value_to_json(value);
+        let doc = if self.schemas_enable {
+            json!({"schema": schema.map(schema_to_json).unwrap_or(Json::Null), "payload": payload})
+        } else {
+            payload
+        };
+        serde_json::to_vec(&doc)
+            .map(Some)
+            .map_err(|e| Error::Conversion(e.to_string()))
+    }
+
+    fn to_connect(&self, topic: &str, data: Option<&[u8]>) -> Result<(Option<Schema>, Value)> {
+        let Some(data) = data else {
+            return Ok((None, Value::Null));
+        };
+        let doc: Json = serde_json::from_slice(data).map_err(|e| {
+            Error::Conversion(format!("converting byte[] to Kafka Connect data failed due to serialization error of topic {topic}: {e}"))
+        })?;
+        if !self.schemas_enable {
+            return Ok((None, value_from_json_schemaless(&doc)));
+        }
+        let (Some(schema), Some(payload)) = (doc.get("schema"), doc.get("payload")) else {
+            return Err(Error::Conversion(
+                "JsonConverter with schemas.enable requires \"schema\" and \"payload\" fields and may not contain additional fields. If you are trying to deserialize plain JSON data, set schemas.enable=false in your converter configuration.".into(),
+            ));
+        };
+        if schema.is_null() {
+            return Ok((None, value_from_json_schemaless(payload)));
+        }
+        let schema = schema_from_json(schema)?;
+        let value = value_from_json(&schema, payload)?;
+        Ok((Some(schema), value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn struct_round_trip_with_schema_envelope() {
+        let schema = Schema::structure(vec![
+            Field {
+                name: "id".into(),
+                schema: Schema::new(SchemaType::Int32),
+            },
+            Field {
+                name: "name".into(),
+                schema: Schema::optional_string(),
+            },
+            Field {
+                name: "tags".into(),
+                schema: Schema::array(Schema::string()),
+            },
+            Field {
+                name: "raw".into(),
+                schema: Schema::new(SchemaType::Bytes),
+            },
+        ])
+        .named("person");
+        let value = Value::Struct(vec![
+            ("id".into(), Value::Int32(7)),
+            ("name".into(), Value::Null),
+            ("tags".into(), Value::Array(vec![Value::String("a".into())])),
+            ("raw".into(), Value::Bytes(vec![0, 255])),
+        ]);
+        let c = JsonConverter {
+            schemas_enable: true,
+        };
+        let bytes = c.from_connect("t", Some(&schema), &value).unwrap().unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(
+            text.contains(r#""payload":{"id":7,"name":null,"tags":["a"],"raw":"AP8="}"#),
+            "{text}"
+        );
+        assert_eq!(
+            c.to_connect("t", Some(&bytes)).unwrap(),
+            (Some(schema), value)
+        );
+    }
+
+    #[test]
+    fn schemaless_and_errors() {
+        let c = JsonConverter {
+            schemas_enable: false,
+        };
+        let (s, v) = c
+            .to_connect("t", Some(br#"{"a":1,"b":[true,2.5]}"#))
+            .unwrap();
+        assert!(s.is_none());
+        assert_eq!(v.get("a"), Some(&Value::Int64(1)));
+        let with = JsonConverter {
+            schemas_enable: true,
+        };
+        let err = with
+            .to_connect("t", Some(br#"{"a":1}"#))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("schemas.enable"), "{err}");
+        assert!(c
+            .to_connect("orders", Some(b"{not json"))
+            .unwrap_err()
+            .to_string()
+            .contains("orders"));
+        let bad_type = br#"{"schema":{"type":"int32","optional":false},"payload":"x"}"#;
+        assert!(with.to_connect("t", Some(bad_type)).is_err());
+    }
+}

@@ -1,0 +1,211 @@
+//! The sink task loop: consume as group `connect-<name>` -> convert -> transform -> put;
+//! every `offset.flush.interval.ms` (and on stop) the task flushes, then the consumed
+//! offsets are committed — never before the flush succeeded.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::producer::FutureProducer;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::errors::{ErrorPolicy, Failure};
+use super::task::{State, TargetState, TaskCtx};
+use crate::api::{ConnectRecord, Header, Schema, SinkConnector, SinkRecord, SinkTask, Value};
+use crate::converters::{self, Converter};
+use crate::error::{Error, Result};
+use crate::transforms::{Chain, RecordContext};
+
+/// Records handed to `put` at most at once (Kafka's max.poll.records).
+const MAX_BATCH: usize = 500;
+
+pub fn group_id(connector: &str) -> String {
+    format!("connect-{connector}")
+}
+
+pub async fn run(ctx: TaskCtx, connector: Arc<dyn SinkConnector>) {
+    let result = sink_loop(&ctx, connector).await;
+    ctx.finish(result);
+}
+
+struct Converters {
+    key: Box<dyn Converter>,
+    value: Box<dyn Converter>,
+    chain: Chain,
+}
+
+fn to_record(m: &BorrowedMessage<'_>, c: &Converters) -> Result<Option<SinkRecord>> {
+    let topic = m.topic();
+    let (key_schema, key) = c.key.to_connect(topic, m.key())?;
+    let (value_schema, value) = c.value.to_connect(topic, m.payload())?;
+    let headers = m
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| Header {
+                    key: h.key.to_string(),
+                    schema: Some(Schema::optional_string()),
+                    value: h.value.map_or(Value::Null, |v| {
+                        Value::String(String::from_utf8_lossy(v).into_owned())
+                    }),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let record = ConnectRecord {
+        topic: topic.to_string(),
+        partition: Some(m.partition()),
+        key_schema,
+        key,
+        value_schema,
+        value,
+        timestamp: m.timestamp().to_millis(),
+        headers,
+    };
+    let ctx = RecordContext {
+        kafka_offset: Some(m.offset()),
+    };
+    Ok(c.chain.apply(record, &ctx)?.map(|record| SinkRecord {
+        record,
+        kafka_partition: m.partition(),
+        kafka_offset: m.offset(),
+    }))
+}
+
+async fn commit(
+    task: &mut Box<dyn SinkTask>,
+    consumer: &Arc<StreamConsumer>,
+    pending: &mut HashMap<(String, i32), i64>,
+) -> Result<()> {
+    task.flush().await?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut tpl = TopicPartitionList::new();
+    for ((t, p), next) in pending.iter() {
+        tpl.add_partition_offset(t, *p, Offset::Offset(*next))?;
+    }
+    // A synchronous commit blocks on the network: keep it off the async workers.
+    let consumer = consumer.clone();
+    tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
+        .await
+        .map_err(|e| Error::Task(format!("committing offsets: {e}")))??;
+    pending.clear();
+    Ok(())
+}
+
+async fn sink_loop(ctx: &TaskCtx, connector: Arc<dyn SinkConnector>) -> Result<()> {
+    let props = &ctx.worker.config.props;
+    let conv = Converters {
+        key: converters::for_prefix("key.converter", &ctx.config, props)?,
+        value: converters::for_prefix("value.converter", &ctx.config, props)?,
+        chain: Chain::from_config(&ctx.config)?,
+    };
+    let policy = ErrorPolicy::from_config(&ctx.config);
+    let mut client = ctx.client_config("consumer");
+    client
+        .set("group.id", group_id(&ctx.connector))
+        .set(
+            "client.id",
+            format!("connector-consumer-{}-{}", ctx.connector, ctx.id),
+        )
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        // As the Java consumer Kafka Connect uses: subscribing may create the topic.
+        .set("allow.auto.create.topics", "true");
+    for (k, v) in super::config::with_prefix(&ctx.config, "consumer.override.") {
+        client.set(k, v);
+    }
+    let consumer: Arc<StreamConsumer> = Arc::new(client.create()?);
+    let topics: Vec<String> = match ctx.config.get("topics.regex").filter(|r| !r.is_empty()) {
+        Some(re) => vec![if re.starts_with('^') {
+            re.clone()
+        } else {
+            format!("^{re}")
+        }],
+        None => crate::transforms::list(&ctx.config, "topics"),
+    };
+    let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topic_refs)?;
+    let dlq: Option<FutureProducer> = match &policy.dlq_topic {
+        Some(_) => Some(ctx.client_config("producer").create()?),
+        None => None,
+    };
+    let mut task = connector.create_task();
+    task.start(&ctx.config).await?;
+    let flush_every = Duration::from_millis(ctx.worker.config.offset_flush_interval_ms);
+    let mut last_commit = Instant::now();
+    let mut pending: HashMap<(String, i32), i64> = HashMap::new();
+    let mut paused = false;
+    loop {
+        match ctx.target() {
+            TargetState::Stopped => break,
+            TargetState::Paused => {
+                if !paused {
+                    consumer.pause(&consumer.assignment()?)?;
+                    paused = true;
+                    ctx.set_state(State::Paused);
+                }
+            }
+            TargetState::Started => {
+                if paused {
+                    consumer.resume(&consumer.assignment()?)?;
+                    paused = false;
+                }
+                ctx.set_state(State::Running);
+            }
+        }
+        let mut batch = Vec::new();
+        let mut wait = Duration::from_millis(200);
+        while batch.len() < MAX_BATCH {
+            let m = match tokio::time::timeout(wait, consumer.recv()).await {
+                Err(_) => break,
+                Ok(Ok(m)) => m,
+                // Consumption errors (a topic not there yet, a broker away) are transient
+                // for a sink: librdkafka keeps retrying underneath.
+                Ok(Err(e @ rdkafka::error::KafkaError::MessageConsumption(_))) => {
+                    tracing::warn!(connector = %ctx.connector, task = ctx.id, error = %e, "consumer error; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    break;
+                }
+                Ok(Err(e)) => return Err(e.into()),
+            };
+            wait = Duration::from_millis(2);
+            pending.insert((m.topic().to_string(), m.partition()), m.offset() + 1);
+            match to_record(&m, &conv) {
+                Ok(Some(r)) => batch.push(r),
+                Ok(None) => {}
+                Err(e) => {
+                    let stage = if matches!(e, Error::Transform(_)) {
+                        "TRANSFORMATION"
+                    } else {
+                        "VALUE_CONVERTER"
+                    };
+                    let f = Failure {
+                        connector: &ctx.connector,
+                        task: ctx.id,
+                        stage,
+                        topic: m.topic(),
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        key: m.key(),
+                        value: m.payload(),
+                        error: &e,
+                    };
+                    policy.handle(f, dlq.as_ref()).await?;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            task.put(batch).await?;
+        }
+        if last_commit.elapsed() >= flush_every {
+            commit(&mut task, &consumer, &mut pending).await?;
+            last_commit = Instant::now();
+        }
+    }
+    commit(&mut task, &consumer, &mut pending).await?;
+    task.stop().await
+}

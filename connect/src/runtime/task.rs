@@ -1,0 +1,93 @@
+//! What every task shares with the worker: its identity, the target state the worker
+//! sets (started, paused, stopped) and the status it reports.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+
+use super::worker::WorkerShared;
+use crate::api::Config;
+use crate::error::Result;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetState {
+    Started,
+    Paused,
+    Stopped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Unassigned,
+    Running,
+    Paused,
+    Failed,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Unassigned => "UNASSIGNED",
+            State::Running => "RUNNING",
+            State::Paused => "PAUSED",
+            State::Failed => "FAILED",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskStatus {
+    pub state: State,
+    pub trace: Option<String>,
+}
+
+pub struct TaskCtx {
+    pub connector: String,
+    pub id: usize,
+    pub config: Config,
+    pub worker: Arc<WorkerShared>,
+    pub target: watch::Receiver<TargetState>,
+    pub status: Arc<Mutex<TaskStatus>>,
+}
+
+impl TaskCtx {
+    pub fn set_state(&self, state: State) {
+        let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        if s.state != State::Failed {
+            s.state = state;
+        }
+    }
+
+    pub fn target(&self) -> TargetState {
+        *self.target.borrow()
+    }
+
+    /// Records how the task ended: a failure goes to FAILED with its trace.
+    pub fn finish(&self, result: Result<()>) {
+        let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(()) => s.state = State::Unassigned,
+            Err(e) => {
+                tracing::error!(connector = %self.connector, task = self.id, error = %e, "task failed");
+                s.state = State::Failed;
+                s.trace = Some(format!(
+                    "org.apache.kafka.connect.errors.ConnectException: {e}"
+                ));
+            }
+        }
+    }
+
+    /// Producer/consumer properties: worker `producer.`/`consumer.` keys, then the
+    /// connector's `producer.override.`/`consumer.override.` keys.
+    pub fn client_config(&self, kind: &str) -> rdkafka::ClientConfig {
+        let mut c = rdkafka::ClientConfig::new();
+        c.set("bootstrap.servers", &self.worker.config.bootstrap_servers);
+        for (k, v) in super::config::with_prefix(&self.worker.config.props, &format!("{kind}.")) {
+            c.set(k, v);
+        }
+        for (k, v) in super::config::with_prefix(&self.config, &format!("{kind}.override.")) {
+            c.set(k, v);
+        }
+        c
+    }
+}

@@ -1,0 +1,121 @@
+//! Standalone mode: one worker, its REST API, connectors from files (JSON with `name`
+//! and `config`, a flat JSON object, or `.properties`), offsets in a local file.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::Config;
+use crate::error::{Error, Result};
+use crate::runtime::{Worker, WorkerConfig};
+
+/// Reads `key=value` lines (`#`/`!` comments).
+pub fn parse_properties(text: &str) -> Config {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
+        .filter_map(|l| {
+            l.find(['=', ':'])
+                .map(|i| (l[..i].trim().to_string(), l[i + 1..].trim().to_string()))
+        })
+        .collect()
+}
+
+pub fn load_worker_config(path: &Path) -> Result<WorkerConfig> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display(), e))?;
+    WorkerConfig::from_props(parse_properties(&text))
+}
+
+/// A connector file: returns its name and config.
+pub fn load_connector(path: &Path) -> Result<(String, Config)> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path.display(), e))?;
+    let config: Config = if path.extension().is_some_and(|e| e == "json") {
+        let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            Error::config("file", format!("{} is not valid JSON: {e}", path.display()))
+        })?;
+        let obj = doc.get("config").unwrap_or(&doc);
+        let mut c = Config::new();
+        for (k, v) in obj.as_object().ok_or_else(|| {
+            Error::config(
+                "file",
+                format!("{}: expected a JSON object", path.display()),
+            )
+        })? {
+            let v = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            c.insert(k.clone(), v);
+        }
+        if let Some(n) = doc.get("name").and_then(|n| n.as_str()) {
+            c.insert("name".into(), n.to_string());
+        }
+        c
+    } else {
+        parse_properties(&text)
+    };
+    let name = config
+        .get("name")
+        .cloned()
+        .ok_or_else(|| Error::MissingConfig(format!("name (in {})", path.display())))?;
+    Ok((name, config))
+}
+
+/// A running standalone worker with its REST server.
+pub struct Standalone {
+    pub worker: Arc<Worker>,
+    pub rest_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+}
+
+impl Standalone {
+    pub async fn start(
+        config: WorkerConfig,
+        connectors: Vec<(String, Config)>,
+    ) -> Result<Standalone> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| Error::io(config.listen, e))?;
+        let rest_addr = listener
+            .local_addr()
+            .map_err(|e| Error::io(config.listen, e))?;
+        let mut config = config;
+        config.listen = rest_addr;
+        let worker = Worker::new(config)?;
+        for (name, c) in connectors {
+            worker.create(&name, c).await?;
+        }
+        let (stop, mut stop_rx) = watch::channel(false);
+        let app = crate::rest::router(worker.clone());
+        let server = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop_rx.changed().await;
+            };
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(error = %e, "REST server failed");
+            }
+        });
+        tracing::info!(%rest_addr, "Connect worker started");
+        Ok(Standalone {
+            worker,
+            rest_addr,
+            stop,
+            server,
+        })
+    }
+
+    /// Stops the REST server and every connector; sinks flush and commit, sources commit.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.server.await;
+        self.worker.shutdown().await;
+    }
+}

@@ -1,0 +1,118 @@
+//! An in-process broker and a standalone worker on free ports.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use runnel_broker::{Broker, BrokerConfig, BrokerHandle};
+use runnel_connect::api::Config;
+use runnel_connect::standalone::Standalone;
+use runnel_connect::WorkerConfig;
+
+pub async fn broker(dir: &Path) -> BrokerHandle {
+    let config = BrokerConfig::default()
+        .with_property("log.dirs", dir.display().to_string())
+        .and_then(|c| c.with_property("listeners", "PLAINTEXT://127.0.0.1:0"))
+        .and_then(|c| c.with_property("group.initial.rebalance.delay.ms", "0"))
+        .and_then(|c| c.with_property("offsets.topic.num.partitions", "3"))
+        .unwrap();
+    Broker::start(config).await.unwrap()
+}
+
+pub fn config(pairs: &[(&str, &str)]) -> Config {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+pub fn worker_config(bootstrap: &str, dir: &Path) -> WorkerConfig {
+    WorkerConfig::from_props(config(&[
+        ("bootstrap.servers", bootstrap),
+        ("listeners", "http://127.0.0.1:0"),
+        (
+            "offset.storage.file.filename",
+            &dir.join("connect.offsets").display().to_string(),
+        ),
+        ("offset.flush.interval.ms", "300"),
+        (
+            "key.converter",
+            "org.apache.kafka.connect.storage.StringConverter",
+        ),
+        (
+            "value.converter",
+            "org.apache.kafka.connect.storage.StringConverter",
+        ),
+    ]))
+    .unwrap()
+}
+
+pub async fn standalone(
+    bootstrap: &str,
+    dir: &Path,
+    connectors: Vec<(String, Config)>,
+) -> Standalone {
+    Standalone::start(worker_config(bootstrap, dir), connectors)
+        .await
+        .unwrap()
+}
+
+/// Waits until `check` holds, polling.
+pub async fn eventually<F: FnMut() -> bool>(what: &str, secs: u64, mut check: F) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().map(String::from).collect())
+        .unwrap_or_default()
+}
+
+/// (key, value, headers) of every record in a topic, read from the beginning.
+pub fn read_topic(
+    bootstrap: &str,
+    topic: &str,
+    expected: usize,
+) -> Vec<(Option<String>, Option<String>, Vec<(String, String)>)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "test-reader")
+        .create()
+        .unwrap();
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in md.topics()[0].partitions() {
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while out.len() < expected && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let s = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_string(), s(h.value).unwrap_or_default()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push((s(m.key()), s(m.payload()), headers));
+        }
+    }
+    out
+}

@@ -1,0 +1,8 @@
+//! Connect against an in-process broker: file round trips, the REST API over HTTP,
+//! error handling and transforms on real records.
+
+mod common;
+mod errors;
+mod file_roundtrip;
+mod rest;
+mod transforms;
