@@ -32,6 +32,12 @@ pub struct UpArgs {
     /// Address of the embedded broker.
     #[arg(long, default_value = "127.0.0.1:9092")]
     listen: String,
+    /// Address of the Connect worker's REST API.
+    #[arg(long, default_value = "127.0.0.1:8083")]
+    connect_listen: String,
+    /// Connector files (JSON or .properties) to run at start-up.
+    #[arg(long = "connector")]
+    connectors: Vec<PathBuf>,
 }
 
 fn build_config(args: BrokerArgs) -> anyhow::Result<BrokerConfig> {
@@ -65,41 +71,62 @@ fn build_config(args: BrokerArgs) -> anyhow::Result<BrokerConfig> {
     Ok(config)
 }
 
-async fn run_until_signal(config: BrokerConfig, banner: bool) -> anyhow::Result<()> {
+async fn run_until_signal(config: BrokerConfig) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
     let handle = Broker::start(config).await.context("starting the broker")?;
-    if banner {
-        println!("Runnel is up:");
-        println!(
-            "  broker (Kafka protocol)  {}   data in {}",
-            handle.bootstrap(),
-            data_dir.display()
-        );
-        println!("Try: runnel topics create demo --partitions 3");
-        println!("Stop with Ctrl-C.");
-    } else {
-        println!(
-            "runnel broker listening on {} (data in {})",
-            handle.bootstrap(),
-            data_dir.display()
-        );
-    }
+    println!("runnel broker listening on {} (data in {})", handle.bootstrap(), data_dir.display());
+    wait_for_signal().await?;
+    handle.shutdown().await.context("shutting down")?;
+    Ok(())
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn wait_for_signal() -> anyhow::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-    handle.shutdown().await.context("shutting down")?;
     Ok(())
 }
 
 pub async fn broker(args: BrokerArgs) -> anyhow::Result<()> {
-    run_until_signal(build_config(args)?, false).await
+    run_until_signal(build_config(args)?).await
 }
 
+/// The embedded default: the broker, and a Connect worker that reaches it through
+/// rdkafka like any other client.
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let config = BrokerConfig::default()
         .with_property("log.dirs", args.data_dir.display().to_string())?
         .with_property("listeners", format!("PLAINTEXT://{}", args.listen))?;
-    run_until_signal(config, true).await
+    let data_dir = config.data_dir.clone();
+    let broker = Broker::start(config).await.context("starting the broker")?;
+    let mut worker_props = runnel_connect::api::Config::new();
+    for (k, v) in [
+        ("bootstrap.servers", broker.bootstrap()),
+        ("listeners", format!("http://{}", args.connect_listen)),
+        ("offset.storage.file.filename", data_dir.join("connect.offsets").display().to_string()),
+        ("key.converter", "org.apache.kafka.connect.storage.StringConverter".into()),
+        ("value.converter", "org.apache.kafka.connect.storage.StringConverter".into()),
+        ("offset.flush.interval.ms", "10000".into()),
+    ] {
+        worker_props.insert(k.into(), v);
+    }
+    let worker_config = runnel_connect::WorkerConfig::from_props(worker_props)?;
+    let mut connectors = Vec::new();
+    for c in &args.connectors {
+        connectors.push(runnel_connect::standalone::load_connector(c).with_context(|| format!("reading {}", c.display()))?);
+    }
+    let connect = runnel_connect::standalone::Standalone::start(worker_config, connectors).await.context("starting Connect")?;
+    println!("Runnel is up:");
+    println!("  broker (Kafka protocol)   {}   data in {}", broker.bootstrap(), data_dir.display());
+    println!("  Connect REST API          http://{}", connect.rest_addr);
+    println!("Try: runnel topics create demo --partitions 3");
+    println!("     curl http://{}/connector-plugins", connect.rest_addr);
+    println!("Stop with Ctrl-C.");
+    wait_for_signal().await?;
+    connect.shutdown().await;
+    broker.shutdown().await.context("shutting down")?;
+    Ok(())
 }

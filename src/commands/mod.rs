@@ -2,6 +2,7 @@
 
 mod broker;
 mod client;
+mod connect;
 mod consume;
 mod groups;
 mod perf;
@@ -27,6 +28,9 @@ enum Command {
     Broker(broker::BrokerArgs),
     /// Run the embedded default: the broker with its data under ./runnel-data.
     Up(broker::UpArgs),
+    /// Run Kafka Connect workers.
+    #[command(subcommand)]
+    Connect(connect::ConnectCommand),
     /// Create, list, describe, alter and delete topics.
     #[command(subcommand)]
     Topics(topics::TopicsCommand),
@@ -45,7 +49,7 @@ enum Command {
 impl Cli {
     pub fn default_log_filter(&self) -> &'static str {
         match self.command {
-            Command::Broker(_) | Command::Up(_) => "info",
+            Command::Broker(_) | Command::Up(_) | Command::Connect(_) => "info",
             _ => "warn",
         }
     }
@@ -55,6 +59,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Broker(args) => broker::broker(args).await,
         Command::Up(args) => broker::up(args).await,
+        Command::Connect(cmd) => connect::run(cmd).await,
         Command::Topics(cmd) => topics::run(cmd).await,
         Command::Produce(args) => produce::run(args).await,
         Command::Consume(args) => consume::run(args).await,
