@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -121,16 +121,19 @@ async fn root(State(w): W) -> Json<Json_> {
     )
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
-    expand: Option<String>,
-}
-
-async fn list(State(w): W, Query(q): Query<ListQuery>) -> ApiResult<Json<Json_>> {
+async fn list(State(w): W, RawQuery(q): RawQuery) -> ApiResult<Json<Json_>> {
     let names = w.names().await;
-    let Some(expand) = q.expand else {
+    // `expand` may repeat: ?expand=status&expand=info
+    let expand: Vec<String> = q
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.strip_prefix("expand="))
+        .map(String::from)
+        .collect();
+    if expand.is_empty() {
         return Ok(Json(json!(names)));
-    };
+    }
+    let expand = expand.join(",");
     let mut out = Map::new();
     for n in names {
         let mut entry = Map::new();

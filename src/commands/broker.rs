@@ -74,7 +74,11 @@ fn build_config(args: BrokerArgs) -> anyhow::Result<BrokerConfig> {
 async fn run_until_signal(config: BrokerConfig) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
     let handle = Broker::start(config).await.context("starting the broker")?;
-    println!("runnel broker listening on {} (data in {})", handle.bootstrap(), data_dir.display());
+    println!(
+        "runnel broker listening on {} (data in {})",
+        handle.bootstrap(),
+        data_dir.display()
+    );
     wait_for_signal().await?;
     handle.shutdown().await.context("shutting down")?;
     Ok(())
@@ -106,9 +110,18 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     for (k, v) in [
         ("bootstrap.servers", broker.bootstrap()),
         ("listeners", format!("http://{}", args.connect_listen)),
-        ("offset.storage.file.filename", data_dir.join("connect.offsets").display().to_string()),
-        ("key.converter", "org.apache.kafka.connect.storage.StringConverter".into()),
-        ("value.converter", "org.apache.kafka.connect.storage.StringConverter".into()),
+        (
+            "offset.storage.file.filename",
+            data_dir.join("connect.offsets").display().to_string(),
+        ),
+        (
+            "key.converter",
+            "org.apache.kafka.connect.storage.StringConverter".into(),
+        ),
+        (
+            "value.converter",
+            "org.apache.kafka.connect.storage.StringConverter".into(),
+        ),
         ("offset.flush.interval.ms", "10000".into()),
     ] {
         worker_props.insert(k.into(), v);
@@ -116,11 +129,20 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let worker_config = runnel_connect::WorkerConfig::from_props(worker_props)?;
     let mut connectors = Vec::new();
     for c in &args.connectors {
-        connectors.push(runnel_connect::standalone::load_connector(c).with_context(|| format!("reading {}", c.display()))?);
+        connectors.push(
+            runnel_connect::standalone::load_connector(c)
+                .with_context(|| format!("reading {}", c.display()))?,
+        );
     }
-    let connect = runnel_connect::standalone::Standalone::start(worker_config, connectors).await.context("starting Connect")?;
+    let connect = runnel_connect::standalone::Standalone::start(worker_config, connectors)
+        .await
+        .context("starting Connect")?;
     println!("Runnel is up:");
-    println!("  broker (Kafka protocol)   {}   data in {}", broker.bootstrap(), data_dir.display());
+    println!(
+        "  broker (Kafka protocol)   {}   data in {}",
+        broker.bootstrap(),
+        data_dir.display()
+    );
     println!("  Connect REST API          http://{}", connect.rest_addr);
     println!("Try: runnel topics create demo --partitions 3");
     println!("     curl http://{}/connector-plugins", connect.rest_addr);

@@ -19,12 +19,18 @@ pub enum ConnectCommand {
 pub async fn run(cmd: ConnectCommand) -> anyhow::Result<()> {
     match cmd {
         ConnectCommand::Standalone { worker, connectors } => {
-            let config = standalone::load_worker_config(&worker).with_context(|| format!("reading {}", worker.display()))?;
+            let config = standalone::load_worker_config(&worker)
+                .with_context(|| format!("reading {}", worker.display()))?;
             let mut list = Vec::new();
             for c in &connectors {
-                list.push(standalone::load_connector(c).with_context(|| format!("reading {}", c.display()))?);
+                list.push(
+                    standalone::load_connector(c)
+                        .with_context(|| format!("reading {}", c.display()))?,
+                );
             }
-            let running = Standalone::start(config, list).await.context("starting the Connect worker")?;
+            let running = Standalone::start(config, list)
+                .await
+                .context("starting the Connect worker")?;
             println!("Connect worker: REST API on http://{}", running.rest_addr);
             super::broker::wait_for_signal().await?;
             running.shutdown().await;

@@ -146,7 +146,13 @@ fn up_starts_the_embedded_broker_and_stops_cleanly() {
     let (port, rest_port) = (free_port(), free_port());
     let mut child = runnel()
         .current_dir(dir.path())
-        .args(["up", "--listen", &format!("127.0.0.1:{port}"), "--connect-listen", &format!("127.0.0.1:{rest_port}")])
+        .args([
+            "up",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--connect-listen",
+            &format!("127.0.0.1:{rest_port}"),
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -164,14 +170,21 @@ fn up_starts_the_embedded_broker_and_stops_cleanly() {
         banner.contains(&bs),
         "the banner says where the broker runs: {banner}"
     );
-    assert!(banner.contains(&format!("http://127.0.0.1:{rest_port}")), "the banner names the Connect API: {banner}");
+    assert!(
+        banner.contains(&format!("http://127.0.0.1:{rest_port}")),
+        "the banner names the Connect API: {banner}"
+    );
     // The Connect worker answers over HTTP.
     let mut http = std::net::TcpStream::connect(("127.0.0.1", rest_port)).unwrap();
     use std::io::{Read, Write};
-    http.write_all(b"GET /connector-plugins HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    http.write_all(b"GET /connector-plugins HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
     let mut reply = String::new();
     http.read_to_string(&mut reply).unwrap();
-    assert!(reply.starts_with("HTTP/1.1 200") && reply.contains("FileStreamSourceConnector"), "{reply}");
+    assert!(
+        reply.starts_with("HTTP/1.1 200") && reply.contains("FileStreamSourceConnector"),
+        "{reply}"
+    );
     ok(&bs, &["topics", "create", "upcheck"]);
     assert!(ok(&bs, &["topics", "list"]).contains("upcheck"));
     // SIGTERM: a clean shutdown leaves the marker in ./runnel-data.

@@ -1,1 +1,283 @@
-//! rest
+//! The REST API over real HTTP, with Kafka Connect's paths, codes and shapes.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+    async fn put(&self, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call(reqwest::Method::PUT, path, body).await
+    }
+    async fn post(&self, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, body).await
+    }
+    async fn task_state(&self, name: &str) -> String {
+        self.get(&format!("/connectors/{name}/status")).await.1["tasks"][0]["state"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connector_lifecycle_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker(&dir.path().join("broker")).await;
+    let bs = broker.bootstrap();
+    let worker = standalone(&bs, dir.path(), vec![]).await;
+    let api = Api {
+        base: format!("http://{}", worker.rest_addr),
+        http: reqwest::Client::new(),
+    };
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "one\ntwo\nthree\n").unwrap();
+    let file = input.display().to_string();
+
+    let (code, plugins) = api.get("/connector-plugins").await;
+    assert_eq!(code, 200);
+    assert!(plugins
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["class"] == "org.apache.kafka.connect.file.FileStreamSourceConnector"));
+
+    let create = json!({"name": "src", "config": {"connector.class": "FileStreamSource", "file": file, "topic": "rest-lines"}});
+    let (code, created) = api.post("/connectors", Some(create.clone())).await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(
+        (created["name"].as_str(), created["type"].as_str()),
+        (Some("src"), Some("source"))
+    );
+    // Clashes and bad requests are 4xx with a message naming the problem.
+    let (code, err) = api.post("/connectors", Some(create)).await;
+    assert_eq!(
+        (code, err["error_code"].as_u64()),
+        (409, Some(409)),
+        "{err}"
+    );
+    assert!(err["message"].as_str().unwrap().contains("src"));
+    let (code, err) = api
+        .post(
+            "/connectors",
+            Some(json!({"name": "x", "config": {"connector.class": "com.example.Nope"}})),
+        )
+        .await;
+    assert_eq!(code, 400);
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("com.example.Nope"),
+        "{err}"
+    );
+    let (code, err) = api
+        .post(
+            "/connectors",
+            Some(json!({"name": "y", "config": {"connector.class": "FileStreamSource"}})),
+        )
+        .await;
+    assert_eq!(code, 400);
+    assert!(
+        err["message"].as_str().unwrap().contains("\"topic\""),
+        "{err}"
+    );
+    let resp = api
+        .http
+        .post(format!("{}/connectors", api.base))
+        .header("content-type", "application/json")
+        .body("{\"name\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let (code, err) = api.get("/connectors/nope").await;
+    assert_eq!(code, 404);
+    assert_eq!(err["message"], "Connector nope not found");
+
+    assert_eq!(api.get("/connectors").await.1, json!(["src"]));
+    let (code, expanded) = api.get("/connectors?expand=status&expand=info").await;
+    assert_eq!(code, 200, "{expanded}");
+    assert_eq!(
+        expanded["src"]["status"]["connector"]["state"], "RUNNING",
+        "{expanded}"
+    );
+    eventually_async("the three lines in the offsets", || async {
+        api.get("/connectors/src/offsets").await.1["offsets"][0]["offset"]["position"] == json!(14)
+    })
+    .await;
+    assert_eq!(read_topic(&bs, "rest-lines", 3).len(), 3);
+
+    // Pause and resume.
+    assert_eq!(api.put("/connectors/src/pause", None).await.0, 202);
+    eventually_async("PAUSED", || async {
+        api.task_state("src").await == "PAUSED"
+    })
+    .await;
+    assert_eq!(
+        api.get("/connectors/src/status").await.1["connector"]["state"],
+        "PAUSED"
+    );
+    assert_eq!(api.put("/connectors/src/resume", None).await.0, 202);
+    eventually_async("RUNNING", || async {
+        api.task_state("src").await == "RUNNING"
+    })
+    .await;
+
+    // Offsets can only change while STOPPED.
+    let alter = json!({"offsets": [{"partition": {"filename": file}, "offset": {"position": 4}}]});
+    let (code, err) = api
+        .call(
+            reqwest::Method::PATCH,
+            "/connectors/src/offsets",
+            Some(alter.clone()),
+        )
+        .await;
+    assert_eq!(code, 400);
+    assert!(
+        err["message"].as_str().unwrap().contains("STOPPED"),
+        "{err}"
+    );
+    assert_eq!(api.put("/connectors/src/stop", None).await.0, 204);
+    assert_eq!(
+        api.get("/connectors/src/status").await.1["connector"]["state"],
+        "STOPPED"
+    );
+    let (code, _) = api
+        .call(
+            reqwest::Method::PATCH,
+            "/connectors/src/offsets",
+            Some(alter),
+        )
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        api.get("/connectors/src/offsets").await.1["offsets"][0]["offset"]["position"],
+        json!(4)
+    );
+    // Resuming from position 4 re-reads "two" and "three".
+    assert_eq!(api.put("/connectors/src/resume", None).await.0, 202);
+    assert_eq!(
+        read_topic(&bs, "rest-lines", 5)
+            .iter()
+            .map(|r| r.1.clone().unwrap())
+            .collect::<Vec<_>>(),
+        ["one", "two", "three", "two", "three"]
+    );
+    assert_eq!(api.put("/connectors/src/stop", None).await.0, 204);
+    let (code, reset) = api
+        .call(reqwest::Method::DELETE, "/connectors/src/offsets", None)
+        .await;
+    assert_eq!(code, 200, "{reset}");
+    assert_eq!(
+        api.get("/connectors/src/offsets").await.1["offsets"],
+        json!([])
+    );
+    assert_eq!(api.put("/connectors/src/resume", None).await.0, 202);
+
+    // Restarts, tasks.
+    assert_eq!(api.post("/connectors/src/restart", None).await.0, 204);
+    let (code, st) = api
+        .post(
+            "/connectors/src/restart?includeTasks=true&onlyFailed=false",
+            None,
+        )
+        .await;
+    assert_eq!(code, 202, "{st}");
+    assert_eq!(st["name"], "src");
+    let (_, tasks) = api.get("/connectors/src/tasks").await;
+    assert_eq!(tasks[0]["id"], json!({"connector": "src", "task": 0}));
+    assert_eq!(tasks[0]["config"]["topic"], "rest-lines");
+    assert_eq!(
+        api.post("/connectors/src/tasks/0/restart", None).await.0,
+        204
+    );
+    assert_eq!(api.get("/connectors/src/tasks/0/status").await.0, 200);
+    assert_eq!(api.get("/connectors/src/tasks/7/status").await.0, 404);
+
+    // Config: read, replace, patch, create through PUT.
+    let (_, cfg) = api.get("/connectors/src/config").await;
+    assert_eq!(cfg["topic"], "rest-lines");
+    let mut new_cfg = cfg.clone();
+    new_cfg["batch.size"] = json!("10");
+    assert_eq!(
+        api.put("/connectors/src/config", Some(new_cfg)).await.0,
+        200
+    );
+    let (code, patched) = api
+        .call(
+            reqwest::Method::PATCH,
+            "/connectors/src/config",
+            Some(json!({"batch.size": null})),
+        )
+        .await;
+    assert_eq!(code, 200, "{patched}");
+    assert!(patched["config"].get("batch.size").is_none());
+    let sink = json!({"connector.class": "FileStreamSink", "topics": "rest-lines", "file": dir.path().join("o.txt").display().to_string()});
+    assert_eq!(api.put("/connectors/sink/config", Some(sink)).await.0, 201);
+
+    // Validation lists per-field errors.
+    let (code, v) = api
+        .put(
+            "/connector-plugins/FileStreamSource/config/validate",
+            Some(json!({"connector.class": "FileStreamSource", "batch.size": "-3"})),
+        )
+        .await;
+    assert_eq!(code, 200);
+    assert!(v["error_count"].as_u64().unwrap() >= 1, "{v}");
+    let with_errors: Vec<&str> = v["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| !c["value"]["errors"].as_array().unwrap().is_empty())
+        .map(|c| c["value"]["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        with_errors.contains(&"topic") || with_errors.contains(&"batch.size"),
+        "{with_errors:?}"
+    );
+
+    assert_eq!(
+        api.call(reqwest::Method::DELETE, "/connectors/src", None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(api.get("/connectors/src").await.0, 404);
+    worker.shutdown().await;
+    broker.shutdown().await.unwrap();
+}
+
+async fn eventually_async<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
