@@ -282,7 +282,7 @@ pub fn value_from_json(s: &Schema, j: &Json) -> Result<Value> {
 }
 
 impl Converter for JsonConverter {
-    fn from_connect(
+    fn to_bytes(
         &self,
         _topic: &str,
         schema: Option<&Schema>,
@@ -360,7 +360,7 @@ mod tests {
         let c = JsonConverter {
             schemas_enable: true,
         };
-        let bytes = c.from_connect("t", Some(&schema), &value).unwrap().unwrap();
+        let bytes = c.to_bytes("t", Some(&schema), &value).unwrap().unwrap();
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(
             text.contains(r#""payload":{"id":7,"name":null,"tags":["a"],"raw":"AP8="}"#),

@@ -7,7 +7,7 @@ use crate::api::{Config, Schema, SchemaType, Value};
 use crate::error::{Error, Result};
 
 pub trait Converter: Send + Sync {
-    fn from_connect(
+    fn to_bytes(
         &self,
         topic: &str,
         schema: Option<&Schema>,
@@ -19,7 +19,7 @@ pub trait Converter: Send + Sync {
 pub struct StringConverter;
 
 impl Converter for StringConverter {
-    fn from_connect(
+    fn to_bytes(
         &self,
         _topic: &str,
         _schema: Option<&Schema>,
@@ -43,7 +43,7 @@ impl Converter for StringConverter {
 pub struct ByteArrayConverter;
 
 impl Converter for ByteArrayConverter {
-    fn from_connect(
+    fn to_bytes(
         &self,
         topic: &str,
         _schema: Option<&Schema>,

@@ -142,8 +142,8 @@ fn convert(
     let Some(r) = chain.apply(r, &RecordContext::default())? else {
         return Ok(None);
     };
-    let key = key_conv.from_connect(&r.topic, r.key_schema.as_ref(), &r.key)?;
-    let value = value_conv.from_connect(&r.topic, r.value_schema.as_ref(), &r.value)?;
+    let key = key_conv.to_bytes(&r.topic, r.key_schema.as_ref(), &r.key)?;
+    let value = value_conv.to_bytes(&r.topic, r.value_schema.as_ref(), &r.value)?;
     let headers = r
         .headers
         .iter()

@@ -78,12 +78,11 @@ pub fn lines(path: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// (key, value, headers) of every record in a topic, read from the beginning.
-pub fn read_topic(
-    bootstrap: &str,
-    topic: &str,
-    expected: usize,
-) -> Vec<(Option<String>, Option<String>, Vec<(String, String)>)> {
+/// (key, value, headers) of a record.
+pub type Row = (Option<String>, Option<String>, Vec<(String, String)>);
+
+/// Every record in a topic, read from the beginning.
+pub fn read_topic(bootstrap: &str, topic: &str, expected: usize) -> Vec<Row> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "test-reader")
