@@ -13,6 +13,10 @@ use runnel_connect::standalone::Standalone;
 use runnel_connect::WorkerConfig;
 
 pub async fn broker(dir: &Path) -> BrokerHandle {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let config = BrokerConfig::default()
         .with_property("log.dirs", dir.display().to_string())
         .and_then(|c| c.with_property("listeners", "PLAINTEXT://127.0.0.1:0"))
@@ -81,16 +85,31 @@ pub fn lines(path: &Path) -> Vec<String> {
 /// (key, value, headers) of a record.
 pub type Row = (Option<String>, Option<String>, Vec<(String, String)>);
 
-/// Every record in a topic, read from the beginning.
-pub fn read_topic(bootstrap: &str, topic: &str, expected: usize) -> Vec<Row> {
+/// Every record in a topic, read from the beginning (off the async workers: it blocks).
+pub async fn read_topic(bootstrap: &str, topic: &str, expected: usize) -> Vec<Row> {
+    let (bs, t) = (bootstrap.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || read_topic_blocking(&bs, &t, expected))
+        .await
+        .unwrap()
+}
+
+fn read_topic_blocking(bootstrap: &str, topic: &str, expected: usize) -> Vec<Row> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "test-reader")
         .create()
         .unwrap();
-    let md = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .unwrap();
+    // The topic may not exist yet: wait for it to appear.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let md = loop {
+        let md = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .unwrap();
+        if !md.topics()[0].partitions().is_empty() || Instant::now() > deadline {
+            break md;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     let mut tpl = TopicPartitionList::new();
     for p in md.topics()[0].partitions() {
         tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
@@ -100,7 +119,11 @@ pub fn read_topic(bootstrap: &str, topic: &str, expected: usize) -> Vec<Row> {
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while out.len() < expected && Instant::now() < deadline {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+        let polled = consumer.poll(Duration::from_millis(200));
+        if let Some(Err(e)) = &polled {
+            eprintln!("poll error: {e}");
+        }
+        if let Some(Ok(m)) = polled {
             let s = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
             let headers = m
                 .headers()

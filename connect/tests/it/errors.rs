@@ -73,7 +73,7 @@ async fn bad_records_go_to_the_dlq_or_fail_the_task() {
     .await;
     eventually("three good records", 60, || lines(&tolerant_out).len() == 3).await;
     assert_eq!(lines(&tolerant_out), vec!["{n=1}", "{n=2}", "{n=3}"]);
-    let dlq = read_topic(&bs, "mixed-dlq", 2);
+    let dlq = read_topic(&bs, "mixed-dlq", 2).await;
     let values: Vec<_> = dlq.iter().map(|r| r.1.clone().unwrap()).collect();
     assert_eq!(values, vec!["not json", "{broken"]);
     let h = &dlq[0].2;

@@ -125,7 +125,7 @@ async fn connector_lifecycle_over_http() {
         api.get("/connectors/src/offsets").await.1["offsets"][0]["offset"]["position"] == json!(14)
     })
     .await;
-    assert_eq!(read_topic(&bs, "rest-lines", 3).len(), 3);
+    assert_eq!(read_topic(&bs, "rest-lines", 3).await.len(), 3);
 
     // Pause and resume.
     assert_eq!(api.put("/connectors/src/pause", None).await.0, 202);
@@ -178,6 +178,7 @@ async fn connector_lifecycle_over_http() {
     assert_eq!(api.put("/connectors/src/resume", None).await.0, 202);
     assert_eq!(
         read_topic(&bs, "rest-lines", 5)
+            .await
             .iter()
             .map(|r| r.1.clone().unwrap())
             .collect::<Vec<_>>(),

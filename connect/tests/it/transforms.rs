@@ -44,7 +44,7 @@ async fn smt_chain_reshapes_and_routes_source_records() {
         ("transforms.hdr.value.literal", "runnel"),
     ]);
     let worker = standalone(&bs, dir.path(), vec![("events".into(), source)]).await;
-    let got = read_topic(&bs, "clean-events", 2);
+    let got = read_topic(&bs, "clean-events", 2).await;
     let values: Vec<String> = got.iter().map(|r| r.1.clone().unwrap()).collect();
     assert_eq!(
         values,
@@ -114,7 +114,7 @@ async fn filter_with_a_predicate_drops_matching_records() {
     ];
     let worker = standalone(&bs, dir.path(), connectors).await;
     // Both source topics are full before the sink's output is checked.
-    assert_eq!(read_topic(&bs, "drop-me", 2).len(), 2);
+    assert_eq!(read_topic(&bs, "drop-me", 2).await.len(), 2);
     eventually("the kept lines", 60, || lines(&out).len() >= 2).await;
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     worker.shutdown().await;

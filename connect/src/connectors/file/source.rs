@@ -34,7 +34,9 @@ enum Input {
 
 struct FileInput {
     path: PathBuf,
-    file: Option<(File, u64)>,
+    /// The open file (async reads), a second handle on the same inode for the
+    /// rewrite check, and the inode.
+    file: Option<(File, std::fs::File, u64)>,
     position: u64,
     /// Bytes read past `position` that do not end in a newline yet.
     pending: Vec<u8>,
@@ -111,7 +113,7 @@ impl FileInput {
         let rotated = self
             .file
             .as_ref()
-            .is_some_and(|(_, ino)| *ino != meta.ino());
+            .is_some_and(|(_, _, ino)| *ino != meta.ino());
         if rotated {
             // Finish the old file first: lines appended before the rotation still count.
             if self.read_available().await? > 0 {
@@ -124,9 +126,16 @@ impl FileInput {
             self.tail.clear();
         }
         if self.file.is_none() {
-            let mut f = File::open(&self.path)
-                .await
+            let checker =
+                std::fs::File::open(&self.path).map_err(|e| Error::io(self.path.display(), e))?;
+            let ino = checker
+                .metadata()
+                .map_err(|e| Error::io(self.path.display(), e))?
+                .ino();
+            let reader = checker
+                .try_clone()
                 .map_err(|e| Error::io(self.path.display(), e))?;
+            let mut f = File::from_std(reader);
             if meta.len() < self.position {
                 tracing::info!(file = %self.path.display(), "file is shorter than the committed offset; starting over");
                 self.position = 0;
@@ -134,11 +143,13 @@ impl FileInput {
             f.seek(SeekFrom::Start(self.position))
                 .await
                 .map_err(|e| Error::io(self.path.display(), e))?;
-            self.file = Some((f, meta.ino()));
+            self.file = Some((f, checker, ino));
             self.pending.clear();
-        } else if meta.len() < self.position + self.pending.len() as u64 || !self.tail_matches() {
+        } else if self.handle_len() < self.position + self.pending.len() as u64
+            || !self.tail_matches()
+        {
             tracing::info!(file = %self.path.display(), "file was truncated; reading from the start");
-            if let Some((f, _)) = self.file.as_mut() {
+            if let Some((f, _, _)) = self.file.as_mut() {
                 f.seek(SeekFrom::Start(0))
                     .await
                     .map_err(|e| Error::io(self.path.display(), e))?;
@@ -150,21 +161,30 @@ impl FileInput {
         Ok(())
     }
 
+    /// The length of the file we have open (not of whatever the path now names).
+    fn handle_len(&self) -> u64 {
+        self.file
+            .as_ref()
+            .and_then(|(_, c, _)| c.metadata().ok())
+            .map_or(0, |m| m.len())
+    }
+
     fn tail_matches(&self) -> bool {
         use std::os::unix::fs::FileExt;
         if self.tail.is_empty() {
             return true;
         }
+        let Some((_, checker, _)) = &self.file else {
+            return true;
+        };
+        // Read through our own handle: a rename of the path does not matter here.
         let mut buf = vec![0u8; self.tail.len()];
         let at = self.position - self.tail.len() as u64;
-        std::fs::File::open(&self.path)
-            .and_then(|f| f.read_exact_at(&mut buf, at))
-            .is_ok()
-            && buf == self.tail
+        checker.read_exact_at(&mut buf, at).is_ok() && buf == self.tail
     }
 
     async fn read_available(&mut self) -> Result<usize> {
-        let Some((f, _)) = self.file.as_mut() else {
+        let Some((f, _, _)) = self.file.as_mut() else {
             return Ok(0);
         };
         let mut buf = vec![0u8; CHUNK];
