@@ -204,3 +204,226 @@ pub(crate) fn side(r: &mut ConnectRecord, side: Side) -> (&mut Option<Schema>, &
         Side::Value => (&mut r.value_schema, &mut r.value),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Field, SchemaType};
+
+    fn chain(pairs: &[(&str, &str)]) -> Chain {
+        let c: Config = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Chain::from_config(&c).unwrap()
+    }
+
+    fn person() -> ConnectRecord {
+        let schema = Schema::structure(vec![
+            Field {
+                name: "id".into(),
+                schema: Schema::new(SchemaType::Int32),
+            },
+            Field {
+                name: "name".into(),
+                schema: Schema::string(),
+            },
+            Field {
+                name: "address".into(),
+                schema: Schema::structure(vec![Field {
+                    name: "city".into(),
+                    schema: Schema::string(),
+                }]),
+            },
+        ]);
+        let value = Value::Struct(vec![
+            ("id".into(), Value::Int32(7)),
+            ("name".into(), Value::String("Ada".into())),
+            (
+                "address".into(),
+                Value::Struct(vec![("city".into(), Value::String("Paris".into()))]),
+            ),
+        ]);
+        ConnectRecord {
+            timestamp: Some(1_709_214_307_123),
+            ..ConnectRecord::new("people", Some(schema), value)
+        }
+    }
+
+    fn run(c: &Chain, r: ConnectRecord) -> Option<ConnectRecord> {
+        c.apply(
+            r,
+            &RecordContext {
+                kafka_offset: Some(42),
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn replace_mask_cast_and_value_to_key() {
+        let c = chain(&[
+            ("transforms", "rename,mask,cast,key"),
+            (
+                "transforms.rename.type",
+                "org.apache.kafka.connect.transforms.ReplaceField$Value",
+            ),
+            ("transforms.rename.renames", "name:full_name"),
+            ("transforms.rename.exclude", "address"),
+            (
+                "transforms.mask.type",
+                "org.apache.kafka.connect.transforms.MaskField$Value",
+            ),
+            ("transforms.mask.fields", "full_name"),
+            (
+                "transforms.cast.type",
+                "org.apache.kafka.connect.transforms.Cast$Value",
+            ),
+            ("transforms.cast.spec", "id:string"),
+            (
+                "transforms.key.type",
+                "org.apache.kafka.connect.transforms.ValueToKey",
+            ),
+            ("transforms.key.fields", "id"),
+        ]);
+        let r = run(&c, person()).unwrap();
+        assert_eq!(
+            r.value,
+            Value::Struct(vec![
+                ("id".into(), Value::String("7".into())),
+                ("full_name".into(), Value::String(String::new()))
+            ])
+        );
+        assert_eq!(
+            r.value_schema.unwrap().field("id").unwrap().schema.ty,
+            SchemaType::String
+        );
+        assert_eq!(
+            r.key,
+            Value::Struct(vec![("id".into(), Value::String("7".into()))])
+        );
+    }
+
+    #[test]
+    fn flatten_extract_insert_and_timestamps() {
+        let c = chain(&[
+            ("transforms", "flat,ins,ts"),
+            (
+                "transforms.flat.type",
+                "org.apache.kafka.connect.transforms.Flatten$Value",
+            ),
+            ("transforms.flat.delimiter", "_"),
+            (
+                "transforms.ins.type",
+                "org.apache.kafka.connect.transforms.InsertField$Value",
+            ),
+            ("transforms.ins.offset.field", "off"),
+            ("transforms.ins.topic.field", "topic"),
+            (
+                "transforms.ts.type",
+                "org.apache.kafka.connect.transforms.TimestampRouter",
+            ),
+            ("transforms.ts.topic.format", "${topic}-${timestamp}"),
+            ("transforms.ts.timestamp.format", "yyyy-MM-dd"),
+        ]);
+        let r = run(&c, person()).unwrap();
+        assert_eq!(
+            r.value.get("address_city"),
+            Some(&Value::String("Paris".into()))
+        );
+        assert_eq!(r.value.get("off"), Some(&Value::Int64(42)));
+        assert_eq!(r.value.get("topic"), Some(&Value::String("people".into())));
+        assert_eq!(r.topic, "people-2024-02-29");
+        let extract = chain(&[
+            ("transforms", "x"),
+            (
+                "transforms.x.type",
+                "org.apache.kafka.connect.transforms.ExtractField$Value",
+            ),
+            ("transforms.x.field", "name"),
+        ]);
+        let r = run(&extract, person()).unwrap();
+        assert_eq!(
+            (r.value, r.value_schema.map(|s| s.ty)),
+            (Value::String("Ada".into()), Some(SchemaType::String))
+        );
+    }
+
+    #[test]
+    fn headers_and_tombstone_predicate() {
+        let c = chain(&[
+            ("transforms", "drop,from,del"),
+            (
+                "transforms.drop.type",
+                "org.apache.kafka.connect.transforms.Filter",
+            ),
+            ("transforms.drop.predicate", "tomb"),
+            (
+                "transforms.from.type",
+                "org.apache.kafka.connect.transforms.HeaderFrom$Value",
+            ),
+            ("transforms.from.fields", "name"),
+            ("transforms.from.headers", "who"),
+            ("transforms.from.operation", "move"),
+            (
+                "transforms.del.type",
+                "org.apache.kafka.connect.transforms.DropHeaders",
+            ),
+            ("transforms.del.headers", "noise"),
+            ("predicates", "tomb"),
+            (
+                "predicates.tomb.type",
+                "org.apache.kafka.connect.transforms.predicates.RecordIsTombstone",
+            ),
+        ]);
+        let mut r = person();
+        r.headers.push(crate::api::Header {
+            key: "noise".into(),
+            schema: None,
+            value: Value::Null,
+        });
+        let out = run(&c, r).unwrap();
+        assert_eq!(out.headers.len(), 1);
+        assert_eq!(
+            (out.headers[0].key.as_str(), &out.headers[0].value),
+            ("who", &Value::String("Ada".into()))
+        );
+        assert!(out.value.get("name").is_none(), "moved, not copied");
+        let tombstone = ConnectRecord::new("people", None, Value::Null);
+        assert!(run(&c, tombstone).is_none());
+    }
+
+    #[test]
+    fn bad_configs_name_the_field() {
+        let c: Config = [
+            ("transforms", "a"),
+            (
+                "transforms.a.type",
+                "org.apache.kafka.connect.transforms.Nope",
+            ),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert!(Chain::from_config(&c)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("transforms.a.type"));
+        let c: Config = [
+            ("transforms", "a"),
+            (
+                "transforms.a.type",
+                "org.apache.kafka.connect.transforms.RegexRouter",
+            ),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert!(Chain::from_config(&c)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("transforms.a.regex"));
+    }
+}
