@@ -47,7 +47,7 @@ async fn retention_bytes_deletes_old_segments_in_the_background() {
         "retention.bytes=30000 should keep only the newest ~30 KB, log start is {low}"
     );
     // What is left is readable from the new start and ends with the last record.
-    let rest = read_all(&bs, "ret", (high - low) as usize);
+    let rest = read_all(&bs, "ret", (high - low) as usize).await;
     assert_eq!(rest.first().map(|r| r.1), Some(low));
     assert_eq!(rest.last().map(|r| r.3.clone()), values.last().cloned());
     broker.shutdown().await.unwrap();
@@ -80,7 +80,7 @@ async fn compaction_keeps_the_latest_value_per_key() {
     .await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let all = read_to_end(&bs, "compact");
+        let all = read_to_end(&bs, "compact").await;
         // Compaction only touches closed segments: the active one keeps its duplicates.
         if all.len() < 300 {
             let mut latest: HashMap<String, (i64, String)> = HashMap::new();

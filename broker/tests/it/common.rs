@@ -88,12 +88,9 @@ pub async fn produce_all(
     out
 }
 
-/// Reads every partition of `topic` from the beginning until `expected` records or a timeout.
-pub fn read_all(
-    bootstrap: &str,
-    topic: &str,
-    expected: usize,
-) -> Vec<(i32, i64, Option<String>, String)> {
+/// A consumer assigned to every partition of `topic` from the beginning, with each
+/// partition's end offset.
+fn assigned_reader(bootstrap: &str, topic: &str) -> (BaseConsumer, Vec<(i32, i64)>) {
     let consumer: BaseConsumer = client_config(bootstrap)
         .set("group.id", "reader")
         .set("enable.auto.commit", "false")
@@ -103,81 +100,81 @@ pub fn read_all(
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .unwrap();
     let mut tpl = TopicPartitionList::new();
+    let mut ends = Vec::new();
     for p in md.topics()[0].partitions() {
         tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
             .unwrap();
-    }
-    consumer.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while out.len() < expected && std::time::Instant::now() < deadline {
-        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
-            let m = m.expect("fetch ok");
-            out.push((
-                m.partition(),
-                m.offset(),
-                m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
-                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
-            ));
-        }
-    }
-    // Anything beyond `expected` would be a duplicate: give it a moment to show up.
-    let extra_deadline = std::time::Instant::now() + Duration::from_millis(500);
-    while std::time::Instant::now() < extra_deadline {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            out.push((
-                m.partition(),
-                m.offset(),
-                None,
-                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
-            ));
-        }
-    }
-    out
-}
-
-/// Reads every partition of `topic` up to its current end offset.
-pub fn read_to_end(bootstrap: &str, topic: &str) -> Vec<(i32, i64, Option<String>, String)> {
-    let consumer: BaseConsumer = client_config(bootstrap)
-        .set("group.id", "reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let md = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    let mut remaining = std::collections::HashMap::new();
-    for p in md.topics()[0].partitions() {
         let (_, high) = consumer
             .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
             .unwrap();
-        if high > 0 {
-            remaining.insert(p.id(), high);
-            tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
-                .unwrap();
-        }
+        ends.push((p.id(), high));
     }
     consumer.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !remaining.is_empty() && std::time::Instant::now() < deadline {
-        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
-            let m = m.expect("fetch ok");
-            if remaining
-                .get(&m.partition())
-                .is_some_and(|h| m.offset() + 1 >= *h)
-            {
-                remaining.remove(&m.partition());
+    (consumer, ends)
+}
+
+/// A record as the tests look at it: (partition, offset, key, value).
+pub type Row = (i32, i64, Option<String>, String);
+
+fn row(m: &rdkafka::message::BorrowedMessage<'_>) -> Row {
+    (
+        m.partition(),
+        m.offset(),
+        m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+        String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+    )
+}
+
+/// Reads every partition of `topic` from the beginning until `expected` records or a
+/// timeout, then briefly more (anything beyond `expected` is a duplicate). It blocks,
+/// so it runs off the async workers the in-process broker needs.
+pub async fn read_all(bootstrap: &str, topic: &str, expected: usize) -> Vec<Row> {
+    let (bs, t) = (bootstrap.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || {
+        let (consumer, _) = assigned_reader(&bs, &t);
+        let mut out = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while out.len() < expected && std::time::Instant::now() < deadline {
+            if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+                out.push(row(&m.expect("fetch ok")));
             }
-            out.push((
-                m.partition(),
-                m.offset(),
-                m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
-                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
-            ));
         }
-    }
-    assert!(remaining.is_empty(), "could not read {topic} to its end");
-    out
+        let extra_deadline = std::time::Instant::now() + Duration::from_millis(500);
+        while std::time::Instant::now() < extra_deadline {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                out.push(row(&m));
+            }
+        }
+        out
+    })
+    .await
+    .unwrap()
+}
+
+/// Reads every partition of `topic` up to its current end offset.
+pub async fn read_to_end(bootstrap: &str, topic: &str) -> Vec<Row> {
+    let (bs, t) = (bootstrap.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || {
+        let (consumer, ends) = assigned_reader(&bs, &t);
+        let mut remaining: std::collections::HashMap<i32, i64> =
+            ends.into_iter().filter(|(_, h)| *h > 0).collect();
+        let mut out = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !remaining.is_empty() && std::time::Instant::now() < deadline {
+            if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+                let m = m.expect("fetch ok");
+                if remaining
+                    .get(&m.partition())
+                    .is_some_and(|h| m.offset() + 1 >= *h)
+                {
+                    remaining.remove(&m.partition());
+                }
+                out.push(row(&m));
+            }
+        }
+        assert!(remaining.is_empty(), "could not read {t} to its end");
+        out
+    })
+    .await
+    .unwrap()
 }

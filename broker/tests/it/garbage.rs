@@ -69,7 +69,7 @@ async fn garbage_frames_do_not_hurt_other_clients() {
     // A normal client is still served.
     let values: Vec<String> = (0..100).map(|i| i.to_string()).collect();
     produce_all(&producer(&bs, &[("acks", "all")]), "survivor", &values, 1).await;
-    assert_eq!(read_all(&bs, "survivor", 100).len(), 100);
+    assert_eq!(read_all(&bs, "survivor", 100).await.len(), 100);
     broker.shutdown().await.unwrap();
 }
 

@@ -30,7 +30,7 @@ async fn every_acks_level_round_trips_in_order() {
                 );
             }
         }
-        let got = read_all(&bs, &topic, values.len());
+        let got = read_all(&bs, &topic, values.len()).await;
         assert_eq!(
             got.len(),
             values.len(),
@@ -67,6 +67,7 @@ async fn every_compression_codec_round_trips() {
         let p = producer(&bs, &[("compression.type", codec), ("acks", "all")]);
         produce_all(&p, &topic, &values, 1).await;
         let got: Vec<String> = read_all(&bs, &topic, values.len())
+            .await
             .into_iter()
             .map(|g| g.3)
             .collect();
@@ -93,7 +94,7 @@ async fn idempotent_producer_writes_each_record_once() {
     let t = std::time::Instant::now();
     produce_all(&p, "idem", &values, 101).await;
     eprintln!("produced in {:?}", t.elapsed());
-    let got = read_all(&bs, "idem", values.len());
+    let got = read_all(&bs, "idem", values.len()).await;
     let mut seen: Vec<u32> = got.iter().map(|g| g.3.parse().unwrap()).collect();
     seen.sort_unstable();
     seen.dedup();
@@ -203,7 +204,7 @@ async fn producing_to_a_new_topic_auto_creates_it_with_num_partitions() {
         .fetch_metadata(Some("fresh-topic"), Duration::from_secs(10))
         .unwrap();
     assert_eq!(md.topics()[0].partitions().len(), 4);
-    assert_eq!(read_all(&bs, "fresh-topic", 40).len(), 40);
+    assert_eq!(read_all(&bs, "fresh-topic", 40).await.len(), 40);
     broker.shutdown().await.unwrap();
 
     // With auto.create.topics.enable=false the topic stays unknown.

@@ -159,7 +159,7 @@ async fn duplicates_get_their_original_offsets_and_gaps_are_refused() {
     .await;
     assert_eq!(result(&stale).0, 47);
     assert_eq!(
-        read_all(&broker.bootstrap(), "seq", 6).len(),
+        read_all(&broker.bootstrap(), "seq", 6).await.len(),
         6,
         "exactly 6 records were appended"
     );

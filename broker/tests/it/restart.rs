@@ -31,7 +31,7 @@ async fn data_and_committed_offsets_survive_a_restart() {
 
     let broker = start(dir.path(), &[]).await;
     let bs = broker.bootstrap();
-    let got = read_all(&bs, "durable", values.len());
+    let got = read_all(&bs, "durable", values.len()).await;
     let mut got_values: Vec<String> = got.into_iter().map(|g| g.3).collect();
     got_values.sort();
     let mut expected = values.clone();
@@ -81,7 +81,7 @@ async fn a_torn_tail_after_a_crash_is_truncated_at_start_up() {
         good,
         "torn tail truncated"
     );
-    let got = read_all(&broker.bootstrap(), "torn", 100);
+    let got = read_all(&broker.bootstrap(), "torn", 100).await;
     assert_eq!(got.into_iter().map(|g| g.3).collect::<Vec<_>>(), values);
     broker.shutdown().await.unwrap();
 }
