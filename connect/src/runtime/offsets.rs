@@ -25,6 +25,9 @@ impl OffsetStore {
     /// Loads the file if it exists; `None` keeps offsets in memory only.
     pub fn open(path: Option<PathBuf>) -> Result<OffsetStore> {
         let mut offsets = BTreeMap::new();
+        if let Some(dir) = path.as_ref().and_then(|p| p.parent()).filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
+        }
         if let Some(p) = &path {
             match std::fs::read(p) {
                 Ok(bytes) => {
@@ -104,7 +107,7 @@ mod tests {
     #[test]
     fn offsets_persist_per_connector() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("offsets");
+        let path = dir.path().join("not-yet").join("offsets");
         let store = OffsetStore::open(Some(path.clone())).unwrap();
         let mut p = JsonMap::new();
         p.insert("filename".into(), json!("/a"));
