@@ -25,7 +25,11 @@ impl OffsetStore {
     /// Loads the file if it exists; `None` keeps offsets in memory only.
     pub fn open(path: Option<PathBuf>) -> Result<OffsetStore> {
         let mut offsets = BTreeMap::new();
-        if let Some(dir) = path.as_ref().and_then(|p| p.parent()).filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = path
+            .as_ref()
+            .and_then(|p| p.parent())
+            .filter(|d| !d.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
         }
         if let Some(p) = &path {

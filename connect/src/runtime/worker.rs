@@ -87,6 +87,39 @@ impl Worker {
         self.shared.config.worker_id()
     }
 
+    fn spawn_task(
+        &self,
+        name: &str,
+        id: usize,
+        config: Config,
+        connector: &Connector,
+        initial: TargetState,
+    ) -> TaskRun {
+        let (tx, rx) = watch::channel(initial);
+        let status = Arc::new(Mutex::new(TaskStatus {
+            state: State::Running,
+            trace: None,
+        }));
+        let ctx = TaskCtx {
+            connector: name.to_string(),
+            id,
+            config: config.clone(),
+            worker: self.shared.clone(),
+            target: rx,
+            status: status.clone(),
+        };
+        let handle = match connector {
+            Connector::Source(c) => tokio::spawn(source::run(ctx, c.clone())),
+            Connector::Sink(c) => tokio::spawn(sink::run(ctx, c.clone())),
+        };
+        TaskRun {
+            config,
+            status,
+            target: tx,
+            handle: Some(handle),
+        }
+    }
+
     fn start_tasks(&self, name: &str, run: &mut ConnectorRun) -> Result<()> {
         let class = run
             .config
@@ -105,29 +138,8 @@ impl Worker {
             TargetState::Started
         };
         for (id, task_config) in task_configs.into_iter().enumerate().take(max) {
-            let (tx, rx) = watch::channel(initial);
-            let status = Arc::new(Mutex::new(TaskStatus {
-                state: State::Running,
-                trace: None,
-            }));
-            let ctx = TaskCtx {
-                connector: name.to_string(),
-                id,
-                config: task_config.clone(),
-                worker: self.shared.clone(),
-                target: rx,
-                status: status.clone(),
-            };
-            let handle = match &connector {
-                Connector::Source(c) => tokio::spawn(source::run(ctx, c.clone())),
-                Connector::Sink(c) => tokio::spawn(sink::run(ctx, c.clone())),
-            };
-            run.tasks.push(TaskRun {
-                config: task_config,
-                status,
-                target: tx,
-                handle: Some(handle),
-            });
+            let task = self.spawn_task(name, id, task_config, &connector, initial);
+            run.tasks.push(task);
         }
         Ok(())
     }
@@ -338,20 +350,40 @@ impl Worker {
         Ok(())
     }
 
-    /// Restarts one task from the committed offsets.
+    /// Restarts one task; it resumes from the committed offsets.
     pub async fn restart_task(&self, name: &str, id: usize) -> Result<()> {
-        // Tasks are started together from the connector's task configs; restarting one
-        // means restarting the set, which resumes every task from its committed offsets.
-        {
-            let connectors = self.connectors.lock().await;
-            let run = connectors
-                .get(name)
-                .ok_or_else(|| Error::NotFound(name.to_string()))?;
-            if id >= run.tasks.len() {
-                return Err(Error::NotFound(format!("{name} task {id}")));
+        let mut connectors = self.connectors.lock().await;
+        let run = connectors
+            .get_mut(name)
+            .ok_or_else(|| Error::NotFound(name.to_string()))?;
+        if id >= run.tasks.len() {
+            return Err(Error::NotFound(format!("{name} task {id}")));
+        }
+        let class = run
+            .config
+            .get("connector.class")
+            .cloned()
+            .unwrap_or_default();
+        let connector = connectors::find(&class)?.instantiate();
+        let old = &mut run.tasks[id];
+        let _ = old.target.send(TargetState::Stopped);
+        if let Some(h) = old.handle.take() {
+            if tokio::time::timeout(STOP_TIMEOUT, h).await.is_err() {
+                tracing::warn!(
+                    connector = name,
+                    task = id,
+                    "the task did not stop within {STOP_TIMEOUT:?}"
+                );
             }
         }
-        self.restart(name, true, false).await
+        let initial = if run.target == TargetState::Paused {
+            TargetState::Paused
+        } else {
+            TargetState::Started
+        };
+        let config = run.tasks[id].config.clone();
+        run.tasks[id] = self.spawn_task(name, id, config, &connector, initial);
+        Ok(())
     }
 
     /// Committed offsets: source partitions from the offset store; sink partitions from

@@ -110,6 +110,17 @@ async fn bad_records_go_to_the_dlq_or_fail_the_task() {
         worker.worker.status("strict").await.unwrap().tasks[0].1,
         "FAILED"
     );
+    worker.worker.restart_task("strict", 0).await.unwrap();
+    let state = worker.worker.status("strict").await.unwrap().tasks[0]
+        .1
+        .clone();
+    assert_eq!(state, "RUNNING", "a fresh task");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let state = worker.worker.status("strict").await.unwrap().tasks[0]
+        .1
+        .clone();
+    assert_eq!(state, "FAILED", "and the same record fails it again");
+    assert!(worker.worker.restart_task("strict", 3).await.is_err());
     worker.shutdown().await;
     broker.shutdown().await.unwrap();
 }
