@@ -199,3 +199,72 @@ fn up_starts_the_embedded_broker_and_stops_cleanly() {
         .exists());
     assert!(dir.path().join("runnel-data/upcheck-0").is_dir());
 }
+
+#[test]
+fn connect_standalone_runs_the_example_connectors() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = ChildBroker::start(&dir.path().join("data"), free_port(), &[]);
+    let rest = free_port();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/connect");
+    // The example worker config, pointed at this test's broker and port.
+    let worker = std::fs::read_to_string(examples.join("worker.properties"))
+        .unwrap()
+        .replace("127.0.0.1:9092", &broker.bootstrap)
+        .replace("127.0.0.1:8083", &format!("127.0.0.1:{rest}"))
+        .replace(
+            "offset.flush.interval.ms=10000",
+            "offset.flush.interval.ms=200",
+        );
+    std::fs::write(dir.path().join("worker.properties"), worker).unwrap();
+    std::fs::File::create(dir.path().join("input.txt"))
+        .unwrap()
+        .write_all("first\nsecond\n".as_bytes())
+        .unwrap();
+    let mut child = runnel()
+        .current_dir(dir.path())
+        .args(["connect", "standalone", "worker.properties"])
+        .arg(examples.join("file-source.json"))
+        .arg(examples.join("file-sink.json"))
+        .arg(examples.join("file-source.properties"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let output = dir.path().join("output.txt");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_to_string(&output)
+        .unwrap_or_default()
+        .lines()
+        .count()
+        < 2
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the example pipeline did not copy input.txt"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(std::fs::read_to_string(&output).unwrap(), "first\nsecond\n");
+    // The .properties connector's RegexRouter renamed its topic.
+    let routed = ok(
+        &broker.bootstrap,
+        &[
+            "consume",
+            "--topic",
+            "routed-lines-props",
+            "--from-beginning",
+            "--max-messages",
+            "2",
+        ],
+    );
+    assert_eq!(routed, "first\nsecond\n");
+    std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    // Source offsets were committed to the file the worker config names.
+    let offsets = std::fs::read_to_string(dir.path().join("runnel-data/connect.offsets")).unwrap();
+    assert!(offsets.contains("\"position\": 13"), "{offsets}");
+}
