@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -36,7 +36,7 @@ struct Converters {
     chain: Chain,
 }
 
-fn to_record(m: &OwnedMessage, c: &Converters) -> Result<Option<SinkRecord>> {
+fn to_record(m: &BorrowedMessage<'_>, c: &Converters) -> Result<Option<SinkRecord>> {
     let topic = m.topic();
     let (key_schema, key) = c.key.to_connect(topic, m.key())?;
     let (value_schema, value) = c.value.to_connect(topic, m.payload())?;
@@ -76,7 +76,7 @@ fn to_record(m: &OwnedMessage, c: &Converters) -> Result<Option<SinkRecord>> {
 
 async fn commit(
     task: &mut Box<dyn SinkTask>,
-    consumer: &Arc<BaseConsumer>,
+    consumer: &Arc<StreamConsumer>,
     pending: &mut HashMap<(String, i32), i64>,
 ) -> Result<()> {
     task.flush().await?;
@@ -94,42 +94,6 @@ async fn commit(
         .map_err(|e| Error::Task(format!("committing offsets: {e}")))??;
     pending.clear();
     Ok(())
-}
-
-/// Up to MAX_BATCH messages: waits up to 200 ms for the first, then takes what is
-/// already fetched. Polling blocks, so it runs off the async workers.
-async fn poll_batch(
-    consumer: &Arc<BaseConsumer>,
-    connector: &str,
-    task: usize,
-) -> Result<Vec<OwnedMessage>> {
-    let c = consumer.clone();
-    let (messages, error) = tokio::task::spawn_blocking(move || {
-        let mut out = Vec::new();
-        let mut wait = Duration::from_millis(200);
-        while out.len() < MAX_BATCH {
-            match c.poll(wait) {
-                None => break,
-                Some(Ok(m)) => out.push(m.detach()),
-                Some(Err(e)) => return (out, Some(e)),
-            }
-            wait = Duration::ZERO;
-        }
-        (out, None)
-    })
-    .await
-    .map_err(|e| Error::Task(format!("polling: {e}")))?;
-    match error {
-        None => {}
-        // Consumption errors (a topic not there yet, a broker away) are transient for a
-        // sink: librdkafka keeps retrying underneath.
-        Some(e @ rdkafka::error::KafkaError::MessageConsumption(_)) => {
-            tracing::warn!(connector, task, error = %e, "consumer error; retrying");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        Some(e) => return Err(e.into()),
-    }
-    Ok(messages)
 }
 
 async fn sink_loop(ctx: &TaskCtx, connector: Arc<dyn SinkConnector>) -> Result<()> {
@@ -154,7 +118,7 @@ async fn sink_loop(ctx: &TaskCtx, connector: Arc<dyn SinkConnector>) -> Result<(
     for (k, v) in super::config::with_prefix(&ctx.config, "consumer.override.") {
         client.set(k, v);
     }
-    let consumer: Arc<BaseConsumer> = Arc::new(client.create()?);
+    let consumer: Arc<StreamConsumer> = Arc::new(client.create()?);
     let topics: Vec<String> = match ctx.config.get("topics.regex").filter(|r| !r.is_empty()) {
         Some(re) => vec![if re.starts_with('^') {
             re.clone()
@@ -194,7 +158,21 @@ async fn sink_loop(ctx: &TaskCtx, connector: Arc<dyn SinkConnector>) -> Result<(
             }
         }
         let mut batch = Vec::new();
-        for m in poll_batch(&consumer, &ctx.connector, ctx.id).await? {
+        let mut wait = Duration::from_millis(200);
+        while batch.len() < MAX_BATCH {
+            let m = match tokio::time::timeout(wait, consumer.recv()).await {
+                Err(_) => break,
+                Ok(Ok(m)) => m,
+                // Consumption errors (a topic not there yet, a broker away) are transient
+                // for a sink: librdkafka keeps retrying underneath.
+                Ok(Err(e @ rdkafka::error::KafkaError::MessageConsumption(_))) => {
+                    tracing::warn!(connector = %ctx.connector, task = ctx.id, error = %e, "consumer error; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    break;
+                }
+                Ok(Err(e)) => return Err(e.into()),
+            };
+            wait = Duration::from_millis(2);
             pending.insert((m.topic().to_string(), m.partition()), m.offset() + 1);
             match to_record(&m, &conv) {
                 Ok(Some(r)) => batch.push(r),
