@@ -40,7 +40,11 @@ echo "source: $n lines in ${t}s = $(echo "$n / $t" | bc) lines/s"
 start=$(date +%s.%N)
 curl -s -X POST -H 'Content-Type: application/json' "http://127.0.0.1:$rest/connectors" \
   -d "{\"name\": \"bench-sink\", \"config\": {\"connector.class\": \"FileStreamSink\", \"file\": \"$work/output.txt\", \"topics\": \"bench-lines\"}}" >/dev/null
-until [ -f "$work/output.txt" ] && [ "$(wc -l < "$work/output.txt")" -ge "$n" ]; do sleep 0.2; done
+until [ -f "$work/output.txt" ]; do sleep 0.05; done
+echo "sink:   output file opened after $(echo "$(date +%s.%N) - $start" | bc)s (group join)"
+until [ "$(wc -l < "$work/output.txt")" -ge 1 ]; do sleep 0.05; done
+echo "sink:   first line after $(echo "$(date +%s.%N) - $start" | bc)s"
+until [ "$(wc -l < "$work/output.txt")" -ge "$n" ]; do sleep 0.2; done
 t=$(echo "$(date +%s.%N) - $start" | bc)
 echo "sink:   $n lines in ${t}s = $(echo "$n / $t" | bc) lines/s"
 cmp -s "$work/input.txt" "$work/output.txt" && echo "output identical to input" || echo "OUTPUT DIFFERS"
