@@ -138,3 +138,23 @@ fn read_topic_blocking(bootstrap: &str, topic: &str, expected: usize) -> Vec<Row
     }
     out
 }
+
+/// Creates topics up front, as a user would before pointing a sink at them.
+pub async fn create_topics(bootstrap: &str, names: &[&str]) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    let topics: Vec<NewTopic> = names
+        .iter()
+        .map(|n| NewTopic::new(n, 1, TopicReplication::Fixed(1)))
+        .collect();
+    for r in admin
+        .create_topics(&topics, &AdminOptions::new())
+        .await
+        .unwrap()
+    {
+        r.unwrap();
+    }
+}

@@ -71,6 +71,7 @@ async fn file_to_topic_to_file_resumes_without_loss_or_duplicates() {
         .write_all("partial ".as_bytes())
         .unwrap();
 
+    create_topics(&bs, &["lines"]).await;
     let worker = standalone(&bs, dir.path(), connectors(&input, &output)).await;
     eventually("the first 40,000 lines", 120, || {
         lines(&output).len() >= 40_000
@@ -116,6 +117,7 @@ async fn source_follows_truncation_and_rotation() {
     let bs = broker.bootstrap();
     let (input, output) = (dir.path().join("app.log"), dir.path().join("out.txt"));
     std::fs::write(&input, "a1\na2\n").unwrap();
+    create_topics(&bs, &["lines"]).await;
     let worker = standalone(&bs, dir.path(), connectors(&input, &output)).await;
     eventually("a1, a2", 30, || lines(&output).len() == 2).await;
     // Rotation: the file moves away and a new one takes its name.

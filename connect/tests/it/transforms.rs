@@ -112,6 +112,7 @@ async fn filter_with_a_predicate_drops_matching_records() {
             ]),
         ),
     ];
+    create_topics(&bs, &["keep-me", "drop-me"]).await;
     let worker = standalone(&bs, dir.path(), connectors).await;
     // Both source topics are full before the sink's output is checked.
     assert_eq!(read_topic(&bs, "drop-me", 2).await.len(), 2);
