@@ -126,7 +126,7 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
             return errors;
         }
     };
-    for (k, v) in config {
+    for k in config.keys() {
         let known = COMMON_KEYS.contains(&k.as_str())
             || COMMON_PREFIXES.iter().any(|p| k.starts_with(p))
             || plugin.keys.contains(&k.as_str());
@@ -136,7 +136,6 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
                 format!("unknown configuration key \"{k}\" for {}", plugin.class),
             ));
         }
-        let _ = v;
     }
     if let Some(v) = config.get("tasks.max") {
         if v.trim().parse::<usize>().ok().filter(|n| *n > 0).is_none() {
