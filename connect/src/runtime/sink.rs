@@ -117,7 +117,9 @@ async fn sink_loop(ctx: &TaskCtx, connector: Arc<dyn SinkConnector>) -> Result<(
         .set("allow.auto.create.topics", "true")
         // librdkafka pauses fetching for a full second whenever its local queue holds
         // 100,000 messages; with small records that caps a sink at ~100k records/s.
-        .set("fetch.queue.backoff.ms", "10");
+        .set("fetch.queue.backoff.ms", "10")
+        // Notice topics created after the subscription within seconds, not minutes.
+        .set("topic.metadata.refresh.interval.ms", "10000");
     for (k, v) in super::config::with_prefix(&ctx.config, "consumer.override.") {
         client.set(k, v);
     }
@@ -130,6 +132,18 @@ async fn sink_loop(ctx: &TaskCtx, connector: Arc<dyn SinkConnector>) -> Result<(
         }],
         None => crate::transforms::list(&ctx.config, "topics"),
     };
+    // Ask for each named topic first: with allow.auto.create.topics a broker that
+    // auto-creates makes it now, so the group join sees it. Otherwise librdkafka only
+    // notices a missing topic at its next metadata refresh.
+    if !topics.iter().any(|t| t.starts_with('^')) {
+        let (c, names) = (consumer.clone(), topics.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in &names {
+                let _ = c.fetch_metadata(Some(t), Duration::from_secs(10));
+            }
+        })
+        .await;
+    }
     let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topic_refs)?;
     let dlq: Option<FutureProducer> = match &policy.dlq_topic {
