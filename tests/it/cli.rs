@@ -268,3 +268,78 @@ fn connect_standalone_runs_the_example_connectors() {
     let offsets = std::fs::read_to_string(dir.path().join("runnel-data/connect.offsets")).unwrap();
     assert!(offsets.contains("\"position\": 13"), "{offsets}");
 }
+
+/// Kills the child when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn connect_reads_stdin_and_writes_stdout_when_no_file_is_set() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let broker = ChildBroker::start(&dir.path().join("data"), free_port(), &[]);
+    let worker = format!(
+        "bootstrap.servers={}\nlisteners=http://127.0.0.1:{}\nkey.converter=org.apache.kafka.connect.storage.StringConverter\nvalue.converter=org.apache.kafka.connect.storage.StringConverter\noffset.flush.interval.ms=200\n",
+        broker.bootstrap,
+        free_port()
+    );
+    std::fs::write(dir.path().join("worker.properties"), worker).unwrap();
+    std::fs::write(
+        dir.path().join("in.properties"),
+        "name=stdin-in\nconnector.class=FileStreamSource\ntopic=piped\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("out.properties"),
+        "name=stdout-out\nconnector.class=FileStreamSink\ntopics=piped\n",
+    )
+    .unwrap();
+    let mut child = KillOnDrop(
+        runnel()
+            .current_dir(dir.path())
+            .args([
+                "connect",
+                "standalone",
+                "worker.properties",
+                "in.properties",
+                "out.properties",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let out = BufReader::new(child.0.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stdin = child.0.stdin.take().unwrap();
+    stdin
+        .write_all("piped one\npiped twö\n".as_bytes())
+        .unwrap();
+    stdin.flush().unwrap();
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while seen.len() < 2 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.starts_with("piped") => seen.push(line),
+            Ok(_) => {}
+            Err(e) => panic!("stdin lines did not come out ({e}): {seen:?}"),
+        }
+    }
+    assert_eq!(seen, vec!["piped one", "piped twö"]);
+    drop(stdin);
+}
