@@ -26,6 +26,12 @@ pub enum Error {
     AlreadyExists(String),
     #[error("{0}")]
     Task(String),
+    #[error("worker group error: {0}")]
+    Group(String),
+    #[error("{topic} is not readable: {reason}")]
+    Storage { topic: String, reason: String },
+    #[error("request timed out: {0}")]
+    Timeout(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -8,13 +8,16 @@
 //! - [`converters`]: JsonConverter, StringConverter, ByteArrayConverter.
 //! - [`transforms`]: single message transforms and predicates.
 //! - [`connectors`]: the registry and the file connectors.
-//! - [`runtime`]: worker config, worker, source and sink task loops, offsets, errors.
+//! - [`runtime`]: worker config, worker, source and sink task loops, offsets, errors,
+//!   and distributed mode's group membership and shared topics.
 //! - [`rest`]: the Kafka-Connect-compatible REST API (axum).
 //! - [`standalone`]: `runnel connect standalone` — worker + REST + connector files.
+//! - [`distributed`]: `runnel connect distributed` — a worker of a group + REST.
 
 pub mod api;
 pub mod connectors;
 pub mod converters;
+pub mod distributed;
 pub mod error;
 pub mod rest;
 pub mod runtime;

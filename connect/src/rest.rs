@@ -12,13 +12,17 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value as Json_};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::api::{Config, JsonMap};
 use crate::connectors;
 use crate::error::Error;
-use crate::runtime::{config, Worker};
+use crate::runtime::worker::TaskView;
+use crate::runtime::{config, Herder, WorkerConfig};
 
-type W = State<Arc<Worker>>;
+type W = State<Arc<dyn Herder>>;
 
 pub struct ApiError(StatusCode, String);
 
@@ -85,7 +89,7 @@ fn to_config(v: &Json_) -> ApiResult<Config> {
         .collect()
 }
 
-async fn info(w: &Worker, name: &str) -> ApiResult<Json_> {
+async fn info(w: &dyn Herder, name: &str) -> ApiResult<Json_> {
     let config = w.config_of(name).await?;
     let (kind, tasks) = w.tasks_of(name).await?;
     let tasks: Vec<Json_> = (0..tasks.len())
@@ -94,24 +98,21 @@ async fn info(w: &Worker, name: &str) -> ApiResult<Json_> {
     Ok(json!({"name": name, "config": config, "tasks": tasks, "type": kind}))
 }
 
-async fn status_json(w: &Worker, name: &str) -> ApiResult<Json_> {
+fn task_json(t: &TaskView) -> Json_ {
+    let mut j = json!({"id": t.id, "state": t.state, "worker_id": t.worker_id});
+    if let Some(tr) = &t.trace {
+        j["trace"] = json!(tr);
+    }
+    j
+}
+
+async fn status_json(w: &dyn Herder, name: &str) -> ApiResult<Json_> {
     let s = w.status(name).await?;
-    let worker_id = w.worker_id();
-    let mut connector = json!({"state": s.state, "worker_id": worker_id});
+    let mut connector = json!({"state": s.state, "worker_id": s.worker_id});
     if let Some(t) = &s.trace {
         connector["trace"] = json!(t);
     }
-    let tasks: Vec<Json_> = s
-        .tasks
-        .iter()
-        .map(|(id, state, trace)| {
-            let mut t = json!({"id": id, "state": state, "worker_id": worker_id});
-            if let Some(tr) = trace {
-                t["trace"] = json!(tr);
-            }
-            t
-        })
-        .collect();
+    let tasks: Vec<Json_> = s.tasks.iter().map(task_json).collect();
     Ok(json!({"name": s.name, "connector": connector, "tasks": tasks, "type": s.kind}))
 }
 
@@ -138,10 +139,10 @@ async fn list(State(w): W, RawQuery(q): RawQuery) -> ApiResult<Json<Json_>> {
     for n in names {
         let mut entry = Map::new();
         if expand.contains("status") {
-            entry.insert("status".into(), status_json(&w, &n).await?);
+            entry.insert("status".into(), status_json(w.as_ref(), &n).await?);
         }
         if expand.contains("info") {
-            entry.insert("info".into(), info(&w, &n).await?);
+            entry.insert("info".into(), info(w.as_ref(), &n).await?);
         }
         out.insert(n, Json_::Object(entry));
     }
@@ -171,11 +172,11 @@ async fn create(
             )
         })?;
     w.create(&name, config).await?;
-    Ok((StatusCode::CREATED, Json(info(&w, &name).await?)))
+    Ok((StatusCode::CREATED, Json(info(w.as_ref(), &name).await?)))
 }
 
 async fn get_connector(State(w): W, Path(name): Path<String>) -> ApiResult<Json<Json_>> {
-    Ok(Json(info(&w, &name).await?))
+    Ok(Json(info(w.as_ref(), &name).await?))
 }
 
 async fn delete_connector(State(w): W, Path(name): Path<String>) -> ApiResult<StatusCode> {
@@ -204,7 +205,7 @@ async fn put_config(
     } else {
         StatusCode::OK
     };
-    Ok((code, Json(info(&w, &name).await?)))
+    Ok((code, Json(info(w.as_ref(), &name).await?)))
 }
 
 async fn patch_config(
@@ -234,11 +235,11 @@ async fn patch_config(
         }
     }
     w.put_config(&name, config).await?;
-    Ok(Json(info(&w, &name).await?))
+    Ok(Json(info(w.as_ref(), &name).await?))
 }
 
 async fn status(State(w): W, Path(name): Path<String>) -> ApiResult<Json<Json_>> {
-    Ok(Json(status_json(&w, &name).await?))
+    Ok(Json(status_json(w.as_ref(), &name).await?))
 }
 
 async fn tasks(State(w): W, Path(name): Path<String>) -> ApiResult<Json<Json_>> {
@@ -256,16 +257,12 @@ async fn task_status(
     Path((name, id)): Path<(String, usize)>,
 ) -> ApiResult<Json<Json_>> {
     let s = w.status(&name).await?;
-    let (_, state, trace) = s
+    let t = s
         .tasks
-        .into_iter()
-        .find(|t| t.0 == id)
+        .iter()
+        .find(|t| t.id == id)
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("Unknown task {name}-{id}")))?;
-    let mut t = json!({"id": id, "state": state, "worker_id": w.worker_id()});
-    if let Some(tr) = trace {
-        t["trace"] = json!(tr);
-    }
-    Ok(Json(t))
+    Ok(Json(task_json(t)))
 }
 
 async fn restart_task(
@@ -313,7 +310,11 @@ async fn restart(
     if !q.include_tasks && !q.only_failed {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    Ok((StatusCode::ACCEPTED, Json(status_json(&w, &name).await?)).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(status_json(w.as_ref(), &name).await?),
+    )
+        .into_response())
 }
 
 fn offsets_json(list: Vec<(JsonMap, JsonMap)>) -> Json_ {
@@ -432,7 +433,7 @@ async fn not_found() -> ApiError {
     ApiError(StatusCode::NOT_FOUND, "HTTP 404 Not Found".into())
 }
 
-pub fn router(worker: Arc<Worker>) -> Router {
+pub fn router(worker: Arc<dyn Herder>) -> Router {
     Router::new()
         .route("/", get(root))
         .route("/connectors", get(list).post(create))
@@ -460,4 +461,47 @@ pub fn router(worker: Arc<Worker>) -> Router {
         .route("/connector-plugins/{plugin}/config/validate", put(validate))
         .fallback(not_found)
         .with_state(worker)
+}
+
+/// Binds the worker's `listeners` address; the config comes back with the bound
+/// address (port 0 picks a free one), which names the worker in statuses.
+pub async fn bind(mut config: WorkerConfig) -> Result<(TcpListener, WorkerConfig), Error> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Error::io(config.listen, e))?;
+    config.listen = listener
+        .local_addr()
+        .map_err(|e| Error::io(config.listen, e))?;
+    Ok((listener, config))
+}
+
+/// The REST API being served.
+pub struct RestServer {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// Serves the REST API on `listener` until [`RestServer::shutdown`].
+pub fn serve(listener: TcpListener, herder: Arc<dyn Herder>) -> RestServer {
+    let (stop, mut stop_rx) = watch::channel(false);
+    let app = router(herder);
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop_rx.changed().await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "REST server failed");
+        }
+    });
+    RestServer { stop, task }
+}
+
+impl RestServer {
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
 }

@@ -5,12 +5,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
-
 use crate::api::Config;
 use crate::error::{Error, Result};
+use crate::rest::RestServer;
 use crate::runtime::{Worker, WorkerConfig};
 
 /// Reads `key=value` lines (`#`/`!` comments).
@@ -69,8 +66,7 @@ pub fn load_connector(path: &Path) -> Result<(String, Config)> {
 pub struct Standalone {
     pub worker: Arc<Worker>,
     pub rest_addr: SocketAddr,
-    stop: watch::Sender<bool>,
-    server: JoinHandle<()>,
+    server: RestServer,
 }
 
 impl Standalone {
@@ -78,44 +74,24 @@ impl Standalone {
         config: WorkerConfig,
         connectors: Vec<(String, Config)>,
     ) -> Result<Standalone> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| Error::io(config.listen, e))?;
-        let rest_addr = listener
-            .local_addr()
-            .map_err(|e| Error::io(config.listen, e))?;
-        let mut config = config;
-        config.listen = rest_addr;
+        let (listener, config) = crate::rest::bind(config).await?;
+        let rest_addr = config.listen;
         let worker = Worker::new(config)?;
         for (name, c) in connectors {
             worker.create(&name, c).await?;
         }
-        let (stop, mut stop_rx) = watch::channel(false);
-        let app = crate::rest::router(worker.clone());
-        let server = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stop_rx.changed().await;
-            };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!(error = %e, "REST server failed");
-            }
-        });
+        let server = crate::rest::serve(listener, worker.clone());
         tracing::info!(%rest_addr, "Connect worker started");
         Ok(Standalone {
             worker,
             rest_addr,
-            stop,
             server,
         })
     }
 
     /// Stops the REST server and every connector; sinks flush and commit, sources commit.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        let _ = self.server.await;
+        self.server.shutdown().await;
         self.worker.shutdown().await;
     }
 }

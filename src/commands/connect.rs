@@ -1,8 +1,10 @@
-//! `runnel connect standalone worker.properties connector.json ...`.
+//! `runnel connect standalone worker.properties connector.json ...` and
+//! `runnel connect distributed worker.properties`.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
+use runnel_connect::distributed::Distributed;
 use runnel_connect::standalone::{self, Standalone};
 
 #[derive(clap::Subcommand)]
@@ -13,6 +15,13 @@ pub enum ConnectCommand {
         /// worker.properties (bootstrap.servers, listeners, offset.storage.file.filename, converters).
         worker: PathBuf,
         connectors: Vec<PathBuf>,
+    },
+    /// A worker of the group `group.id`: connectors are created through the REST API of
+    /// any worker and shared by all of them.
+    Distributed {
+        /// worker.properties (bootstrap.servers, group.id, listeners, config.storage.topic,
+        /// offset.storage.topic, status.storage.topic, converters).
+        worker: PathBuf,
     },
 }
 
@@ -32,6 +41,21 @@ pub async fn run(cmd: ConnectCommand) -> anyhow::Result<()> {
                 .await
                 .context("starting the Connect worker")?;
             println!("Connect worker: REST API on http://{}", running.rest_addr);
+            super::broker::wait_for_signal().await?;
+            running.shutdown().await;
+            Ok(())
+        }
+        ConnectCommand::Distributed { worker } => {
+            let config = standalone::load_worker_config(&worker)
+                .with_context(|| format!("reading {}", worker.display()))?;
+            let running = Distributed::start(config)
+                .await
+                .context("starting the Connect worker")?;
+            println!(
+                "Connect worker {}: REST API on http://{}",
+                running.herder.worker_id(),
+                running.rest_addr
+            );
             super::broker::wait_for_signal().await?;
             running.shutdown().await;
             Ok(())

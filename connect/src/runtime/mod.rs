@@ -1,7 +1,13 @@
-//! The runtime: worker config, the worker, task loops, offsets and error handling.
+//! The runtime: worker config, the worker, task loops, offsets and error handling, and
+//! the two ways to run workers — standalone ([`Worker`]) and distributed
+//! ([`distributed::DistributedHerder`]) — behind the [`Herder`] the REST API talks to.
 
 pub mod config;
+pub mod connector_offsets;
+pub mod distributed;
 pub mod errors;
+pub mod herder;
+pub mod kafka_log;
 pub mod offsets;
 pub mod sink;
 pub mod source;
@@ -9,4 +15,5 @@ pub mod task;
 pub mod worker;
 
 pub use config::WorkerConfig;
+pub use herder::Herder;
 pub use worker::{ConnectorStatus, Worker};

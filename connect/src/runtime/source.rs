@@ -51,6 +51,8 @@ async fn source_loop(ctx: &TaskCtx, connector: Arc<dyn SourceConnector>) -> Resu
     let value_conv = converters::for_prefix("value.converter", &ctx.config, props)?;
     let chain = Chain::from_config(&ctx.config)?;
     let policy = ErrorPolicy::from_config(&ctx.config);
+    // Offsets another worker committed before this task moved here.
+    ctx.worker.offsets.read_to_end().await?;
     let mut client = ctx.client_config("producer");
     client
         .set("acks", "all")
@@ -124,11 +126,11 @@ async fn source_loop(ctx: &TaskCtx, connector: Arc<dyn SourceConnector>) -> Resu
                 None => latest.push((p, Some(o))),
             }
         }
-        // The offsets file is fsynced: off the async workers.
-        let (worker, name) = (ctx.worker.clone(), ctx.connector.clone());
-        tokio::task::spawn_blocking(move || worker.offsets.commit(&name, latest))
+        ctx.worker
+            .offsets
+            .commit(&ctx.connector, latest)
             .await
-            .map_err(|e| Error::Task(format!("committing offsets: {e}")))??;
+            .map_err(|e| Error::Task(format!("committing offsets: {e}")))?;
     }
     task.stop().await
 }

@@ -5,16 +5,13 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
-use serde_json::json;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::config::{self, WorkerConfig};
 use super::offsets::OffsetStore;
 use super::task::{State, TargetState, TaskCtx, TaskStatus};
-use super::{sink, source};
+use super::{connector_offsets, sink, source};
 use crate::api::{Config, JsonMap};
 use crate::connectors::{self, Connector};
 use crate::error::{Error, Result};
@@ -25,11 +22,31 @@ pub struct WorkerShared {
     pub offsets: OffsetStore,
 }
 
-struct TaskRun {
-    config: Config,
-    status: Arc<Mutex<TaskStatus>>,
-    target: watch::Sender<TargetState>,
-    handle: Option<JoinHandle<()>>,
+/// A running task, as the worker holds it.
+pub(crate) struct TaskRun {
+    pub config: Config,
+    pub status: Arc<Mutex<TaskStatus>>,
+    pub target: watch::Sender<TargetState>,
+    pub handle: Option<JoinHandle<()>>,
+}
+
+impl TaskRun {
+    pub fn status(&self) -> TaskStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Asks the task to stop and waits for it (at most [`STOP_TIMEOUT`]).
+    pub async fn stop(&mut self) {
+        let _ = self.target.send(TargetState::Stopped);
+        if let Some(h) = self.handle.take() {
+            if tokio::time::timeout(STOP_TIMEOUT, h).await.is_err() {
+                tracing::warn!("a task did not stop within {STOP_TIMEOUT:?}");
+            }
+        }
+    }
 }
 
 struct ConnectorRun {
@@ -47,7 +64,18 @@ pub struct ConnectorStatus {
     pub kind: &'static str,
     pub state: String,
     pub trace: Option<String>,
-    pub tasks: Vec<(usize, String, Option<String>)>,
+    /// The worker running the connector.
+    pub worker_id: String,
+    pub tasks: Vec<TaskView>,
+}
+
+/// One task's status, as GET /connectors/{name}/tasks/{id}/status shows it.
+#[derive(Debug, Clone)]
+pub struct TaskView {
+    pub id: usize,
+    pub state: String,
+    pub trace: Option<String>,
+    pub worker_id: String,
 }
 
 pub struct Worker {
@@ -71,12 +99,22 @@ fn invalid(errors: Vec<(String, String)>) -> Error {
 }
 
 impl Worker {
+    /// A standalone worker: source offsets in `offset.storage.file.filename`.
     pub fn new(config: WorkerConfig) -> Result<Arc<Worker>> {
         let offsets = OffsetStore::open(config.offset_storage_file.clone())?;
-        Ok(Arc::new(Worker {
+        Ok(Worker::with_offsets(config, offsets))
+    }
+
+    /// A worker keeping source offsets in the given store.
+    pub fn with_offsets(config: WorkerConfig, offsets: OffsetStore) -> Arc<Worker> {
+        Arc::new(Worker {
             shared: Arc::new(WorkerShared { config, offsets }),
             connectors: tokio::sync::Mutex::new(BTreeMap::new()),
-        }))
+        })
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<WorkerShared> {
+        &self.shared
     }
 
     pub fn config(&self) -> &WorkerConfig {
@@ -87,7 +125,7 @@ impl Worker {
         self.shared.config.worker_id()
     }
 
-    fn spawn_task(
+    pub(crate) fn spawn_task(
         &self,
         name: &str,
         id: usize,
@@ -149,11 +187,7 @@ impl Worker {
             let _ = t.target.send(TargetState::Stopped);
         }
         for t in &mut run.tasks {
-            if let Some(h) = t.handle.take() {
-                if tokio::time::timeout(STOP_TIMEOUT, h).await.is_err() {
-                    tracing::warn!("a task did not stop within {STOP_TIMEOUT:?}");
-                }
-            }
+            t.stop().await;
         }
         run.tasks.clear();
     }
@@ -269,13 +303,19 @@ impl Worker {
             (None, TargetState::Paused) => "PAUSED",
             (None, TargetState::Stopped) => "STOPPED",
         };
+        let worker_id = self.worker_id();
         let tasks = run
             .tasks
             .iter()
             .enumerate()
-            .map(|(i, t)| {
-                let s = t.status.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                (i, s.state.name().to_string(), s.trace)
+            .map(|(id, t)| {
+                let s = t.status();
+                TaskView {
+                    id,
+                    state: s.state.name().to_string(),
+                    trace: s.trace,
+                    worker_id: worker_id.clone(),
+                }
             })
             .collect();
         Ok(ConnectorStatus {
@@ -283,6 +323,7 @@ impl Worker {
             kind: run.kind,
             state: state.to_string(),
             trace: run.failure.clone(),
+            worker_id,
             tasks,
         })
     }
@@ -330,10 +371,7 @@ impl Worker {
         if run.target == TargetState::Stopped {
             return Ok(());
         }
-        let any_failed = run
-            .tasks
-            .iter()
-            .any(|t| t.status.lock().unwrap_or_else(|p| p.into_inner()).state == State::Failed);
+        let any_failed = run.tasks.iter().any(|t| t.status().state == State::Failed);
         let connector_failed = run.failure.is_some();
         let restart = if only_failed {
             connector_failed || (include_tasks && any_failed)
@@ -365,17 +403,7 @@ impl Worker {
             .cloned()
             .unwrap_or_default();
         let connector = connectors::find(&class)?.instantiate();
-        let old = &mut run.tasks[id];
-        let _ = old.target.send(TargetState::Stopped);
-        if let Some(h) = old.handle.take() {
-            if tokio::time::timeout(STOP_TIMEOUT, h).await.is_err() {
-                tracing::warn!(
-                    connector = name,
-                    task = id,
-                    "the task did not stop within {STOP_TIMEOUT:?}"
-                );
-            }
-        }
+        run.tasks[id].stop().await;
         let initial = if run.target == TargetState::Paused {
             TargetState::Paused
         } else {
@@ -396,46 +424,7 @@ impl Worker {
                 .ok_or_else(|| Error::NotFound(name.to_string()))?;
             (run.kind, run.config.clone())
         };
-        if kind == "source" {
-            return Ok(self.shared.offsets.for_connector(name));
-        }
-        let consumer = self.group_client(name)?;
-        let topics = crate::transforms::list(&config, "topics");
-        let out = tokio::task::spawn_blocking(move || -> Result<Vec<(JsonMap, JsonMap)>> {
-            let mut tpl = TopicPartitionList::new();
-            for t in &topics {
-                let md = consumer.fetch_metadata(Some(t), Duration::from_secs(10))?;
-                for mt in md.topics() {
-                    for p in mt.partitions() {
-                        tpl.add_partition(t, p.id());
-                    }
-                }
-            }
-            let committed = consumer.committed_offsets(tpl, Duration::from_secs(10))?;
-            Ok(committed
-                .elements()
-                .iter()
-                .filter_map(|e| match e.offset() {
-                    Offset::Offset(o) => {
-                        let p = json!({"kafka_topic": e.topic(), "kafka_partition": e.partition()});
-                        let v = json!({"kafka_offset": o});
-                        Some((p.as_object()?.clone(), v.as_object()?.clone()))
-                    }
-                    _ => None,
-                })
-                .collect())
-        })
-        .await
-        .map_err(|e| Error::Task(e.to_string()))??;
-        Ok(out)
-    }
-
-    fn group_client(&self, name: &str) -> Result<BaseConsumer> {
-        let mut c = rdkafka::ClientConfig::new();
-        c.set("bootstrap.servers", &self.shared.config.bootstrap_servers)
-            .set("group.id", sink::group_id(name))
-            .set("enable.auto.commit", "false");
-        Ok(c.create()?)
+        connector_offsets::read(&self.shared, name, kind, &config).await
     }
 
     /// KIP-875: alter (`Some`) or reset (`None`) offsets; the connector must be STOPPED.
@@ -444,66 +433,17 @@ impl Worker {
         name: &str,
         offsets: Option<Vec<(JsonMap, Option<JsonMap>)>>,
     ) -> Result<()> {
-        let kind = {
+        let (kind, config) = {
             let connectors = self.connectors.lock().await;
             let run = connectors
                 .get(name)
                 .ok_or_else(|| Error::NotFound(name.to_string()))?;
             if run.target != TargetState::Stopped {
-                return Err(Error::config("state", "Connectors must be in the STOPPED state before their offsets can be modified. This can be done for the specified connector by issuing a 'PUT' request to the '/connectors/".to_string() + name + "/stop' endpoint"));
+                return Err(connector_offsets::not_stopped(name));
             }
-            run.kind
+            (run.kind, run.config.clone())
         };
-        if kind == "source" {
-            let updates = match offsets {
-                Some(list) => list,
-                None => self
-                    .shared
-                    .offsets
-                    .for_connector(name)
-                    .into_iter()
-                    .map(|(p, _)| (p, None))
-                    .collect(),
-            };
-            return self.shared.offsets.commit(name, updates);
-        }
-        let consumer = self.group_client(name)?;
-        let current = self.offsets(name).await?;
-        let list = offsets.unwrap_or_else(|| current.into_iter().map(|(p, _)| (p, None)).collect());
-        tokio::task::spawn_blocking(move || -> Result<()> {
-            let mut tpl = TopicPartitionList::new();
-            for (p, o) in list {
-                let topic = p
-                    .get("kafka_topic")
-                    .and_then(|v| v.as_str())
-                    .ok_or_else(|| {
-                        Error::config("offsets", "a sink partition needs kafka_topic")
-                    })?;
-                let partition = p
-                    .get("kafka_partition")
-                    .and_then(|v| v.as_i64())
-                    .ok_or_else(|| {
-                        Error::config("offsets", "a sink partition needs kafka_partition")
-                    })?;
-                let offset = match o {
-                    Some(o) => o
-                        .get("kafka_offset")
-                        .and_then(|v| v.as_i64())
-                        .ok_or_else(|| {
-                            Error::config("offsets", "a sink offset needs kafka_offset")
-                        })?,
-                    // Reset: back to the start; the group re-reads from auto.offset.reset=earliest.
-                    None => 0,
-                };
-                tpl.add_partition_offset(topic, partition as i32, Offset::Offset(offset))?;
-            }
-            if tpl.count() > 0 {
-                consumer.commit(&tpl, CommitMode::Sync)?;
-            }
-            Ok(())
-        })
-        .await
-        .map_err(|e| Error::Task(e.to_string()))?
+        connector_offsets::alter(&self.shared, name, kind, &config, offsets).await
     }
 
     /// Stops every connector (tasks commit what they have).

@@ -11,6 +11,7 @@ use runnel_broker::{Broker, BrokerConfig, BrokerHandle};
 use runnel_connect::api::Config;
 use runnel_connect::standalone::Standalone;
 use runnel_connect::WorkerConfig;
+use serde_json::Value;
 
 pub async fn broker(dir: &Path) -> BrokerHandle {
     let _ = tracing_subscriber::fmt()
@@ -156,5 +157,66 @@ pub async fn create_topics(bootstrap: &str, names: &[&str]) {
         .unwrap()
     {
         r.unwrap();
+    }
+}
+
+/// A client of a worker's REST API.
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(addr: std::net::SocketAddr) -> Api {
+        Api {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+        }
+    }
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+    pub async fn put(&self, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call(reqwest::Method::PUT, path, body).await
+    }
+    pub async fn post(&self, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, body).await
+    }
+    pub async fn task_state(&self, name: &str) -> String {
+        self.get(&format!("/connectors/{name}/status")).await.1["tasks"][0]["state"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+/// Waits until the async `check` holds, polling.
+pub async fn eventually_async<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

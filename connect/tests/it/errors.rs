@@ -92,12 +92,12 @@ async fn bad_records_go_to_the_dlq_or_fail_the_task() {
     // only what came before the bad record.
     let status = loop {
         let s = worker.worker.status("strict").await.unwrap();
-        if s.tasks[0].1 == "FAILED" {
+        if s.tasks[0].state == "FAILED" {
             break s;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let trace = status.tasks[0].2.clone().unwrap();
+    let trace = status.tasks[0].trace.clone().unwrap();
     assert!(
         trace.contains("Tolerance exceeded") && trace.contains("mixed-0 offset 1"),
         "{trace}"
@@ -107,17 +107,17 @@ async fn bad_records_go_to_the_dlq_or_fail_the_task() {
     worker.worker.restart("strict", true, true).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
-        worker.worker.status("strict").await.unwrap().tasks[0].1,
+        worker.worker.status("strict").await.unwrap().tasks[0].state,
         "FAILED"
     );
     worker.worker.restart_task("strict", 0).await.unwrap();
     let state = worker.worker.status("strict").await.unwrap().tasks[0]
-        .1
+        .state
         .clone();
     assert_eq!(state, "RUNNING", "a fresh task");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let state = worker.worker.status("strict").await.unwrap().tasks[0]
-        .1
+        .state
         .clone();
     assert_eq!(state, "FAILED", "and the same record fails it again");
     assert!(worker.worker.restart_task("strict", 3).await.is_err());

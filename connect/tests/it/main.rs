@@ -2,6 +2,7 @@
 //! error handling and transforms on real records.
 
 mod common;
+mod distributed;
 mod errors;
 mod file_roundtrip;
 mod rest;

@@ -1,43 +1,8 @@
 //! The REST API over real HTTP, with Kafka Connect's paths, codes and shapes.
 
-use std::time::Duration;
-
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::common::*;
-
-struct Api {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.call(reqwest::Method::GET, path, None).await
-    }
-    async fn put(&self, path: &str, body: Option<Value>) -> (u16, Value) {
-        self.call(reqwest::Method::PUT, path, body).await
-    }
-    async fn post(&self, path: &str, body: Option<Value>) -> (u16, Value) {
-        self.call(reqwest::Method::POST, path, body).await
-    }
-    async fn task_state(&self, name: &str) -> String {
-        self.get(&format!("/connectors/{name}/status")).await.1["tasks"][0]["state"]
-            .as_str()
-            .unwrap_or("")
-            .to_string()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connector_lifecycle_over_http() {
@@ -45,10 +10,7 @@ async fn connector_lifecycle_over_http() {
     let broker = broker(&dir.path().join("broker")).await;
     let bs = broker.bootstrap();
     let worker = standalone(&bs, dir.path(), vec![]).await;
-    let api = Api {
-        base: format!("http://{}", worker.rest_addr),
-        http: reqwest::Client::new(),
-    };
+    let api = Api::new(worker.rest_addr);
     let input = dir.path().join("in.txt");
     std::fs::write(&input, "one\ntwo\nthree\n").unwrap();
     let file = input.display().to_string();
@@ -266,19 +228,4 @@ async fn connector_lifecycle_over_http() {
     assert_eq!(api.get("/connectors/src").await.0, 404);
     worker.shutdown().await;
     broker.shutdown().await.unwrap();
-}
-
-async fn eventually_async<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !check().await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
