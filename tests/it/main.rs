@@ -3,5 +3,6 @@
 
 mod cli;
 mod conformance;
+mod connect_cluster;
 mod crash;
 mod support;

@@ -35,7 +35,9 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct KafkaLog {
     topic: String,
     producer: FutureProducer,
-    consumer: Arc<BaseConsumer>,
+    /// Asks for the end offsets. Not the reader: its connection is often parked in a
+    /// long-poll Fetch, and a broker answers one connection's requests in order.
+    watermarks: Arc<BaseConsumer>,
     partitions: Vec<i32>,
     /// Next offset to read, per partition, as far as the reader has applied.
     positions: Arc<Mutex<HashMap<i32, i64>>>,
@@ -92,9 +94,15 @@ impl KafkaLog {
             .set("fetch.queue.backoff.ms", "10")
             .create()?;
         let consumer = Arc::new(consumer);
+        let watermarks: Arc<BaseConsumer> = Arc::new(
+            client
+                .clone()
+                .set("group.id", format!("{}-watermarks", spec.topic))
+                .create()?,
+        );
         let topic = spec.topic.clone();
         let partitions = {
-            let (c, t) = (consumer.clone(), topic.clone());
+            let (c, t) = (watermarks.clone(), topic.clone());
             tokio::task::spawn_blocking(move || -> Result<Vec<i32>> {
                 let md = c.fetch_metadata(Some(&t), METADATA_TIMEOUT)?;
                 Ok(md
@@ -152,7 +160,7 @@ impl KafkaLog {
         let log = KafkaLog {
             topic,
             producer,
-            consumer,
+            watermarks,
             partitions,
             positions,
             progress,
@@ -183,7 +191,7 @@ impl KafkaLog {
     /// Returns once the reader has applied everything the log held when this was called.
     pub async fn read_to_end(&self) -> Result<()> {
         let (consumer, topic, partitions) = (
-            self.consumer.clone(),
+            self.watermarks.clone(),
             self.topic.clone(),
             self.partitions.clone(),
         );
