@@ -6,9 +6,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::producer::FutureProducer;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::ClientContext;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::errors::{ErrorPolicy, Failure};
@@ -23,6 +28,44 @@ const MAX_BATCH: usize = 500;
 
 pub fn group_id(connector: &str) -> String {
     format!("connect-{connector}")
+}
+
+/// Remembers the partitions a rebalance took from this task: their offsets, consumed
+/// but not yet flushed, must not be committed by it. The new owner reads them again
+/// (at least once).
+#[derive(Default)]
+struct SinkContext {
+    revoked: std::sync::Mutex<Vec<(String, i32)>>,
+}
+
+impl ClientContext for SinkContext {}
+
+impl ConsumerContext for SinkContext {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let mut revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
+            revoked.extend(
+                tpl.elements()
+                    .iter()
+                    .map(|e| (e.topic().to_string(), e.partition())),
+            );
+        }
+    }
+}
+
+type SinkConsumer = StreamConsumer<SinkContext>;
+
+/// A commit refused because the group moved on: not the task's failure.
+fn lost_to_rebalance(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::RebalanceInProgress
+                | RDKafkaErrorCode::IllegalGeneration
+                | RDKafkaErrorCode::UnknownMemberId
+                | RDKafkaErrorCode::State
+        )
+    )
 }
 
 pub async fn run(ctx: TaskCtx, connector: Arc<dyn SinkConnector>) {
@@ -76,9 +119,10 @@ fn to_record(m: &BorrowedMessage<'_>, c: &Converters) -> Result<Option<SinkRecor
 
 async fn commit(
     task: &mut Box<dyn SinkTask>,
-    consumer: &Arc<StreamConsumer>,
+    consumer: &Arc<SinkConsumer>,
     pending: &mut HashMap<(String, i32), i64>,
 ) -> Result<()> {
+    drop_revoked(consumer, pending);
     task.flush().await?;
     if pending.is_empty() {
         return Ok(());
@@ -89,11 +133,30 @@ async fn commit(
     }
     // A synchronous commit blocks on the network: keep it off the async workers.
     let consumer = consumer.clone();
-    tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
+    match tokio::task::spawn_blocking(move || consumer.commit(&tpl, CommitMode::Sync))
         .await
-        .map_err(|e| Error::Task(format!("committing offsets: {e}")))??;
-    pending.clear();
+        .map_err(|e| Error::Task(format!("committing offsets: {e}")))?
+    {
+        Ok(()) => pending.clear(),
+        Err(e) if lost_to_rebalance(&e) => {
+            tracing::info!(error = %e, "offsets not committed: the group is rebalancing");
+        }
+        Err(e) => return Err(e.into()),
+    }
     Ok(())
+}
+
+fn drop_revoked(consumer: &SinkConsumer, pending: &mut HashMap<(String, i32), i64>) {
+    let revoked = std::mem::take(
+        &mut *consumer
+            .context()
+            .revoked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()),
+    );
+    for tp in revoked {
+        pending.remove(&tp);
+    }
 }
 
 async fn sink_loop(ctx: &TaskCtx, connector: Arc<dyn SinkConnector>) -> Result<()> {
@@ -123,7 +186,7 @@ async fn sink_loop(ctx: &TaskCtx, connector: Arc<dyn SinkConnector>) -> Result<(
     for (k, v) in super::config::with_prefix(&ctx.config, "consumer.override.") {
         client.set(k, v);
     }
-    let consumer: Arc<StreamConsumer> = Arc::new(client.create()?);
+    let consumer: Arc<SinkConsumer> = Arc::new(client.create_with_context(SinkContext::default())?);
     let topics: Vec<String> = match ctx.config.get("topics.regex").filter(|r| !r.is_empty()) {
         Some(re) => vec![if re.starts_with('^') {
             re.clone()
@@ -215,6 +278,7 @@ async fn sink_loop(ctx: &TaskCtx, connector: Arc<dyn SinkConnector>) -> Result<(
                 }
             }
         }
+        drop_revoked(&consumer, &mut pending);
         if !batch.is_empty() {
             task.put(batch).await?;
         }
