@@ -26,6 +26,11 @@ pub enum Error {
     AlreadyExists(String),
     #[error("{0}")]
     Task(String),
+    /// A failure worth trying again (a connection lost, a server busy): the runtime
+    /// retries the operation for `errors.retry.timeout`, as for Kafka Connect's
+    /// RetriableException.
+    #[error("retriable error: {0}")]
+    Retriable(String),
     #[error("worker group error: {0}")]
     Group(String),
     #[error("{topic} is not readable: {reason}")]

@@ -1,8 +1,12 @@
 //! Error handling per connector: `errors.tolerance`, `errors.log.enable`,
-//! `errors.log.include.messages` and the sink dead letter queue
-//! (`errors.deadletterqueue.topic.name`, with `__connect.errors.*` context headers).
+//! `errors.log.include.messages`, the sink dead letter queue
+//! (`errors.deadletterqueue.topic.name`, with `__connect.errors.*` context headers),
+//! and retries of retriable failures (`errors.retry.timeout`,
+//! `errors.retry.delay.max.ms`).
 
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -17,6 +21,45 @@ pub struct ErrorPolicy {
     pub include_messages: bool,
     pub dlq_topic: Option<String>,
     pub dlq_context_headers: bool,
+    /// How long a retriable failure is retried: `None` forever (-1), zero not at all.
+    pub retry_timeout: Option<Duration>,
+    pub retry_delay_max: Duration,
+}
+
+/// The first pause between retries; it doubles up to `errors.retry.delay.max.ms`.
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(300);
+
+/// One operation's retries.
+pub struct Retries<'a> {
+    policy: &'a ErrorPolicy,
+    started: Instant,
+    delay: Duration,
+    attempts: u32,
+}
+
+impl Retries<'_> {
+    /// After a retriable failure: waits before the next attempt, or gives up with an
+    /// error naming the operation once `errors.retry.timeout` is spent.
+    pub async fn wait(&mut self, what: &str, reason: &str) -> Result<()> {
+        self.attempts += 1;
+        let spent = self.started.elapsed();
+        let left = match self.policy.retry_timeout {
+            None => Duration::MAX,
+            Some(t) => t.saturating_sub(spent),
+        };
+        if left.is_zero() {
+            return Err(Error::Task(format!(
+                "{what} failed after {} attempt(s) over {} ms (errors.retry.timeout): {reason}",
+                self.attempts,
+                spent.as_millis()
+            )));
+        }
+        tracing::warn!(attempt = self.attempts, "{what} failed, retrying: {reason}");
+        let pause = self.delay.min(left);
+        tokio::time::sleep(pause).await;
+        self.delay = (self.delay * 2).min(self.policy.retry_delay_max);
+        Ok(())
+    }
 }
 
 impl ErrorPolicy {
@@ -31,6 +74,28 @@ impl ErrorPolicy {
                 .filter(|t| !t.trim().is_empty())
                 .cloned(),
             dlq_context_headers: flag("errors.deadletterqueue.context.headers.enable"),
+            retry_timeout: match c
+                .get("errors.retry.timeout")
+                .and_then(|v| v.trim().parse::<i64>().ok())
+            {
+                Some(ms) if ms < 0 => None,
+                Some(ms) => Some(Duration::from_millis(ms as u64)),
+                None => Some(Duration::ZERO),
+            },
+            retry_delay_max: Duration::from_millis(
+                c.get("errors.retry.delay.max.ms")
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(60_000),
+            ),
+        }
+    }
+
+    pub fn retries(&self) -> Retries<'_> {
+        Retries {
+            policy: self,
+            started: Instant::now(),
+            delay: FIRST_RETRY_DELAY.min(self.retry_delay_max),
+            attempts: 0,
         }
     }
 }
@@ -111,5 +176,55 @@ impl ErrorPolicy {
                 })?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(pairs: &[(&str, &str)]) -> ErrorPolicy {
+        ErrorPolicy::from_config(
+            &pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_back_off_until_the_timeout() {
+        let p = policy(&[
+            ("errors.retry.timeout", "2000"),
+            ("errors.retry.delay.max.ms", "500"),
+        ]);
+        let mut r = p.retries();
+        let start = tokio::time::Instant::now();
+        let mut waits = 0;
+        let err = loop {
+            match r.wait("put", "connection refused").await {
+                Ok(()) => waits += 1,
+                Err(e) => break e,
+            }
+        };
+        // 300, then 500 (capped), 500, 500, and the last 200 ms left: then it gives up.
+        assert_eq!(waits, 5);
+        assert_eq!(start.elapsed(), Duration::from_millis(2000));
+        let msg = err.to_string();
+        assert!(
+            msg.contains("put failed after 6 attempt(s)") && msg.contains("connection refused"),
+            "{msg}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_retries_by_default() {
+        let p = policy(&[]);
+        assert!(p.retries().wait("poll", "x").await.is_err());
+        let forever = policy(&[("errors.retry.timeout", "-1")]);
+        let mut r = forever.retries();
+        for _ in 0..50 {
+            r.wait("poll", "x").await.unwrap();
+        }
     }
 }

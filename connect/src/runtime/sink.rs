@@ -280,7 +280,13 @@ async fn sink_loop(ctx: &TaskCtx, connector: Arc<dyn SinkConnector>) -> Result<(
         }
         drop_revoked(&consumer, &mut pending);
         if !batch.is_empty() {
-            task.put(batch).await?;
+            let mut retries = policy.retries();
+            loop {
+                match task.put(batch.clone()).await {
+                    Err(Error::Retriable(reason)) => retries.wait("put", &reason).await?,
+                    other => break other?,
+                }
+            }
         }
         if last_commit.elapsed() >= flush_every {
             commit(&mut task, &consumer, &mut pending).await?;

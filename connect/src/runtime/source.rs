@@ -77,7 +77,13 @@ async fn source_loop(ctx: &TaskCtx, connector: Arc<dyn SourceConnector>) -> Resu
             }
             TargetState::Started => ctx.set_state(State::Running),
         }
-        let records = task.poll().await?;
+        let mut retries = policy.retries();
+        let records = loop {
+            match task.poll().await {
+                Err(Error::Retriable(reason)) => retries.wait("poll", &reason).await?,
+                other => break other?,
+            }
+        };
         if records.is_empty() {
             continue;
         }
