@@ -167,6 +167,37 @@ async fn workers_share_connectors_and_take_over_when_one_leaves() {
     let (_, names) = api_b.get("/connectors").await;
     assert_eq!(names, json!(["src"]));
 
+    // A task that fails is FAILED for every worker; a restart request, sent through the
+    // config topic to whichever worker runs it, brings it back.
+    let missing_dir = dir.path().join("not-yet");
+    let (code, _) = api_b
+        .post(
+            "/connectors",
+            Some(json!({"name": "broken", "config": {
+                "connector.class": "FileStreamSink",
+                "file": missing_dir.join("out.txt").display().to_string(),
+                "topics": "lines"}})),
+        )
+        .await;
+    assert_eq!(code, 201);
+    eventually_async("the broken sink FAILED", || async {
+        let (_, s) = api_b.get("/connectors/broken/status").await;
+        s["tasks"][0]["state"] == "FAILED"
+    })
+    .await;
+    std::fs::create_dir(&missing_dir).unwrap();
+    let (code, _) = api_b.post("/connectors/broken/tasks/0/restart", None).await;
+    assert_eq!(code, 204);
+    eventually_async("the restarted sink RUNNING", || async {
+        let (_, s) = api_b.get("/connectors/broken/status").await;
+        s["tasks"][0]["state"] == "RUNNING"
+    })
+    .await;
+    eventually("the restarted sink copying", 30, || {
+        lines(&missing_dir.join("out.txt")).len() >= 2000
+    })
+    .await;
+
     b.shutdown().await;
     broker.shutdown().await.unwrap();
 }
