@@ -1,0 +1,320 @@
+//! Joins of a stream: with a table (lookup when the stream side receives a record),
+//! with a global table (by a key mapped from the record), and with another stream
+//! inside a time window. Stream-stream left and outer joins emit the padded row when a
+//! record finds no partner on arrival (Kafka Streams before 3.1; newer versions wait
+//! for the window to close).
+
+use std::ops::Bound;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::kstream::KStream;
+use super::ktable::{GlobalKTable, KTable};
+use super::{add_store, get_typed, graph, Materialized};
+use crate::record::Record;
+use crate::serde::{key_bytes, Serde};
+use crate::state::window as wk;
+use crate::topology::{Node, Sink, TaskCtx};
+
+/// How far apart in time two records may be to join: `before` ms earlier to `after` ms
+/// later, and how long late records are still accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinWindows {
+    pub before_ms: i64,
+    pub after_ms: i64,
+    pub grace_ms: i64,
+}
+
+impl JoinWindows {
+    pub fn of_time_difference_without_grace(d: Duration) -> JoinWindows {
+        JoinWindows::of_time_difference_and_grace(d, Duration::ZERO)
+    }
+    pub fn of_time_difference_and_grace(d: Duration, grace: Duration) -> JoinWindows {
+        let d = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        JoinWindows {
+            before_ms: d,
+            after_ms: d,
+            grace_ms: i64::try_from(grace.as_millis()).unwrap_or(i64::MAX),
+        }
+    }
+}
+
+type KeyOf<K, V> = Arc<dyn Fn(&K, &V) -> Vec<u8> + Send + Sync>;
+type Joiner<V, V2, VR> = Arc<dyn Fn(Option<&V>, Option<&V2>) -> Option<VR> + Send + Sync>;
+
+impl<K: Serde, V: Serde> KStream<K, V> {
+    fn copartitioned(&self) -> KStream<K, V> {
+        if self.key_changed {
+            self.repartition(None)
+        } else {
+            self.clone()
+        }
+    }
+
+    fn lookup_join<V2: Serde, VR: Serde>(
+        &self,
+        store: String,
+        other_group: Option<usize>,
+        key_of: KeyOf<K, V>,
+        joiner: Joiner<V, V2, VR>,
+    ) -> KStream<K, VR> {
+        let input = if other_group.is_some() {
+            self.copartitioned()
+        } else {
+            self.clone()
+        };
+        let group = match other_group {
+            Some(g) => graph(&input.graph).union(input.group, g),
+            None => input.group,
+        };
+        let child: Arc<Node<K, VR>> = Node::new();
+        let c = child.clone();
+        input.node.add(Arc::new(move |b| {
+            let mut next = c.build(b);
+            let (store, key_of, joiner) = (store.clone(), key_of.clone(), joiner.clone());
+            Box::new(move |ctx: &mut TaskCtx, r: Record<K, V>| {
+                let kb = key_of(&r.key, &r.value);
+                let other: Option<V2> = get_typed(ctx, &store, &kb);
+                if let Some(out) = joiner(Some(&r.value), other.as_ref()) {
+                    let k = r.key.clone();
+                    next(ctx, r.with(k, out))
+                }
+            })
+        }));
+        KStream::new(child, group, input.graph.clone(), false)
+    }
+
+    /// Inner stream-table join.
+    pub fn join_table<V2: Serde, VR: Serde>(
+        &self,
+        table: &KTable<K, V2>,
+        joiner: impl Fn(&V, &V2) -> VR + Send + Sync + 'static,
+    ) -> KStream<K, VR> {
+        self.lookup_join(
+            table.store.clone(),
+            Some(table.group),
+            Arc::new(|k, _| key_bytes(k)),
+            Arc::new(move |v, t| Some(joiner(v?, t?))),
+        )
+    }
+
+    /// Left stream-table join: every stream record, with the table's value if any.
+    pub fn left_join_table<V2: Serde, VR: Serde>(
+        &self,
+        table: &KTable<K, V2>,
+        joiner: impl Fn(&V, Option<&V2>) -> VR + Send + Sync + 'static,
+    ) -> KStream<K, VR> {
+        self.lookup_join(
+            table.store.clone(),
+            Some(table.group),
+            Arc::new(|k, _| key_bytes(k)),
+            Arc::new(move |v, t| Some(joiner(v?, t))),
+        )
+    }
+
+    /// Inner join with a global table, looked up by `key_of(key, value)`.
+    pub fn join_global<GK: Serde, GV: Serde, VR: Serde>(
+        &self,
+        table: &GlobalKTable<GK, GV>,
+        key_of: impl Fn(&K, &V) -> GK + Send + Sync + 'static,
+        joiner: impl Fn(&V, &GV) -> VR + Send + Sync + 'static,
+    ) -> KStream<K, VR> {
+        self.lookup_join(
+            table.store.clone(),
+            None,
+            Arc::new(move |k, v| key_bytes(&key_of(k, v))),
+            Arc::new(move |v, t| Some(joiner(v?, t?))),
+        )
+    }
+
+    pub fn left_join_global<GK: Serde, GV: Serde, VR: Serde>(
+        &self,
+        table: &GlobalKTable<GK, GV>,
+        key_of: impl Fn(&K, &V) -> GK + Send + Sync + 'static,
+        joiner: impl Fn(&V, Option<&GV>) -> VR + Send + Sync + 'static,
+    ) -> KStream<K, VR> {
+        self.lookup_join(
+            table.store.clone(),
+            None,
+            Arc::new(move |k, v| key_bytes(&key_of(k, v))),
+            Arc::new(move |v, t| Some(joiner(v?, t))),
+        )
+    }
+
+    /// Inner windowed stream-stream join.
+    pub fn join<V2: Serde, VR: Serde>(
+        &self,
+        other: &KStream<K, V2>,
+        joiner: impl Fn(&V, &V2) -> VR + Send + Sync + 'static,
+        windows: JoinWindows,
+    ) -> KStream<K, VR> {
+        self.window_join(
+            other,
+            Arc::new(move |a, b| Some(joiner(a?, b?))),
+            windows,
+            false,
+            false,
+        )
+    }
+
+    /// Left windowed join: a record of this stream without partner joins with `None`.
+    pub fn left_join<V2: Serde, VR: Serde>(
+        &self,
+        other: &KStream<K, V2>,
+        joiner: impl Fn(&V, Option<&V2>) -> VR + Send + Sync + 'static,
+        windows: JoinWindows,
+    ) -> KStream<K, VR> {
+        self.window_join(
+            other,
+            Arc::new(move |a, b| Some(joiner(a?, b))),
+            windows,
+            true,
+            false,
+        )
+    }
+
+    /// Outer windowed join: a record of either stream without partner joins with `None`.
+    pub fn outer_join<V2: Serde, VR: Serde>(
+        &self,
+        other: &KStream<K, V2>,
+        joiner: impl Fn(Option<&V>, Option<&V2>) -> VR + Send + Sync + 'static,
+        windows: JoinWindows,
+    ) -> KStream<K, VR> {
+        self.window_join(
+            other,
+            Arc::new(move |a, b| Some(joiner(a, b))),
+            windows,
+            true,
+            true,
+        )
+    }
+
+    fn window_join<V2: Serde, VR: Serde>(
+        &self,
+        other: &KStream<K, V2>,
+        joiner: Joiner<V, V2, VR>,
+        w: JoinWindows,
+        pad_this: bool,
+        pad_other: bool,
+    ) -> KStream<K, VR> {
+        let (this, that) = (self.copartitioned(), other.copartitioned());
+        let group = graph(&this.graph).union(this.group, that.group);
+        let retention = w.before_ms + w.after_ms + w.grace_ms;
+        let m = Materialized::default();
+        let this_store = add_store(
+            &this.graph,
+            group,
+            &m,
+            "KSTREAM-JOINTHIS-STORE",
+            Some(retention + 86_400_000),
+        );
+        let that_store = add_store(
+            &this.graph,
+            group,
+            &m,
+            "KSTREAM-JOINOTHER-STORE",
+            Some(retention + 86_400_000),
+        );
+        let child: Arc<Node<K, VR>> = Node::new();
+        let j = joiner.clone();
+        let flipped: Joiner<V2, V, VR> = Arc::new(move |b, a| j(a, b));
+        attach_side(
+            &this.node,
+            child.clone(),
+            this_store.clone(),
+            that_store.clone(),
+            (w.before_ms, w.after_ms),
+            retention,
+            joiner,
+            pad_this,
+        );
+        attach_side(
+            &that.node,
+            child.clone(),
+            that_store,
+            this_store,
+            (w.after_ms, w.before_ms),
+            retention,
+            flipped,
+            pad_other,
+        );
+        KStream::new(child, group, this.graph.clone(), false)
+    }
+}
+
+/// One side of a windowed join: buffer the record, join it with the other side's
+/// buffered records within (before, after) of its time.
+#[allow(clippy::too_many_arguments)]
+fn attach_side<K: Serde, A: Serde, B: Serde, VR: Serde>(
+    node: &Arc<Node<K, A>>,
+    child: Arc<Node<K, VR>>,
+    own: String,
+    other: String,
+    (before, after): (i64, i64),
+    retention: i64,
+    joiner: Joiner<A, B, VR>,
+    pad: bool,
+) {
+    node.add(Arc::new(move |b| {
+        let mut next: Sink<K, VR> = child.build(b);
+        let (own, other, joiner) = (own.clone(), other.clone(), joiner.clone());
+        let mut last_purge = i64::MIN;
+        Box::new(move |ctx: &mut TaskCtx, r: Record<K, A>| {
+            let Some(kb) = r.key.to_bytes() else { return };
+            let ts = r.timestamp;
+            if ts.saturating_add(retention) < ctx.stream_time {
+                ctx.dropped_late += 1;
+                return;
+            }
+            ctx.seq += 1;
+            let mut sk = wk::window_key(&kb, ts);
+            sk.extend(ctx.seq.to_be_bytes());
+            let Some(bytes) = r.value.to_bytes() else {
+                return;
+            };
+            ctx.put(&own, &sk, Some(&bytes));
+            let from = wk::window_key(&kb, ts.saturating_sub(before));
+            let mut to = wk::window_key(&kb, ts.saturating_add(after));
+            to.extend([0xff; 8]);
+            let mut matched = false;
+            for (k, v) in ctx.range(&other, Bound::Included(&from), Bound::Included(&to)) {
+                let other_ts = k
+                    .len()
+                    .checked_sub(8)
+                    .and_then(|n| wk::parse_window_key(&k[..n]).ok())
+                    .map(|(_, t)| t)
+                    .unwrap_or(ts);
+                let ov = match B::from_bytes(Some(&v)) {
+                    Ok(v) => v,
+                    Err(e) => return ctx.fail(e),
+                };
+                matched = true;
+                if let Some(out) = joiner(Some(&r.value), Some(&ov)) {
+                    let mut rec = r.clone().with(r.key.clone(), out);
+                    rec.timestamp = ts.max(other_ts);
+                    next(ctx, rec);
+                }
+            }
+            if !matched && pad {
+                if let Some(out) = joiner(Some(&r.value), None) {
+                    let k = r.key.clone();
+                    next(ctx, r.with(k, out));
+                }
+            }
+            if ctx.stream_time.saturating_sub(last_purge) >= retention.max(1000) {
+                last_purge = ctx.stream_time;
+                let horizon = ctx.stream_time.saturating_sub(retention);
+                for (k, _) in ctx.range(&own, Bound::Unbounded, Bound::Unbounded) {
+                    let t = k
+                        .len()
+                        .checked_sub(8)
+                        .and_then(|n| wk::parse_window_key(&k[..n]).ok())
+                        .map(|(_, t)| t);
+                    if t.is_some_and(|t| t < horizon) {
+                        ctx.put(&own, &k, None);
+                    }
+                }
+            }
+        })
+    }));
+}

@@ -1,0 +1,316 @@
+//! KTable: a changelog stream — every update of a key carries the new and the old
+//! value — materialized in a store, so it can be queried, joined and re-grouped.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use super::builder::source_stream;
+use super::grouped::{KGroupedTable, Signed};
+use super::kstream::KStream;
+use super::{add_store, get_typed, graph, put_typed, Materialized, SharedGraph};
+use crate::record::{Output, Record};
+use crate::serde::{key_bytes, Serde};
+use crate::topology::{InternalTopic, Node, TaskCtx, TopicRef};
+
+/// An update of a table's key: `new` `None` is a delete.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change<V> {
+    pub new: Option<V>,
+    pub old: Option<V>,
+}
+
+pub struct KTable<K, V> {
+    pub(crate) node: Arc<Node<K, Change<V>>>,
+    pub(crate) group: usize,
+    pub(crate) graph: SharedGraph,
+    pub(crate) store: String,
+    /// For a windowed aggregation's table: the windows' grace period, which
+    /// `suppress(until_window_closes)` waits out.
+    pub(crate) grace_ms: Option<i64>,
+}
+
+impl<K, V> Clone for KTable<K, V> {
+    fn clone(&self) -> Self {
+        KTable {
+            node: self.node.clone(),
+            group: self.group,
+            graph: self.graph.clone(),
+            store: self.store.clone(),
+            grace_ms: self.grace_ms,
+        }
+    }
+}
+
+type Derive<K, V, V2> = Arc<dyn Fn(&mut TaskCtx, &K, Option<&V>) -> Option<V2> + Send + Sync>;
+
+impl<K: Serde, V: Serde> KTable<K, V> {
+    pub(crate) fn new(
+        node: Arc<Node<K, Change<V>>>,
+        group: usize,
+        graph: SharedGraph,
+        store: String,
+    ) -> KTable<K, V> {
+        KTable {
+            node,
+            group,
+            graph,
+            store,
+            grace_ms: None,
+        }
+    }
+
+    /// The store holding the table: query it with
+    /// [`KafkaStreams::store`](crate::KafkaStreams::store).
+    pub fn store_name(&self) -> &str {
+        &self.store
+    }
+
+    /// A table computed key by key from this one's new values, materialized in its own
+    /// store (from which the old values come).
+    pub(crate) fn derive_table<V2: Serde>(
+        &self,
+        m: &Materialized,
+        prefix: &str,
+        f: Derive<K, V, V2>,
+    ) -> KTable<K, V2> {
+        let store = add_store(&self.graph, self.group, m, prefix, None);
+        let child: Arc<Node<K, Change<V2>>> = Node::new();
+        let (c, s) = (child.clone(), store.clone());
+        self.node.add(Arc::new(move |b| {
+            let mut next = c.build(b);
+            let (store, f) = (s.clone(), f.clone());
+            Box::new(move |ctx: &mut TaskCtx, r: Record<K, Change<V>>| {
+                let kb = key_bytes(&r.key);
+                let new = f(ctx, &r.key, r.value.new.as_ref());
+                let old: Option<V2> = get_typed(ctx, &store, &kb);
+                if new.is_none() && old.is_none() {
+                    return;
+                }
+                put_typed(ctx, &store, &kb, new.as_ref());
+                let k = r.key.clone();
+                next(ctx, r.with(k, Change { new, old }))
+            })
+        }));
+        KTable::new(child, self.group, self.graph.clone(), store)
+    }
+
+    pub fn filter(
+        &self,
+        p: impl Fn(&K, &V) -> bool + Send + Sync + 'static,
+        m: Materialized,
+    ) -> KTable<K, V> {
+        self.derive_table(
+            &m,
+            "KTABLE-FILTER-STATE-STORE",
+            Arc::new(move |_, k, v| v.filter(|v| p(k, v)).cloned()),
+        )
+    }
+
+    pub fn map_values<V2: Serde>(
+        &self,
+        f: impl Fn(&V) -> V2 + Send + Sync + 'static,
+        m: Materialized,
+    ) -> KTable<K, V2> {
+        self.derive_table(
+            &m,
+            "KTABLE-MAPVALUES-STATE-STORE",
+            Arc::new(move |_, _, v| v.map(&f)),
+        )
+    }
+
+    /// The table's updates as a stream; a delete is a `None` value (a tombstone).
+    pub fn to_stream(&self) -> KStream<K, Option<V>> {
+        let child: Arc<Node<K, Option<V>>> = Node::new();
+        let c = child.clone();
+        self.node.add(Arc::new(move |b| {
+            let mut next = c.build(b);
+            Box::new(move |ctx: &mut TaskCtx, r: Record<K, Change<V>>| {
+                let (k, v) = (r.key.clone(), r.value.new.clone());
+                next(ctx, r.with(k, v))
+            })
+        }));
+        KStream::new(child, self.group, self.graph.clone(), false)
+    }
+
+    /// Re-keys the table for an aggregation; each update retracts the old row's
+    /// contribution and adds the new one's (through a repartition topic).
+    pub fn group_by<K2: Serde, V2: Serde>(
+        &self,
+        f: impl Fn(&K, &V) -> (K2, V2) + Send + Sync + 'static,
+    ) -> KGroupedTable<K2, V2> {
+        let suffix = {
+            let mut g = graph(&self.graph);
+            format!("{}-repartition", g.name("KTABLE-GROUPBY"))
+        };
+        let topic = TopicRef::Internal(suffix);
+        graph(&self.graph).internal.push(InternalTopic {
+            topic: topic.clone(),
+            compact: false,
+            retention_ms: None,
+        });
+        let (f, t) = (Arc::new(f), topic.clone());
+        self.node.add(Arc::new(move |_| {
+            let (f, t) = (f.clone(), t.clone());
+            Box::new(move |ctx: &mut TaskCtx, r: Record<K, Change<V>>| {
+                let name = t.resolve(&ctx.application_id);
+                let mut send = |k: K2, v: Signed<V2>| {
+                    ctx.send(Output {
+                        topic: name.clone(),
+                        partition: None,
+                        key: k.to_bytes(),
+                        value: v.to_bytes(),
+                        timestamp: r.timestamp,
+                        headers: Vec::new(),
+                    })
+                };
+                if let Some(old) = &r.value.old {
+                    let (k, v) = f(&r.key, old);
+                    send(
+                        k,
+                        Signed {
+                            add: false,
+                            value: v,
+                        },
+                    );
+                }
+                if let Some(new) = &r.value.new {
+                    let (k, v) = f(&r.key, new);
+                    send(
+                        k,
+                        Signed {
+                            add: true,
+                            value: v,
+                        },
+                    );
+                }
+            })
+        }));
+        KGroupedTable::new(source_stream::<K2, Signed<V2>>(&self.graph, topic, None))
+    }
+
+    fn join_tables<V2: Serde, VR: Serde>(
+        &self,
+        other: &KTable<K, V2>,
+        joiner: impl Fn(Option<&V>, Option<&V2>) -> Option<VR> + Send + Sync + 'static,
+        m: Materialized,
+    ) -> KTable<K, VR> {
+        let group = graph(&self.graph).union(self.group, other.group);
+        let store = add_store(&self.graph, group, &m, "KTABLE-JOIN-STATE-STORE", None);
+        let child: Arc<Node<K, Change<VR>>> = Node::new();
+        let joiner = Arc::new(joiner);
+        // Each side's update is joined with the other side's current value.
+        let (c, s, j, other_store) = (
+            child.clone(),
+            store.clone(),
+            joiner.clone(),
+            other.store.clone(),
+        );
+        self.node.add(Arc::new(move |b| {
+            let mut next = c.build(b);
+            let (store, j, os) = (s.clone(), j.clone(), other_store.clone());
+            Box::new(move |ctx: &mut TaskCtx, r: Record<K, Change<V>>| {
+                let kb = key_bytes(&r.key);
+                let right: Option<V2> = get_typed(ctx, &os, &kb);
+                let new = j(r.value.new.as_ref(), right.as_ref());
+                emit_join(ctx, &store, r, new, &mut next);
+            })
+        }));
+        let (c, s, j, this_store) = (child.clone(), store.clone(), joiner, self.store.clone());
+        other.node.add(Arc::new(move |b| {
+            let mut next = c.build(b);
+            let (store, j, ts) = (s.clone(), j.clone(), this_store.clone());
+            Box::new(move |ctx: &mut TaskCtx, r: Record<K, Change<V2>>| {
+                let kb = key_bytes(&r.key);
+                let left: Option<V> = get_typed(ctx, &ts, &kb);
+                let new = j(left.as_ref(), r.value.new.as_ref());
+                emit_join(ctx, &store, r, new, &mut next);
+            })
+        }));
+        KTable::new(child, group, self.graph.clone(), store)
+    }
+
+    /// Inner table-table join: a row while both sides have the key.
+    pub fn join<V2: Serde, VR: Serde>(
+        &self,
+        other: &KTable<K, V2>,
+        joiner: impl Fn(&V, &V2) -> VR + Send + Sync + 'static,
+        m: Materialized,
+    ) -> KTable<K, VR> {
+        self.join_tables(other, move |l, r| Some(joiner(l?, r?)), m)
+    }
+
+    /// Left table-table join: a row while this side has the key.
+    pub fn left_join<V2: Serde, VR: Serde>(
+        &self,
+        other: &KTable<K, V2>,
+        joiner: impl Fn(&V, Option<&V2>) -> VR + Send + Sync + 'static,
+        m: Materialized,
+    ) -> KTable<K, VR> {
+        self.join_tables(other, move |l, r| Some(joiner(l?, r)), m)
+    }
+
+    /// Outer table-table join: a row while either side has the key.
+    pub fn outer_join<V2: Serde, VR: Serde>(
+        &self,
+        other: &KTable<K, V2>,
+        joiner: impl Fn(Option<&V>, Option<&V2>) -> VR + Send + Sync + 'static,
+        m: Materialized,
+    ) -> KTable<K, VR> {
+        self.join_tables(
+            other,
+            move |l, r| {
+                if l.is_none() && r.is_none() {
+                    None
+                } else {
+                    Some(joiner(l, r))
+                }
+            },
+            m,
+        )
+    }
+}
+
+/// Materializes a join result and forwards it with the previous one as `old`.
+fn emit_join<K: Serde, X, VR: Serde>(
+    ctx: &mut TaskCtx,
+    store: &str,
+    r: Record<K, X>,
+    new: Option<VR>,
+    next: &mut crate::topology::Sink<K, Change<VR>>,
+) {
+    let kb = key_bytes(&r.key);
+    let old: Option<VR> = get_typed(ctx, store, &kb);
+    if new.is_none() && old.is_none() {
+        return;
+    }
+    put_typed(ctx, store, &kb, new.as_ref());
+    let k = r.key.clone();
+    next(ctx, r.with(k, Change { new, old }))
+}
+
+/// A table replicated whole to every instance.
+pub struct GlobalKTable<K, V> {
+    pub(crate) store: String,
+    _types: PhantomData<fn() -> (K, V)>,
+}
+
+impl<K, V> Clone for GlobalKTable<K, V> {
+    fn clone(&self) -> Self {
+        GlobalKTable {
+            store: self.store.clone(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<K, V> GlobalKTable<K, V> {
+    pub(crate) fn new(store: String) -> GlobalKTable<K, V> {
+        GlobalKTable {
+            store,
+            _types: PhantomData,
+        }
+    }
+    pub fn store_name(&self) -> &str {
+        &self.store
+    }
+}

@@ -1,0 +1,113 @@
+//! The typed DSL: [`StreamsBuilder`] makes [`KStream`]s, [`KTable`]s and
+//! [`GlobalKTable`]s; grouping, windowing and joining them builds the processor graph.
+//!
+//! Layout: `builder.rs` (sources), `kstream.rs` (stateless operators, repartitioning),
+//! `ktable.rs` (tables and their changes), `grouped.rs` (count, reduce, aggregate),
+//! `windowed.rs` (time, session and sliding windows, suppress), `joins.rs`,
+//! `processor.rs` (the Processor API the DSL compiles to).
+
+mod builder;
+mod grouped;
+mod joins;
+mod kstream;
+mod ktable;
+mod processor;
+mod windowed;
+
+pub use builder::StreamsBuilder;
+pub use grouped::{KGroupedStream, KGroupedTable};
+pub use joins::JoinWindows;
+pub use kstream::{Branches, KStream};
+pub use ktable::{Change, GlobalKTable, KTable};
+pub use processor::{Processor, ProcessorContext};
+pub use windowed::{
+    SessionWindowedKStream, SessionWindows, Suppressed, TimeWindowedKStream, TimeWindows,
+};
+
+use std::sync::{Arc, Mutex};
+
+use crate::serde::Serde;
+use crate::state::{StoreSpec, StoreType};
+use crate::topology::{Graph, TaskCtx};
+
+/// How an operator's state store is named and kept.
+#[derive(Debug, Clone, Default)]
+pub struct Materialized {
+    pub(crate) name: Option<String>,
+    pub(crate) store_type: Option<StoreType>,
+    pub(crate) disable_logging: bool,
+}
+
+impl Materialized {
+    /// A store with this name: queryable, and its changelog is
+    /// `<application.id>-<name>-changelog`.
+    pub fn named(name: &str) -> Materialized {
+        Materialized {
+            name: Some(name.to_string()),
+            ..Materialized::default()
+        }
+    }
+    pub fn in_memory(mut self) -> Materialized {
+        self.store_type = Some(StoreType::InMemory);
+        self
+    }
+    pub fn persistent(mut self) -> Materialized {
+        self.store_type = Some(StoreType::Persistent);
+        self
+    }
+    /// No changelog: the store is rebuilt from nothing after a crash or a move.
+    pub fn without_logging(mut self) -> Materialized {
+        self.disable_logging = true;
+        self
+    }
+}
+
+pub(crate) type SharedGraph = Arc<Mutex<Graph>>;
+
+pub(crate) fn graph(g: &SharedGraph) -> std::sync::MutexGuard<'_, Graph> {
+    g.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Registers a store for `group`'s tasks and returns its name.
+pub(crate) fn add_store(
+    g: &SharedGraph,
+    group: usize,
+    m: &Materialized,
+    prefix: &str,
+    changelog_retention_ms: Option<i64>,
+) -> String {
+    let mut g = graph(g);
+    let name = m.name.clone().unwrap_or_else(|| g.name(prefix));
+    let spec = StoreSpec {
+        name: name.clone(),
+        // Kafka Streams' default is a persistent (RocksDB) store.
+        store_type: m.store_type.unwrap_or(StoreType::Persistent),
+        logged: !m.disable_logging,
+        changelog_retention_ms,
+    };
+    if spec.logged {
+        g.internal.push(crate::topology::InternalTopic {
+            topic: crate::topology::TopicRef::Internal(format!("{name}-changelog")),
+            compact: true,
+            retention_ms: changelog_retention_ms,
+        });
+    }
+    g.stores.push(crate::topology::StoreDef { spec, group });
+    name
+}
+
+pub(crate) fn get_typed<V: Serde>(ctx: &mut TaskCtx, store: &str, key: &[u8]) -> Option<V> {
+    let bytes = ctx.get(store, key)?;
+    match V::from_bytes(Some(&bytes)) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            ctx.fail(e);
+            None
+        }
+    }
+}
+
+pub(crate) fn put_typed<V: Serde>(ctx: &mut TaskCtx, store: &str, key: &[u8], value: Option<&V>) {
+    let bytes = value.and_then(Serde::to_bytes);
+    ctx.put(store, key, bytes.as_deref());
+}

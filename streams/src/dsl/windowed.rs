@@ -1,0 +1,500 @@
+//! Windowed aggregations — tumbling and hopping time windows, session windows — each
+//! with a grace period; records later than their window's grace are dropped and
+//! counted; `suppress(until_window_closes)` turns updates into one final result per
+//! window. Stream time is the largest timestamp the task has seen.
+
+use std::ops::Bound;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::kstream::KStream;
+use super::ktable::{Change, KTable};
+use super::{add_store, get_typed, put_typed, Materialized};
+use crate::record::Record;
+use crate::serde::{key_bytes, Serde};
+use crate::state::window::{self as wk, Window, Windowed};
+use crate::topology::{Node, Sink, TaskCtx};
+
+/// Kafka Streams keeps windowed changelogs a day longer than the windows.
+const CHANGELOG_EXTRA_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Tumbling (advance = size) or hopping windows `[start, start + size)`, aligned to the
+/// epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeWindows {
+    pub size_ms: i64,
+    pub advance_ms: i64,
+    pub grace_ms: i64,
+}
+
+impl TimeWindows {
+    pub fn of_size_with_no_grace(size: Duration) -> TimeWindows {
+        TimeWindows::of_size_and_grace(size, Duration::ZERO)
+    }
+    pub fn of_size_and_grace(size: Duration, grace: Duration) -> TimeWindows {
+        let size_ms = ms(size).max(1);
+        TimeWindows {
+            size_ms,
+            advance_ms: size_ms,
+            grace_ms: ms(grace),
+        }
+    }
+    /// Hopping windows: a new window every `advance` (at most the size).
+    pub fn advance_by(mut self, advance: Duration) -> TimeWindows {
+        self.advance_ms = ms(advance).clamp(1, self.size_ms);
+        self
+    }
+
+    /// Every window that contains `ts`.
+    pub fn windows_for(&self, ts: i64) -> Vec<Window> {
+        let last_start = ts - ts.rem_euclid(self.advance_ms);
+        let mut out = Vec::new();
+        let mut start = last_start;
+        while start > ts - self.size_ms && start >= 0 {
+            out.push(Window {
+                start,
+                end: start + self.size_ms,
+            });
+            start -= self.advance_ms;
+        }
+        out.reverse();
+        out
+    }
+}
+
+/// Sessions: records of a key closer than `gap` to each other share a window
+/// `[first, last]`; sessions a new record bridges are merged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionWindows {
+    pub gap_ms: i64,
+    pub grace_ms: i64,
+}
+
+impl SessionWindows {
+    pub fn with_inactivity_gap_and_no_grace(gap: Duration) -> SessionWindows {
+        SessionWindows::with_inactivity_gap_and_grace(gap, Duration::ZERO)
+    }
+    pub fn with_inactivity_gap_and_grace(gap: Duration, grace: Duration) -> SessionWindows {
+        SessionWindows {
+            gap_ms: ms(gap),
+            grace_ms: ms(grace),
+        }
+    }
+}
+
+/// How a windowed table emits: every update, or only final results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suppressed {
+    UntilWindowCloses,
+}
+
+impl Suppressed {
+    pub fn until_window_closes() -> Suppressed {
+        Suppressed::UntilWindowCloses
+    }
+}
+
+type Init<A> = Arc<dyn Fn() -> A + Send + Sync>;
+type Step<K, V, A> = Arc<dyn Fn(&K, &V, A) -> A + Send + Sync>;
+type Merge<K, A> = Arc<dyn Fn(&K, A, A) -> A + Send + Sync>;
+
+/// Deletes entries whose window ended more than `retention` before stream time — at
+/// most once per `retention` of stream time.
+fn purge(
+    ctx: &mut TaskCtx,
+    store: &str,
+    retention: i64,
+    last: &mut i64,
+    end_of: impl Fn(&[u8]) -> Option<i64>,
+) {
+    if ctx.stream_time == i64::MIN || ctx.stream_time.saturating_sub(*last) < retention.max(1000) {
+        return;
+    }
+    *last = ctx.stream_time;
+    let horizon = ctx.stream_time.saturating_sub(retention);
+    for (k, _) in ctx.range(store, Bound::Unbounded, Bound::Unbounded) {
+        if end_of(&k).is_some_and(|end| end < horizon) {
+            ctx.put(store, &k, None);
+        }
+    }
+}
+
+pub struct TimeWindowedKStream<K, V> {
+    stream: KStream<K, V>,
+    windows: TimeWindows,
+}
+
+impl<K: Serde, V: Serde> TimeWindowedKStream<K, V> {
+    pub(crate) fn new(stream: KStream<K, V>, windows: TimeWindows) -> TimeWindowedKStream<K, V> {
+        TimeWindowedKStream { stream, windows }
+    }
+
+    pub fn count(&self, m: Materialized) -> KTable<Windowed<K>, i64> {
+        self.aggregate_with(m, Arc::new(|| 0), Arc::new(|_, _, n| n + 1))
+    }
+
+    pub fn reduce(
+        &self,
+        f: impl Fn(V, V) -> V + Send + Sync + 'static,
+        m: Materialized,
+    ) -> KTable<Windowed<K>, V> {
+        let t: KTable<Windowed<K>, Option<V>> = self.aggregate_with(
+            m,
+            Arc::new(|| None),
+            Arc::new(move |_, v: &V, agg: Option<V>| {
+                Some(match agg {
+                    Some(a) => f(a, v.clone()),
+                    None => v.clone(),
+                })
+            }),
+        );
+        flatten(t)
+    }
+
+    pub fn aggregate<A: Serde>(
+        &self,
+        init: impl Fn() -> A + Send + Sync + 'static,
+        f: impl Fn(&K, &V, A) -> A + Send + Sync + 'static,
+        m: Materialized,
+    ) -> KTable<Windowed<K>, A> {
+        self.aggregate_with(m, Arc::new(init), Arc::new(f))
+    }
+
+    fn aggregate_with<A: Serde>(
+        &self,
+        m: Materialized,
+        init: Init<A>,
+        f: Step<K, V, A>,
+    ) -> KTable<Windowed<K>, A> {
+        let s = &self.stream;
+        let w = self.windows;
+        let retention = w.size_ms + w.grace_ms;
+        let store = add_store(
+            &s.graph,
+            s.group,
+            &m,
+            "KSTREAM-AGGREGATE-STATE-STORE",
+            Some(retention + CHANGELOG_EXTRA_RETENTION_MS),
+        );
+        let child: Arc<Node<Windowed<K>, Change<A>>> = Node::new();
+        let (c, st) = (child.clone(), store.clone());
+        s.node.add(Arc::new(move |b| {
+            let mut next = c.build(b);
+            let (store, init, f) = (st.clone(), init.clone(), f.clone());
+            let mut last_purge = i64::MIN;
+            Box::new(move |ctx: &mut TaskCtx, r: Record<K, V>| {
+                let Some(kb) = r.key.to_bytes() else { return };
+                for window in w.windows_for(r.timestamp) {
+                    // Closed: stream time has passed the window's end plus grace.
+                    if window.end.saturating_add(w.grace_ms) <= ctx.stream_time {
+                        ctx.dropped_late += 1;
+                        continue;
+                    }
+                    let sk = wk::window_key(&kb, window.start);
+                    let old: Option<A> = get_typed(ctx, &store, &sk);
+                    let new = f(&r.key, &r.value, old.clone().unwrap_or_else(|| init()));
+                    put_typed(ctx, &store, &sk, Some(&new));
+                    let key = Windowed {
+                        key: r.key.clone(),
+                        window,
+                    };
+                    next(
+                        ctx,
+                        r.clone().with(
+                            key,
+                            Change {
+                                new: Some(new),
+                                old,
+                            },
+                        ),
+                    );
+                }
+                purge(ctx, &store, retention, &mut last_purge, |k| {
+                    wk::parse_window_key(k)
+                        .ok()
+                        .map(|(_, start)| start + w.size_ms)
+                });
+            })
+        }));
+        let mut t = KTable::new(child, s.group, s.graph.clone(), store);
+        t.grace_ms = Some(w.grace_ms);
+        t
+    }
+}
+
+pub struct SessionWindowedKStream<K, V> {
+    stream: KStream<K, V>,
+    windows: SessionWindows,
+}
+
+impl<K: Serde, V: Serde> SessionWindowedKStream<K, V> {
+    pub(crate) fn new(
+        stream: KStream<K, V>,
+        windows: SessionWindows,
+    ) -> SessionWindowedKStream<K, V> {
+        SessionWindowedKStream { stream, windows }
+    }
+
+    pub fn count(&self, m: Materialized) -> KTable<Windowed<K>, i64> {
+        self.aggregate_with(
+            m,
+            Arc::new(|| 0),
+            Arc::new(|_, _, n| n + 1),
+            Arc::new(|_, a, b| a + b),
+        )
+    }
+
+    pub fn reduce(
+        &self,
+        f: impl Fn(V, V) -> V + Send + Sync + 'static,
+        m: Materialized,
+    ) -> KTable<Windowed<K>, V> {
+        let f = Arc::new(f);
+        let g = f.clone();
+        let t: KTable<Windowed<K>, Option<V>> = self.aggregate_with(
+            m,
+            Arc::new(|| None),
+            Arc::new(move |_, v: &V, agg: Option<V>| {
+                Some(match agg {
+                    Some(a) => f(a, v.clone()),
+                    None => v.clone(),
+                })
+            }),
+            Arc::new(move |_, a: Option<V>, b: Option<V>| match (a, b) {
+                (Some(a), Some(b)) => Some(g(a, b)),
+                (a, b) => a.or(b),
+            }),
+        );
+        flatten(t)
+    }
+
+    /// `merger` combines two sessions' aggregates when a record bridges them.
+    pub fn aggregate<A: Serde>(
+        &self,
+        init: impl Fn() -> A + Send + Sync + 'static,
+        f: impl Fn(&K, &V, A) -> A + Send + Sync + 'static,
+        merger: impl Fn(&K, A, A) -> A + Send + Sync + 'static,
+        m: Materialized,
+    ) -> KTable<Windowed<K>, A> {
+        self.aggregate_with(m, Arc::new(init), Arc::new(f), Arc::new(merger))
+    }
+
+    fn aggregate_with<A: Serde>(
+        &self,
+        m: Materialized,
+        init: Init<A>,
+        f: Step<K, V, A>,
+        merger: Merge<K, A>,
+    ) -> KTable<Windowed<K>, A> {
+        let s = &self.stream;
+        let w = self.windows;
+        let retention = w.gap_ms + w.grace_ms;
+        let store = add_store(
+            &s.graph,
+            s.group,
+            &m,
+            "KSTREAM-AGGREGATE-STATE-STORE",
+            Some(retention + CHANGELOG_EXTRA_RETENTION_MS),
+        );
+        let child: Arc<Node<Windowed<K>, Change<A>>> = Node::new();
+        let (c, st) = (child.clone(), store.clone());
+        s.node.add(Arc::new(move |b| {
+            let mut next = c.build(b);
+            let (store, init, f, merger) = (st.clone(), init.clone(), f.clone(), merger.clone());
+            let mut last_purge = i64::MIN;
+            Box::new(move |ctx: &mut TaskCtx, r: Record<K, V>| {
+                let Some(kb) = r.key.to_bytes() else { return };
+                let ts = r.timestamp;
+                // Sessions ending at or after ts - gap, in end order; keep those starting
+                // at or before ts + gap.
+                let from = wk::session_key(&kb, i64::MIN, ts.saturating_sub(w.gap_ms));
+                let to = wk::session_key(&kb, i64::MAX, i64::MAX);
+                let mut merged = Window { start: ts, end: ts };
+                let mut overlapping = Vec::new();
+                for (sk, v) in ctx.range(&store, Bound::Included(&from), Bound::Included(&to)) {
+                    let Ok((_, start, end)) = wk::parse_session_key(&sk) else {
+                        continue;
+                    };
+                    if start > ts.saturating_add(w.gap_ms) {
+                        continue;
+                    }
+                    merged.start = merged.start.min(start);
+                    merged.end = merged.end.max(end);
+                    overlapping.push((sk, Window { start, end }, v));
+                }
+                if merged.end.saturating_add(w.grace_ms) < ctx.stream_time {
+                    ctx.dropped_late += 1;
+                    return;
+                }
+                let mut agg = init();
+                let mut olds = Vec::new();
+                for (sk, window, bytes) in overlapping {
+                    match A::from_bytes(Some(&bytes)) {
+                        Ok(a) => {
+                            agg = merger(&r.key, agg, a.clone());
+                            olds.push((sk, window, a));
+                        }
+                        Err(e) => return ctx.fail(e),
+                    }
+                }
+                let agg = f(&r.key, &r.value, agg);
+                let mut same_window_old = None;
+                for (sk, window, old) in olds {
+                    if window == merged {
+                        same_window_old = Some(old);
+                        continue;
+                    }
+                    // A merged-away session is deleted: a tombstone for its windowed key.
+                    ctx.put(&store, &sk, None);
+                    let key = Windowed {
+                        key: r.key.clone(),
+                        window,
+                    };
+                    next(
+                        ctx,
+                        r.clone().with(
+                            key,
+                            Change {
+                                new: None,
+                                old: Some(old),
+                            },
+                        ),
+                    );
+                }
+                let sk = wk::session_key(&kb, merged.start, merged.end);
+                put_typed(ctx, &store, &sk, Some(&agg));
+                let key = Windowed {
+                    key: r.key.clone(),
+                    window: merged,
+                };
+                next(
+                    ctx,
+                    r.clone().with(
+                        key,
+                        Change {
+                            new: Some(agg),
+                            old: same_window_old,
+                        },
+                    ),
+                );
+                purge(ctx, &store, retention, &mut last_purge, |k| {
+                    wk::parse_session_key(k).ok().map(|(_, _, end)| end)
+                });
+            })
+        }));
+        let mut t = KTable::new(child, s.group, s.graph.clone(), store);
+        t.grace_ms = Some(w.grace_ms);
+        t
+    }
+}
+
+/// Drops the `Option` layer an aggregation without an initial value used.
+fn flatten<K: Serde, V: Serde>(t: KTable<K, Option<V>>) -> KTable<K, V> {
+    let child: Arc<Node<K, Change<V>>> = Node::new();
+    let c = child.clone();
+    t.node.add(Arc::new(move |b| {
+        let mut next = c.build(b);
+        Box::new(move |ctx: &mut TaskCtx, r: Record<K, Change<Option<V>>>| {
+            let k = r.key.clone();
+            let change = Change {
+                new: r.value.new.clone().flatten(),
+                old: r.value.old.clone().flatten(),
+            };
+            next(ctx, r.with(k, change))
+        })
+    }));
+    let mut out = KTable::new(child, t.group, t.graph.clone(), t.store);
+    out.grace_ms = t.grace_ms;
+    out
+}
+
+fn time_bytes(t: i64) -> [u8; 8] {
+    ((t as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+impl<K: Serde, V: Serde> KTable<Windowed<K>, V> {
+    /// Holds each window's updates until stream time passes its end plus grace, then
+    /// emits its final value once. The buffer is a logged store, so it survives a crash.
+    pub fn suppress(&self, _s: Suppressed) -> KTable<Windowed<K>, V> {
+        let grace = self.grace_ms.unwrap_or(0);
+        let buffer = add_store(
+            &self.graph,
+            self.group,
+            &Materialized::default(),
+            "KTABLE-SUPPRESS-STATE-STORE",
+            None,
+        );
+        let child: Arc<Node<Windowed<K>, Change<V>>> = Node::new();
+        let (c, buf) = (child.clone(), buffer.clone());
+        self.node.add(Arc::new(move |b| {
+            let mut next: Sink<Windowed<K>, Change<V>> = c.build(b);
+            let buf = buf.clone();
+            Box::new(
+                move |ctx: &mut TaskCtx, r: Record<Windowed<K>, Change<V>>| {
+                    // Buffer key: window end first, so closed windows are a prefix range.
+                    let mut bk = time_bytes(r.key.window.end).to_vec();
+                    bk.extend(key_bytes(&r.key));
+                    match &r.value.new {
+                        Some(v) => {
+                            let mut entry = r.timestamp.to_be_bytes().to_vec();
+                            entry.extend(v.to_bytes().unwrap_or_default());
+                            ctx.put(&buf, &bk, Some(&entry));
+                        }
+                        None => ctx.put(&buf, &bk, None),
+                    }
+                    let close = ctx.stream_time.saturating_sub(grace);
+                    let upto = time_bytes(close.saturating_add(1));
+                    for (k, entry) in ctx.range(&buf, Bound::Unbounded, Bound::Excluded(&upto[..]))
+                    {
+                        ctx.put(&buf, &k, None);
+                        let (Some(wkey), Some(ts), Some(value)) = (
+                            k.get(8..)
+                                .and_then(|b| Windowed::<K>::from_bytes(Some(b)).ok()),
+                            entry
+                                .get(..8)
+                                .and_then(|b| b.try_into().ok())
+                                .map(i64::from_be_bytes),
+                            entry.get(8..).and_then(|b| V::from_bytes(Some(b)).ok()),
+                        ) else {
+                            continue;
+                        };
+                        let out = Record::new(
+                            wkey,
+                            Change {
+                                new: Some(value),
+                                old: None,
+                            },
+                            ts,
+                        );
+                        next(ctx, out);
+                    }
+                },
+            )
+        }));
+        let mut t = KTable::new(child, self.group, self.graph.clone(), buffer);
+        t.grace_ms = self.grace_ms;
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tumbling_and_hopping_windows_contain_the_timestamp() {
+        let t = TimeWindows::of_size_with_no_grace(Duration::from_millis(10));
+        assert_eq!(t.windows_for(15), vec![Window { start: 10, end: 20 }]);
+        let h = TimeWindows::of_size_with_no_grace(Duration::from_millis(10))
+            .advance_by(Duration::from_millis(5));
+        assert_eq!(
+            h.windows_for(12),
+            vec![Window { start: 5, end: 15 }, Window { start: 10, end: 20 }]
+        );
+        assert_eq!(h.windows_for(3), vec![Window { start: 0, end: 10 }]);
+    }
+}

@@ -1,0 +1,38 @@
+//! `runnel-streams`: Kafka Streams for Rust. A typed DSL ([`StreamsBuilder`],
+//! [`KStream`], [`KTable`], [`GlobalKTable`]; windows, aggregations and joins) compiles
+//! to a processor graph ([`Topology`]) over byte-keyed state stores. [`KafkaStreams`]
+//! runs it against any Kafka cluster through rdkafka — one task per input partition,
+//! stores backed by compacted changelog topics, input offsets committed only after
+//! output and changelog writes were acknowledged — and [`TopologyTestDriver`] runs it
+//! without a broker, for users' unit tests. The runtime knows nothing of the DSL's
+//! types, so the KSQL layer can run its own operators on it.
+//!
+//! Layout:
+//! - [`serde`]: the `Serde` trait and its implementations; [`record`]: records.
+//! - [`state`]: store trait, in-memory and persistent (fjall) stores, window key layout.
+//! - [`topology`]: the processor graph, sub-topologies, the task context.
+//! - [`dsl`]: the typed DSL and the Processor API.
+//! - [`runtime`]: config, tasks, changelog restore, stream threads, `KafkaStreams`.
+//! - `test_driver`: the `TopologyTestDriver`.
+
+pub mod dsl;
+pub mod error;
+pub mod record;
+pub mod runtime;
+pub mod serde;
+pub mod state;
+pub mod test_driver;
+pub mod topology;
+
+pub use dsl::{
+    Change, GlobalKTable, JoinWindows, KGroupedStream, KGroupedTable, KStream, KTable,
+    Materialized, Processor, ProcessorContext, SessionWindows, StreamsBuilder, Suppressed,
+    TimeWindows,
+};
+pub use error::{Error, Result};
+pub use record::Record;
+pub use runtime::{KafkaStreams, StreamsConfig};
+pub use serde::{Json, Serde};
+pub use state::window::{Window, Windowed};
+pub use test_driver::TopologyTestDriver;
+pub use topology::{PunctuationType, Topology};

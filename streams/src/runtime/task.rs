@@ -1,0 +1,211 @@
+//! A task: one sub-topology on one partition number, with its own processors and store
+//! instances. It processes records one at a time, runs punctuations, and at each commit
+//! hands out the changelog records for the keys it changed, followed by a commit marker
+//! carrying the input offsets they reflect.
+//!
+//! The changelog is written only at commits, each batch tagged with an epoch header and
+//! closed by its marker. Restoring applies a batch only once its marker is read, so a
+//! crash between the changelog write and the offset commit neither loses nor double
+//! counts: the marker's offsets tell the task which input records its state already
+//! reflects, and those are skipped when they are read again.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::record::{Output, RawRecord};
+use crate::state::{StoreHandle, StoreSpec};
+use crate::topology::{BuildCtx, PunctuationType, Punctuator, RawSink, SubTopology, TaskCtx};
+
+/// Header naming the commit a changelog record belongs to.
+pub const EPOCH_HEADER: &str = "runnel.epoch";
+/// Header marking a commit marker record.
+pub const COMMIT_HEADER: &str = "runnel.commit";
+/// The commit marker's key: never a key a store writes, since store records carry no
+/// commit header.
+pub const MARKER_KEY: &[u8] = b"\0runnel.commit";
+
+/// Kafka Streams' task id: `<sub-topology>_<partition>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId {
+    pub subtopology: usize,
+    pub partition: i32,
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}_{}", self.subtopology, self.partition)
+    }
+}
+
+pub struct Task {
+    pub id: TaskId,
+    pub(crate) ctx: TaskCtx,
+    sources: HashMap<String, Vec<RawSink>>,
+    punctuators: Vec<Punctuator>,
+    pub(crate) specs: Vec<StoreSpec>,
+    /// Input records below these offsets are already reflected in restored state.
+    pub(crate) skip_below: HashMap<String, i64>,
+    /// The next offset to commit, per input topic.
+    pub(crate) consumed: HashMap<String, i64>,
+    epochs: u64,
+}
+
+/// A unique id for a commit batch: this process's start, the task, a counter.
+fn epoch_id(task: TaskId, n: u64) -> Vec<u8> {
+    static START: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+    let start = START.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    });
+    format!("{start:x}-{task}-{n}").into_bytes()
+}
+
+impl Task {
+    pub(crate) fn new(
+        id: TaskId,
+        sub: &SubTopology,
+        application_id: &str,
+        stores: HashMap<String, StoreHandle>,
+        global: Arc<HashMap<String, StoreHandle>>,
+    ) -> Task {
+        let mut ctx = TaskCtx::new(application_id.into(), id.partition, stores, global);
+        let mut b = BuildCtx::default();
+        let mut sources: HashMap<String, Vec<RawSink>> = HashMap::new();
+        for (topic, factory) in &sub.sources {
+            sources
+                .entry(topic.resolve(application_id))
+                .or_default()
+                .push(factory(&mut b));
+        }
+        ctx.stream_time = i64::MIN;
+        Task {
+            id,
+            ctx,
+            sources,
+            punctuators: b.punctuators,
+            specs: sub.stores.clone(),
+            skip_below: HashMap::new(),
+            consumed: HashMap::new(),
+            epochs: 0,
+        }
+    }
+
+    pub fn topics(&self) -> impl Iterator<Item = &String> {
+        self.sources.keys()
+    }
+
+    pub fn stream_time(&self) -> i64 {
+        self.ctx.stream_time
+    }
+
+    pub fn dropped_late_records(&self) -> u64 {
+        self.ctx.dropped_late
+    }
+
+    /// Processes one input record; an error stops the task.
+    pub fn process(&mut self, rec: &RawRecord) -> Result<()> {
+        self.consumed.insert(rec.topic.clone(), rec.offset + 1);
+        if self
+            .skip_below
+            .get(&rec.topic)
+            .is_some_and(|o| rec.offset < *o)
+        {
+            return Ok(());
+        }
+        self.ctx.timestamp = rec.timestamp;
+        if let Some(sinks) = self.sources.get_mut(&rec.topic) {
+            for s in sinks {
+                s(&mut self.ctx, rec);
+            }
+        }
+        self.punctuate(PunctuationType::StreamTime, self.ctx.stream_time);
+        match self.ctx.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs the punctuations of `kind` that are due at `now`.
+    pub fn punctuate(&mut self, kind: PunctuationType, now: i64) {
+        if now == i64::MIN {
+            return;
+        }
+        for p in self.punctuators.iter_mut().filter(|p| p.kind == kind) {
+            let next = *p
+                .next
+                .get_or_insert(now - now.rem_euclid(p.interval_ms) + p.interval_ms);
+            if now >= next {
+                (p.f)(&mut self.ctx, now);
+                p.next = Some(now - now.rem_euclid(p.interval_ms) + p.interval_ms);
+            }
+        }
+    }
+
+    /// Wall-clock punctuations; errors they record stop the task.
+    pub fn punctuate_wall_clock(&mut self, now_ms: i64) -> Result<()> {
+        self.punctuate(PunctuationType::WallClockTime, now_ms);
+        match self.ctx.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    pub fn take_output(&mut self) -> Vec<Output> {
+        std::mem::take(&mut self.ctx.out)
+    }
+
+    /// The changelog records of this commit: each changed key's current value (or a
+    /// tombstone), then a marker per changelog with the consumed offsets.
+    pub fn changelog_batch(&mut self) -> Vec<Output> {
+        let dirty = std::mem::take(&mut self.ctx.dirty);
+        let logged: Vec<&StoreSpec> = self.specs.iter().filter(|s| s.logged).collect();
+        if logged.is_empty() {
+            return Vec::new();
+        }
+        self.epochs += 1;
+        let epoch = epoch_id(self.id, self.epochs);
+        let ts = self.ctx.stream_time.max(0);
+        let mut out = Vec::new();
+        let offsets = serde_json::to_vec(&self.consumed).unwrap_or_default();
+        for spec in logged {
+            let topic = spec.changelog_topic(&self.ctx.application_id);
+            let handle = self.ctx.stores.get(&spec.name).cloned();
+            if let (Some(keys), Some(h)) = (dirty.get(&spec.name), handle) {
+                let store = h.lock();
+                for k in keys {
+                    let value = match store.get(k) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            self.ctx.fail(e);
+                            None
+                        }
+                    };
+                    out.push(Output {
+                        topic: topic.clone(),
+                        partition: Some(self.id.partition),
+                        key: Some(k.clone()),
+                        value,
+                        timestamp: ts,
+                        headers: vec![(EPOCH_HEADER.into(), epoch.clone())],
+                    });
+                }
+            }
+            out.push(Output {
+                topic,
+                partition: Some(self.id.partition),
+                key: Some(MARKER_KEY.to_vec()),
+                value: Some(offsets.clone()),
+                timestamp: ts,
+                headers: vec![
+                    (EPOCH_HEADER.into(), epoch.clone()),
+                    (COMMIT_HEADER.into(), b"1".to_vec()),
+                ],
+            });
+        }
+        out
+    }
+}

@@ -1,0 +1,96 @@
+//! State stores: byte-keyed key-value stores underneath (in memory, or persistent on
+//! disk with fjall), typed views on top through serdes. Every write a task makes is
+//! also recorded for the store's changelog topic; a store is rebuilt from its changelog
+//! when its task starts where the local copy is missing or not known to be clean.
+//!
+//! Window and session stores are key-value stores whose keys carry the window:
+//! [`window`] encodes them so one key's windows are adjacent and ordered by time.
+
+pub mod memory;
+pub mod persistent;
+pub mod window;
+
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::error::Result;
+
+/// Key-value pairs, in key order.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// A byte-keyed store, ordered by key.
+pub trait KeyValueStore: Send {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()>;
+    fn delete(&mut self, key: &[u8]) -> Result<()>;
+    /// Entries with keys in the range, in key order.
+    fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Result<Entries>;
+    fn approximate_len(&self) -> usize;
+    /// Makes writes durable where the store is persistent.
+    fn flush(&mut self) -> Result<()>;
+    /// Empties the store (before a full restore).
+    fn clear(&mut self) -> Result<()>;
+}
+
+/// One task's instance of a store, shared with interactive queries.
+#[derive(Clone)]
+pub struct StoreHandle(Arc<Mutex<Box<dyn KeyValueStore>>>);
+
+impl StoreHandle {
+    pub fn new(store: Box<dyn KeyValueStore>) -> StoreHandle {
+        StoreHandle(Arc::new(Mutex::new(store)))
+    }
+
+    /// The store, locked; a panic elsewhere while it was held does not poison reads.
+    pub fn lock(&self) -> MutexGuard<'_, Box<dyn KeyValueStore>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What kind of store an operator asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreType {
+    InMemory,
+    Persistent,
+}
+
+/// A store as the topology declares it.
+#[derive(Debug, Clone)]
+pub struct StoreSpec {
+    pub name: String,
+    pub store_type: StoreType,
+    /// Written to `<application.id>-<name>-changelog`.
+    pub logged: bool,
+    /// For window and session stores: the changelog is `compact,delete` with this
+    /// retention, as Kafka Streams sets it (window retention + 1 day).
+    pub changelog_retention_ms: Option<i64>,
+}
+
+impl StoreSpec {
+    pub fn changelog_topic(&self, application_id: &str) -> String {
+        format!("{application_id}-{}-changelog", self.name)
+    }
+}
+
+/// Whether a range is empty or inverted (which `BTreeMap::range` would panic on).
+pub(crate) fn empty_range(from: Bound<&[u8]>, to: Bound<&[u8]>) -> bool {
+    match (from, to) {
+        (Bound::Included(a), Bound::Included(b)) => a > b,
+        (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => {
+            a >= b
+        }
+        _ => false,
+    }
+}
+
+/// Opens a store instance: in memory, or persistent under `dir` (in memory when no
+/// directory is given, as the test driver runs).
+pub fn open(spec: &StoreSpec, dir: Option<&std::path::Path>) -> Result<Box<dyn KeyValueStore>> {
+    match (spec.store_type, dir) {
+        (StoreType::Persistent, Some(dir)) => Ok(Box::new(persistent::PersistentStore::open(
+            &spec.name,
+            &dir.join(&spec.name),
+        )?)),
+        _ => Ok(Box::new(memory::InMemoryStore::default())),
+    }
+}

@@ -1,0 +1,186 @@
+//! Joins through the test driver: stream-table, stream-global table, stream-stream
+//! windowed (inner, left, outer), table-table (inner, left, outer).
+
+use std::time::Duration;
+
+use runnel_streams::*;
+
+#[test]
+fn stream_table_joins_look_up_only_when_the_stream_side_arrives() -> anyhow::Result<()> {
+    let b = StreamsBuilder::new();
+    let users = b.table::<String, String>("users", Materialized::named("users"));
+    let clicks = b.stream::<String, String>("clicks");
+    clicks
+        .join_table(&users, |page, region| format!("{page}/{region}"))
+        .to("inner");
+    clicks
+        .left_join_table(&users, |page, region| {
+            format!("{page}/{}", region.map_or("?", |r| r.as_str()))
+        })
+        .to("left");
+    let mut d = TopologyTestDriver::new(b.build())?;
+    d.pipe("clicks", "alice".to_string(), "home".to_string(), 0)?;
+    d.pipe("users", "alice".to_string(), "eu".to_string(), 1)?;
+    d.pipe("clicks", "alice".to_string(), "cart".to_string(), 2)?;
+    d.pipe("users", "alice".to_string(), "us".to_string(), 3)?;
+    assert_eq!(
+        d.read_key_values::<String, String>("inner")?,
+        vec![("alice".into(), "cart/eu".into())]
+    );
+    assert_eq!(
+        d.read_key_values::<String, String>("left")?,
+        vec![
+            ("alice".into(), "home/?".into()),
+            ("alice".into(), "cart/eu".into())
+        ]
+    );
+    Ok(())
+}
+
+#[test]
+fn stream_global_table_join_by_a_mapped_key() -> anyhow::Result<()> {
+    let b = StreamsBuilder::new();
+    let products = b.global_table::<String, String>("products", Materialized::named("products"));
+    b.stream::<String, String>("orders")
+        .join_global(
+            &products,
+            |_, product: &String| product.clone(),
+            |product, name| format!("{product}={name}"),
+        )
+        .to("named");
+    let mut d = TopologyTestDriver::new(b.build())?;
+    d.pipe("products", "p1".to_string(), "lamp".to_string(), 0)?;
+    d.pipe("orders", "o1".to_string(), "p1".to_string(), 1)?;
+    d.pipe("orders", "o2".to_string(), "p2".to_string(), 2)?;
+    assert_eq!(
+        d.read_key_values::<String, String>("named")?,
+        vec![("o1".into(), "p1=lamp".into())]
+    );
+    Ok(())
+}
+
+#[test]
+fn stream_stream_joins_within_the_window() -> anyhow::Result<()> {
+    let b = StreamsBuilder::new();
+    let views = b.stream::<String, String>("views");
+    let clicks = b.stream::<String, String>("clicks");
+    let w = JoinWindows::of_time_difference_and_grace(
+        Duration::from_millis(10),
+        Duration::from_millis(100),
+    );
+    views
+        .join(&clicks, |v, c| format!("{v}+{c}"), w)
+        .to("inner");
+    views
+        .left_join(
+            &clicks,
+            |v, c| format!("{v}+{}", c.map_or("-", |c| c.as_str())),
+            w,
+        )
+        .to("left");
+    views
+        .outer_join(
+            &clicks,
+            |v, c| {
+                format!(
+                    "{}+{}",
+                    v.map_or("-", |v| v.as_str()),
+                    c.map_or("-", |c| c.as_str())
+                )
+            },
+            w,
+        )
+        .to("outer");
+    let mut d = TopologyTestDriver::new(b.build())?;
+    d.pipe("views", "k".to_string(), "v1".to_string(), 100)?;
+    d.pipe("clicks", "k".to_string(), "c1".to_string(), 105)?; // within 10 ms of v1
+    d.pipe("clicks", "k".to_string(), "c2".to_string(), 200)?; // alone
+    d.pipe("views", "k".to_string(), "v2".to_string(), 195)?; // within 10 ms of c2
+    d.pipe("views", "x".to_string(), "v3".to_string(), 196)?; // other key
+    let vals = |d: &mut TopologyTestDriver, t: &str| -> anyhow::Result<Vec<String>> {
+        Ok(d.read_key_values::<String, String>(t)?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
+    };
+    assert_eq!(vals(&mut d, "inner")?, vec!["v1+c1", "v2+c2"]);
+    assert_eq!(
+        vals(&mut d, "left")?,
+        vec!["v1+-", "v1+c1", "v2+c2", "v3+-"]
+    );
+    assert_eq!(
+        vals(&mut d, "outer")?,
+        vec!["v1+-", "v1+c1", "-+c2", "v2+c2", "v3+-"]
+    );
+    Ok(())
+}
+
+#[test]
+fn table_table_joins_follow_both_sides() -> anyhow::Result<()> {
+    let b = StreamsBuilder::new();
+    let left = b.table::<String, String>("left", Materialized::named("l"));
+    let right = b.table::<String, i64>("right", Materialized::named("r"));
+    left.join(
+        &right,
+        |l, r| format!("{l}:{r}"),
+        Materialized::named("inner"),
+    )
+    .to_stream()
+    .to("inner");
+    left.left_join(
+        &right,
+        |l, r| format!("{l}:{r:?}"),
+        Materialized::named("leftj"),
+    )
+    .to_stream()
+    .to("left-out");
+    left.outer_join(
+        &right,
+        |l, r| format!("{l:?}:{r:?}"),
+        Materialized::named("outer"),
+    )
+    .to_stream()
+    .to("outer");
+    let mut d = TopologyTestDriver::new(b.build())?;
+    d.pipe("left", "k".to_string(), "a".to_string(), 0)?;
+    d.pipe("right", "k".to_string(), 1i64, 1)?;
+    d.pipe("right", "k".to_string(), 2i64, 2)?;
+    d.pipe_raw("left", Some(b"k".to_vec()), None, 3)?;
+    assert_eq!(
+        d.read_key_values::<String, Option<String>>("inner")?,
+        vec![
+            ("k".into(), Some("a:1".into())),
+            ("k".into(), Some("a:2".into())),
+            ("k".into(), None)
+        ]
+    );
+    assert_eq!(
+        d.read_key_values::<String, Option<String>>("left-out")?,
+        vec![
+            ("k".into(), Some("a:None".into())),
+            ("k".into(), Some("a:Some(1)".into())),
+            ("k".into(), Some("a:Some(2)".into())),
+            ("k".into(), None)
+        ]
+    );
+    let outer: Vec<Option<String>> = d
+        .read_key_values::<String, Option<String>>("outer")?
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(
+        outer,
+        vec![
+            Some("Some(\"a\"):None".into()),
+            Some("Some(\"a\"):Some(1)".into()),
+            Some("Some(\"a\"):Some(2)".into()),
+            Some("None:Some(2)".into())
+        ]
+    );
+    assert_eq!(
+        d.key_value_store::<String, String>("outer")?
+            .get(&"k".into())?,
+        Some("None:Some(2)".into())
+    );
+    Ok(())
+}
