@@ -1,11 +1,17 @@
 //! The runtime: [`StreamsConfig`], tasks, changelog restore, stream threads and
 //! [`KafkaStreams`], which runs a topology against a Kafka cluster.
 
+mod block_on;
 pub mod config;
 pub mod query;
 pub mod restore;
+pub mod restore_from;
+pub mod streams;
 pub mod task;
+mod thread;
+mod topics;
 
 pub use config::StreamsConfig;
 pub use query::{ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore};
-pub struct KafkaStreams;
+pub use restore_from::StateRestoreListener;
+pub use streams::{KafkaStreams, State};

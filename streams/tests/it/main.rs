@@ -1,6 +1,8 @@
 //! Streams tests: every operator through the TopologyTestDriver, and the runtime on a
 //! real (in-process) broker.
 
+mod common;
 mod driver_joins;
 mod driver_ops;
 mod driver_windows;
+mod runtime;

@@ -1,0 +1,365 @@
+//! A stream thread: one consumer in the application's group, the tasks of the
+//! partitions assigned to it, one idempotent producer. It polls, processes record by
+//! record, and every `commit.interval.ms` commits: wait until every produced record is
+//! acknowledged, write the changelog batches and wait again, then commit the input
+//! offsets. A rebalance commits first; tasks reassigned to the same thread keep their
+//! state, new ones are restored from their changelogs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use super::restore_from;
+use super::streams::Shared;
+use super::task::{Task, TaskId};
+use crate::error::{Error, Result};
+use crate::record::{Output, RawRecord};
+use crate::state::{self, StoreHandle};
+
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
+/// Records processed between checks of the clock.
+const POLL_BATCH: usize = 1000;
+
+/// Remembers the first failed delivery.
+#[derive(Default)]
+pub(crate) struct DeliveryCtx {
+    failure: Mutex<Option<String>>,
+}
+
+impl ClientContext for DeliveryCtx {}
+
+impl ProducerContext for DeliveryCtx {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, m)) = result {
+            let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+            if f.is_none() {
+                *f = Some(format!("producing to {}: {e}", m.topic()));
+            }
+        }
+    }
+}
+
+type Producer_ = ThreadedProducer<DeliveryCtx>;
+
+#[derive(Default)]
+struct ThreadState {
+    tasks: BTreeMap<TaskId, Task>,
+    /// Tasks taken away by a rebalance, kept in case they come back.
+    suspended: BTreeMap<TaskId, Task>,
+    error: Option<Error>,
+}
+
+struct ThreadCtx {
+    shared: Arc<Shared>,
+    name: String,
+    state: Arc<Mutex<ThreadState>>,
+    producer: Arc<Producer_>,
+    restore: BaseConsumer,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl ClientContext for ThreadCtx {}
+
+impl ConsumerContext for ThreadCtx {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(_) = rebalance {
+            self.shared.thread_rebalancing(&self.name);
+            let mut st = lock(&self.state);
+            if st.error.is_none() {
+                if let Err(e) = commit(consumer, &self.producer, &mut st) {
+                    st.error = Some(e);
+                }
+            }
+            let tasks = std::mem::take(&mut st.tasks);
+            st.suspended.extend(tasks);
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            let mut st = lock(&self.state);
+            if let Err(e) = self.assign(&mut st, tpl) {
+                tracing::error!(thread = %self.name, error = %e, "taking over tasks failed");
+                st.error = Some(e);
+            }
+            self.shared.thread_running(&self.name);
+        }
+    }
+}
+
+impl ThreadCtx {
+    fn assign(&self, st: &mut ThreadState, tpl: &TopicPartitionList) -> Result<()> {
+        let mut ids: Vec<TaskId> = tpl
+            .elements()
+            .iter()
+            .filter_map(|e| {
+                Some(TaskId {
+                    subtopology: *self.shared.topic_to_sub.get(e.topic())?,
+                    partition: e.partition(),
+                })
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        for id in &ids {
+            if let Some(task) = st.suspended.remove(id) {
+                st.tasks.insert(*id, task);
+                continue;
+            }
+            let task = self.create_task(*id)?;
+            st.tasks.insert(*id, task);
+        }
+        // Suspended tasks that went elsewhere are closed.
+        for (id, task) in std::mem::take(&mut st.suspended) {
+            self.shared.unregister(&task);
+            tracing::info!(thread = %self.name, task = %id, "task closed");
+        }
+        tracing::info!(thread = %self.name, tasks = ?ids.iter().map(ToString::to_string).collect::<Vec<_>>(), "tasks assigned");
+        Ok(())
+    }
+
+    fn create_task(&self, id: TaskId) -> Result<Task> {
+        let shared = &self.shared;
+        let sub = &shared.topology.subtopologies[id.subtopology];
+        let dir = shared
+            .config
+            .state_dir
+            .join(&shared.config.application_id)
+            .join(id.to_string());
+        let mut stores = HashMap::new();
+        for spec in &sub.stores {
+            stores.insert(
+                spec.name.clone(),
+                StoreHandle::new(state::open(spec, Some(&dir))?),
+            );
+        }
+        let mut task = Task::new(
+            id,
+            sub,
+            &shared.config.application_id,
+            stores,
+            shared.global.clone(),
+        );
+        task.ctx.skip_bad_records = shared.config.skip_bad_records;
+        task.ctx.partitions_of = shared.partitions_of.clone();
+        let listener = lock(&shared.restore_listener).clone();
+        restore_from::restore(&self.restore, &mut task, listener.as_deref())?;
+        shared.register(&task);
+        tracing::info!(thread = %self.name, task = %id, "task created");
+        Ok(task)
+    }
+}
+
+fn send(producer: &Producer_, o: &Output) -> Result<()> {
+    let mut headers = OwnedHeaders::new();
+    for (k, v) in &o.headers {
+        headers = headers.insert(Header {
+            key: k.as_str(),
+            value: Some(v.as_slice()),
+        });
+    }
+    let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&o.topic)
+        .timestamp(o.timestamp)
+        .headers(headers);
+    if let Some(k) = &o.key {
+        record = record.key(k.as_slice());
+    }
+    if let Some(v) = &o.value {
+        record = record.payload(v.as_slice());
+    }
+    if let Some(p) = o.partition {
+        record = record.partition(p);
+    }
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((e, r)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
+                record = r;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err((e, _)) => return Err(Error::Runtime(format!("producing to {}: {e}", o.topic))),
+        }
+    }
+}
+
+fn flush(producer: &Producer_) -> Result<()> {
+    producer
+        .flush(FLUSH_TIMEOUT)
+        .map_err(|e| Error::Runtime(format!("waiting for acknowledgements: {e}")))?;
+    match lock(&producer.context().failure).take() {
+        Some(f) => Err(Error::Runtime(f)),
+        None => Ok(()),
+    }
+}
+
+/// Outputs acknowledged, then changelogs, then input offsets.
+fn commit<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    producer: &Producer_,
+    st: &mut ThreadState,
+) -> Result<()> {
+    flush(producer)?;
+    for task in st.tasks.values_mut() {
+        for o in task.changelog_batch() {
+            send(producer, &o)?;
+        }
+    }
+    flush(producer)?;
+    let mut tpl = TopicPartitionList::new();
+    for task in st.tasks.values() {
+        for (topic, next) in &task.consumed {
+            tpl.add_partition_offset(topic, task.id.partition, Offset::Offset(*next))?;
+        }
+    }
+    if tpl.count() > 0 {
+        if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+            // The group moved on: the new owner resumes from the changelog markers.
+            tracing::warn!(error = %e, "committing offsets failed");
+        }
+    }
+    Ok(())
+}
+
+fn raw(m: &rdkafka::message::BorrowedMessage<'_>) -> RawRecord {
+    RawRecord {
+        topic: m.topic().to_string(),
+        partition: m.partition(),
+        offset: m.offset(),
+        key: m.key().map(<[u8]>::to_vec),
+        value: m.payload().map(<[u8]>::to_vec),
+        timestamp: m.timestamp().to_millis().unwrap_or(0),
+        headers: m
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+pub(crate) fn run(shared: Arc<Shared>, name: String) -> Result<()> {
+    let config = &shared.config;
+    let producer: Producer_ = config
+        .client("producer")
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("partitioner", "murmur2_random")
+        .set("linger.ms", "5")
+        .create_with_context(DeliveryCtx::default())?;
+    let producer = Arc::new(producer);
+    let restore: BaseConsumer = config
+        .client("restore.consumer")
+        // Assigned partitions only; librdkafka wants a group id even so. Nothing is committed.
+        .set(
+            "group.id",
+            format!("{}-restore-consumer", config.application_id),
+        )
+        .set("enable.auto.commit", "false")
+        .set("fetch.queue.backoff.ms", "10")
+        .create()?;
+    let state = Arc::new(Mutex::new(ThreadState::default()));
+    let ctx = ThreadCtx {
+        shared: shared.clone(),
+        name: name.clone(),
+        state: state.clone(),
+        producer: producer.clone(),
+        restore,
+    };
+    let consumer: BaseConsumer<ThreadCtx> = config
+        .client("consumer")
+        .set("group.id", &config.application_id)
+        .set("client.id", format!("{}-{name}", config.application_id))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        // Range assignment gives every consumer the same partition numbers of
+        // co-partitioned topics: one task reads partition n of each.
+        .set("partition.assignment.strategy", "range")
+        .set("fetch.queue.backoff.ms", "10")
+        .create_with_context(ctx)?;
+    let topics: Vec<String> = shared.topic_to_sub.keys().cloned().collect();
+    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&refs)?;
+    let mut last_commit = Instant::now();
+    let result = (|| -> Result<()> {
+        while !shared.stop.load(Ordering::Relaxed) {
+            let mut timeout = Duration::from_millis(100);
+            for _ in 0..POLL_BATCH {
+                let Some(polled) = consumer.poll(timeout) else {
+                    break;
+                };
+                timeout = Duration::ZERO;
+                let m = match polled {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::warn!(thread = %name, error = %e, "consumer error");
+                        continue;
+                    }
+                };
+                let rec = raw(&m);
+                let mut st = lock(&state);
+                let id = TaskId {
+                    subtopology: shared
+                        .topic_to_sub
+                        .get(&rec.topic)
+                        .copied()
+                        .unwrap_or(usize::MAX),
+                    partition: rec.partition,
+                };
+                let Some(task) = st.tasks.get_mut(&id) else {
+                    continue;
+                };
+                task.process(&rec)?;
+                for o in task.take_output() {
+                    send(&producer, &o)?;
+                }
+            }
+            let mut st = lock(&state);
+            if let Some(e) = st.error.take() {
+                return Err(e);
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            for task in st.tasks.values_mut() {
+                task.punctuate_wall_clock(now)?;
+                for o in task.take_output() {
+                    send(&producer, &o)?;
+                }
+            }
+            if last_commit.elapsed() >= config.commit_interval {
+                commit(&consumer, &producer, &mut st)?;
+                last_commit = Instant::now();
+            }
+        }
+        let mut st = lock(&state);
+        commit(&consumer, &producer, &mut st)
+    })();
+    let tasks: Vec<Task> = {
+        let mut st = lock(&state);
+        let mut all: Vec<Task> = std::mem::take(&mut st.tasks).into_values().collect();
+        all.extend(std::mem::take(&mut st.suspended).into_values());
+        all
+    };
+    for t in &tasks {
+        for h in t.ctx.stores.values() {
+            let _ = h.lock().flush();
+        }
+        shared.unregister(t);
+    }
+    consumer.unsubscribe();
+    result
+}
