@@ -1,7 +1,10 @@
 //! `runnel`: an event streaming platform that speaks the Apache Kafka protocol.
 //!
 //! This facade re-exports the workspace's crates; the `runnel` binary (src/main.rs)
-//! is the command line over them. Today: [`broker`] (`runnel-broker`), the durable
-//! Kafka-compatible broker. Connect, Streams and KSQL join as they are built.
+//! is the command line over them: [`broker`] (`runnel-broker`), the durable
+//! Kafka-compatible broker; [`connect`] (`runnel-connect`), the Connect runtime;
+//! [`streams`] (`runnel-streams`), the Streams library. KSQL joins as it is built.
 
 pub use runnel_broker as broker;
+pub use runnel_connect as connect;
+pub use runnel_streams as streams;

@@ -3,9 +3,9 @@
 //! finishing the commit) is dropped, and its keys are reported so the task writes their
 //! restored values again (a compacted changelog must not keep the dropped ones).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-use super::task::{COMMIT_HEADER, EPOCH_HEADER};
+use super::task::{Marker, COMMIT_HEADER, EPOCH_HEADER};
 use crate::error::Result;
 use crate::state::KeyValueStore;
 
@@ -13,8 +13,8 @@ use crate::state::KeyValueStore;
 pub struct Restorer {
     pending_epoch: Option<Vec<u8>>,
     pending: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    /// The input offsets of the last complete batch.
-    pub offsets: Option<HashMap<String, i64>>,
+    /// The marker of the last complete batch.
+    pub marker: Option<Marker>,
     /// Keys of dropped batches.
     pub dropped: BTreeSet<Vec<u8>>,
     pub applied: u64,
@@ -64,7 +64,7 @@ impl Restorer {
             } else {
                 self.drop_pending();
             }
-            self.offsets = value.and_then(|v| serde_json::from_slice(v).ok());
+            self.marker = value.and_then(|v| serde_json::from_slice(v).ok());
             return Ok(());
         }
         if self.pending_epoch.as_deref() != Some(epoch) {
@@ -99,21 +99,33 @@ mod tests {
         let mut s = InMemoryStore::default();
         let mut r = Restorer::default();
         r.apply(&mut s, b"a", Some(b"1"), &h("e1", false)).unwrap();
-        r.apply(&mut s, b"m", Some(br#"{"in":10}"#), &h("e1", true))
-            .unwrap();
+        r.apply(
+            &mut s,
+            b"m",
+            Some(br#"{"offsets":{"in":10}}"#),
+            &h("e1", true),
+        )
+        .unwrap();
         // A crashed commit: its records never get a marker.
         r.apply(&mut s, b"a", Some(b"2"), &h("e2", false)).unwrap();
         r.apply(&mut s, b"b", Some(b"9"), &h("e2", false)).unwrap();
         // The next run's commit.
         r.apply(&mut s, b"c", Some(b"3"), &h("e3", false)).unwrap();
-        r.apply(&mut s, b"m", Some(br#"{"in":12}"#), &h("e3", true))
-            .unwrap();
+        r.apply(
+            &mut s,
+            b"m",
+            Some(br#"{"offsets":{"in":12},"origins":{"x\u00000":[5,1]}}"#),
+            &h("e3", true),
+        )
+        .unwrap();
         r.apply(&mut s, b"c", None, &h("e4", false)).unwrap();
         r.finish();
         assert_eq!(s.get(b"a").unwrap(), Some(b"1".to_vec()));
         assert_eq!(s.get(b"b").unwrap(), None);
         assert_eq!(s.get(b"c").unwrap(), Some(b"3".to_vec()));
-        assert_eq!(r.offsets.as_ref().and_then(|o| o.get("in")), Some(&12));
+        let marker = r.marker.as_ref().unwrap();
+        assert_eq!(marker.offsets.get("in"), Some(&12));
+        assert_eq!(marker.origins.get("x\u{0}0"), Some(&(5, 1)));
         let dropped: Vec<&[u8]> = r.dropped.iter().map(Vec::as_slice).collect();
         assert_eq!(dropped, vec![&b"a"[..], b"b", b"c"]);
         assert_eq!(r.applied, 2);

@@ -95,8 +95,12 @@ pub fn restore(
             consumer.unassign()?;
         }
         restorer.finish();
-        if let Some(offsets) = restorer.offsets.take() {
-            for (t, o) in offsets {
+        if let Some(marker) = restorer.marker.take() {
+            for (upstream, origin) in marker.origins {
+                let e = task.origins.entry(upstream).or_insert(origin);
+                *e = (*e).max(origin);
+            }
+            for (t, o) in marker.offsets {
                 let e = task.skip_below.entry(t.clone()).or_insert(o);
                 *e = (*e).max(o);
                 // The next commit (and its marker) starts from here, not from nothing.

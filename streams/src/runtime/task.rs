@@ -8,6 +8,12 @@
 //! crash between the changelog write and the offset commit neither loses nor double
 //! counts: the marker's offsets tell the task which input records its state already
 //! reflects, and those are skipped when they are read again.
+//!
+//! Records written to repartition topics carry their origin (input topic, partition,
+//! offset, index among the outputs of that input record). An upstream task that crashed
+//! writes the same records again when it reprocesses; the downstream task remembers the
+//! last origin it applied per upstream partition — in its markers too — and skips
+//! repeats. So counts after a crash are exact without broker transactions.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -25,6 +31,29 @@ pub const COMMIT_HEADER: &str = "runnel.commit";
 /// The commit marker's key: never a key a store writes, since store records carry no
 /// commit header.
 pub const MARKER_KEY: &[u8] = b"\0runnel.commit";
+/// Header with a repartitioned record's origin.
+pub const ORIGIN_HEADER: &str = "runnel.origin";
+
+/// What a commit marker records: input offsets, and the last origin applied per
+/// upstream partition of repartition topics.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Marker {
+    pub offsets: HashMap<String, i64>,
+    #[serde(default)]
+    pub origins: HashMap<String, (i64, u32)>,
+}
+
+/// `<topic>\0<partition>` → (offset, index), from an origin header.
+fn parse_origin(v: &[u8]) -> Option<(String, (i64, u32))> {
+    let s = std::str::from_utf8(v).ok()?;
+    let mut parts = s.split('\0');
+    let (topic, partition, offset, idx) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    Some((
+        format!("{topic}\0{partition}"),
+        (offset.parse().ok()?, idx.parse().ok()?),
+    ))
+}
 
 /// Kafka Streams' task id: `<sub-topology>_<partition>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -49,6 +78,8 @@ pub struct Task {
     pub(crate) skip_below: HashMap<String, i64>,
     /// The next offset to commit, per input topic.
     pub(crate) consumed: HashMap<String, i64>,
+    /// The last origin applied per upstream partition (repartition topics).
+    pub(crate) origins: HashMap<String, (i64, u32)>,
     epochs: u64,
 }
 
@@ -90,6 +121,7 @@ impl Task {
             specs: sub.stores.clone(),
             skip_below: HashMap::new(),
             consumed: HashMap::new(),
+            origins: HashMap::new(),
             epochs: 0,
         }
     }
@@ -116,11 +148,36 @@ impl Task {
         {
             return Ok(());
         }
+        if let Some((upstream, origin)) = rec
+            .headers
+            .iter()
+            .find(|(k, _)| k == ORIGIN_HEADER)
+            .and_then(|(_, v)| parse_origin(v))
+        {
+            if self
+                .origins
+                .get(&upstream)
+                .is_some_and(|seen| origin <= *seen)
+            {
+                return Ok(());
+            }
+            self.origins.insert(upstream, origin);
+        }
         self.ctx.timestamp = rec.timestamp;
+        let first_output = self.ctx.out.len();
         if let Some(sinks) = self.sources.get_mut(&rec.topic) {
             for s in sinks {
                 s(&mut self.ctx, rec);
             }
+        }
+        let app = &self.ctx.application_id;
+        for (i, o) in self.ctx.out[first_output..]
+            .iter_mut()
+            .filter(|o| o.topic.starts_with(&**app) && o.topic.ends_with("-repartition"))
+            .enumerate()
+        {
+            let origin = format!("{}\0{}\0{}\0{i}", rec.topic, rec.partition, rec.offset);
+            o.headers.push((ORIGIN_HEADER.into(), origin.into_bytes()));
         }
         self.punctuate(PunctuationType::StreamTime, self.ctx.stream_time);
         match self.ctx.error.take() {
@@ -170,7 +227,11 @@ impl Task {
         let epoch = epoch_id(self.id, self.epochs);
         let ts = self.ctx.stream_time.max(0);
         let mut out = Vec::new();
-        let offsets = serde_json::to_vec(&self.consumed).unwrap_or_default();
+        let marker = Marker {
+            offsets: self.consumed.clone(),
+            origins: self.origins.clone(),
+        };
+        let offsets = serde_json::to_vec(&marker).unwrap_or_default();
         for spec in logged {
             let topic = spec.changelog_topic(&self.ctx.application_id);
             let handle = self.ctx.stores.get(&spec.name).cloned();

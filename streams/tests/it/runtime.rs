@@ -108,7 +108,11 @@ fn two_instances_split_the_partitions_and_a_restart_restores_state() {
     create_topic(&bs, "wc2-in", 4);
     let (input, expected) = lines(20_000);
     let (first, second) = input.split_at(10_000);
-    produce(&bs, "wc2-in", first.iter().map(|l| (None, l.as_bytes().to_vec(), 0)));
+    produce(
+        &bs,
+        "wc2-in",
+        first.iter().map(|l| (None, l.as_bytes().to_vec(), 0)),
+    );
     let start = |n: usize| {
         let mut app = KafkaStreams::new(
             word_count_topology("wc2-in", "wc2-out"),
@@ -119,17 +123,29 @@ fn two_instances_split_the_partitions_and_a_restart_restores_state() {
     };
     let mut a = start(1);
     let mut b = start(2);
-    wait_for("both instances running", 60, || a.state() == State::Running && b.state() == State::Running);
+    wait_for("both instances running", 60, || {
+        a.state() == State::Running && b.state() == State::Running
+    });
     // Each holds some of the count store's partitions, and together all the words.
     wait_for("both instances own tasks", 60, || {
-        let na = a.store::<String, i64>("counts").and_then(|s| s.all()).map_or(0, |a| a.len());
-        let nb = b.store::<String, i64>("counts").and_then(|s| s.all()).map_or(0, |a| a.len());
+        let na = a
+            .store::<String, i64>("counts")
+            .and_then(|s| s.all())
+            .map_or(0, |a| a.len());
+        let nb = b
+            .store::<String, i64>("counts")
+            .and_then(|s| s.all())
+            .map_or(0, |a| a.len());
         na > 0 && nb > 0 && na + nb == WORDS.len()
     });
     // One leaves; the other takes its tasks over, restoring their counts from the
     // changelog, and counts the second half on top.
     a.close().unwrap();
-    produce(&bs, "wc2-in", second.iter().map(|l| (None, l.as_bytes().to_vec(), 0)));
+    produce(
+        &bs,
+        "wc2-in",
+        second.iter().map(|l| (None, l.as_bytes().to_vec(), 0)),
+    );
     let got = latest_per_key(&bs, "wc2-out", 120, |m| decoded(m) == expected);
     assert_eq!(decoded(&got), expected);
     wait_for("b's store to hold every word", 60, || {

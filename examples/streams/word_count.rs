@@ -1,0 +1,76 @@
+//! Word count, as Kafka Streams' WordCountDemo: reads lines from
+//! `streams-plaintext-input`, counts words (lower-cased), writes each new count as text
+//! to `streams-wordcount-output` (key: the word).
+//!
+//! ```sh
+//! cargo run --release -- up                                        # terminal 1
+//! cargo run --release -- topics create streams-plaintext-input --partitions 4
+//! cargo run --release --example word_count                         # terminal 2
+//! echo "all streams lead to kafka" | cargo run --release -- produce --topic streams-plaintext-input
+//! cargo run --release -- consume --topic streams-wordcount-output --from-beginning --format key-value
+//! ```
+//!
+//! Options: `--bootstrap-server`, `--input`, `--output`, `--application-id`,
+//! `--state-dir`, `--commit-interval-ms`. Ctrl-C (or SIGTERM) commits and stops.
+
+use anyhow::Context;
+use runnel::streams::{KafkaStreams, Materialized, StreamsBuilder, StreamsConfig};
+
+fn arg(name: &str, default: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| default.to_string())
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let input = arg("--input", "streams-plaintext-input");
+    let output = arg("--output", "streams-wordcount-output");
+    let config = StreamsConfig::new(
+        &arg("--application-id", "streams-wordcount"),
+        &arg("--bootstrap-server", "127.0.0.1:9092"),
+    )?
+    .with("commit.interval.ms", &arg("--commit-interval-ms", "1000"))?
+    .with(
+        "state.dir",
+        &arg(
+            "--state-dir",
+            &std::env::temp_dir()
+                .join("kafka-streams")
+                .display()
+                .to_string(),
+        ),
+    )?;
+
+    let builder = StreamsBuilder::new();
+    builder
+        .stream::<(), String>(&input)
+        .flat_map_values(|line: String| line.split_whitespace().map(str::to_lowercase).collect())
+        .group_by(|_, word: &String| word.clone())
+        .count(Materialized::named("counts"))
+        .to_stream()
+        .map_values(|count: Option<i64>| count.unwrap_or(0).to_string())
+        .to(&output);
+    let mut streams = KafkaStreams::new(builder.build(), config);
+    streams.start().context("starting the word count")?;
+    eprintln!("word count running: {input} -> {output}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    })?;
+    streams.close().context("stopping the word count")?;
+    Ok(())
+}
