@@ -6,6 +6,7 @@ mod connect;
 mod consume;
 mod groups;
 mod perf;
+mod perf_streams;
 mod produce;
 mod topics;
 

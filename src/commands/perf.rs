@@ -30,6 +30,23 @@ pub enum PerfCommand {
         #[command(flatten)]
         conn: Connection,
     },
+    /// A keyed count through a Streams application, end to end (input topic -> count ->
+    /// output topic): records/s from start until every key's final count is out.
+    Streams {
+        #[arg(long, default_value_t = 1_000_000)]
+        num_records: u64,
+        #[arg(long, default_value_t = 10_000)]
+        keys: u64,
+        #[arg(long, default_value_t = 4)]
+        partitions: i32,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// An in-memory store instead of the persistent (fjall) one.
+        #[arg(long)]
+        in_memory: bool,
+        #[command(flatten)]
+        conn: Connection,
+    },
     /// Read records from the beginning of a topic.
     Consume {
         #[arg(long)]
@@ -74,6 +91,24 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 
 pub async fn run(cmd: PerfCommand) -> anyhow::Result<()> {
     match cmd {
+        PerfCommand::Streams {
+            num_records,
+            keys,
+            partitions,
+            threads,
+            in_memory,
+            conn,
+        } => {
+            let args = super::perf_streams::Args {
+                bootstrap: conn.bootstrap_server.clone(),
+                num_records,
+                keys: keys.max(1),
+                partitions,
+                threads,
+                in_memory,
+            };
+            tokio::task::spawn_blocking(move || super::perf_streams::run(args)).await?
+        }
         PerfCommand::Produce {
             topic,
             num_records,

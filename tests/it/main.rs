@@ -5,4 +5,5 @@ mod cli;
 mod conformance;
 mod connect_cluster;
 mod crash;
+mod streams_crash;
 mod support;
