@@ -72,7 +72,7 @@ fn word_count_is_exact_and_queryable() {
     let broker = TestBroker::start(&dir.path().join("broker"));
     let bs = broker.bootstrap.clone();
     create_topic(&bs, "wc-in", 4);
-    let (input, expected) = lines(20_000);
+    let (input, expected) = lines(1_000_000);
     produce(
         &bs,
         "wc-in",
