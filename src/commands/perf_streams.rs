@@ -50,7 +50,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     for i in 0..a.num_records {
         let key = format!("key-{}", i % a.keys);
-        let mut r: BaseRecord<'_, str, [u8]> = BaseRecord::to(&input).key(key.as_str()).payload(&b"v"[..]);
+        let mut r: BaseRecord<'_, str, [u8]> =
+            BaseRecord::to(&input).key(key.as_str()).payload(&b"v"[..]);
         loop {
             match producer.send(r) {
                 Ok(()) => break,

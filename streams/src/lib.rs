@@ -26,8 +26,8 @@ pub mod topology;
 
 pub use dsl::{
     Change, GlobalKTable, JoinWindows, KGroupedStream, KGroupedTable, KStream, KTable,
-    Materialized, Processor, ProcessorContext, SessionWindows, StreamsBuilder, Suppressed,
-    TimeWindows,
+    Materialized, Processor, ProcessorContext, SessionWindows, SlidingWindows, StreamsBuilder,
+    Suppressed, TimeWindows,
 };
 pub use error::{Error, Result};
 pub use record::Record;

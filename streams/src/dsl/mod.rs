@@ -3,7 +3,7 @@
 //!
 //! Layout: `builder.rs` (sources), `kstream.rs` (stateless operators, repartitioning),
 //! `ktable.rs` (tables and their changes), `grouped.rs` (count, reduce, aggregate),
-//! `windowed.rs` (time, session and sliding windows, suppress), `joins.rs`,
+//! `windowed.rs` (time and session windows, suppress), `sliding.rs`, `joins.rs`,
 //! `processor.rs` (the Processor API the DSL compiles to).
 
 mod builder;
@@ -12,6 +12,7 @@ mod joins;
 mod kstream;
 mod ktable;
 mod processor;
+mod sliding;
 mod windowed;
 
 pub use builder::StreamsBuilder;
@@ -20,6 +21,7 @@ pub use joins::JoinWindows;
 pub use kstream::{Branches, KStream};
 pub use ktable::{Change, GlobalKTable, KTable};
 pub use processor::{Processor, ProcessorContext};
+pub use sliding::{SlidingWindowedKStream, SlidingWindows};
 pub use windowed::{
     SessionWindowedKStream, SessionWindows, Suppressed, TimeWindowedKStream, TimeWindows,
 };

@@ -131,3 +131,47 @@ fn suppress_emits_once_per_window_when_it_closes() -> anyhow::Result<()> {
     assert_eq!(out, vec![("a@10".into(), 2), ("b@10".into(), 1)]);
     Ok(())
 }
+
+#[test]
+fn sliding_windows_aggregate_records_within_the_time_difference() -> anyhow::Result<()> {
+    let b = StreamsBuilder::new();
+    b.stream::<String, i64>("v")
+        .group_by_key()
+        .windowed_by_sliding(SlidingWindows::of_time_difference_and_grace(ms(10), ms(50)))
+        .aggregate(|| 0i64, |_, v, acc| acc + v, Materialized::named("sliding"))
+        .to_stream()
+        .map(|w: Windowed<String>, s| {
+            (
+                format!("[{},{}]", w.window.start, w.window.end),
+                s.unwrap_or(0),
+            )
+        })
+        .to("sums");
+    let mut d = TopologyTestDriver::new(b.build())?;
+    d.pipe("v", "k".to_string(), 1i64, 10)?;
+    d.pipe("v", "k".to_string(), 2i64, 15)?;
+    d.pipe("v", "k".to_string(), 4i64, 30)?;
+    // Out of order: 8 at 12 opens [2,12] and [13,23] and falls in [5,15] and [11,21].
+    d.pipe("v", "k".to_string(), 8i64, 12)?;
+    let out: Vec<(String, i64)> = d.read_key_values("sums")?;
+    assert_eq!(
+        out,
+        vec![
+            ("[0,10]".into(), 1),
+            ("[5,15]".into(), 3),
+            ("[11,21]".into(), 2),
+            ("[20,30]".into(), 4),
+            ("[2,12]".into(), 9),
+            ("[5,15]".into(), 11),
+            ("[11,21]".into(), 10),
+            ("[13,23]".into(), 2),
+        ]
+    );
+    // Every window with records, and its sum, as the store holds it now.
+    let store = d.window_store::<String, i64>("sliding")?;
+    assert_eq!(
+        store.fetch(&"k".into(), 0, 100)?,
+        vec![(0, 1), (2, 9), (5, 11), (11, 10), (13, 2), (20, 4)]
+    );
+    Ok(())
+}

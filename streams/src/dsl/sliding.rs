@@ -1,0 +1,193 @@
+//! Sliding windows, as Kafka Streams' `SlidingWindows`: two records share a window when
+//! their timestamps differ by at most the time difference. Each record opens a window
+//! ending at it (`[t - d, t]`) and, when later records follow within `d`, one starting
+//! just after it (`[t + 1, t + 1 + d]`); every window holding records is aggregated.
+//! Records of a key are kept in a buffer store for `2d + grace`, and each window a new
+//! record touches is folded again from the buffer.
+
+use std::collections::BTreeSet;
+use std::ops::Bound;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::grouped::KGroupedStream;
+use super::kstream::KStream;
+use super::ktable::{Change, KTable};
+use super::{add_store, get_typed, put_typed, Materialized};
+use crate::record::Record;
+use crate::serde::Serde;
+use crate::state::window::{self as wk, Window, Windowed};
+use crate::topology::{Node, TaskCtx};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlidingWindows {
+    pub time_difference_ms: i64,
+    pub grace_ms: i64,
+}
+
+impl SlidingWindows {
+    pub fn of_time_difference_with_no_grace(d: Duration) -> SlidingWindows {
+        SlidingWindows::of_time_difference_and_grace(d, Duration::ZERO)
+    }
+    pub fn of_time_difference_and_grace(d: Duration, grace: Duration) -> SlidingWindows {
+        SlidingWindows {
+            time_difference_ms: i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4),
+            grace_ms: i64::try_from(grace.as_millis()).unwrap_or(i64::MAX / 4),
+        }
+    }
+}
+
+impl<K: Serde, V: Serde> KGroupedStream<K, V> {
+    pub fn windowed_by_sliding(&self, windows: SlidingWindows) -> SlidingWindowedKStream<K, V> {
+        SlidingWindowedKStream {
+            stream: self.stream.clone(),
+            windows,
+        }
+    }
+}
+
+pub struct SlidingWindowedKStream<K, V> {
+    stream: KStream<K, V>,
+    windows: SlidingWindows,
+}
+
+type Init<A> = Arc<dyn Fn() -> A + Send + Sync>;
+type Step<K, V, A> = Arc<dyn Fn(&K, &V, A) -> A + Send + Sync>;
+
+/// The time of a buffer key: window key layout plus an 8-byte sequence number.
+fn buffered_time(k: &[u8]) -> Option<i64> {
+    let n = k.len().checked_sub(8)?;
+    wk::parse_window_key(&k[..n]).ok().map(|(_, t)| t)
+}
+
+impl<K: Serde, V: Serde> SlidingWindowedKStream<K, V> {
+    pub fn count(&self, m: Materialized) -> KTable<Windowed<K>, i64> {
+        self.aggregate(|| 0, |_, _, n| n + 1, m)
+    }
+
+    pub fn aggregate<A: Serde>(
+        &self,
+        init: impl Fn() -> A + Send + Sync + 'static,
+        f: impl Fn(&K, &V, A) -> A + Send + Sync + 'static,
+        m: Materialized,
+    ) -> KTable<Windowed<K>, A> {
+        self.aggregate_with(m, Arc::new(init), Arc::new(f))
+    }
+
+    fn aggregate_with<A: Serde>(
+        &self,
+        m: Materialized,
+        init: Init<A>,
+        f: Step<K, V, A>,
+    ) -> KTable<Windowed<K>, A> {
+        let s = &self.stream;
+        let (d, grace) = (self.windows.time_difference_ms, self.windows.grace_ms);
+        let retention = 2 * d + grace + 1;
+        let extra = Some(retention + 86_400_000);
+        let store = add_store(
+            &s.graph,
+            s.group,
+            &m,
+            "KSTREAM-AGGREGATE-STATE-STORE",
+            extra,
+        );
+        let buffer = add_store(
+            &s.graph,
+            s.group,
+            &Materialized::default(),
+            "KSTREAM-SLIDING-BUFFER-STORE",
+            extra,
+        );
+        let child: Arc<Node<Windowed<K>, Change<A>>> = Node::new();
+        let (c, st, buf) = (child.clone(), store.clone(), buffer);
+        s.node.add(Arc::new(move |b| {
+            let mut next = c.build(b);
+            let (store, buffer, init, f) = (st.clone(), buf.clone(), init.clone(), f.clone());
+            let mut last_purge = i64::MIN;
+            Box::new(move |ctx: &mut TaskCtx, r: Record<K, V>| {
+                let Some(kb) = r.key.to_bytes() else { return };
+                let t = r.timestamp;
+                if t.saturating_add(d).saturating_add(grace) < ctx.stream_time {
+                    ctx.dropped_late += 1;
+                    return;
+                }
+                let Some(vb) = r.value.to_bytes() else { return };
+                ctx.seq += 1;
+                let mut bk = wk::window_key(&kb, t);
+                bk.extend(ctx.seq.to_be_bytes());
+                ctx.put(&buffer, &bk, Some(&vb));
+                let from = wk::window_key(&kb, t.saturating_sub(2 * d + 1));
+                let mut to = wk::window_key(&kb, t.saturating_add(2 * d + 1));
+                to.extend([0xff; 8]);
+                let mut recs: Vec<(i64, V)> = Vec::new();
+                for (k, v) in ctx.range(&buffer, Bound::Included(&from), Bound::Included(&to)) {
+                    let (Some(ts), Ok(v)) = (buffered_time(&k), V::from_bytes(Some(&v))) else {
+                        continue;
+                    };
+                    recs.push((ts, v));
+                }
+                // The windows this record opens, and those of its neighbours it falls in.
+                let mut starts = BTreeSet::from([t - d]);
+                if recs.iter().any(|(ts, _)| *ts > t && *ts <= t + 1 + d) {
+                    starts.insert(t + 1);
+                }
+                for (ts, _) in &recs {
+                    if *ts >= t && *ts <= t + d {
+                        starts.insert(ts - d);
+                    }
+                    if *ts < t && *ts >= t - 1 - d {
+                        starts.insert(ts + 1);
+                    }
+                }
+                for start in starts {
+                    let end = start + d;
+                    if end.saturating_add(grace) <= ctx.stream_time && end < t {
+                        continue;
+                    }
+                    let members: Vec<&(i64, V)> = recs
+                        .iter()
+                        .filter(|(ts, _)| *ts >= start && *ts <= end)
+                        .collect();
+                    if members.is_empty() {
+                        continue;
+                    }
+                    let agg = members.iter().fold(init(), |acc, (_, v)| f(&r.key, v, acc));
+                    let sk = wk::window_key(&kb, start);
+                    let old: Option<A> = get_typed(ctx, &store, &sk);
+                    put_typed(ctx, &store, &sk, Some(&agg));
+                    let key = Windowed {
+                        key: r.key.clone(),
+                        window: Window { start, end },
+                    };
+                    next(
+                        ctx,
+                        r.clone().with(
+                            key,
+                            Change {
+                                new: Some(agg),
+                                old,
+                            },
+                        ),
+                    );
+                }
+                if ctx.stream_time.saturating_sub(last_purge) >= retention.max(1000) {
+                    last_purge = ctx.stream_time;
+                    let horizon = ctx.stream_time.saturating_sub(retention);
+                    for (k, _) in ctx.range(&buffer, Bound::Unbounded, Bound::Unbounded) {
+                        if buffered_time(&k).is_some_and(|ts| ts < horizon) {
+                            ctx.put(&buffer, &k, None);
+                        }
+                    }
+                    for (k, _) in ctx.range(&store, Bound::Unbounded, Bound::Unbounded) {
+                        if wk::parse_window_key(&k).is_ok_and(|(_, start)| start + d < horizon) {
+                            ctx.put(&store, &k, None);
+                        }
+                    }
+                }
+            })
+        }));
+        let mut t = KTable::new(child, s.group, s.graph.clone(), store);
+        t.grace_ms = Some(grace);
+        t
+    }
+}
