@@ -3,10 +3,11 @@
 //!
 //! Layout: `builder.rs` (sources), `kstream.rs` (stateless operators, repartitioning),
 //! `ktable.rs` (tables and their changes), `grouped.rs` (count, reduce, aggregate),
-//! `windowed.rs` (time and session windows, suppress), `sliding.rs`, `joins.rs`,
+//! `windowed.rs` (time and session windows, suppress), `sliding.rs`, `joins.rs`, `fk_join.rs`,
 //! `processor.rs` (the Processor API the DSL compiles to).
 
 mod builder;
+mod fk_join;
 mod grouped;
 mod joins;
 mod kstream;

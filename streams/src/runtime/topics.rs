@@ -1,7 +1,7 @@
-//! Internal topics: each sub-topology's partition count is the largest of its source
-//! topics'; repartition topics get the largest count of the topology's user topics;
-//! changelogs get their sub-topology's count and are compacted (windowed ones also
-//! deleted after their retention). A missing source topic is an error, as Kafka
+//! Internal topics: each sub-topology's partition count is the largest of its user
+//! source topics' (or, reading only internal topics, the largest of the topology's);
+//! the internal topics it reads and its changelogs get that count; changelogs are
+//! compacted (windowed ones also deleted after their retention). A missing source topic is an error, as Kafka
 //! Streams' MissingSourceTopicException.
 
 use std::collections::HashMap;
@@ -58,7 +58,26 @@ pub fn prepare(topology: &Topology, config: &StreamsConfig) -> Result<HashMap<St
             "source topic {t} is missing: create it before starting the application"
         )));
     }
-    let repartition_count = counts.values().copied().max().unwrap_or(1).max(1);
+    let all_max = counts.values().copied().max().unwrap_or(1).max(1);
+    // A sub-topology reading user topics has their largest count, and so do the internal
+    // topics it reads (a foreign-key join's subscriptions match the table they look up);
+    // one reading only internal topics gets the largest count of all.
+    let mut sub_counts = Vec::new();
+    for sub in &topology.subtopologies {
+        let user_max = sub
+            .topics()
+            .iter()
+            .filter(|t| matches!(t, TopicRef::User(_)))
+            .filter_map(|t| counts.get(&t.resolve(app)).copied())
+            .max();
+        let n = user_max.unwrap_or(all_max);
+        for t in sub.topics() {
+            if let TopicRef::Internal(_) = t {
+                counts.insert(t.resolve(app), n);
+            }
+        }
+        sub_counts.push(n);
+    }
     let mut wanted: Vec<NewTopic> = Vec::new();
     let mut names = Vec::new();
     for it in &topology.internal_topics {
@@ -66,25 +85,14 @@ pub fn prepare(topology: &Topology, config: &StreamsConfig) -> Result<HashMap<St
             continue;
         }
         let name = it.topic.resolve(app);
-        counts.insert(name.clone(), repartition_count);
-        names.push((name, repartition_count, None, false));
+        let n = *counts.entry(name.clone()).or_insert(all_max);
+        names.push((name, n, None, false));
     }
-    for sub in &topology.subtopologies {
-        let n = sub
-            .topics()
-            .iter()
-            .map(|t| {
-                counts
-                    .get(&t.resolve(app))
-                    .copied()
-                    .unwrap_or(repartition_count)
-            })
-            .max()
-            .unwrap_or(1);
+    for (sub, n) in topology.subtopologies.iter().zip(&sub_counts) {
         for store in sub.stores.iter().filter(|s| s.logged) {
             names.push((
                 store.changelog_topic(app),
-                n,
+                *n,
                 store.changelog_retention_ms,
                 true,
             ));

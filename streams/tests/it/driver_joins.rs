@@ -184,3 +184,57 @@ fn table_table_joins_follow_both_sides() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn foreign_key_join_follows_both_tables_and_ignores_stale_answers() -> anyhow::Result<()> {
+    let b = StreamsBuilder::new();
+    // orders: order id -> customer id; customers: customer id -> name.
+    let orders = b.table::<String, String>("orders", Materialized::named("orders"));
+    let customers = b.table::<String, String>("customers", Materialized::named("customers"));
+    orders
+        .join_on_foreign_key(
+            &customers,
+            |customer: &String| customer.clone(),
+            |c, name| format!("{c}:{name}"),
+            Materialized::named("inner"),
+        )
+        .to_stream()
+        .to("inner");
+    orders
+        .left_join_on_foreign_key(
+            &customers,
+            |customer: &String| customer.clone(),
+            |c, name| format!("{c}:{}", name.map_or("?", |n| n.as_str())),
+            Materialized::named("left"),
+        )
+        .to_stream()
+        .to("left");
+    let topology = b.build();
+    let mut d = TopologyTestDriver::new(topology)?;
+    d.pipe("customers", "c1".to_string(), "Ann".to_string(), 0)?;
+    d.pipe("orders", "o1".to_string(), "c1".to_string(), 1)?;
+    d.pipe("orders", "o2".to_string(), "c2".to_string(), 2)?;
+    d.pipe("customers", "c2".to_string(), "Bo".to_string(), 3)?;
+    d.pipe("customers", "c1".to_string(), "Anna".to_string(), 4)?;
+    // o1 moves to c2; then o2 is deleted.
+    d.pipe("orders", "o1".to_string(), "c2".to_string(), 5)?;
+    d.pipe_raw("orders", Some(b"o2".to_vec()), None, 6)?;
+    // A change of c1 no longer reaches o1.
+    d.pipe("customers", "c1".to_string(), "Annie".to_string(), 7)?;
+    let inner: Vec<(String, Option<String>)> = d.read_key_values("inner")?;
+    assert_eq!(
+        inner,
+        vec![
+            ("o1".into(), Some("c1:Ann".into())),
+            ("o2".into(), Some("c2:Bo".into())),
+            ("o1".into(), Some("c1:Anna".into())),
+            ("o1".into(), Some("c2:Bo".into())),
+            ("o2".into(), None),
+        ]
+    );
+    let left: Vec<(String, Option<String>)> = d.read_key_values("left")?;
+    assert_eq!(left[1], ("o2".into(), Some("c2:?".into())));
+    let store = d.key_value_store::<String, String>("inner")?;
+    assert_eq!(store.all()?, vec![("o1".into(), "c2:Bo".into())]);
+    Ok(())
+}
