@@ -2,6 +2,7 @@
 //! the work, restore from the changelog.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use runnel_streams::runtime::State;
@@ -155,13 +156,43 @@ fn two_instances_split_the_partitions_and_a_restart_restores_state() {
             .unwrap_or(false)
     });
     b.close().unwrap();
-    // A fresh instance (empty state directory) restores everything from the changelog.
-    let mut c = start(3);
+    // A fresh instance (empty state directory) restores everything from the changelog,
+    // and says so to its restore listener.
+    let restored = Arc::new(Restored::default());
+    let mut c = KafkaStreams::new(
+        word_count_topology("wc2-in", "wc2-out"),
+        config(&bs, "wc2", &dir.path().join("state-3")),
+    );
+    c.set_state_restore_listener(restored.clone());
+    c.start().unwrap();
     wait_for("a restored store", 60, || {
         c.store::<String, i64>("counts")
             .and_then(|s| s.all())
             .map(|all| all.into_iter().collect::<BTreeMap<_, _>>() == expected)
             .unwrap_or(false)
     });
+    let ends = restored.ends.lock().unwrap().clone();
+    assert_eq!(
+        ends.len(),
+        4,
+        "one restore per count-store partition: {ends:?}"
+    );
+    // Every committed update of every word (the changelog is not compacted yet).
+    assert!(
+        ends.iter().map(|(_, n)| *n).sum::<u64>() >= WORDS.len() as u64,
+        "every word restored: {ends:?}"
+    );
     c.close().unwrap();
+}
+
+#[derive(Default)]
+struct Restored {
+    ends: std::sync::Mutex<Vec<(i32, u64)>>,
+}
+
+impl runnel_streams::runtime::StateRestoreListener for Restored {
+    fn on_restore_end(&self, store: &str, partition: i32, total: u64) {
+        assert_eq!(store, "counts");
+        self.ends.lock().unwrap().push((partition, total));
+    }
 }
