@@ -79,10 +79,11 @@ fn word_count_is_exact_and_queryable() {
         "wc-in",
         input.iter().map(|l| (None, l.as_bytes().to_vec(), 0)),
     );
-    let mut app = KafkaStreams::new(
-        word_count_topology("wc-in", "wc-out"),
-        config(&bs, "wc", &dir.path().join("state")),
-    );
+    // Two stream threads share the eight tasks.
+    let two_threads = config(&bs, "wc", &dir.path().join("state"))
+        .with("num.stream.threads", "2")
+        .unwrap();
+    let mut app = KafkaStreams::new(word_count_topology("wc-in", "wc-out"), two_threads);
     app.start().unwrap();
     let got = latest_per_key(&bs, "wc-out", 120, |m| decoded(m) == expected);
     assert_eq!(decoded(&got), expected);
