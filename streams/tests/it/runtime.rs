@@ -197,3 +197,49 @@ impl runnel_streams::runtime::StateRestoreListener for Restored {
         self.ends.lock().unwrap().push((partition, total));
     }
 }
+
+#[test]
+fn a_partitioner_picks_the_output_partition() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(&dir.path().join("broker"));
+    let bs = broker.bootstrap.clone();
+    create_topic(&bs, "part-in", 1);
+    create_topic(&bs, "part-out", 3);
+    let b = StreamsBuilder::new();
+    b.stream::<String, String>("part-in")
+        .to_with_partitioner("part-out", |k: &String, _, n| k.len() as i32 % n);
+    let mut app = KafkaStreams::new(b.build(), config(&bs, "part", &dir.path().join("state")));
+    app.start().unwrap();
+    let keys = ["a", "bb", "ccc", "dddd", "eeeee"];
+    produce(
+        &bs,
+        "part-in",
+        keys.iter()
+            .map(|k| (Some(k.as_bytes().to_vec()), b"v".to_vec(), 0)),
+    );
+    let reader: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &bs)
+        .set("group.id", "part-reader")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    reader.subscribe(&["part-out"]).unwrap();
+    let mut seen = BTreeMap::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while seen.len() < keys.len() && std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = reader.poll(Duration::from_millis(200)) {
+            seen.insert(
+                String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                m.partition(),
+            );
+        }
+    }
+    let expected: BTreeMap<String, i32> = keys
+        .iter()
+        .map(|k| (k.to_string(), k.len() as i32 % 3))
+        .collect();
+    assert_eq!(seen, expected);
+    app.close().unwrap();
+}
