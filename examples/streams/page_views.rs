@@ -17,26 +17,17 @@
 
 use std::time::Duration;
 
+#[path = "common.rs"]
+mod common;
+
 use anyhow::Context;
+use common::arg;
 use runnel::streams::{
     KafkaStreams, Materialized, StreamsBuilder, StreamsConfig, TimeWindows, Windowed,
 };
 
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_string())
-}
-
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    common::init_logging();
     let config = StreamsConfig::new(
         &arg("--application-id", "page-views"),
         &arg("--bootstrap-server", "127.0.0.1:9092"),
@@ -44,13 +35,7 @@ fn main() -> anyhow::Result<()> {
     .with("commit.interval.ms", "1000")?
     .with(
         "state.dir",
-        &arg(
-            "--state-dir",
-            &std::env::temp_dir()
-                .join("kafka-streams")
-                .display()
-                .to_string(),
-        ),
+        &arg("--state-dir", &common::default_state_dir()),
     )?;
 
     let builder = StreamsBuilder::new();
@@ -77,10 +62,7 @@ fn main() -> anyhow::Result<()> {
     let mut streams = KafkaStreams::new(builder.build(), config);
     streams.start().context("starting page views")?;
     eprintln!("page views running: page-views + users -> page-views-per-region");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(tokio::signal::ctrl_c())?;
+    common::wait_for_shutdown()?;
     streams.close().context("stopping page views")?;
     Ok(())
 }

@@ -13,24 +13,15 @@
 //! Options: `--bootstrap-server`, `--input`, `--output`, `--application-id`,
 //! `--state-dir`, `--commit-interval-ms`. Ctrl-C (or SIGTERM) commits and stops.
 
+#[path = "common.rs"]
+mod common;
+
 use anyhow::Context;
+use common::arg;
 use runnel::streams::{KafkaStreams, Materialized, StreamsBuilder, StreamsConfig};
 
-fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_string())
-}
-
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    common::init_logging();
     let input = arg("--input", "streams-plaintext-input");
     let output = arg("--output", "streams-wordcount-output");
     let config = StreamsConfig::new(
@@ -40,13 +31,7 @@ fn main() -> anyhow::Result<()> {
     .with("commit.interval.ms", &arg("--commit-interval-ms", "1000"))?
     .with(
         "state.dir",
-        &arg(
-            "--state-dir",
-            &std::env::temp_dir()
-                .join("kafka-streams")
-                .display()
-                .to_string(),
-        ),
+        &arg("--state-dir", &common::default_state_dir()),
     )?;
 
     let builder = StreamsBuilder::new();
@@ -61,16 +46,7 @@ fn main() -> anyhow::Result<()> {
     let mut streams = KafkaStreams::new(builder.build(), config);
     streams.start().context("starting the word count")?;
     eprintln!("word count running: {input} -> {output}");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r,
-            _ = term.recv() => Ok(()),
-        }
-    })?;
+    common::wait_for_shutdown()?;
     streams.close().context("stopping the word count")?;
     Ok(())
 }

@@ -31,7 +31,7 @@ pub use dsl::{
 };
 pub use error::{Error, Result};
 pub use record::Record;
-pub use runtime::{KafkaStreams, StreamsConfig};
+pub use runtime::{KafkaStreams, QueryableStores, StreamsConfig};
 pub use serde::{Json, Serde};
 pub use state::window::{Window, Windowed};
 pub use test_driver::TopologyTestDriver;

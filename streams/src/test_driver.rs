@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::record::{Output, RawRecord, Record};
-use crate::runtime::query::{ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore};
+use crate::runtime::query::QueryableStores;
 use crate::runtime::task::{Task, TaskId};
 use crate::serde::Serde;
 use crate::state::{self, StoreHandle};
@@ -174,46 +174,6 @@ impl TopologyTestDriver {
             .collect())
     }
 
-    fn handles(&self, name: &str) -> Result<Vec<StoreHandle>> {
-        let mut out: Vec<StoreHandle> = self
-            .tasks
-            .iter()
-            .filter_map(|t| t.ctx.stores.get(name).cloned())
-            .collect();
-        if let Some((h, _)) = self
-            .globals
-            .values()
-            .find(|(_, i)| self.topology.globals[*i].store.name == name)
-        {
-            out.push(h.clone());
-        }
-        if out.is_empty() {
-            return Err(Error::UnknownStore(name.to_string()));
-        }
-        Ok(out)
-    }
-
-    pub fn key_value_store<K: Serde + Ord, V: Serde>(
-        &self,
-        name: &str,
-    ) -> Result<ReadOnlyKeyValueStore<K, V>> {
-        Ok(ReadOnlyKeyValueStore::new(self.handles(name)?))
-    }
-
-    pub fn window_store<K: Serde, V: Serde>(
-        &self,
-        name: &str,
-    ) -> Result<ReadOnlyWindowStore<K, V>> {
-        Ok(ReadOnlyWindowStore::new(self.handles(name)?))
-    }
-
-    pub fn session_store<K: Serde, V: Serde>(
-        &self,
-        name: &str,
-    ) -> Result<ReadOnlySessionStore<K, V>> {
-        Ok(ReadOnlySessionStore::new(self.handles(name)?))
-    }
-
     /// Moves the wall clock on and runs the wall-clock punctuations now due.
     pub fn advance_wall_clock_time(&mut self, by: Duration) -> Result<()> {
         self.wall_clock_ms += i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
@@ -236,5 +196,26 @@ impl TopologyTestDriver {
     /// Records dropped for arriving after their window's grace period.
     pub fn dropped_late_records(&self) -> u64 {
         self.tasks.iter().map(Task::dropped_late_records).sum()
+    }
+}
+
+impl QueryableStores for TopologyTestDriver {
+    fn store_handles(&self, name: &str) -> Result<Vec<StoreHandle>> {
+        let mut out: Vec<StoreHandle> = self
+            .tasks
+            .iter()
+            .filter_map(|t| t.ctx.stores.get(name).cloned())
+            .collect();
+        if let Some((h, _)) = self
+            .globals
+            .values()
+            .find(|(_, i)| self.topology.globals[*i].store.name == name)
+        {
+            out.push(h.clone());
+        }
+        if out.is_empty() {
+            return Err(Error::UnknownStore(name.to_string()));
+        }
+        Ok(out)
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::kstream::KStream;
-use super::ktable::{Change, KTable};
+use super::ktable::{flatten, Change, KTable};
 use super::windowed::{SessionWindowedKStream, SessionWindows, TimeWindowedKStream, TimeWindows};
 use super::{add_store, get_typed, put_typed, Materialized};
 use crate::error::{Error, Result};
@@ -65,35 +65,18 @@ impl<K: Serde, V: Serde> KGroupedStream<K, V> {
         f: impl Fn(V, V) -> V + Send + Sync + 'static,
         m: Materialized,
     ) -> KTable<K, V> {
-        let s = &self.stream;
-        let store = add_store(&s.graph, s.group, &m, "KSTREAM-REDUCE-STATE-STORE", None);
-        let child: Arc<Node<K, Change<V>>> = Node::new();
-        let (c, st, f) = (child.clone(), store.clone(), Arc::new(f));
-        s.node.add(Arc::new(move |b| {
-            let mut next = c.build(b);
-            let (store, f) = (st.clone(), f.clone());
-            Box::new(move |ctx: &mut TaskCtx, r: Record<K, V>| {
-                let Some(kb) = r.key.to_bytes() else { return };
-                let old: Option<V> = get_typed(ctx, &store, &kb);
-                let new = match &old {
-                    Some(o) => f(o.clone(), r.value.clone()),
-                    None => r.value.clone(),
-                };
-                put_typed(ctx, &store, &kb, Some(&new));
-                let k = r.key.clone();
-                next(
-                    ctx,
-                    r.with(
-                        k,
-                        Change {
-                            new: Some(new),
-                            old,
-                        },
-                    ),
-                )
-            })
-        }));
-        KTable::new(child, s.group, s.graph.clone(), store)
+        let t: KTable<K, Option<V>> = self.aggregate_with(
+            m,
+            "KSTREAM-REDUCE-STATE-STORE",
+            Arc::new(|| None),
+            Arc::new(move |_, v: &V, acc: Option<V>| {
+                Some(match acc {
+                    Some(a) => f(a, v.clone()),
+                    None => v.clone(),
+                })
+            }),
+        );
+        flatten(t)
     }
 
     pub fn aggregate<A: Serde>(
@@ -188,7 +171,7 @@ impl<K: Serde, V: Serde> KGroupedTable<K, V> {
                 (Some(a), false) => Some(subtractor(a, s.value.clone())),
             }),
         );
-        unwrap_table(t)
+        flatten(t)
     }
 
     pub fn aggregate<A: Serde>(
@@ -212,23 +195,4 @@ impl<K: Serde, V: Serde> KGroupedTable<K, V> {
             }),
         )
     }
-}
-
-/// A table of optional values seen as a table whose `None` rows are deletes. The store
-/// keeps `Option<V>` bytes, which for a present value are the value's own bytes.
-fn unwrap_table<K: Serde, V: Serde>(t: KTable<K, Option<V>>) -> KTable<K, V> {
-    let child: Arc<Node<K, Change<V>>> = Node::new();
-    let c = child.clone();
-    t.node.add(Arc::new(move |b| {
-        let mut next = c.build(b);
-        Box::new(move |ctx: &mut TaskCtx, r: Record<K, Change<Option<V>>>| {
-            let k = r.key.clone();
-            let change = Change {
-                new: r.value.new.clone().flatten(),
-                old: r.value.old.clone().flatten(),
-            };
-            next(ctx, r.with(k, change))
-        })
-    }));
-    KTable::new(child, t.group, t.graph.clone(), t.store)
 }

@@ -314,3 +314,25 @@ impl<K, V> GlobalKTable<K, V> {
         &self.store
     }
 }
+
+/// Drops the `Option` layer an aggregation without an initial value used: a `None`
+/// aggregate is a delete. The store keeps `Option<V>` bytes, which for a present value
+/// are the value's own bytes.
+pub(crate) fn flatten<K: Serde, V: Serde>(t: KTable<K, Option<V>>) -> KTable<K, V> {
+    let child: Arc<Node<K, Change<V>>> = Node::new();
+    let c = child.clone();
+    t.node.add(Arc::new(move |b| {
+        let mut next = c.build(b);
+        Box::new(move |ctx: &mut TaskCtx, r: Record<K, Change<Option<V>>>| {
+            let k = r.key.clone();
+            let change = Change {
+                new: r.value.new.clone().flatten(),
+                old: r.value.old.clone().flatten(),
+            };
+            next(ctx, r.with(k, change))
+        })
+    }));
+    let mut out = KTable::new(child, t.group, t.graph.clone(), t.store);
+    out.grace_ms = t.grace_ms;
+    out
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::kstream::KStream;
-use super::ktable::{Change, KTable};
+use super::ktable::{flatten, Change, KTable};
 use super::{add_store, get_typed, put_typed, Materialized};
 use crate::record::Record;
 use crate::serde::{key_bytes, Serde};
@@ -390,26 +390,6 @@ impl<K: Serde, V: Serde> SessionWindowedKStream<K, V> {
         t.grace_ms = Some(w.grace_ms);
         t
     }
-}
-
-/// Drops the `Option` layer an aggregation without an initial value used.
-fn flatten<K: Serde, V: Serde>(t: KTable<K, Option<V>>) -> KTable<K, V> {
-    let child: Arc<Node<K, Change<V>>> = Node::new();
-    let c = child.clone();
-    t.node.add(Arc::new(move |b| {
-        let mut next = c.build(b);
-        Box::new(move |ctx: &mut TaskCtx, r: Record<K, Change<Option<V>>>| {
-            let k = r.key.clone();
-            let change = Change {
-                new: r.value.new.clone().flatten(),
-                old: r.value.old.clone().flatten(),
-            };
-            next(ctx, r.with(k, change))
-        })
-    }));
-    let mut out = KTable::new(child, t.group, t.graph.clone(), t.store);
-    out.grace_ms = t.grace_ms;
-    out
 }
 
 fn time_bytes(t: i64) -> [u8; 8] {

@@ -122,6 +122,19 @@ impl StreamsConfig {
         })
     }
 
+    /// A consumer that only reads assigned partitions (restore, global tables): its own
+    /// group id, which librdkafka wants even so, and nothing committed.
+    pub fn assign_only_consumer(&self, kind: &str) -> rdkafka::ClientConfig {
+        let mut c = self.client(kind);
+        c.set(
+            "group.id",
+            format!("{}-{}", self.application_id, kind.replace('.', "-")),
+        )
+        .set("enable.auto.commit", "false")
+        .set("fetch.queue.backoff.ms", "10");
+        c
+    }
+
     /// The client settings for `kind` ("consumer", "producer", "admin"): bootstrap servers
     /// and the `<kind>.`-prefixed properties.
     pub fn client(&self, kind: &str) -> rdkafka::ClientConfig {

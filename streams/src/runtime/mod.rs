@@ -12,6 +12,8 @@ mod thread;
 mod topics;
 
 pub use config::StreamsConfig;
-pub use query::{ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore};
+pub use query::{
+    QueryableStores, ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore,
+};
 pub use restore_from::StateRestoreListener;
 pub use streams::{KafkaStreams, State};

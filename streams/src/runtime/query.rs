@@ -9,6 +9,28 @@ use crate::serde::{key_bytes, Serde};
 use crate::state::window as wk;
 use crate::state::StoreHandle;
 
+/// Where interactive queries find a store's instances: a running [`KafkaStreams`]
+/// (its tasks' and global stores) or the test driver.
+///
+/// [`KafkaStreams`]: crate::KafkaStreams
+pub trait QueryableStores {
+    /// Every local instance (one per partition) of the store `name`.
+    fn store_handles(&self, name: &str) -> Result<Vec<StoreHandle>>;
+
+    fn key_value_store<K: Serde + Ord, V: Serde>(
+        &self,
+        name: &str,
+    ) -> Result<ReadOnlyKeyValueStore<K, V>> {
+        Ok(ReadOnlyKeyValueStore::new(self.store_handles(name)?))
+    }
+    fn window_store<K: Serde, V: Serde>(&self, name: &str) -> Result<ReadOnlyWindowStore<K, V>> {
+        Ok(ReadOnlyWindowStore::new(self.store_handles(name)?))
+    }
+    fn session_store<K: Serde, V: Serde>(&self, name: &str) -> Result<ReadOnlySessionStore<K, V>> {
+        Ok(ReadOnlySessionStore::new(self.store_handles(name)?))
+    }
+}
+
 pub struct ReadOnlyKeyValueStore<K, V> {
     pub(crate) handles: Vec<StoreHandle>,
     pub(crate) _types: PhantomData<fn() -> (K, V)>,

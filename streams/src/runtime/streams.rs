@@ -15,13 +15,12 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::config::StreamsConfig;
-use super::query::{ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore};
+use super::query::QueryableStores;
 use super::restore_from::StateRestoreListener;
 use super::task::Task;
 use super::{thread, topics};
 use crate::error::{Error, Result};
 use crate::record::RawRecord;
-use crate::serde::Serde;
 use crate::state::{self, StoreHandle};
 use crate::topology::context::PartitionsOf;
 use crate::topology::Topology;
@@ -264,14 +263,7 @@ impl KafkaStreams {
         let dir = config.state_dir.join(&config.application_id).join("global");
         let mut stores = HashMap::new();
         let mut targets = HashMap::new();
-        let consumer: BaseConsumer = config
-            .client("global.consumer")
-            .set(
-                "group.id",
-                format!("{}-global-consumer", config.application_id),
-            )
-            .set("enable.auto.commit", "false")
-            .create()?;
+        let consumer: BaseConsumer = config.assign_only_consumer("global.consumer").create()?;
         let mut tpl = TopicPartitionList::new();
         for (i, g) in topology.globals.iter().enumerate() {
             let h = StoreHandle::new(state::open(&g.store, Some(&dir))?);
@@ -311,44 +303,6 @@ impl KafkaStreams {
         lock(&self.shared.error).clone()
     }
 
-    fn handles(&self, name: &str) -> Result<Vec<StoreHandle>> {
-        if let Some(h) = self.shared.global.get(name) {
-            return Ok(vec![h.clone()]);
-        }
-        let r = lock(&self.shared.registry);
-        let handles: Vec<StoreHandle> = r
-            .get(name)
-            .map(|m| m.values().cloned().collect())
-            .unwrap_or_default();
-        if handles.is_empty() {
-            return Err(Error::UnknownStore(name.to_string()));
-        }
-        Ok(handles)
-    }
-
-    /// A key-value store of this instance's tasks (and global tables), to read by key or
-    /// range while the application runs.
-    pub fn store<K: Serde + Ord, V: Serde>(
-        &self,
-        name: &str,
-    ) -> Result<ReadOnlyKeyValueStore<K, V>> {
-        Ok(ReadOnlyKeyValueStore::new(self.handles(name)?))
-    }
-
-    pub fn window_store<K: Serde, V: Serde>(
-        &self,
-        name: &str,
-    ) -> Result<ReadOnlyWindowStore<K, V>> {
-        Ok(ReadOnlyWindowStore::new(self.handles(name)?))
-    }
-
-    pub fn session_store<K: Serde, V: Serde>(
-        &self,
-        name: &str,
-    ) -> Result<ReadOnlySessionStore<K, V>> {
-        Ok(ReadOnlySessionStore::new(self.handles(name)?))
-    }
-
     /// Stops the threads: each commits what it processed, then leaves the group.
     pub fn close(&mut self) -> Result<()> {
         self.state = State::PendingShutdown;
@@ -372,5 +326,23 @@ impl Drop for KafkaStreams {
         if !self.threads.is_empty() {
             let _ = self.close();
         }
+    }
+}
+
+/// Interactive queries read the stores of this instance's tasks and its global tables.
+impl QueryableStores for KafkaStreams {
+    fn store_handles(&self, name: &str) -> Result<Vec<StoreHandle>> {
+        if let Some(h) = self.shared.global.get(name) {
+            return Ok(vec![h.clone()]);
+        }
+        let r = lock(&self.shared.registry);
+        let handles: Vec<StoreHandle> = r
+            .get(name)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        if handles.is_empty() {
+            return Err(Error::UnknownStore(name.to_string()));
+        }
+        Ok(handles)
     }
 }

@@ -260,16 +260,7 @@ pub(crate) fn run(shared: Arc<Shared>, name: String) -> Result<()> {
         .set("linger.ms", "5")
         .create_with_context(DeliveryCtx::default())?;
     let producer = Arc::new(producer);
-    let restore: BaseConsumer = config
-        .client("restore.consumer")
-        // Assigned partitions only; librdkafka wants a group id even so. Nothing is committed.
-        .set(
-            "group.id",
-            format!("{}-restore-consumer", config.application_id),
-        )
-        .set("enable.auto.commit", "false")
-        .set("fetch.queue.backoff.ms", "10")
-        .create()?;
+    let restore: BaseConsumer = config.assign_only_consumer("restore.consumer").create()?;
     let state = Arc::new(Mutex::new(ThreadState::default()));
     let ctx = ThreadCtx {
         shared: shared.clone(),

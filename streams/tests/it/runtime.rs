@@ -88,7 +88,7 @@ fn word_count_is_exact_and_queryable() {
     let got = latest_per_key(&bs, "wc-out", 120, |m| decoded(m) == expected);
     assert_eq!(decoded(&got), expected);
     wait_for("RUNNING", 30, || app.state() == State::Running);
-    let store = app.store::<String, i64>("counts").unwrap();
+    let store = app.key_value_store::<String, i64>("counts").unwrap();
     assert_eq!(
         store.get(&"apple".to_string()).unwrap(),
         expected.get("apple").copied()
@@ -131,11 +131,11 @@ fn two_instances_split_the_partitions_and_a_restart_restores_state() {
     // Each holds some of the count store's partitions, and together all the words.
     wait_for("both instances own tasks", 60, || {
         let na = a
-            .store::<String, i64>("counts")
+            .key_value_store::<String, i64>("counts")
             .and_then(|s| s.all())
             .map_or(0, |a| a.len());
         let nb = b
-            .store::<String, i64>("counts")
+            .key_value_store::<String, i64>("counts")
             .and_then(|s| s.all())
             .map_or(0, |a| a.len());
         na > 0 && nb > 0 && na + nb == WORDS.len()
@@ -151,7 +151,7 @@ fn two_instances_split_the_partitions_and_a_restart_restores_state() {
     let got = latest_per_key(&bs, "wc2-out", 120, |m| decoded(m) == expected);
     assert_eq!(decoded(&got), expected);
     wait_for("b's store to hold every word", 60, || {
-        b.store::<String, i64>("counts")
+        b.key_value_store::<String, i64>("counts")
             .and_then(|s| s.all())
             .map(|all| all.into_iter().collect::<BTreeMap<_, _>>() == expected)
             .unwrap_or(false)
@@ -167,7 +167,7 @@ fn two_instances_split_the_partitions_and_a_restart_restores_state() {
     c.set_state_restore_listener(restored.clone());
     c.start().unwrap();
     wait_for("a restored store", 60, || {
-        c.store::<String, i64>("counts")
+        c.key_value_store::<String, i64>("counts")
             .and_then(|s| s.all())
             .map(|all| all.into_iter().collect::<BTreeMap<_, _>>() == expected)
             .unwrap_or(false)
