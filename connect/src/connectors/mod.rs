@@ -2,6 +2,7 @@
 //! the connector, with the config keys each one defines.
 
 pub mod file;
+pub mod postgres;
 
 use std::sync::Arc;
 
@@ -53,6 +54,14 @@ pub fn plugins() -> Vec<Plugin> {
             keys: file::config::SINK_KEYS,
             required: &[],
             make: || Connector::Sink(Arc::new(file::FileStreamSinkConnector)),
+        },
+        Plugin {
+            class: "io.confluent.connect.jdbc.JdbcSinkConnector",
+            aliases: &["PostgresSink", "PostgresSinkConnector", "JdbcSinkConnector"],
+            kind: "sink",
+            keys: postgres::sink_config::SINK_KEYS,
+            required: &["connection.url"],
+            make: || Connector::Sink(Arc::new(postgres::sink::PostgresSinkConnector)),
         },
     ]
 }

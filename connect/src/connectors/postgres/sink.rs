@@ -1,0 +1,585 @@
+//! PostgresSink, in the manner of Confluent's JDBC sink: each `put` is one transaction
+//! of batched statements — multi-row INSERT, INSERT ... ON CONFLICT ... DO UPDATE for
+//! upserts, UPDATE per row, DELETE for tombstones (`delete.enabled`). Tables are created
+//! (`auto.create`) and given new nullable columns (`auto.evolve`) from the records'
+//! schemas. A lost connection is retried (`max.retries`, `retry.backoff.ms`), then the
+//! task fails naming the last error.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio_postgres::Client;
+
+use super::connection::{describe, is_transient};
+use super::sink_config::{InsertMode, PkMode, SinkConfig};
+use super::sql::{column_type, ident, literal, table as table_ident};
+use crate::api::{Config, Schema, SchemaType, SinkConnector, SinkRecord, SinkTask, Value};
+use crate::error::{Error, Result};
+
+pub struct PostgresSinkConnector;
+
+impl SinkConnector for PostgresSinkConnector {
+    fn validate(&self, config: &Config) -> Result<()> {
+        SinkConfig::parse(config).map(|_| ())
+    }
+    fn task_configs(&self, config: &Config, max_tasks: usize) -> Result<Vec<Config>> {
+        // Tasks share the topics' partitions through the consumer group.
+        Ok(vec![config.clone(); max_tasks.max(1)])
+    }
+    fn create_task(&self) -> Box<dyn SinkTask> {
+        Box::new(PostgresSinkTask::default())
+    }
+}
+
+/// One row to write or delete.
+#[derive(Debug, Clone)]
+enum Op {
+    Write {
+        table: String,
+        pk: Vec<(String, String)>,
+        /// Every column (pk included), with its literal.
+        columns: Vec<(String, String)>,
+    },
+    Delete {
+        table: String,
+        pk: Vec<(String, String)>,
+    },
+}
+
+/// A column as a record's schema describes it, for CREATE and ALTER.
+#[derive(Debug, Clone)]
+struct ColumnDef {
+    name: String,
+    sql_type: String,
+    optional: bool,
+}
+
+#[derive(Default)]
+pub struct PostgresSinkTask {
+    config: Option<SinkConfig>,
+    client: Option<Client>,
+    /// Columns of the tables seen so far.
+    tables: HashMap<String, Vec<String>>,
+}
+
+fn task_err(e: impl std::fmt::Display) -> Error {
+    Error::Task(format!("PostgresSink: {e}"))
+}
+
+fn primitive_schema(v: &Value) -> Schema {
+    Schema::new(match v {
+        Value::Boolean(_) => SchemaType::Boolean,
+        Value::Int8(_) => SchemaType::Int8,
+        Value::Int16(_) => SchemaType::Int16,
+        Value::Int32(_) => SchemaType::Int32,
+        Value::Int64(_) => SchemaType::Int64,
+        Value::Float32(_) => SchemaType::Float32,
+        Value::Float64(_) => SchemaType::Float64,
+        Value::Bytes(_) => SchemaType::Bytes,
+        _ => SchemaType::String,
+    })
+}
+
+/// (name, schema, value) of a struct's fields, with their schemas.
+fn struct_fields<'a>(
+    what: &str,
+    schema: Option<&'a Schema>,
+    v: &'a Value,
+) -> Result<Vec<(&'a str, Schema, &'a Value)>> {
+    let (Some(schema), Value::Struct(values)) = (schema, v) else {
+        return Err(task_err(format!(
+            "the record {what} must be a struct with a schema (JsonConverter with schemas.enable=true), not {v}"
+        )));
+    };
+    Ok(schema
+        .fields
+        .iter()
+        .map(|f| {
+            let value = values
+                .iter()
+                .find(|(n, _)| n == &f.name)
+                .map(|(_, v)| v)
+                .unwrap_or(&Value::Null);
+            (f.name.as_str(), f.schema.clone(), value)
+        })
+        .collect())
+}
+
+impl PostgresSinkTask {
+    fn cfg(&self) -> Result<&SinkConfig> {
+        self.config
+            .as_ref()
+            .ok_or_else(|| task_err("the task was not started"))
+    }
+
+    /// The row a record becomes, with column definitions for auto.create/evolve.
+    fn row(&self, r: &SinkRecord) -> Result<Option<(Op, Vec<ColumnDef>, Vec<String>)>> {
+        let c = self.cfg()?;
+        let rec = &r.record;
+        let table = c.table_for(&rec.topic);
+        let col = |name: &str, s: &Schema| ColumnDef {
+            name: name.to_string(),
+            sql_type: column_type(s),
+            optional: s.optional,
+        };
+        // Primary key columns from the key, as record_key and delete need them.
+        let key_pk = || -> Result<Vec<(String, String, ColumnDef)>> {
+            match &rec.key {
+                Value::Struct(_) => {
+                    let fields = struct_fields("key", rec.key_schema.as_ref(), &rec.key)?;
+                    Ok(fields
+                        .into_iter()
+                        .filter(|(n, _, _)| {
+                            c.pk_fields.is_empty() || c.pk_fields.iter().any(|p| p == n)
+                        })
+                        .map(|(n, s, v)| (n.to_string(), literal(v, Some(&s)), col(n, &s)))
+                        .collect())
+                }
+                Value::Null => Err(task_err(format!(
+                    "pk.mode=record_key but the record at {}-{} offset {} has no key",
+                    rec.topic, r.kafka_partition, r.kafka_offset
+                ))),
+                primitive => {
+                    let name = c.pk_fields.first().ok_or_else(|| {
+                        Error::config("pk.fields", "pk.mode=record_key with a primitive key needs the column name in pk.fields")
+                    })?;
+                    let schema = rec
+                        .key_schema
+                        .clone()
+                        .unwrap_or_else(|| primitive_schema(primitive));
+                    Ok(vec![(
+                        name.clone(),
+                        literal(primitive, Some(&schema)),
+                        col(name, &schema),
+                    )])
+                }
+            }
+        };
+        if rec.value.is_null() {
+            if !c.delete_enabled {
+                return Ok(None);
+            }
+            let pk = key_pk()?.into_iter().map(|(n, l, _)| (n, l)).collect();
+            return Ok(Some((Op::Delete { table, pk }, Vec::new(), Vec::new())));
+        }
+        let fields = struct_fields("value", rec.value_schema.as_ref(), &rec.value)?;
+        let mut pk: Vec<(String, String)> = Vec::new();
+        let mut defs: Vec<ColumnDef> = Vec::new();
+        let mut columns: Vec<(String, String)> = Vec::new();
+        match c.pk_mode {
+            PkMode::None => {}
+            PkMode::Kafka => {
+                let coords = [
+                    (
+                        &c.pk_fields[0],
+                        format!("'{}'", rec.topic.replace('\'', "''")),
+                        "TEXT",
+                    ),
+                    (&c.pk_fields[1], format!("'{}'", r.kafka_partition), "INT"),
+                    (&c.pk_fields[2], format!("'{}'", r.kafka_offset), "BIGINT"),
+                ];
+                for (n, l, t) in coords {
+                    pk.push((n.clone(), l.clone()));
+                    columns.push((n.clone(), l));
+                    defs.push(ColumnDef {
+                        name: n.clone(),
+                        sql_type: t.into(),
+                        optional: false,
+                    });
+                }
+            }
+            PkMode::RecordKey => {
+                for (n, l, d) in key_pk()? {
+                    pk.push((n.clone(), l.clone()));
+                    columns.push((n, l));
+                    defs.push(d);
+                }
+            }
+            PkMode::RecordValue => {
+                for (n, s, v) in &fields {
+                    if c.pk_fields.is_empty() || c.pk_fields.iter().any(|p| p == n) {
+                        pk.push((n.to_string(), literal(v, Some(s))));
+                    }
+                }
+                if pk.is_empty() {
+                    return Err(Error::config(
+                        "pk.fields",
+                        format!("none of {:?} is a field of the record value", c.pk_fields),
+                    ));
+                }
+            }
+        }
+        for (n, s, v) in &fields {
+            if columns.iter().any(|(existing, _)| existing == n) {
+                continue;
+            }
+            columns.push((n.to_string(), literal(v, Some(s))));
+            defs.push(col(n, s));
+        }
+        let pk_names = pk.iter().map(|(n, _)| n.clone()).collect();
+        Ok(Some((Op::Write { table, pk, columns }, defs, pk_names)))
+    }
+
+    async fn client(&mut self) -> Result<&Client> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            let c = self.cfg()?.connection.connect().await?;
+            self.client = Some(c);
+        }
+        self.client
+            .as_ref()
+            .ok_or_else(|| task_err("no connection"))
+    }
+
+    /// Creates the table or adds missing columns, as auto.create / auto.evolve allow.
+    async fn ensure_table(&mut self, table: &str, defs: &[ColumnDef], pk: &[String]) -> Result<()> {
+        let (auto_create, auto_evolve) = {
+            let c = self.cfg()?;
+            (c.auto_create, c.auto_evolve)
+        };
+        if !self.tables.contains_key(table) {
+            let (schema, name) = match table.split_once('.') {
+                Some((s, n)) => (Some(s.to_string()), n.to_string()),
+                None => (None, table.to_string()),
+            };
+            let client = self.client().await?;
+            let rows = client
+                .query(
+                    "SELECT column_name::text FROM information_schema.columns \
+                     WHERE table_name = $1 AND table_schema = COALESCE($2, current_schema())",
+                    &[&name, &schema],
+                )
+                .await
+                .map_err(pg_err)?;
+            let columns: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+            if columns.is_empty() {
+                if !auto_create {
+                    return Err(task_err(format!(
+                        "table {table} does not exist and auto.create is false"
+                    )));
+                }
+                let mut parts: Vec<String> = defs
+                    .iter()
+                    .map(|d| {
+                        let null = if d.optional && !pk.contains(&d.name) {
+                            ""
+                        } else {
+                            " NOT NULL"
+                        };
+                        format!("{} {}{null}", ident(&d.name), d.sql_type)
+                    })
+                    .collect();
+                if !pk.is_empty() {
+                    parts.push(format!(
+                        "PRIMARY KEY ({})",
+                        pk.iter().map(|p| ident(p)).collect::<Vec<_>>().join(", ")
+                    ));
+                }
+                let ddl = format!(
+                    "CREATE TABLE IF NOT EXISTS {} ({})",
+                    table_ident(table),
+                    parts.join(", ")
+                );
+                tracing::info!(%table, "creating table: {ddl}");
+                client.batch_execute(&ddl).await.map_err(pg_err)?;
+                self.tables.insert(
+                    table.to_string(),
+                    defs.iter().map(|d| d.name.clone()).collect(),
+                );
+                return Ok(());
+            }
+            self.tables.insert(table.to_string(), columns);
+        }
+        let known = self.tables.get(table).cloned().unwrap_or_default();
+        let missing: Vec<&ColumnDef> = defs.iter().filter(|d| !known.contains(&d.name)).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if !auto_evolve {
+            let names: Vec<&str> = missing.iter().map(|d| d.name.as_str()).collect();
+            return Err(task_err(format!(
+                "table {table} has no column(s) {names:?} and auto.evolve is false"
+            )));
+        }
+        let adds: Vec<String> = missing
+            .iter()
+            .map(|d| format!("ADD COLUMN IF NOT EXISTS {} {}", ident(&d.name), d.sql_type))
+            .collect();
+        let ddl = format!("ALTER TABLE {} {}", table_ident(table), adds.join(", "));
+        tracing::info!(%table, "evolving table: {ddl}");
+        self.client()
+            .await?
+            .batch_execute(&ddl)
+            .await
+            .map_err(pg_err)?;
+        let entry = self.tables.entry(table.to_string()).or_default();
+        entry.extend(missing.iter().map(|d| d.name.clone()));
+        Ok(())
+    }
+
+    async fn write(&mut self, ops: &[(Op, Vec<ColumnDef>, Vec<String>)]) -> Result<()> {
+        for (op, defs, pk) in ops {
+            if let Op::Write { table, .. } = op {
+                self.ensure_table(table, defs, pk).await?;
+            }
+        }
+        let mode = self.cfg()?.insert_mode;
+        let statements = statements(mode, ops.iter().map(|(o, _, _)| o));
+        let client = self
+            .client
+            .as_mut()
+            .ok_or_else(|| task_err("no connection"))?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        for s in &statements {
+            tx.batch_execute(s).await.map_err(pg_err)?;
+        }
+        tx.commit().await.map_err(pg_err)
+    }
+}
+
+fn pg_err(e: tokio_postgres::Error) -> Error {
+    if is_transient(&e) {
+        Error::Retriable(describe(&e))
+    } else {
+        task_err(describe(&e))
+    }
+}
+
+/// Consecutive rows of the same kind, table and columns become one statement (the last
+/// write of a key in a run wins); updates are one statement per row.
+fn statements<'a>(mode: InsertMode, ops: impl Iterator<Item = &'a Op>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut run: Vec<&Op> = Vec::new();
+    let same = |a: &Op, b: &Op| match (a, b) {
+        (
+            Op::Write {
+                table: t1,
+                columns: c1,
+                ..
+            },
+            Op::Write {
+                table: t2,
+                columns: c2,
+                ..
+            },
+        ) => t1 == t2 && c1.len() == c2.len() && c1.iter().zip(c2).all(|(x, y)| x.0 == y.0),
+        (Op::Delete { table: t1, pk: p1 }, Op::Delete { table: t2, pk: p2 }) => {
+            t1 == t2 && p1.iter().zip(p2).all(|(x, y)| x.0 == y.0)
+        }
+        _ => false,
+    };
+    for op in ops {
+        if run.last().is_some_and(|last| !same(last, op)) {
+            out.extend(render(mode, &run));
+            run.clear();
+        }
+        run.push(op);
+    }
+    out.extend(render(mode, &run));
+    out
+}
+
+fn render(mode: InsertMode, run: &[&Op]) -> Vec<String> {
+    let Some(first) = run.first() else {
+        return Vec::new();
+    };
+    match first {
+        Op::Delete { table, pk } => {
+            let cols: Vec<String> = pk.iter().map(|(n, _)| ident(n)).collect();
+            let tuples: Vec<String> = run
+                .iter()
+                .filter_map(|o| match o {
+                    Op::Delete { pk, .. } => Some(format!(
+                        "({})",
+                        pk.iter()
+                            .map(|(_, l)| l.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                    Op::Write { .. } => None,
+                })
+                .collect();
+            vec![format!(
+                "DELETE FROM {} WHERE ({}) IN ({})",
+                table_ident(table),
+                cols.join(", "),
+                tuples.join(", ")
+            )]
+        }
+        Op::Write { table, pk, columns } => {
+            let names: Vec<String> = columns.iter().map(|(n, _)| ident(n)).collect();
+            let mut rows: Vec<&Op> = run.to_vec();
+            if mode != InsertMode::Insert {
+                // The last write of each key wins; ON CONFLICT cannot touch a row twice.
+                let mut last: BTreeMap<Vec<&str>, usize> = BTreeMap::new();
+                for (i, o) in rows.iter().enumerate() {
+                    if let Op::Write { pk, .. } = o {
+                        last.insert(pk.iter().map(|(_, l)| l.as_str()).collect(), i);
+                    }
+                }
+                let keep: std::collections::BTreeSet<usize> = last.into_values().collect();
+                rows = rows
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| keep.contains(i))
+                    .map(|(_, o)| o)
+                    .collect();
+            }
+            let values = |o: &&Op| match o {
+                Op::Write { columns, .. } => columns
+                    .iter()
+                    .map(|(_, l)| l.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                Op::Delete { .. } => String::new(),
+            };
+            match mode {
+                InsertMode::Insert | InsertMode::Upsert => {
+                    let tuples: Vec<String> =
+                        rows.iter().map(|o| format!("({})", values(o))).collect();
+                    let mut s = format!(
+                        "INSERT INTO {} ({}) VALUES {}",
+                        table_ident(table),
+                        names.join(", "),
+                        tuples.join(", ")
+                    );
+                    if mode == InsertMode::Upsert {
+                        let pk_names: Vec<String> = pk.iter().map(|(n, _)| ident(n)).collect();
+                        let updates: Vec<String> = columns
+                            .iter()
+                            .filter(|(n, _)| !pk.iter().any(|(p, _)| p == n))
+                            .map(|(n, _)| format!("{0} = EXCLUDED.{0}", ident(n)))
+                            .collect();
+                        if updates.is_empty() {
+                            s.push_str(&format!(
+                                " ON CONFLICT ({}) DO NOTHING",
+                                pk_names.join(", ")
+                            ));
+                        } else {
+                            s.push_str(&format!(
+                                " ON CONFLICT ({}) DO UPDATE SET {}",
+                                pk_names.join(", "),
+                                updates.join(", ")
+                            ));
+                        }
+                    }
+                    vec![s]
+                }
+                InsertMode::Update => rows
+                    .iter()
+                    .filter_map(|o| match o {
+                        Op::Write { pk, columns, .. } => {
+                            let sets: Vec<String> = columns
+                                .iter()
+                                .filter(|(n, _)| !pk.iter().any(|(p, _)| p == n))
+                                .map(|(n, l)| format!("{} = {l}", ident(n)))
+                                .collect();
+                            let conds: Vec<String> = pk
+                                .iter()
+                                .map(|(n, l)| format!("{} = {l}", ident(n)))
+                                .collect();
+                            (!sets.is_empty()).then(|| {
+                                format!(
+                                    "UPDATE {} SET {} WHERE {}",
+                                    table_ident(table),
+                                    sets.join(", "),
+                                    conds.join(" AND ")
+                                )
+                            })
+                        }
+                        Op::Delete { .. } => None,
+                    })
+                    .collect(),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl SinkTask for PostgresSinkTask {
+    async fn start(&mut self, config: &Config) -> Result<()> {
+        self.config = Some(SinkConfig::parse(config)?);
+        Ok(())
+    }
+
+    async fn put(&mut self, records: Vec<SinkRecord>) -> Result<()> {
+        let mut ops = Vec::with_capacity(records.len());
+        for r in &records {
+            if let Some(op) = self.row(r)? {
+                ops.push(op);
+            }
+        }
+        let (batch, retries, backoff) = {
+            let c = self.cfg()?;
+            (
+                c.batch_size,
+                c.max_retries,
+                Duration::from_millis(c.retry_backoff_ms),
+            )
+        };
+        for chunk in ops.chunks(batch) {
+            let mut attempt = 0;
+            loop {
+                match self.write(chunk).await {
+                    Ok(()) => break,
+                    Err(Error::Retriable(reason)) if attempt < retries => {
+                        attempt += 1;
+                        tracing::warn!(attempt, "PostgresSink: {reason}; retrying in {backoff:?}");
+                        self.client = None;
+                        tokio::time::sleep(backoff).await;
+                    }
+                    Err(Error::Retriable(reason)) => {
+                        return Err(task_err(format!(
+                            "giving up after {retries} retries (max.retries): {reason}"
+                        )))
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        // Every put is committed in its own transaction.
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(table: &str, id: &str, v: &str) -> Op {
+        Op::Write {
+            table: table.into(),
+            pk: vec![("id".into(), id.into())],
+            columns: vec![("id".into(), id.into()), ("v".into(), v.into())],
+        }
+    }
+
+    #[test]
+    fn runs_become_statements() {
+        let ops = [
+            write("t", "'1'", "'a'"),
+            write("t", "'1'", "'b'"),
+            write("t", "'2'", "'c'"),
+            Op::Delete {
+                table: "t".into(),
+                pk: vec![("id".into(), "'2'".into())],
+            },
+            write("t", "'3'", "'d'"),
+        ];
+        let s = statements(InsertMode::Upsert, ops.iter());
+        assert_eq!(
+            s,
+            vec![
+                "INSERT INTO \"t\" (\"id\", \"v\") VALUES ('1', 'b'), ('2', 'c') ON CONFLICT (\"id\") DO UPDATE SET \"v\" = EXCLUDED.\"v\"",
+                "DELETE FROM \"t\" WHERE (\"id\") IN (('2'))",
+                "INSERT INTO \"t\" (\"id\", \"v\") VALUES ('3', 'd') ON CONFLICT (\"id\") DO UPDATE SET \"v\" = EXCLUDED.\"v\"",
+            ]
+        );
+        let u = statements(InsertMode::Update, ops[..1].iter());
+        assert_eq!(u, vec!["UPDATE \"t\" SET \"v\" = 'a' WHERE \"id\" = '1'"]);
+    }
+}
