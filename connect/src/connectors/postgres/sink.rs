@@ -55,6 +55,9 @@ struct ColumnDef {
     optional: bool,
 }
 
+/// A row with the column definitions and primary key it needs.
+type Row = (Op, Vec<ColumnDef>, Vec<String>);
+
 #[derive(Default)]
 pub struct PostgresSinkTask {
     config: Option<SinkConfig>,
@@ -114,7 +117,7 @@ impl PostgresSinkTask {
     }
 
     /// The row a record becomes, with column definitions for auto.create/evolve.
-    fn row(&self, r: &SinkRecord) -> Result<Option<(Op, Vec<ColumnDef>, Vec<String>)>> {
+    fn row(&self, r: &SinkRecord) -> Result<Option<Row>> {
         let c = self.cfg()?;
         let rec = &r.record;
         let table = c.table_for(&rec.topic);
@@ -317,7 +320,7 @@ impl PostgresSinkTask {
         Ok(())
     }
 
-    async fn write(&mut self, ops: &[(Op, Vec<ColumnDef>, Vec<String>)]) -> Result<()> {
+    async fn write(&mut self, ops: &[Row]) -> Result<()> {
         for (op, defs, pk) in ops {
             if let Op::Write { table, .. } = op {
                 self.ensure_table(table, defs, pk).await?;
