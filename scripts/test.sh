@@ -12,6 +12,18 @@ fi
 # kcat and the Python clients (kafka-python, confluent-kafka) for the conformance suite.
 bash "$shared" --setup
 
+# PostgreSQL server binaries for the PostgreSQL connector tests (each test starts its own
+# throwaway server with initdb + pg_ctl; PG_BIN may point elsewhere).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -z "${PG_BIN:-}" ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"
+    $sudo_ apt-get update -qq && $sudo_ apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "test.sh: PostgreSQL server binaries (initdb, pg_ctl) are missing; install them or set PG_BIN" >&2
+    exit 1
+  fi
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log=$(mktemp)

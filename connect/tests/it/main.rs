@@ -5,5 +5,7 @@ mod common;
 mod distributed;
 mod errors;
 mod file_roundtrip;
+mod pg;
+mod postgres_sink;
 mod rest;
 mod transforms;

@@ -134,9 +134,17 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
-/// Lost connections and refused connects are worth retrying; SQL errors are not.
+/// Lost connections, refused connects, a server shutting down or starting, and
+/// serialization failures are worth retrying; other SQL errors are not.
 pub fn is_transient(e: &tokio_postgres::Error) -> bool {
-    e.as_db_error().is_none() || e.is_closed()
+    let Some(db) = e.as_db_error() else {
+        return true;
+    };
+    let code = db.code().code();
+    e.is_closed()
+        || code.starts_with("08") // connection exception
+        || code.starts_with("53") // insufficient resources
+        || matches!(code, "57P01" | "57P02" | "57P03" | "40001" | "40P01")
 }
 
 #[cfg(test)]

@@ -224,13 +224,14 @@ impl PostgresSinkTask {
         Ok(Some((Op::Write { table, pk, columns }, defs, pk_names)))
     }
 
-    async fn client(&mut self) -> Result<&Client> {
+    /// The connection, opened again if it was lost.
+    async fn client(&mut self) -> Result<&mut Client> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
             let c = self.cfg()?.connection.connect().await?;
             self.client = Some(c);
         }
         self.client
-            .as_ref()
+            .as_mut()
             .ok_or_else(|| task_err("no connection"))
     }
 
@@ -328,10 +329,7 @@ impl PostgresSinkTask {
         }
         let mode = self.cfg()?.insert_mode;
         let statements = statements(mode, ops.iter().map(|(o, _, _)| o));
-        let client = self
-            .client
-            .as_mut()
-            .ok_or_else(|| task_err("no connection"))?;
+        let client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_err)?;
         for s in &statements {
             tx.batch_execute(s).await.map_err(pg_err)?;
