@@ -56,6 +56,18 @@ pub fn plugins() -> Vec<Plugin> {
             make: || Connector::Sink(Arc::new(file::FileStreamSinkConnector)),
         },
         Plugin {
+            class: "io.confluent.connect.jdbc.JdbcSourceConnector",
+            aliases: &[
+                "PostgresSource",
+                "PostgresSourceConnector",
+                "JdbcSourceConnector",
+            ],
+            kind: "source",
+            keys: postgres::source_config::SOURCE_KEYS,
+            required: &["connection.url", "mode", "topic.prefix"],
+            make: || Connector::Source(Arc::new(postgres::source::PostgresSourceConnector)),
+        },
+        Plugin {
             class: "io.confluent.connect.jdbc.JdbcSinkConnector",
             aliases: &["PostgresSink", "PostgresSinkConnector", "JdbcSinkConnector"],
             kind: "sink",

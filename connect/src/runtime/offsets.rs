@@ -172,20 +172,20 @@ fn write_file(
     connector: &str,
     updates: Vec<(JsonMap, Option<JsonMap>)>,
 ) -> Result<()> {
-    let snapshot = {
-        let mut map = offsets.lock().unwrap_or_else(|p| p.into_inner());
-        for (partition, offset) in updates {
-            let k = key(connector, &partition);
-            match offset {
-                Some(o) => map.insert(k, o),
-                None => map.remove(&k),
-            };
-        }
-        serde_json::to_vec_pretty(&*map).map_err(|e| Error::Task(e.to_string()))?
-    };
+    // Held through the write: tasks committing at once must not interleave their
+    // writes of the one temporary file.
+    let mut map = offsets.lock().unwrap_or_else(|p| p.into_inner());
+    for (partition, offset) in updates {
+        let k = key(connector, &partition);
+        match offset {
+            Some(o) => map.insert(k, o),
+            None => map.remove(&k),
+        };
+    }
     let Some(path) = &path else {
         return Ok(());
     };
+    let snapshot = serde_json::to_vec_pretty(&*map).map_err(|e| Error::Task(e.to_string()))?;
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, &snapshot)
         .and_then(|_| std::fs::File::open(&tmp)?.sync_all())

@@ -7,5 +7,6 @@ mod errors;
 mod file_roundtrip;
 mod pg;
 mod postgres_sink;
+mod postgres_source;
 mod rest;
 mod transforms;

@@ -1,7 +1,11 @@
 //! PostgreSQL connectors over tokio-postgres: [`sink::PostgresSinkConnector`]
-//! (Confluent's JDBC sink keys). The polling and CDC sources are still to come.
+//! (Confluent's JDBC sink keys) and [`source::PostgresSourceConnector`] (its JDBC
+//! source keys). The CDC source is still to come.
 
 pub mod connection;
 pub mod sink;
 pub mod sink_config;
+pub mod source;
+pub mod source_config;
 pub mod sql;
+pub mod types;
