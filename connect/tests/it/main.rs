@@ -6,6 +6,7 @@ mod distributed;
 mod errors;
 mod file_roundtrip;
 mod pg;
+mod pgoutput;
 mod postgres_sink;
 mod postgres_source;
 mod rest;

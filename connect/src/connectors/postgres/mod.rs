@@ -3,6 +3,7 @@
 //! source keys). The CDC source is still to come.
 
 pub mod connection;
+pub mod pgoutput;
 pub mod sink;
 pub mod sink_config;
 pub mod source;

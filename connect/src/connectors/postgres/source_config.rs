@@ -82,12 +82,14 @@ impl SourceConfig {
             Some("incrementing") => Mode::Incrementing,
             Some("timestamp") => Mode::Timestamp,
             Some("timestamp+incrementing") => Mode::TimestampIncrementing,
-            Some(other) => return Err(Error::config(
-                "mode",
-                format!(
+            Some(other) => {
+                return Err(Error::config(
+                    "mode",
+                    format!(
                     "{other} is not one of bulk, incrementing, timestamp, timestamp+incrementing"
                 ),
-            )),
+                ))
+            }
             None => return Err(Error::MissingConfig("mode".into())),
         };
         let incrementing_column = config
