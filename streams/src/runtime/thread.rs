@@ -260,7 +260,12 @@ pub(crate) fn run(shared: Arc<Shared>, name: String) -> Result<()> {
         .set("linger.ms", "5")
         .create_with_context(DeliveryCtx::default())?;
     let producer = Arc::new(producer);
-    let restore: BaseConsumer = config.assign_only_consumer("restore.consumer").create()?;
+    let restore: BaseConsumer = config
+        .assign_only_consumer("restore.consumer")
+        // It reads to a known end: a long-poll only delays the next partition's restore
+        // (by 500 ms each with librdkafka's default).
+        .set("fetch.wait.max.ms", "10")
+        .create()?;
     let state = Arc::new(Mutex::new(ThreadState::default()));
     let ctx = ThreadCtx {
         shared: shared.clone(),
