@@ -2,6 +2,7 @@
 //! `transforms=a,b`, `transforms.a.type=...InsertField$Value`, `transforms.a.predicate=p`,
 //! `transforms.a.negate=true`, `predicates=p`, `predicates.p.type=...TopicNameMatches`.
 
+mod debezium;
 mod fields;
 mod routing;
 
@@ -126,6 +127,7 @@ fn transform(name: &str, props: &Config) -> Result<Box<dyn Transform>> {
     };
     fields::build(base, side, name, props)
         .or_else(|| routing::build(base, name, props))
+        .or_else(|| debezium::build(base, name, props))
         .unwrap_or_else(|| {
             Err(Error::config(
                 &field,
