@@ -68,6 +68,23 @@ pub fn plugins() -> Vec<Plugin> {
             make: || Connector::Source(Arc::new(postgres::source::PostgresSourceConnector)),
         },
         Plugin {
+            class: "io.debezium.connector.postgresql.PostgresConnector",
+            aliases: &[
+                "PostgresCdcSource",
+                "PostgresCdcSourceConnector",
+                "PostgresConnector",
+            ],
+            kind: "source",
+            keys: postgres::cdc_config::CDC_KEYS,
+            required: &[
+                "database.hostname",
+                "database.user",
+                "database.dbname",
+                "topic.prefix",
+            ],
+            make: || Connector::Source(Arc::new(postgres::cdc::PostgresCdcConnector)),
+        },
+        Plugin {
             class: "io.confluent.connect.jdbc.JdbcSinkConnector",
             aliases: &["PostgresSink", "PostgresSinkConnector", "JdbcSinkConnector"],
             kind: "sink",

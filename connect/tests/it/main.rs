@@ -7,6 +7,7 @@ mod errors;
 mod file_roundtrip;
 mod pg;
 mod pgoutput;
+mod postgres_cdc;
 mod postgres_sink;
 mod postgres_source;
 mod rest;

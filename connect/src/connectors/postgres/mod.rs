@@ -2,6 +2,8 @@
 //! (Confluent's JDBC sink keys) and [`source::PostgresSourceConnector`] (its JDBC
 //! source keys). The CDC source is still to come.
 
+pub mod cdc;
+pub mod cdc_config;
 pub mod connection;
 pub mod pgoutput;
 pub mod sink;

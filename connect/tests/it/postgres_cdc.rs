@@ -1,0 +1,157 @@
+//! PostgresCdcSource against a real PostgreSQL: a snapshot, then inserts, updates and
+//! deletes over several transactions, one 100,000-row transaction, and a worker restart
+//! in the middle — every change appears once, in commit order.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde_json::{json, Value};
+
+use crate::common::*;
+use crate::pg::PgServer;
+
+/// (op, id) of every change event, and the number of tombstones, once `count` events
+/// arrived (or the deadline passed).
+async fn events(bootstrap: &str, count: usize) -> (Vec<(String, i64)>, usize, Value) {
+    let bs = bootstrap.to_string();
+    tokio::task::spawn_blocking(move || {
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &bs)
+            .set("group.id", "cdc-reader")
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("dbserver.public.customers", 0, Offset::Beginning)
+            .unwrap();
+        c.assign(&tpl).unwrap();
+        let (mut out, mut tombstones, mut last) = (Vec::new(), 0, Value::Null);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while out.len() < count && Instant::now() < deadline {
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+                match m.payload() {
+                    None => tombstones += 1,
+                    Some(p) => {
+                        let v: Value = serde_json::from_slice(p).unwrap();
+                        let row = if v["op"] == "d" {
+                            &v["before"]
+                        } else {
+                            &v["after"]
+                        };
+                        out.push((
+                            v["op"].as_str().unwrap_or("?").to_string(),
+                            row["id"].as_i64().unwrap_or(-1),
+                        ));
+                        last = v;
+                    }
+                }
+            }
+        }
+        // Anything beyond the expected count would be a duplicate: give it a moment.
+        let quiet = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < quiet {
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+                if m.payload().is_some() {
+                    out.push(("extra".into(), -1));
+                }
+            }
+        }
+        (out, tombstones, last)
+    })
+    .await
+    .unwrap()
+}
+
+fn cdc_connector(pg: &PgServer) -> Value {
+    json!({"name": "cdc", "config": {
+        "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+        "database.hostname": "127.0.0.1", "database.port": pg.port.to_string(),
+        "database.user": "postgres", "database.dbname": "postgres",
+        "topic.prefix": "dbserver", "table.include.list": "public.customers",
+        "plugin.name": "pgoutput", "slot.name": "runnel", "publication.name": "runnel_pub",
+        "publication.autocreate.mode": "filtered", "snapshot.mode": "initial", "poll.interval.ms": "100",
+        "key.converter": "org.apache.kafka.connect.json.JsonConverter", "key.converter.schemas.enable": "false",
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter", "value.converter.schemas.enable": "false"}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn snapshot_then_stream_with_a_restart_loses_and_repeats_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = PgServer::start();
+    let db = pg.client().await;
+    db.batch_execute("CREATE TABLE customers (id INT PRIMARY KEY, name TEXT); INSERT INTO customers VALUES (1, 'ann'), (2, 'bo');")
+        .await
+        .unwrap();
+    let broker = broker(&dir.path().join("broker")).await;
+    let bs = broker.bootstrap();
+    create_topics(&bs, &["dbserver.public.customers"]).await;
+    let worker = standalone(&bs, dir.path(), vec![]).await;
+    let api = Api::new(worker.rest_addr);
+    let (code, resp) = api.post("/connectors", Some(cdc_connector(&pg))).await;
+    assert_eq!(code, 201, "{resp}");
+    let (first, _, last) = events(&bs, 2).await;
+    assert_eq!(first, vec![("r".to_string(), 1), ("r".to_string(), 2)]);
+    assert_eq!(last["source"]["snapshot"], "last", "{last}");
+    db.batch_execute("INSERT INTO customers VALUES (3, 'cy')")
+        .await
+        .unwrap();
+    db.batch_execute("BEGIN; UPDATE customers SET name = 'anne' WHERE id = 1; DELETE FROM customers WHERE id = 2; COMMIT;")
+        .await
+        .unwrap();
+    db.batch_execute("INSERT INTO customers SELECT g, 'bulk' FROM generate_series(1000, 100999) g")
+        .await
+        .unwrap();
+    // Restart once the big transaction is on its way.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while events(&bs, 6).await.0.len() < 6 {
+        assert!(
+            Instant::now() < deadline,
+            "the streamed changes did not arrive"
+        );
+    }
+    worker.shutdown().await;
+    db.batch_execute(
+        "UPDATE customers SET name = 'cyd' WHERE id = 3; INSERT INTO customers VALUES (4, 'di');",
+    )
+    .await
+    .unwrap();
+    // A new column is picked up from the next change on.
+    db.batch_execute("ALTER TABLE customers ADD COLUMN email TEXT; INSERT INTO customers VALUES (5, 'ed', 'ed@example.com');")
+        .await
+        .unwrap();
+    let worker = standalone(&bs, dir.path(), vec![]).await;
+    let api = Api::new(worker.rest_addr);
+    let (code, resp) = api.post("/connectors", Some(cdc_connector(&pg))).await;
+    assert_eq!(code, 201, "{resp}");
+    let total = 2 + 3 + 100_000 + 3;
+    let (got, tombstones, last) = events(&bs, total).await;
+    let mut want: Vec<(String, i64)> = vec![
+        ("r".into(), 1),
+        ("r".into(), 2),
+        ("c".into(), 3),
+        ("u".into(), 1),
+        ("d".into(), 2),
+    ];
+    want.extend((1000..101_000).map(|i| ("c".to_string(), i)));
+    want.push(("u".into(), 3));
+    want.push(("c".into(), 4));
+    want.push(("c".into(), 5));
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "events: {:?}...",
+        &got[..got.len().min(12)]
+    );
+    assert!(
+        got == want,
+        "first difference at {:?}",
+        got.iter().zip(&want).position(|(a, b)| a != b)
+    );
+    assert_eq!(tombstones, 1, "one tombstone after the delete");
+    assert_eq!(last["after"]["email"], "ed@example.com", "{last}");
+    assert_eq!(last["source"]["table"], "customers");
+    assert_eq!(last["source"]["snapshot"], "false");
+    worker.shutdown().await;
+    broker.shutdown().await.unwrap();
+}
