@@ -155,3 +155,68 @@ async fn snapshot_then_stream_with_a_restart_loses_and_repeats_nothing() {
     worker.shutdown().await;
     broker.shutdown().await.unwrap();
 }
+
+/// Debezium's usual wiring: a CDC topic, unwrapped by ExtractNewRecordState, feeds the
+/// JDBC-style sink, which keeps a copy table in step — deletes included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cdc_topic_feeds_the_sink_through_extract_new_record_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = PgServer::start();
+    let db = pg.client().await;
+    db.batch_execute("CREATE TABLE customers (id INT PRIMARY KEY, name TEXT); INSERT INTO customers VALUES (1, 'ann'), (2, 'bo');")
+        .await
+        .unwrap();
+    let broker = broker(&dir.path().join("broker")).await;
+    let bs = broker.bootstrap();
+    create_topics(&bs, &["dbserver.public.customers"]).await;
+    let mut wc = worker_config(&bs, dir.path());
+    for conv in ["key.converter", "value.converter"] {
+        wc.props.insert(
+            conv.into(),
+            "org.apache.kafka.connect.json.JsonConverter".into(),
+        );
+    }
+    let worker = runnel_connect::standalone::Standalone::start(wc, vec![])
+        .await
+        .unwrap();
+    let api = Api::new(worker.rest_addr);
+    let mut cdc = cdc_connector(&pg);
+    for k in [
+        "key.converter",
+        "key.converter.schemas.enable",
+        "value.converter",
+        "value.converter.schemas.enable",
+    ] {
+        cdc["config"].as_object_mut().unwrap().remove(k);
+    }
+    assert_eq!(api.post("/connectors", Some(cdc)).await.0, 201);
+    let sink = json!({"name": "copy", "config": {
+        "connector.class": "PostgresSink", "topics": "dbserver.public.customers",
+        "connection.url": pg.url(), "table.name.format": "customers_copy",
+        "insert.mode": "upsert", "pk.mode": "record_key", "delete.enabled": "true", "auto.create": "true",
+        "transforms": "unwrap", "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState",
+        "transforms.unwrap.drop.tombstones": "false"}});
+    let (code, resp) = api.post("/connectors", Some(sink)).await;
+    assert_eq!(code, 201, "{resp}");
+    db.batch_execute("INSERT INTO customers VALUES (3, 'cy'); UPDATE customers SET name = 'anne' WHERE id = 1; DELETE FROM customers WHERE id = 2;")
+        .await
+        .unwrap();
+    let want = vec![(1, "anne".to_string()), (3, "cy".to_string())];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got: Vec<(i32, String)> = match db
+            .query("SELECT id, name FROM customers_copy ORDER BY id", &[])
+            .await
+        {
+            Ok(rows) => rows.iter().map(|r| (r.get(0), r.get(1))).collect(),
+            Err(_) => Vec::new(),
+        };
+        if got == want {
+            break;
+        }
+        assert!(Instant::now() < deadline, "copy table: {got:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    worker.shutdown().await;
+    broker.shutdown().await.unwrap();
+}

@@ -594,26 +594,27 @@ impl SourceTask for PostgresCdcTask {
             .await
             .map_err(pg)?;
         if has_pub.is_empty() {
-            let ddl =
-                match c.autocreate {
-                    PublicationAutocreate::Disabled => return Err(err(format!(
+            let ddl = match c.autocreate {
+                PublicationAutocreate::Disabled => {
+                    return Err(err(format!(
                         "publication {} does not exist and publication.autocreate.mode is disabled",
                         c.publication
-                    ))),
-                    PublicationAutocreate::AllTables => format!(
-                        "CREATE PUBLICATION {} FOR ALL TABLES",
-                        ident(&c.publication)
-                    ),
-                    PublicationAutocreate::Filtered => format!(
-                        "CREATE PUBLICATION {} FOR TABLE {}",
-                        ident(&c.publication),
-                        c.tables
-                            .iter()
-                            .map(|t| table_ident(t))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                };
+                    )))
+                }
+                PublicationAutocreate::AllTables => format!(
+                    "CREATE PUBLICATION {} FOR ALL TABLES",
+                    ident(&c.publication)
+                ),
+                PublicationAutocreate::Filtered => format!(
+                    "CREATE PUBLICATION {} FOR TABLE {}",
+                    ident(&c.publication),
+                    c.tables
+                        .iter()
+                        .map(|t| table_ident(t))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
             client.batch_execute(&ddl).await.map_err(pg)?;
         }
         let has_slot = client
