@@ -62,11 +62,17 @@ impl Shared {
                 .insert(task.id.partition, h.clone());
         }
     }
+    /// Forgets a closed task's stores — unless another thread's task of the same
+    /// partition registered its own meanwhile (a rebalance moves tasks between threads).
     pub fn unregister(&self, task: &Task) {
         let mut r = lock(&self.registry);
-        for name in task.ctx.stores.keys() {
+        for (name, h) in &task.ctx.stores {
             if let Some(m) = r.get_mut(name) {
-                m.remove(&task.id.partition);
+                if m.get(&task.id.partition)
+                    .is_some_and(|registered| registered.same(h))
+                {
+                    m.remove(&task.id.partition);
+                }
             }
         }
     }

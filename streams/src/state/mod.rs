@@ -41,6 +41,11 @@ impl StoreHandle {
         StoreHandle(Arc::new(Mutex::new(store)))
     }
 
+    /// Whether both handles are the same store instance.
+    pub fn same(&self, other: &StoreHandle) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// The store, locked; a panic elsewhere while it was held does not poison reads.
     pub fn lock(&self) -> MutexGuard<'_, Box<dyn KeyValueStore>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
