@@ -110,6 +110,17 @@ impl Connection {
     }
 }
 
+/// Opens a connection whose session reads and compares timestamps in UTC (the sources
+/// turn them into epoch milliseconds).
+pub async fn connect_utc(connection: &Connection) -> Result<Client> {
+    let client = connection.connect().await?;
+    client
+        .batch_execute("SET TIME ZONE 'UTC'")
+        .await
+        .map_err(|e| Error::Retriable(describe(&e)))?;
+    Ok(client)
+}
+
 /// A PostgreSQL error with its SQL state and detail, when the server sent them.
 pub fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {

@@ -5,6 +5,7 @@
 pub mod cdc;
 pub mod cdc_config;
 pub mod connection;
+mod keys;
 pub mod pgoutput;
 pub mod sink;
 pub mod sink_config;

@@ -4,6 +4,7 @@ use crate::api::Config;
 use crate::error::{Error, Result};
 
 use super::connection::Connection;
+use super::keys::{flag, list, number};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InsertMode {
@@ -52,25 +53,6 @@ pub const SINK_KEYS: &[&str] = &[
     "dialect.name",
 ];
 
-fn flag(config: &Config, key: &str) -> Result<bool> {
-    match config.get(key).map(|v| v.trim().to_ascii_lowercase()) {
-        None => Ok(false),
-        Some(v) if v == "true" => Ok(true),
-        Some(v) if v == "false" => Ok(false),
-        Some(v) => Err(Error::config(key, format!("{v} is neither true nor false"))),
-    }
-}
-
-fn number<T: std::str::FromStr>(config: &Config, key: &str, default: T) -> Result<T> {
-    match config.get(key) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| Error::config(key, format!("{v} is not a valid number"))),
-    }
-}
-
 impl SinkConfig {
     pub fn parse(config: &Config) -> Result<SinkConfig> {
         let insert_mode = match config
@@ -104,15 +86,7 @@ impl SinkConfig {
                 ))
             }
         };
-        let mut pk_fields: Vec<String> = config
-            .get("pk.fields")
-            .map(|v| {
-                v.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut pk_fields = list(config, "pk.fields");
         if pk_mode == PkMode::Kafka && pk_fields.is_empty() {
             pk_fields = vec![
                 "__connect_topic".into(),

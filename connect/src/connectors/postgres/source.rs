@@ -105,11 +105,7 @@ impl PostgresSourceTask {
 
     async fn client(&mut self) -> Result<&Client> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
-            let c = self.cfg()?.connection.connect().await?;
-            // Timestamps are read and compared in UTC.
-            c.batch_execute("SET TIME ZONE 'UTC'")
-                .await
-                .map_err(|e| Error::Retriable(describe(&e)))?;
+            let c = super::connection::connect_utc(&self.cfg()?.connection).await?;
             self.client = Some(c);
         }
         self.client.as_ref().ok_or_else(|| err("no connection"))

@@ -4,6 +4,7 @@ use crate::api::Config;
 use crate::error::{Error, Result};
 
 use super::connection::Connection;
+use super::keys::{list, number};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -48,28 +49,6 @@ pub const SOURCE_KEYS: &[&str] = &[
     "task.index",
     "task.count",
 ];
-
-fn list(config: &Config, key: &str) -> Vec<String> {
-    config
-        .get(key)
-        .map(|v| {
-            v.split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn number<T: std::str::FromStr>(config: &Config, key: &str, default: T) -> Result<T> {
-    match config.get(key) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| Error::config(key, format!("{v} is not a valid number"))),
-    }
-}
 
 impl SourceConfig {
     pub fn parse(config: &Config) -> Result<SourceConfig> {
