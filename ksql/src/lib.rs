@@ -1,0 +1,15 @@
+//! `runnel-ksql`: ksqlDB's SQL over Runnel topics. Statements are parsed with
+//! sqlparser (the version DataFusion pins) behind a thin front parser for ksqlDB's own
+//! clauses, planned and evaluated with DataFusion, and run against any Kafka cluster
+//! through rdkafka: persistent queries run as Runnel Streams topologies whose stateful
+//! operators (aggregates, windows, joins) keep DataFusion accumulator state in Streams
+//! state stores with changelogs.
+//!
+//! Layout:
+//! - [`parser`]: statements, the ksql clauses, column types.
+//! - `error`: the crate's error type.
+
+pub mod error;
+pub mod parser;
+
+pub use error::{Error, Result};
