@@ -9,7 +9,9 @@
 //! - [`parser`]: statements, the ksql clauses, column types.
 //! - `error`: the crate's error type.
 
+pub mod catalog;
 pub mod error;
+pub mod format;
 pub mod parser;
 
 pub use error::{Error, Result};

@@ -44,6 +44,10 @@ impl<KO, VO> ProcessorContext<'_, KO, VO> {
     pub fn partition(&self) -> i32 {
         self.task.partition
     }
+    /// The offset of the input record being processed (ksqlDB's ROWOFFSET).
+    pub fn offset(&self) -> i64 {
+        self.task.offset
+    }
     pub fn get<K: Serde, V: Serde>(&mut self, store: &str, key: &K) -> Option<V> {
         super::get_typed(self.task, store, &crate::serde::key_bytes(key))
     }

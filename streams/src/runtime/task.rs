@@ -164,6 +164,7 @@ impl Task {
             self.origins.insert(upstream, origin);
         }
         self.ctx.timestamp = rec.timestamp;
+        self.ctx.offset = rec.offset;
         let first_output = self.ctx.out.len();
         if let Some(sinks) = self.sources.get_mut(&rec.topic) {
             for s in sinks {

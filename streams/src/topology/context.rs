@@ -21,6 +21,8 @@ pub struct TaskCtx {
     pub(crate) stream_time: i64,
     /// The current record's timestamp.
     pub(crate) timestamp: i64,
+    /// The current input record's offset in its partition (-1 outside processing).
+    pub(crate) offset: i64,
     pub(crate) stores: HashMap<String, StoreHandle>,
     /// Keys written since the last commit, per store.
     pub(crate) dirty: HashMap<String, BTreeSet<Vec<u8>>>,
@@ -49,6 +51,7 @@ impl TaskCtx {
             partition,
             stream_time: i64::MIN,
             timestamp: 0,
+            offset: -1,
             stores,
             dirty: HashMap::new(),
             out: Vec::new(),

@@ -1,0 +1,82 @@
+//! The DELIMITED format: comma-separated fields, `"`-quoted when they hold a comma or
+//! a quote; an empty field is NULL.
+
+use datafusion::common::ScalarValue;
+
+use super::json::{json_to_scalar, scalar_to_json};
+use super::{bad, null_of, Row};
+use crate::catalog::Column;
+use crate::error::Result;
+use crate::parser::types::SqlType;
+
+fn split(line: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    fields.push(cur);
+    fields
+}
+
+pub fn decode(bytes: &[u8], columns: &[&Column]) -> Result<Row> {
+    let text = std::str::from_utf8(bytes).map_err(|_| bad("a DELIMITED value is not UTF-8"))?;
+    let fields = split(text);
+    if fields.len() != columns.len() {
+        return Err(bad(format!(
+            "Unexpected field count, csvFields:{} schemaFields:{}",
+            fields.len(),
+            columns.len()
+        )));
+    }
+    fields
+        .iter()
+        .zip(columns)
+        .map(|(f, c)| {
+            if f.is_empty() {
+                return Ok(null_of(&c.sql_type));
+            }
+            let json = match c.sql_type {
+                SqlType::String => serde_json::Value::String(f.clone()),
+                _ => serde_json::from_str(f.trim()).map_err(|_| {
+                    bad(format!(
+                        "column {}: '{f}' is not a valid {}",
+                        c.name, c.sql_type
+                    ))
+                })?,
+            };
+            json_to_scalar(&json, &c.sql_type).map_err(|e| bad(format!("column {}: {e}", c.name)))
+        })
+        .collect()
+}
+
+pub fn encode(row: &[ScalarValue]) -> Vec<u8> {
+    row.iter()
+        .map(|v| {
+            if v.is_null() {
+                return String::new();
+            }
+            let s = match scalar_to_json(v) {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            if s.contains(',') || s.contains('"') {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+        .into_bytes()
+}

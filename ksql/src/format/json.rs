@@ -1,0 +1,250 @@
+//! The JSON format, and the JSON <-> `ScalarValue` conversions other formats and the
+//! REST API share.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ListArray, MapArray, StructArray};
+use datafusion::common::ScalarValue;
+use serde_json::{Map, Value};
+
+use super::{bad, null_of, Row};
+use crate::catalog::Column;
+use crate::error::Result;
+use crate::parser::types::SqlType;
+
+pub fn decode(bytes: &[u8], columns: &[&Column], wrap_single_value: bool) -> Result<Row> {
+    let json: Value = serde_json::from_slice(bytes)
+        .map_err(|e| bad(format!("Failed to deserialise JSON: {e}")))?;
+    let unwrapped = columns.len() == 1 && (!wrap_single_value || !json.is_object());
+    if unwrapped {
+        let c = columns[0];
+        return Ok(vec![json_to_scalar(&json, &c.sql_type)
+            .map_err(|e| bad(format!("column {}: {e}", c.name)))?]);
+    }
+    let Value::Object(obj) = json else {
+        return Err(bad(
+            "a JSON value must be an object with one field per column",
+        ));
+    };
+    columns
+        .iter()
+        .map(|c| {
+            let field = obj.get(&c.name).or_else(|| {
+                obj.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&c.name))
+                    .map(|(_, v)| v)
+            });
+            match field {
+                None | Some(Value::Null) => Ok(null_of(&c.sql_type)),
+                Some(v) => json_to_scalar(v, &c.sql_type)
+                    .map_err(|e| bad(format!("column {}: {e}", c.name))),
+            }
+        })
+        .collect()
+}
+
+pub fn encode(
+    row: &[ScalarValue],
+    columns: &[&Column],
+    wrap_single_value: bool,
+) -> Result<Vec<u8>> {
+    let json = if columns.len() == 1 && !wrap_single_value {
+        scalar_to_json(&row[0])
+    } else {
+        let mut obj = Map::new();
+        for (c, v) in columns.iter().zip(row) {
+            obj.insert(c.name.clone(), scalar_to_json(v));
+        }
+        Value::Object(obj)
+    };
+    serde_json::to_vec(&json).map_err(bad)
+}
+
+fn int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
+                .map(|f| f as i64)
+        }),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A JSON value as a column of type `t`, with ksqlDB's lenient coercions (numbers
+/// from numeric strings, strings from any scalar).
+pub fn json_to_scalar(v: &Value, t: &SqlType) -> Result<ScalarValue> {
+    if v.is_null() {
+        return Ok(null_of(t));
+    }
+    let wrong = || bad(format!("cannot read {v} as {t}"));
+    Ok(match t {
+        SqlType::Boolean => ScalarValue::Boolean(Some(match v {
+            Value::Bool(b) => *b,
+            Value::String(s) if s.eq_ignore_ascii_case("true") => true,
+            Value::String(s) if s.eq_ignore_ascii_case("false") => false,
+            _ => return Err(wrong()),
+        })),
+        SqlType::Integer => ScalarValue::Int32(Some(
+            int(v)
+                .and_then(|i| i32::try_from(i).ok())
+                .ok_or_else(wrong)?,
+        )),
+        SqlType::Bigint | SqlType::Timestamp => {
+            let i = int(v).ok_or_else(wrong)?;
+            if *t == SqlType::Timestamp {
+                ScalarValue::TimestampMillisecond(Some(i), None)
+            } else {
+                ScalarValue::Int64(Some(i))
+            }
+        }
+        SqlType::Double => ScalarValue::Float64(Some(match v {
+            Value::Number(n) => n.as_f64().ok_or_else(wrong)?,
+            Value::String(s) => s.trim().parse().map_err(|_| wrong())?,
+            _ => return Err(wrong()),
+        })),
+        SqlType::String => ScalarValue::Utf8(Some(match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })),
+        SqlType::Decimal(p, s) => {
+            let text = match v {
+                Value::Number(n) => n.to_string(),
+                Value::String(s) => s.clone(),
+                _ => return Err(wrong()),
+            };
+            ScalarValue::Utf8(Some(text))
+                .cast_to(&t.to_arrow())
+                .map_err(|_| wrong())
+                .map(|d| match d {
+                    ScalarValue::Decimal128(x, _, _) => ScalarValue::Decimal128(x, *p, *s),
+                    other => other,
+                })?
+        }
+        SqlType::Bytes => match v {
+            Value::String(s) => ScalarValue::Binary(Some(s.as_bytes().to_vec())),
+            _ => return Err(wrong()),
+        },
+        SqlType::Date | SqlType::Time => ScalarValue::Utf8(Some(match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }))
+        .cast_to(&t.to_arrow())
+        .map_err(|_| wrong())?,
+        SqlType::Array(inner) => {
+            let Value::Array(items) = v else {
+                return Err(wrong());
+            };
+            let values = items
+                .iter()
+                .map(|i| json_to_scalar(i, inner))
+                .collect::<Result<Vec<_>>>()?;
+            ScalarValue::List(ScalarValue::new_list_nullable(&values, &inner.to_arrow()))
+        }
+        SqlType::Map(_, _) | SqlType::Struct(_) => {
+            // Nested values go through Arrow's JSON reader for the exact Arrow type.
+            let field = Arc::new(datafusion::arrow::datatypes::Field::new(
+                "v",
+                t.to_arrow(),
+                true,
+            ));
+            let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![field]));
+            let line = serde_json::json!({ "v": v }).to_string();
+            let mut reader = datafusion::arrow::json::ReaderBuilder::new(schema)
+                .build(std::io::Cursor::new(line.into_bytes()))
+                .map_err(bad)?;
+            let batch = reader.next().ok_or_else(wrong)?.map_err(bad)?;
+            ScalarValue::try_from_array(batch.column(0), 0).map_err(bad)?
+        }
+    })
+}
+
+/// A value as JSON: integers as integers, doubles as doubles, lists as arrays.
+pub fn scalar_to_json(v: &ScalarValue) -> Value {
+    if v.is_null() {
+        return Value::Null;
+    }
+    match v {
+        ScalarValue::Boolean(Some(b)) => Value::Bool(*b),
+        ScalarValue::Int8(Some(i)) => (*i).into(),
+        ScalarValue::Int16(Some(i)) => (*i).into(),
+        ScalarValue::Int32(Some(i)) => (*i).into(),
+        ScalarValue::Int64(Some(i)) => (*i).into(),
+        ScalarValue::UInt8(Some(i)) => (*i).into(),
+        ScalarValue::UInt16(Some(i)) => (*i).into(),
+        ScalarValue::UInt32(Some(i)) => (*i).into(),
+        ScalarValue::UInt64(Some(i)) => (*i).into(),
+        ScalarValue::Float32(Some(f)) => float(*f as f64),
+        ScalarValue::Float64(Some(f)) => float(*f),
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => Value::String(s.clone()),
+        ScalarValue::Decimal128(Some(x), _, s) => {
+            let d = *x as f64 / 10f64.powi(*s as i32);
+            float(d)
+        }
+        ScalarValue::TimestampMillisecond(Some(t), _) => (*t).into(),
+        ScalarValue::TimestampSecond(Some(t), _) => (*t * 1000).into(),
+        ScalarValue::TimestampMicrosecond(Some(t), _) => (*t / 1000).into(),
+        ScalarValue::TimestampNanosecond(Some(t), _) => (*t / 1_000_000).into(),
+        ScalarValue::List(arr) => list_json(arr),
+        ScalarValue::Struct(arr) => struct_json(arr),
+        ScalarValue::Map(arr) => map_json(arr),
+        other => Value::String(other.to_string()),
+    }
+}
+
+fn float(f: f64) -> Value {
+    serde_json::Number::from_f64(f)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
+}
+
+fn list_json(arr: &Arc<ListArray>) -> Value {
+    if arr.is_empty() || arr.is_null(0) {
+        return Value::Null;
+    }
+    let inner = arr.value(0);
+    Value::Array(
+        (0..inner.len())
+            .map(|i| {
+                ScalarValue::try_from_array(&inner, i)
+                    .map(|v| scalar_to_json(&v))
+                    .unwrap_or(Value::Null)
+            })
+            .collect(),
+    )
+}
+
+fn struct_json(arr: &Arc<StructArray>) -> Value {
+    let mut obj = Map::new();
+    for (i, f) in arr.fields().iter().enumerate() {
+        let v = ScalarValue::try_from_array(arr.column(i), 0)
+            .map(|v| scalar_to_json(&v))
+            .unwrap_or(Value::Null);
+        obj.insert(f.name().clone(), v);
+    }
+    Value::Object(obj)
+}
+
+fn map_json(arr: &Arc<MapArray>) -> Value {
+    if arr.is_empty() || arr.is_null(0) {
+        return Value::Null;
+    }
+    let entries = arr.value(0);
+    let mut obj = Map::new();
+    for i in 0..entries.len() {
+        let k = ScalarValue::try_from_array(entries.column(0), i)
+            .map(|v| match scalar_to_json(&v) {
+                Value::String(s) => s,
+                other => other.to_string(),
+            })
+            .unwrap_or_default();
+        let v = ScalarValue::try_from_array(entries.column(1), i)
+            .map(|v| scalar_to_json(&v))
+            .unwrap_or(Value::Null);
+        obj.insert(k, v);
+    }
+    Value::Object(obj)
+}

@@ -1,0 +1,107 @@
+use datafusion::common::ScalarValue;
+use serde_json::json;
+
+use super::*;
+use crate::catalog::Column;
+use crate::parser::types::SqlType;
+
+fn col(name: &str, t: SqlType) -> Column {
+    Column {
+        name: name.into(),
+        sql_type: t,
+        key: false,
+    }
+}
+
+#[test]
+fn json_matches_fields_case_insensitively_and_fills_nulls() {
+    let (a, b) = (
+        col("NICKNAME", SqlType::String),
+        col("AGE", SqlType::Integer),
+    );
+    let row = decode_value(
+        Format::Json,
+        Some(br#"{"nickname":"zed","Age":33,"X":1}"#),
+        &[&a, &b],
+        true,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        row,
+        vec![
+            ScalarValue::Utf8(Some("zed".into())),
+            ScalarValue::Int32(Some(33))
+        ]
+    );
+    let row = decode_value(Format::Json, Some(br#"{"AGE":40}"#), &[&a, &b], true)
+        .unwrap()
+        .unwrap();
+    assert_eq!(row[0], ScalarValue::Utf8(None));
+    assert!(decode_value(Format::Json, Some(b"{\"AGE\": 2"), &[&a, &b], true).is_err());
+    assert!(decode_value(Format::Json, None, &[&a, &b], true)
+        .unwrap()
+        .is_none());
+}
+
+#[test]
+fn delimited_round_trip_nulls_and_java_doubles() {
+    let cols = [
+        col("T", SqlType::Double),
+        col("U", SqlType::String),
+        col("OK", SqlType::Boolean),
+    ];
+    let refs: Vec<&Column> = cols.iter().collect();
+    let row = decode_value(Format::Delimited, Some(b"31,F,"), &refs, true)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(encode_value(Format::Delimited, &row, &refs, true).unwrap()).unwrap(),
+        "31.0,F,"
+    );
+    assert!(decode_value(Format::Delimited, Some(b"1,a,true,extra"), &refs, true).is_err());
+    assert!(decode_value(Format::Delimited, Some(b"x,a,true"), &refs, true).is_err());
+}
+
+#[test]
+fn kafka_format_and_windowed_keys() {
+    let k = Column {
+        name: "K".into(),
+        sql_type: SqlType::Integer,
+        key: true,
+    };
+    let bytes = encode_key(
+        Format::Kafka,
+        &[ScalarValue::Int32(Some(7))],
+        &[&k],
+        Some((crate::parser::ast::WindowKind::Session, (10, 20))),
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(bytes.len(), 4 + 16);
+    let (row, w) = decode_key(
+        Format::Kafka,
+        Some(&bytes),
+        &[&k],
+        Some(crate::parser::ast::WindowKind::Session),
+    )
+    .unwrap();
+    assert_eq!(row, vec![ScalarValue::Int32(Some(7))]);
+    assert_eq!(w, Some((10, 20)));
+    let v = col("CNT", SqlType::Bigint);
+    let row = decode_value(Format::Kafka, Some(&(-3i64).to_be_bytes()), &[&v], true)
+        .unwrap()
+        .unwrap();
+    assert_eq!(row, vec![ScalarValue::Int64(Some(-3))]);
+    assert!(decode_value(Format::Kafka, Some(&[1, 2, 3]), &[&v], true).is_err());
+}
+
+#[test]
+fn json_values_of_nested_types() {
+    let t = SqlType::Array(Box::new(SqlType::Integer));
+    let v = json_to_scalar(&json!([1, null, 3]), &t).unwrap();
+    assert_eq!(scalar_to_json(&v), json!([1, null, 3]));
+    let t = SqlType::Struct(vec![("A".into(), SqlType::String)]);
+    let v = json_to_scalar(&json!({"A": "x"}), &t).unwrap();
+    assert_eq!(scalar_to_json(&v), json!({"A": "x"}));
+}
