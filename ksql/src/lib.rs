@@ -11,7 +11,9 @@
 
 pub mod catalog;
 pub mod error;
+pub mod exec;
 pub mod format;
 pub mod parser;
+pub mod planner;
 
 pub use error::{Error, Result};

@@ -54,6 +54,22 @@ impl<KO, VO> ProcessorContext<'_, KO, VO> {
     pub fn put<K: Serde, V: Serde>(&mut self, store: &str, key: &K, value: Option<&V>) {
         super::put_typed(self.task, store, &crate::serde::key_bytes(key), value)
     }
+    /// A store's raw bytes under `key` (for processors with their own key layout).
+    pub fn get_raw(&mut self, store: &str, key: &[u8]) -> Option<Vec<u8>> {
+        self.task.get(store, key)
+    }
+    /// Writes (`Some`) or deletes (`None`) raw bytes; logged to the changelog.
+    pub fn put_raw(&mut self, store: &str, key: &[u8], value: Option<&[u8]>) {
+        self.task.put(store, key, value)
+    }
+    /// Raw entries with keys in `[from, to)`, in key order.
+    pub fn range_raw(&mut self, store: &str, from: &[u8], to: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.task.range(
+            store,
+            std::ops::Bound::Included(from),
+            std::ops::Bound::Excluded(to),
+        )
+    }
     /// Every entry of a store, in key order.
     pub fn all<K: Serde, V: Serde>(&mut self, store: &str) -> Vec<(K, V)> {
         let entries = self.task.range(

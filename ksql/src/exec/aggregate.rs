@@ -1,0 +1,368 @@
+//! Grouped and windowed aggregation for a persistent query, on DataFusion
+//! accumulators whose state lives in the task's state store (and so in its
+//! changelog): per record, the group's state is loaded, merged into fresh
+//! accumulators, updated (or retracted, for a table's old row), saved, and the new
+//! result emitted — every update, as ksqlDB does without record caching.
+//!
+//! Time windows follow Kafka Streams: `[k*advance, k*advance+size)`, closed once
+//! stream time reaches end + grace (default 24 h minus the size, as ksqlDB 0.29), late
+//! records for closed windows dropped. Session windows merge every session within the
+//! gap; the merged-away ones get tombstones. EMIT FINAL buffers a window's result in a
+//! store ordered by window end and emits it when the window closes.
+
+use datafusion::arrow::array::ArrayRef;
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::Accumulator;
+
+use super::compiled::{AGG_STORE, FINAL_STORE};
+use super::processor::{Ctx, QueryProcessor};
+use super::state::{self, Header};
+use crate::catalog::{WINDOWEND, WINDOWSTART};
+use crate::error::{Error, Result};
+use crate::format::{scalar_to_json, Row};
+use crate::parser::ast::{WindowKind, WindowSpec};
+use crate::planner::pipeline::{self, AggPlan};
+
+const DAY_MS: i64 = 86_400_000;
+/// Store key of the task's stream time (group keys are JSON arrays, starting '[').
+const STREAM_TIME_KEY: &[u8] = &[0xFF];
+
+pub fn grace(w: &WindowSpec) -> i64 {
+    w.grace_ms.unwrap_or((DAY_MS - w.size_ms).max(0))
+}
+
+fn windows_for(ts: i64, w: &WindowSpec) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    if ts < 0 {
+        return out;
+    }
+    let mut start = ((ts - w.size_ms + w.advance_ms).max(0) / w.advance_ms) * w.advance_ms;
+    while start <= ts {
+        out.push((start, start + w.size_ms));
+        start += w.advance_ms;
+    }
+    out
+}
+
+fn group_key(values: &[ScalarValue], window: Option<(i64, i64)>) -> Vec<u8> {
+    let json: Vec<_> = values.iter().map(scalar_to_json).collect();
+    let mut k = serde_json::to_vec(&json).unwrap_or_default();
+    if let Some((s, e)) = window {
+        k.extend_from_slice(&s.to_be_bytes());
+        k.extend_from_slice(&e.to_be_bytes());
+    }
+    k
+}
+
+fn err(e: impl std::fmt::Display) -> Error {
+    Error::Engine(e.to_string())
+}
+
+impl QueryProcessor {
+    fn agg(&self) -> &AggPlan {
+        // Only called for queries with an aggregate.
+        self.q.pipeline.agg.as_ref().expect("aggregate query")
+    }
+
+    fn advance_stream_time(&mut self, ctx: &mut Ctx<'_>, ts: i64) -> i64 {
+        let current = match self.stream_time {
+            Some(t) => t,
+            None => ctx
+                .get_raw(AGG_STORE, STREAM_TIME_KEY)
+                .and_then(|b| b.try_into().ok().map(i64::from_be_bytes))
+                .unwrap_or(i64::MIN),
+        };
+        let st = current.max(ts);
+        if Some(st) != self.stream_time {
+            ctx.put_raw(AGG_STORE, STREAM_TIME_KEY, Some(&st.to_be_bytes()));
+            self.stream_time = Some(st);
+        }
+        st
+    }
+
+    pub(crate) fn aggregate(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        old: Option<Row>,
+        new: Option<Row>,
+        ts: i64,
+    ) -> Result<()> {
+        let st = self.advance_stream_time(ctx, ts);
+        if let Some(old) = old {
+            self.apply(ctx, old, ts, true, st)?;
+        }
+        if let Some(new) = new {
+            self.apply(ctx, new, ts, false, st)?;
+        }
+        if self.q.emit_final {
+            self.flush_final(ctx, st)?;
+        }
+        Ok(())
+    }
+
+    fn window_columns(&self) -> (usize, usize) {
+        let s = &self.q.pipeline.input;
+        (
+            s.index_of(WINDOWSTART).unwrap_or(0),
+            s.index_of(WINDOWEND).unwrap_or(0),
+        )
+    }
+
+    fn apply(&mut self, ctx: &mut Ctx<'_>, row: Row, ts: i64, retract: bool, st: i64) -> Result<()> {
+        let Some(w) = self.q.window else {
+            if let Some(r) = pipeline::run(&self.q.pipeline.pre, row)? {
+                self.update_group(ctx, &r, ts, retract, None)?;
+            }
+            return Ok(());
+        };
+        let (ws, we) = self.window_columns();
+        if w.kind == WindowKind::Session {
+            let mut row = row;
+            row[ws] = ScalarValue::Int64(Some(ts));
+            row[we] = ScalarValue::Int64(Some(ts));
+            if let Some(r) = pipeline::run(&self.q.pipeline.pre, row)? {
+                self.session(ctx, &r, ts, st, &w)?;
+            }
+            return Ok(());
+        }
+        for (s, e) in windows_for(ts, &w) {
+            if e + grace(&w) <= st {
+                tracing::debug!(query = %self.q.query_id, "late record for window [{s}, {e}) dropped");
+                continue;
+            }
+            let mut r = row.clone();
+            r[ws] = ScalarValue::Int64(Some(s));
+            r[we] = ScalarValue::Int64(Some(e));
+            if let Some(r) = pipeline::run(&self.q.pipeline.pre, r)? {
+                self.update_group(ctx, &r, ts, retract, Some((s, e)))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn accumulators(&self, stored: Option<&state::Stored>) -> Result<Vec<Box<dyn Accumulator>>> {
+        let table = self.q.source.kind == crate::parser::ast::SourceKind::Table;
+        let mut accs = Vec::new();
+        for (i, f) in self.agg().aggs.iter().enumerate() {
+            let mut acc = if table {
+                f.create_sliding_accumulator()?
+            } else {
+                f.create_accumulator()?
+            };
+            if let Some(s) = stored.and_then(|s| s.states.get(i)) {
+                acc.merge_batch(s)?;
+            }
+            accs.push(acc);
+        }
+        Ok(accs)
+    }
+
+    fn update(&self, accs: &mut [Box<dyn Accumulator>], input: &Row, retract: bool) -> Result<()> {
+        let agg = self.agg();
+        let b = pipeline::batch(&agg.input, input)?;
+        for (acc, f) in accs.iter_mut().zip(&agg.aggs) {
+            let args = f
+                .expressions()
+                .iter()
+                .map(|e| e.evaluate(&b).and_then(|c| c.into_array(1)))
+                .collect::<datafusion::common::Result<Vec<ArrayRef>>>()?;
+            if retract {
+                acc.retract_batch(&args)?;
+            } else {
+                acc.update_batch(&args)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn groups(&self, input: &Row) -> Result<Row> {
+        let agg = self.agg();
+        let b = pipeline::batch(&agg.input, input)?;
+        Ok(agg.groups.iter().map(|g| pipeline::eval(g, &b)).collect())
+    }
+
+    fn results(&self, accs: &mut [Box<dyn Accumulator>]) -> Result<(Row, Vec<Vec<ScalarValue>>)> {
+        let mut results = Vec::new();
+        let mut states = Vec::new();
+        for (i, acc) in accs.iter_mut().enumerate() {
+            states.push(acc.state()?);
+            let mut v = acc.evaluate()?;
+            if v.is_null() && self.q.zero_when_empty.get(i) == Some(&true) {
+                v = ScalarValue::new_zero(&v.data_type()).unwrap_or(v);
+            }
+            results.push(v);
+        }
+        Ok((results, states))
+    }
+
+    fn update_group(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        input: &Row,
+        ts: i64,
+        retract: bool,
+        window: Option<(i64, i64)>,
+    ) -> Result<()> {
+        let groups = self.groups(input)?;
+        let n_keys = groups.len() - if window.is_some() { 2 } else { 0 };
+        if groups[..n_keys].iter().any(|g| g.is_null()) {
+            return Ok(());
+        }
+        let key = group_key(&groups[..n_keys], window);
+        let stored = match ctx.get_raw(AGG_STORE, &key) {
+            Some(b) => Some(state::decode(&b)?),
+            None => None,
+        };
+        if retract && stored.is_none() {
+            return Ok(());
+        }
+        let mut accs = self.accumulators(stored.as_ref())?;
+        self.update(&mut accs, input, retract)?;
+        let mut header = stored.map(|s| s.header).unwrap_or_default();
+        header.ts = header.ts.max(ts);
+        let kind = self.q.window.map(|w| w.kind).unwrap_or(WindowKind::Tumbling);
+        let (results, states) = self.results(&mut accs)?;
+        if self.q.emit_final {
+            if let Some((s, e)) = window {
+                let mut pk = e.to_be_bytes().to_vec();
+                pk.extend_from_slice(&key);
+                ctx.put_raw(FINAL_STORE, &pk, Some(&[]));
+                let _ = s;
+            }
+        } else {
+            self.emit_result(ctx, &groups, results, &mut header, window.map(|w| (kind, w)))?;
+        }
+        header.sizes = states.iter().map(Vec::len).collect();
+        ctx.put_raw(AGG_STORE, &key, Some(&state::encode(&header, &states)?));
+        Ok(())
+    }
+
+    /// Runs HAVING and the projection over (groups, results) and emits the row, or a
+    /// tombstone when the group left the result.
+    fn emit_result(
+        &self,
+        ctx: &mut Ctx<'_>,
+        groups: &Row,
+        results: Row,
+        header: &mut Header,
+        window: Option<(WindowKind, (i64, i64))>,
+    ) -> Result<()> {
+        let mut row = groups.clone();
+        row.extend(results);
+        let n_keys = groups.len() - if window.is_some() { 2 } else { 0 };
+        let ts = if matches!(window, Some((WindowKind::Session, _))) {
+            window.map(|(_, (_, e))| e).unwrap_or(header.ts)
+        } else {
+            header.ts
+        };
+        match pipeline::run(&self.q.pipeline.post, row)? {
+            Some(out) => {
+                header.emitted = true;
+                self.emit(ctx, &out, window, ts)
+            }
+            None if header.emitted => {
+                header.emitted = false;
+                self.emit_tombstone(ctx, &groups[..n_keys].to_vec(), window, ts)
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn session(&mut self, ctx: &mut Ctx<'_>, input: &Row, ts: i64, st: i64, w: &WindowSpec) -> Result<()> {
+        let mut groups = self.groups(input)?;
+        let n_keys = groups.len() - 2;
+        if groups[..n_keys].iter().any(|g| g.is_null()) {
+            return Ok(());
+        }
+        let prefix = group_key(&groups[..n_keys], None);
+        let mut end = prefix.clone();
+        end.extend_from_slice(&[0xFF; 17]);
+        let gap = w.size_ms;
+        let mut merged = Vec::new();
+        let (mut start_ms, mut end_ms) = (ts, ts);
+        for (k, v) in ctx.range_raw(AGG_STORE, &prefix, &end) {
+            if k.len() != prefix.len() + 16 {
+                continue;
+            }
+            let s = i64::from_be_bytes(k[prefix.len()..prefix.len() + 8].try_into().map_err(err)?);
+            let e = i64::from_be_bytes(k[prefix.len() + 8..].try_into().map_err(err)?);
+            if e >= ts - gap && s <= ts + gap {
+                start_ms = start_ms.min(s);
+                end_ms = end_ms.max(e);
+                merged.push((k, (s, e), state::decode(&v)?));
+            }
+        }
+        if end_ms + grace(w) <= st {
+            return Ok(());
+        }
+        let mut accs = self.accumulators(None)?;
+        let mut header = Header::default();
+        for (_, _, s) in &merged {
+            for (acc, st) in accs.iter_mut().zip(&s.states) {
+                acc.merge_batch(st)?;
+            }
+            header.ts = header.ts.max(s.header.ts);
+        }
+        self.update(&mut accs, input, false)?;
+        header.ts = header.ts.max(ts);
+        for (k, (s, e), old) in &merged {
+            ctx.put_raw(AGG_STORE, k, None);
+            if old.header.emitted {
+                self.emit_tombstone(ctx, &groups[..n_keys].to_vec(), Some((WindowKind::Session, (*s, *e))), *e)?;
+            }
+        }
+        groups[n_keys] = ScalarValue::Int64(Some(start_ms));
+        groups[n_keys + 1] = ScalarValue::Int64(Some(end_ms));
+        let (results, states) = self.results(&mut accs)?;
+        self.emit_result(ctx, &groups, results, &mut header, Some((WindowKind::Session, (start_ms, end_ms))))?;
+        header.sizes = states.iter().map(Vec::len).collect();
+        let key = group_key(&groups[..n_keys], Some((start_ms, end_ms)));
+        ctx.put_raw(AGG_STORE, &key, Some(&state::encode(&header, &states)?));
+        Ok(())
+    }
+
+    /// EMIT FINAL: emits every buffered window whose end + grace has passed.
+    fn flush_final(&mut self, ctx: &mut Ctx<'_>, st: i64) -> Result<()> {
+        let Some(w) = self.q.window else { return Ok(()) };
+        let limit = st.saturating_sub(grace(&w)).saturating_add(1);
+        if limit <= 0 {
+            return Ok(());
+        }
+        for (pk, _) in ctx.range_raw(FINAL_STORE, &0i64.to_be_bytes(), &limit.to_be_bytes()) {
+            ctx.put_raw(FINAL_STORE, &pk, None);
+            let key = &pk[8..];
+            let Some(bytes) = ctx.get_raw(AGG_STORE, key) else { continue };
+            let stored = state::decode(&bytes)?;
+            let n = key.len() - 16;
+            let s = i64::from_be_bytes(key[n..n + 8].try_into().map_err(err)?);
+            let e = i64::from_be_bytes(key[n + 8..].try_into().map_err(err)?);
+            let json: Vec<serde_json::Value> = serde_json::from_slice(&key[..n]).map_err(err)?;
+            let types = self.group_types();
+            let mut groups = json
+                .iter()
+                .zip(&types)
+                .map(|(j, t)| crate::format::json_to_scalar(j, t))
+                .collect::<Result<Row>>()?;
+            groups.push(ScalarValue::Int64(Some(s)));
+            groups.push(ScalarValue::Int64(Some(e)));
+            let mut accs = self.accumulators(Some(&stored))?;
+            let (results, _) = self.results(&mut accs)?;
+            let mut header = stored.header;
+            self.emit_result(ctx, &groups, results, &mut header, Some((w.kind, (s, e))))?;
+        }
+        Ok(())
+    }
+
+    fn group_types(&self) -> Vec<crate::parser::types::SqlType> {
+        let agg = self.agg();
+        agg.groups
+            .iter()
+            .map(|g| {
+                g.data_type(&agg.input)
+                    .ok()
+                    .and_then(|t| crate::parser::types::SqlType::from_arrow(&t))
+                    .unwrap_or(crate::parser::types::SqlType::String)
+            })
+            .collect()
+    }
+}

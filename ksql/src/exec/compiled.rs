@@ -1,0 +1,103 @@
+//! A persistent query ready to run: the plan, the source's and sink's formats, and
+//! where each output column goes (key or value).
+
+use std::sync::Arc;
+
+use crate::catalog::{Column, Source};
+use crate::error::{Error, Result};
+use crate::parser::ast::{WindowKind, WindowSpec};
+use crate::planner::pipeline::Pipeline;
+use crate::planner::QueryPlan;
+
+#[derive(Debug)]
+pub struct Compiled {
+    pub query_id: String,
+    pub source: Source,
+    pub pipeline: Pipeline,
+    pub sink: Source,
+    /// Output row positions of the sink's key columns and value columns, in the
+    /// sink's column order.
+    pub key_idx: Vec<usize>,
+    pub value_idx: Vec<usize>,
+    pub window: Option<WindowSpec>,
+    pub emit_final: bool,
+    /// Position of the `TIMESTAMP=` column in the source row.
+    pub ts_col: Option<usize>,
+    /// Aggregates whose result over no rows is 0, not NULL (SUM over a table, as
+    /// ksqlDB's undo-able SUM starts from 0).
+    pub zero_when_empty: Vec<bool>,
+}
+
+pub const AGG_STORE: &str = "Aggregate-Materialize";
+pub const TABLE_STORE: &str = "KsqlTopic-Reduce";
+pub const FINAL_STORE: &str = "Suppress-Buffer";
+
+impl Compiled {
+    pub fn new(query_id: &str, plan: &QueryPlan, sink: &Source) -> Result<Arc<Compiled>> {
+        let position = |c: &Column| -> Result<usize> {
+            plan.columns
+                .iter()
+                .position(|o| o.name == c.name)
+                .ok_or_else(|| {
+                    Error::semantic(format!(
+                        "Column {} of {} is not produced by the query",
+                        c.name, sink.name
+                    ))
+                })
+        };
+        let key_idx = sink.key_columns().map(position).collect::<Result<Vec<_>>>()?;
+        let value_idx = sink
+            .value_columns()
+            .map(position)
+            .collect::<Result<Vec<_>>>()?;
+        let ts_col = plan
+            .source
+            .timestamp
+            .as_ref()
+            .and_then(|t| plan.source.columns.iter().position(|c| &c.name == t));
+        let zero_when_empty = plan
+            .pipeline
+            .agg
+            .as_ref()
+            .map(|a| {
+                a.aggs
+                    .iter()
+                    .map(|f| {
+                        plan.source.kind == crate::parser::ast::SourceKind::Table
+                            && f.fun().name().eq_ignore_ascii_case("sum")
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Arc::new(Compiled {
+            query_id: query_id.to_string(),
+            source: plan.source.clone(),
+            pipeline: plan.pipeline.clone(),
+            sink: sink.clone(),
+            key_idx,
+            value_idx,
+            window: plan.window,
+            emit_final: plan.emit == Some(crate::parser::ast::Emit::Final),
+            ts_col,
+            zero_when_empty,
+        }))
+    }
+
+    pub fn window_kind(&self) -> Option<WindowKind> {
+        self.window.map(|w| w.kind)
+    }
+
+    pub fn stores(&self) -> Vec<&'static str> {
+        let mut s = Vec::new();
+        if self.pipeline.agg.is_some() {
+            s.push(AGG_STORE);
+        }
+        if self.source.kind == crate::parser::ast::SourceKind::Table {
+            s.push(TABLE_STORE);
+        }
+        if self.emit_final {
+            s.push(FINAL_STORE);
+        }
+        s
+    }
+}

@@ -1,0 +1,8 @@
+//! Execution: persistent queries on the Streams runtime (the processor, its
+//! aggregate state), and the transient push and pull queries.
+
+mod aggregate;
+pub mod compiled;
+pub mod persistent;
+pub mod processor;
+pub mod state;

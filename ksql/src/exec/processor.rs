@@ -1,0 +1,193 @@
+//! The Streams processor that runs one persistent query in one task: it decodes each
+//! record with the source's formats, runs the query's pipeline (and aggregate state,
+//! see `aggregate`), and forwards the results encoded with the sink's formats. A
+//! record that cannot be decoded is logged and skipped, as ksqlDB does.
+
+use std::sync::Arc;
+
+use datafusion::common::ScalarValue;
+use runnel_streams::{Processor, ProcessorContext, Record};
+
+use super::compiled::{Compiled, TABLE_STORE};
+use crate::error::Result;
+use crate::format::{self, Row, WindowBounds};
+use crate::parser::ast::SourceKind;
+use crate::planner::pipeline;
+
+pub type Bytes = Option<Vec<u8>>;
+pub type Ctx<'a> = ProcessorContext<'a, Bytes, Bytes>;
+
+pub struct QueryProcessor {
+    pub(crate) q: Arc<Compiled>,
+    /// The largest event time seen (cached; persisted in the aggregate store).
+    pub(crate) stream_time: Option<i64>,
+}
+
+impl QueryProcessor {
+    pub fn new(q: Arc<Compiled>) -> QueryProcessor {
+        QueryProcessor {
+            q,
+            stream_time: None,
+        }
+    }
+
+    /// The source row for a record: declared columns, then ROWTIME, ROWPARTITION,
+    /// ROWOFFSET, then WINDOWSTART/WINDOWEND placeholders when the query windows.
+    fn row(
+        &self,
+        key: &Row,
+        value: &Row,
+        window: Option<WindowBounds>,
+        ts: i64,
+        ctx: &Ctx<'_>,
+    ) -> Row {
+        let (mut k, mut v) = (key.iter(), value.iter());
+        let mut row: Row = self
+            .q
+            .source
+            .columns
+            .iter()
+            .map(|c| {
+                if c.key { k.next() } else { v.next() }
+                    .cloned()
+                    .unwrap_or(ScalarValue::Null)
+            })
+            .collect();
+        row.push(ScalarValue::Int64(Some(ts)));
+        row.push(ScalarValue::Int32(Some(ctx.partition())));
+        row.push(ScalarValue::Int64(Some(ctx.offset())));
+        if self.q.source.windowed.is_some() || self.q.window.is_some() {
+            let (s, e) = window.unwrap_or((0, 0));
+            row.push(ScalarValue::Int64(Some(s)));
+            row.push(ScalarValue::Int64(Some(e)));
+        }
+        row
+    }
+
+    fn event_time(&self, value: Option<&Row>, record_ts: i64) -> i64 {
+        let Some(i) = self.q.ts_col else {
+            return record_ts;
+        };
+        let n_keys = self.q.source.columns[..i].iter().filter(|c| c.key).count();
+        let vi = i - n_keys;
+        match value.and_then(|v| v.get(vi)) {
+            Some(ScalarValue::Int64(Some(t))) => *t,
+            Some(ScalarValue::TimestampMillisecond(Some(t), _)) => *t,
+            Some(ScalarValue::Int32(Some(t))) => *t as i64,
+            _ => record_ts,
+        }
+    }
+
+    fn process_record(&mut self, ctx: &mut Ctx<'_>, r: Record<Bytes, Bytes>) -> Result<()> {
+        let src = &self.q.source;
+        let keys: Vec<_> = src.key_columns().collect();
+        let values: Vec<_> = src.value_columns().collect();
+        let (key, window) =
+            format::decode_key(src.key_format, r.key.as_deref(), &keys, src.windowed)?;
+        let value = format::decode_value(
+            src.value_format,
+            r.value.as_deref(),
+            &values,
+            src.wrap_single_value,
+        )?;
+        let ts = self.event_time(value.as_ref(), r.timestamp);
+        if self.q.pipeline.agg.is_some() {
+            let (old, new) = if src.kind == SourceKind::Table {
+                let kb = r.key.clone().unwrap_or_default();
+                let old = ctx.get_raw(TABLE_STORE, &kb);
+                ctx.put_raw(TABLE_STORE, &kb, r.value.as_deref());
+                let old = match old {
+                    Some(b) => format::decode_value(
+                        src.value_format,
+                        Some(&b),
+                        &values,
+                        src.wrap_single_value,
+                    )?,
+                    None => None,
+                };
+                (old.map(|v| self.row(&key, &v, window, ts, ctx)), value)
+            } else {
+                (None, value)
+            };
+            let new = new.map(|v| self.row(&key, &v, window, ts, ctx));
+            return self.aggregate(ctx, old, new, ts);
+        }
+        let out = match &value {
+            None => None,
+            Some(v) => pipeline::run(&self.q.pipeline.pre, self.row(&key, v, window, ts, ctx))?,
+        };
+        if src.kind == SourceKind::Table {
+            // A table's row that stops matching (or is deleted) leaves the result as a
+            // tombstone, but only if it was in the result.
+            let kb = r.key.clone().unwrap_or_default();
+            let was_in = ctx.get_raw(TABLE_STORE, &kb).is_some();
+            match &out {
+                Some(_) => ctx.put_raw(TABLE_STORE, &kb, Some(&[1])),
+                None if was_in => {
+                    ctx.put_raw(TABLE_STORE, &kb, None);
+                    let key_out = format::encode_key(
+                        self.q.sink.key_format,
+                        &key,
+                        &self.q.sink.key_columns().collect::<Vec<_>>(),
+                        window.map(|w| (src.windowed.unwrap_or(crate::parser::ast::WindowKind::Tumbling), w)),
+                    )?;
+                    ctx.forward(Record::new(key_out, None, ts));
+                    return Ok(());
+                }
+                None => return Ok(()),
+            }
+        }
+        if let Some(out) = out {
+            let w = window.and_then(|w| src.windowed.map(|k| (k, w)));
+            self.emit(ctx, &out, w, ts)?;
+        }
+        Ok(())
+    }
+
+    /// Forwards an output row: key columns to the key, the rest to the value.
+    pub(crate) fn emit(
+        &self,
+        ctx: &mut Ctx<'_>,
+        out: &Row,
+        window: Option<(crate::parser::ast::WindowKind, WindowBounds)>,
+        ts: i64,
+    ) -> Result<()> {
+        let sink = &self.q.sink;
+        let key: Row = self.q.key_idx.iter().map(|i| out[*i].clone()).collect();
+        let value: Row = self.q.value_idx.iter().map(|i| out[*i].clone()).collect();
+        let key_cols: Vec<_> = sink.key_columns().collect();
+        let value_cols: Vec<_> = sink.value_columns().collect();
+        let k = format::encode_key(sink.key_format, &key, &key_cols, window)?;
+        let v = format::encode_value(sink.value_format, &value, &value_cols, sink.wrap_single_value)?;
+        ctx.forward(Record::new(k, Some(v), ts));
+        Ok(())
+    }
+
+    pub(crate) fn emit_tombstone(
+        &self,
+        ctx: &mut Ctx<'_>,
+        key: &Row,
+        window: Option<(crate::parser::ast::WindowKind, WindowBounds)>,
+        ts: i64,
+    ) -> Result<()> {
+        let sink = &self.q.sink;
+        let key_cols: Vec<_> = sink.key_columns().collect();
+        let k = format::encode_key(sink.key_format, key, &key_cols, window)?;
+        ctx.forward(Record::new(k, None, ts));
+        Ok(())
+    }
+}
+
+impl Processor<Bytes, Bytes, Bytes, Bytes> for QueryProcessor {
+    fn process(&mut self, ctx: &mut Ctx<'_>, r: Record<Bytes, Bytes>) {
+        let (partition, offset) = (ctx.partition(), ctx.offset());
+        if let Err(e) = self.process_record(ctx, r) {
+            tracing::warn!(
+                query = %self.q.query_id,
+                partition,
+                offset,
+                "record skipped: {e}"
+            );
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! Planning: a ksql SELECT becomes a DataFusion plan over the sources' schemas (an
+//! empty table per source, pseudo columns included), then a push [`pipeline`] for
+//! continuous execution. DataFusion resolves names, checks types, coerces and picks
+//! the functions; this module adds ksqlDB's rules: which output columns form the key,
+//! what a query produces (stream or table), and ksqlDB's wording for its errors.
+
+pub mod functions;
+pub mod pipeline;
+pub mod rewrite;
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::MemTable;
+use datafusion::logical_expr::{BinaryExpr, ExprSchemable, LogicalPlan};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, GroupByExpr, SelectItem, SetExpr, TableFactor};
+
+use crate::catalog::{pseudo_fields, Catalog, Column, Source};
+use crate::error::{Error, Result};
+use crate::parser::ast::{Emit, KsqlQuery, SourceKind, WindowSpec};
+use crate::parser::types::SqlType;
+use pipeline::Pipeline;
+use rewrite::FromSource;
+
+/// A DataFusion session configured for ksql: identifiers keep their (upper) case, one
+/// partition per plan, ksqlDB's function names registered.
+pub fn session(batch_size: usize) -> Result<SessionContext> {
+    let mut config = SessionConfig::new()
+        .with_target_partitions(1)
+        .with_batch_size(batch_size.max(1));
+    config.options_mut().sql_parser.enable_ident_normalization = false;
+    let ctx = SessionContext::new_with_config(config);
+    functions::register(&ctx)?;
+    Ok(ctx)
+}
+
+/// The schema a source has inside a query.
+pub fn source_schema(source: &Source, windowed: bool) -> SchemaRef {
+    let mut fields: Vec<_> = source
+        .columns
+        .iter()
+        .map(|c| datafusion::arrow::datatypes::Field::new(&c.name, c.sql_type.to_arrow(), true))
+        .collect();
+    fields.extend(pseudo_fields(windowed || source.windowed.is_some()));
+    Arc::new(Schema::new(fields))
+}
+
+/// A planned SELECT over one source.
+#[derive(Debug, Clone)]
+pub struct QueryPlan {
+    pub source: Source,
+    pub pipeline: Pipeline,
+    /// Output columns in SELECT order; `key` marks the record key.
+    pub columns: Vec<Column>,
+    pub window: Option<WindowSpec>,
+    pub emit: Option<Emit>,
+    pub limit: Option<usize>,
+    /// What the query produces.
+    pub kind: SourceKind,
+    /// The key of the output differs from the source's (GROUP BY / PARTITION BY).
+    pub rekeyed: bool,
+    /// The query as DataFusion planned it.
+    pub sql: String,
+    /// Key columns the ksqlDB rules require in the projection but that are missing.
+    pub missing_key: Option<String>,
+}
+
+/// The sources in FROM, with their aliases; more than one means a join.
+pub fn from_sources<'c>(q: &KsqlQuery, catalog: &'c Catalog) -> Result<Vec<(&'c Source, String)>> {
+    let SetExpr::Select(select) = q.query.body.as_ref() else {
+        return Err(Error::semantic("only SELECT queries are supported"));
+    };
+    let mut out = Vec::new();
+    for twj in &select.from {
+        let mut factors = vec![&twj.relation];
+        factors.extend(twj.joins.iter().map(|j| &j.relation));
+        for f in factors {
+            let TableFactor::Table { name, alias, .. } = f else {
+                return Err(Error::semantic("FROM takes stream and table names"));
+            };
+            let n = name.to_string().replace('"', "");
+            let source = catalog.source(&n)?;
+            let alias = alias.as_ref().map(|a| a.name.value.clone()).unwrap_or(n);
+            out.push((source, alias));
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::semantic("a query needs a FROM clause"));
+    }
+    Ok(out)
+}
+
+/// Plans a single-source query (joins are planned in `exec::join`).
+pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
+    let sources = from_sources(q, catalog)?;
+    if sources.len() != 1 {
+        return Err(Error::semantic("internal: plan() takes one source"));
+    }
+    let (source, alias) = sources[0].clone();
+    let mut query = q.query.clone();
+    let limit = take_limit(&mut query)?;
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return Err(Error::semantic("only SELECT queries are supported"));
+    };
+    let from = [FromSource {
+        source,
+        alias: alias.clone(),
+    }];
+    rewrite::expand_select(select, &from);
+    rewrite::distinct_aggregates(select);
+    let group_by: Vec<SqlExpr> = match &select.group_by {
+        GroupByExpr::Expressions(e, _) => e.clone(),
+        GroupByExpr::All(_) => return Err(Error::semantic("GROUP BY ALL is not supported")),
+    };
+    let aggregate = !group_by.is_empty() || has_aggregate_call(select);
+    if q.window.is_some() && group_by.is_empty() {
+        return Err(Error::semantic("WINDOW requires GROUP BY"));
+    }
+    if q.emit == Some(Emit::Final) && q.window.is_none() {
+        return Err(Error::semantic(
+            "EMIT FINAL is only supported for windowed aggregations.",
+        ));
+    }
+    if q.window.is_some() {
+        rewrite::group_by_window(select);
+    }
+    let items: Vec<(String, String)> = select
+        .projection
+        .iter()
+        .map(|i| match i {
+            SelectItem::UnnamedExpr(e) => (rewrite::unqualified(e), rewrite::unqualified(e)),
+            SelectItem::ExprWithAlias { expr, alias } => {
+                (rewrite::unqualified(expr), alias.value.clone())
+            }
+            other => (other.to_string(), other.to_string()),
+        })
+        .collect();
+    let sql = query.to_string();
+
+    let ctx = session(1)?;
+    let schema = source_schema(source, q.window.is_some());
+    let table = MemTable::try_new(schema.clone(), vec![vec![]])?;
+    ctx.register_table(source.name.as_str(), Arc::new(table))?;
+    let logical = ctx
+        .state()
+        .create_logical_plan(&sql)
+        .await
+        .map_err(|e| explain_error(e.into()))?;
+    check_comparisons(&logical)?;
+    let physical = ctx
+        .state()
+        .create_physical_plan(&logical)
+        .await
+        .map_err(|e| explain_error(e.into()))?;
+    let pipeline = Pipeline::from_plan(physical)?;
+
+    // Which output columns are the key.
+    let key_exprs: Vec<String> = if aggregate {
+        group_by.iter().map(rewrite::unqualified).collect()
+    } else if let Some(p) = &q.partition_by {
+        vec![rewrite::unqualified(p)]
+    } else {
+        source.key_columns().map(|c| c.name.clone()).collect()
+    };
+    let mut key_positions = Vec::new();
+    let mut missing_key = None;
+    for k in &key_exprs {
+        match items.iter().position(|(e, a)| e == k || a == k) {
+            Some(i) => key_positions.push(i),
+            None => {
+                missing_key.get_or_insert_with(|| k.clone());
+            }
+        }
+    }
+    let columns = pipeline
+        .output
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            Ok(Column {
+                name: f.name().clone(),
+                sql_type: SqlType::from_arrow(f.data_type()).ok_or_else(|| {
+                    Error::semantic(format!(
+                        "column {} has a type ksql cannot write: {}",
+                        f.name(),
+                        f.data_type()
+                    ))
+                })?,
+                key: key_positions.contains(&i),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let kind = if aggregate || source.kind == SourceKind::Table {
+        SourceKind::Table
+    } else {
+        SourceKind::Stream
+    };
+    let rekeyed = aggregate || q.partition_by.is_some();
+    Ok(QueryPlan {
+        source: source.clone(),
+        pipeline,
+        columns,
+        window: q.window,
+        emit: q.emit,
+        limit,
+        kind,
+        rekeyed,
+        sql,
+        missing_key,
+    })
+}
+
+fn take_limit(query: &mut datafusion::sql::sqlparser::ast::Query) -> Result<Option<usize>> {
+    use datafusion::sql::sqlparser::ast::{LimitClause, Value};
+    let Some(clause) = query.limit_clause.take() else {
+        return Ok(None);
+    };
+    let limit = match clause {
+        LimitClause::LimitOffset { limit: Some(SqlExpr::Value(v)), offset: None, .. } => {
+            match &v.value {
+                Value::Number(n, _) => n.parse::<usize>().ok(),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    limit.map(Some).ok_or_else(|| Error::semantic("LIMIT takes a whole number"))
+}
+
+fn has_aggregate_call(select: &datafusion::sql::sqlparser::ast::Select) -> bool {
+    const AGGS: &[&str] = &[
+        "COUNT", "SUM", "AVG", "MIN", "MAX", "COUNT_DISTINCT", "LATEST_BY_OFFSET",
+        "EARLIEST_BY_OFFSET", "COLLECT_LIST", "COLLECT_SET", "TOPK", "ARRAY_AGG",
+    ];
+    let mut found = false;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(&select.projection, |e| {
+        if let SqlExpr::Function(f) = e {
+            if AGGS.contains(&f.name.to_string().to_ascii_uppercase().as_str()) {
+                found = true;
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    found
+}
+
+/// DataFusion's planning errors in ksqlDB's words.
+pub fn explain_error(e: Error) -> Error {
+    let Error::Semantic(msg) = &e else { return e };
+    if let Some(i) = msg.find("No field named ") {
+        let rest = &msg[i + "No field named ".len()..];
+        let name: String = rest
+            .split(|c: char| c == '.' && false || c.is_whitespace())
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('.')
+            .replace(['"', '\''], "");
+        let name = name.rsplit('.').next().unwrap_or(&name).to_string();
+        return Error::Semantic(format!("SELECT column '{name}' cannot be resolved."));
+    }
+    if msg.contains("could not be resolved from available columns") {
+        let expr = msg
+            .split("Expression ")
+            .nth(1)
+            .and_then(|r| r.split(" could not").next())
+            .unwrap_or("")
+            .replace('"', "");
+        let expr = expr.rsplit('.').next().unwrap_or(&expr).to_string();
+        return Error::Semantic(format!(
+            "Non-aggregate SELECT expression(s) not part of GROUP BY: {expr}"
+        ));
+    }
+    e
+}
+
+fn type_class(t: &DataType) -> &'static str {
+    match t {
+        t if t.is_numeric() => "number",
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "string",
+        DataType::Boolean => "boolean",
+        DataType::Null => "null",
+        _ => "other",
+    }
+}
+
+/// ksqlDB rejects comparisons between unrelated types (INT = 'x') where DataFusion
+/// would try a cast at run time.
+fn check_comparisons(plan: &LogicalPlan) -> Result<()> {
+    let mut err = None;
+    let _ = plan.apply(|node| {
+        let schema = node
+            .inputs()
+            .first()
+            .map(|i| i.schema().clone())
+            .unwrap_or_else(|| node.schema().clone());
+        for e in node.expressions() {
+            let _ = e.apply(|x| {
+                if let datafusion::logical_expr::Expr::BinaryExpr(BinaryExpr { left, op, right }) = x {
+                    if op.supports_propagation() || is_comparison(op) {
+                        if let (Ok(lt), Ok(rt)) = (left.get_type(&schema), right.get_type(&schema)) {
+                            let (lc, rc) = (type_class(&lt), type_class(&rt));
+                            if lc != rc && lc != "null" && rc != "null" && lc != "other" && rc != "other" {
+                                err = Some(Error::Semantic(format!(
+                                    "Error in WHERE expression: Cannot compare {} ({}) to {} ({}) with {}.",
+                                    left.to_string().replace('"', "").rsplit('.').next().unwrap_or_default(),
+                                    SqlType::from_arrow(&lt).map(|t| t.to_string()).unwrap_or_default(),
+                                    right.to_string().replace('"', "").replace("Utf8(", "").trim_end_matches(')'),
+                                    SqlType::from_arrow(&rt).map(|t| t.to_string()).unwrap_or_default(),
+                                    op_name(op),
+                                )));
+                                return Ok(TreeNodeRecursion::Stop);
+                            }
+                        }
+                    }
+                }
+                Ok(TreeNodeRecursion::Continue)
+            });
+        }
+        Ok(if err.is_some() {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    err.map_or(Ok(()), Err)
+}
+
+fn is_comparison(op: &datafusion::logical_expr::Operator) -> bool {
+    use datafusion::logical_expr::Operator::*;
+    matches!(op, Eq | NotEq | Lt | LtEq | Gt | GtEq)
+}
+
+fn op_name(op: &datafusion::logical_expr::Operator) -> &'static str {
+    use datafusion::logical_expr::Operator::*;
+    match op {
+        Eq => "EQUAL",
+        NotEq => "NOT_EQUAL",
+        Lt => "LESS_THAN",
+        LtEq => "LESS_THAN_OR_EQUAL",
+        Gt => "GREATER_THAN",
+        GtEq => "GREATER_THAN_OR_EQUAL",
+        _ => "an operator",
+    }
+}

@@ -1,0 +1,202 @@
+//! A DataFusion physical plan, read as a push pipeline for one record at a time:
+//! the filters and projections below the aggregate, the aggregate's group and
+//! argument expressions with its accumulators, and the filters (HAVING) and
+//! projections above it. DataFusion's own aggregate operator would wait for the end of
+//! its input; a continuous query instead keeps each group's accumulator state in a
+//! state store and evaluates these same expressions per record.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, BooleanArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::ScalarValue;
+use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_plan::aggregates::AggregateExec;
+use datafusion::physical_plan::filter::FilterExec;
+use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
+
+use crate::error::{Error, Result};
+use crate::format::Row;
+
+pub type Expr = Arc<dyn PhysicalExpr>;
+
+#[derive(Debug, Clone)]
+pub enum Stage {
+    Filter {
+        predicate: Expr,
+        projection: Option<Vec<usize>>,
+        input: SchemaRef,
+    },
+    Project {
+        exprs: Vec<Expr>,
+        input: SchemaRef,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct AggPlan {
+    pub input: SchemaRef,
+    pub groups: Vec<Expr>,
+    pub aggs: Vec<Arc<AggregateFunctionExpr>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    /// The schema records enter with (the source's, pseudo columns included).
+    pub input: SchemaRef,
+    pub pre: Vec<Stage>,
+    pub agg: Option<AggPlan>,
+    pub post: Vec<Stage>,
+    pub output: SchemaRef,
+}
+
+impl Pipeline {
+    pub fn from_plan(plan: Arc<dyn ExecutionPlan>) -> Result<Pipeline> {
+        let output = plan.schema();
+        let mut chain = Vec::new();
+        let mut node = plan;
+        loop {
+            let children = node.children();
+            match children.len() {
+                0 => break,
+                1 => {
+                    let child = children[0].clone();
+                    chain.push(node);
+                    node = child;
+                }
+                _ => {
+                    return Err(Error::Engine(format!(
+                        "a continuous query cannot run the operator {}",
+                        node.name()
+                    )))
+                }
+            }
+        }
+        let input = node.schema();
+        chain.reverse();
+        let mut p = Pipeline {
+            input,
+            pre: Vec::new(),
+            agg: None,
+            post: Vec::new(),
+            output,
+        };
+        for n in chain {
+                        let stage = if let Some(f) = n.downcast_ref::<FilterExec>() {
+                Some(Stage::Filter {
+                    predicate: f.predicate().clone(),
+                    projection: f.projection().as_ref().map(|p| p.to_vec()),
+                    input: f.input().schema(),
+                })
+            } else if let Some(pr) = n.downcast_ref::<ProjectionExec>() {
+                Some(Stage::Project {
+                    exprs: pr.expr().iter().map(|e| e.expr.clone()).collect(),
+                    input: pr.input().schema(),
+                })
+            } else if let Some(a) = n.downcast_ref::<AggregateExec>() {
+                if p.agg.is_none() {
+                    p.agg = Some(AggPlan {
+                        input: a.input().schema(),
+                        groups: a.group_expr().expr().iter().map(|(e, _)| e.clone()).collect(),
+                        aggs: a.aggr_expr().to_vec(),
+                    });
+                }
+                // A Final aggregate over a Partial one is the same aggregate.
+                None
+            } else if matches!(
+                n.name(),
+                "CoalesceBatchesExec"
+                    | "RepartitionExec"
+                    | "CoalescePartitionsExec"
+                    | "GlobalLimitExec"
+                    | "LocalLimitExec"
+                    | "CooperativeExec"
+                    | "SortPreservingMergeExec"
+            ) {
+                None
+            } else {
+                return Err(Error::Engine(format!(
+                    "a continuous query cannot run the operator {}",
+                    n.name()
+                )));
+            };
+            if let Some(stage) = stage {
+                if p.agg.is_some() {
+                    p.post.push(stage)
+                } else {
+                    p.pre.push(stage)
+                }
+            }
+        }
+        Ok(p)
+    }
+}
+
+/// One row as a one-row batch of `schema`.
+pub fn batch(schema: &SchemaRef, row: &[ScalarValue]) -> Result<RecordBatch> {
+    let mut cols = Vec::with_capacity(row.len());
+    for (f, v) in schema.fields().iter().zip(row) {
+        let mut a = v.to_array_of_size(1)?;
+        if a.data_type() != f.data_type() {
+            a = cast(&a, f.data_type()).map_err(|e| Error::Engine(e.to_string()))?;
+        }
+        cols.push(a);
+    }
+    RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::Engine(e.to_string()))
+}
+
+/// Evaluates an expression on a one-row batch; an error (division by zero, a failed
+/// cast) is NULL, as ksqlDB makes it.
+pub fn eval(e: &Expr, b: &RecordBatch) -> ScalarValue {
+    let dt = e.data_type(&b.schema()).ok();
+    let v = e
+        .evaluate(b)
+        .and_then(|c| c.into_array(1))
+        .and_then(|a| ScalarValue::try_from_array(&a, 0));
+    match (v, dt) {
+        (Ok(v), _) => v,
+        (Err(_), Some(dt)) => ScalarValue::try_from(&dt).unwrap_or(ScalarValue::Null),
+        (Err(_), None) => ScalarValue::Null,
+    }
+}
+
+/// The predicate's verdict; an error or NULL is false.
+pub fn passes(e: &Expr, b: &RecordBatch) -> bool {
+    e.evaluate(b)
+        .and_then(|c| c.into_array(1))
+        .ok()
+        .and_then(|a| {
+            a.as_any()
+                .downcast_ref::<BooleanArray>()
+                .map(|b| b.is_valid(0) && b.value(0))
+        })
+        .unwrap_or(false)
+}
+
+/// Runs filters and projections on a row; `None` when a filter drops it.
+pub fn run(stages: &[Stage], mut row: Row) -> Result<Option<Row>> {
+    for s in stages {
+        match s {
+            Stage::Filter {
+                predicate,
+                projection,
+                input,
+            } => {
+                let b = batch(input, &row)?;
+                if !passes(predicate, &b) {
+                    return Ok(None);
+                }
+                if let Some(p) = projection {
+                    row = p.iter().map(|i| row[*i].clone()).collect();
+                }
+            }
+            Stage::Project { exprs, input } => {
+                let b = batch(input, &row)?;
+                row = exprs.iter().map(|e| eval(e, &b)).collect();
+            }
+        }
+    }
+    Ok(Some(row))
+}

@@ -1,0 +1,130 @@
+//! Rewrites of the SELECT's AST before DataFusion plans it, so ksqlDB's semantics come
+//! out of a standard SQL plan:
+//! - `*` expands to the source's columns (never the pseudo columns); over a join, to
+//!   every column of each side named `ALIAS_COLUMN`, as ksqlDB names them;
+//! - unaliased expressions get ksqlDB's generated names `KSQL_COL_0`, `KSQL_COL_1`...;
+//! - `COUNT_DISTINCT(x)` becomes `COUNT(DISTINCT x)`, `COLLECT_SET(x)`
+//!   `ARRAY_AGG(DISTINCT x)`;
+//! - a windowed aggregation groups by `WINDOWSTART, WINDOWEND` as well.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    visit_expressions_mut, DuplicateTreatment, Expr, FunctionArguments, GroupByExpr, Ident,
+    ObjectName, ObjectNamePart, Select, SelectItem, SelectItemQualifiedWildcardKind,
+};
+
+use crate::catalog::{Source, WINDOWEND, WINDOWSTART};
+
+/// A source in FROM: its catalog entry and the name it goes by in the query.
+pub struct FromSource<'a> {
+    pub source: &'a Source,
+    pub alias: String,
+}
+
+pub fn expand_select(select: &mut Select, from: &[FromSource<'_>]) {
+    let joined = from.len() > 1;
+    let mut items = Vec::new();
+    for item in std::mem::take(&mut select.projection) {
+        match item {
+            SelectItem::Wildcard(_) => {
+                for f in from {
+                    items.extend(star(f, joined));
+                }
+            }
+            SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(name), _) => {
+                let alias = name.to_string();
+                for f in from.iter().filter(|f| f.alias == alias) {
+                    items.extend(star(f, joined));
+                }
+            }
+            other => items.push(other),
+        }
+    }
+    let mut generated = 0;
+    for item in &mut items {
+        if let SelectItem::UnnamedExpr(e) = item {
+            match e {
+                Expr::Identifier(_) => {}
+                Expr::CompoundIdentifier(parts) => {
+                    let last = parts.last().cloned().unwrap_or_else(|| Ident::new(""));
+                    *item = SelectItem::ExprWithAlias {
+                        expr: e.clone(),
+                        alias: last,
+                    };
+                }
+                _ => {
+                    *item = SelectItem::ExprWithAlias {
+                        expr: e.clone(),
+                        alias: Ident::new(format!("KSQL_COL_{generated}")),
+                    };
+                    generated += 1;
+                }
+            }
+        }
+    }
+    select.projection = items;
+}
+
+fn star(f: &FromSource<'_>, joined: bool) -> Vec<SelectItem> {
+    f.source
+        .columns
+        .iter()
+        .map(|c| {
+            let expr = Expr::CompoundIdentifier(vec![
+                Ident::with_quote('"', &f.alias),
+                Ident::with_quote('"', &c.name),
+            ]);
+            let alias = if joined {
+                format!("{}_{}", f.alias, c.name)
+            } else {
+                c.name.clone()
+            };
+            SelectItem::ExprWithAlias {
+                expr,
+                alias: Ident::with_quote('"', alias),
+            }
+        })
+        .collect()
+}
+
+/// ksqlDB aggregate names that are DataFusion aggregates with DISTINCT.
+pub fn distinct_aggregates(select: &mut Select) {
+    let _ = visit_expressions_mut(select, |e| {
+        if let Expr::Function(f) = e {
+            let name = f.name.to_string().to_ascii_uppercase();
+            let target = match name.as_str() {
+                "COUNT_DISTINCT" => Some("COUNT"),
+                "COLLECT_SET" => Some("ARRAY_AGG"),
+                _ => None,
+            };
+            if let (Some(target), FunctionArguments::List(args)) = (target, &mut f.args) {
+                f.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(target))]);
+                args.duplicate_treatment = Some(DuplicateTreatment::Distinct);
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+pub fn group_by_window(select: &mut Select) {
+    if let GroupByExpr::Expressions(exprs, _) = &mut select.group_by {
+        exprs.push(Expr::Identifier(Ident::new(WINDOWSTART)));
+        exprs.push(Expr::Identifier(Ident::new(WINDOWEND)));
+    }
+}
+
+/// An expression's text without source qualifiers, for matching key expressions
+/// against SELECT items (`o.ID` and `ID` name the same column of one source).
+pub fn unqualified(e: &Expr) -> String {
+    let mut e = e.clone();
+    let _ = visit_expressions_mut(&mut e, |x| {
+        if let Expr::CompoundIdentifier(parts) = x {
+            if let Some(last) = parts.last().cloned() {
+                *x = Expr::Identifier(last);
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    e.to_string().replace('"', "")
+}
