@@ -60,6 +60,9 @@ pub struct Source {
     pub wrap_single_value: bool,
     /// Set for the output of a windowed aggregation: the key carries the window.
     pub windowed: Option<WindowKind>,
+    /// The window size of a windowed source's time windows (ms).
+    #[serde(default)]
+    pub window_size_ms: Option<i64>,
     /// The persistent queries writing to it.
     pub written_by: Vec<String>,
 }
@@ -144,6 +147,13 @@ impl Catalog {
         self.sources
             .get(name)
             .ok_or_else(|| Error::semantic(format!("{name} does not exist.")))
+    }
+
+    /// Keeps ids unique after a replay: the counter passes every id seen.
+    pub fn note_query_id(&mut self, id: &str) {
+        if let Some(n) = id.rsplit('_').next().and_then(|n| n.parse::<u64>().ok()) {
+            self.next_query = self.next_query.max(n + 1);
+        }
     }
 
     pub fn next_query_id(&mut self, prefix: &str, sink: &str) -> String {

@@ -10,9 +10,11 @@
 //! - `error`: the crate's error type.
 
 pub mod catalog;
+pub mod engine;
 pub mod error;
 pub mod exec;
 pub mod format;
+pub mod kafka;
 pub mod parser;
 pub mod planner;
 

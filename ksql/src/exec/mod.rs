@@ -3,6 +3,7 @@
 
 mod aggregate;
 pub mod compiled;
+pub mod join;
 pub mod persistent;
 pub mod processor;
 pub mod state;

@@ -142,7 +142,10 @@ pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
     let ctx = session(1)?;
     let schema = source_schema(source, q.window.is_some());
     let table = MemTable::try_new(schema.clone(), vec![vec![]])?;
-    ctx.register_table(source.name.as_str(), Arc::new(table))?;
+    ctx.register_table(
+        datafusion::common::TableReference::bare(source.name.as_str()),
+        Arc::new(table),
+    )?;
     let logical = ctx
         .state()
         .create_logical_plan(&sql)

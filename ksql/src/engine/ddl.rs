@@ -1,0 +1,204 @@
+//! CREATE STREAM / TABLE over a topic, and DROP.
+
+use serde_json::Value;
+
+use super::{status, Engine, Inner, Origin};
+use crate::catalog::{formats, prop, Column, Format, Source, ROWOFFSET, ROWPARTITION, ROWTIME};
+use crate::error::{Error, Result};
+use crate::parser::ast::{ParsedStatement, Props, SourceKind, Statement};
+use crate::parser::types::SqlType;
+
+pub(crate) fn bool_prop(props: &Props, name: &str, default: bool) -> Result<bool> {
+    match prop(props, name) {
+        None => Ok(default),
+        Some(v) => match v.to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(Error::semantic(format!("{name} must be true or false, not '{v}'"))),
+        },
+    }
+}
+
+/// The rules every source's columns and formats must satisfy.
+pub(crate) fn validate(source: &Source) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for c in &source.columns {
+        if [ROWTIME, ROWPARTITION, ROWOFFSET].contains(&c.name.as_str()) {
+            return Err(Error::semantic(format!(
+                "'{}' is a reserved column name. You cannot use it as a name for a column.",
+                c.name
+            )));
+        }
+        if !seen.insert(c.name.clone()) {
+            return Err(Error::semantic(format!(
+                "Cannot add column '{}': a column of that name already exists.",
+                c.name
+            )));
+        }
+    }
+    let values = source.value_columns().count();
+    let keys = source.key_columns().count();
+    if source.kind == SourceKind::Table && keys == 0 {
+        return Err(Error::semantic(format!(
+            "Tables require a PRIMARY KEY. Please define the PRIMARY KEY. ({})",
+            source.name
+        )));
+    }
+    if source.value_format == Format::Kafka && values > 1 {
+        return Err(Error::semantic(format!(
+            "The 'KAFKA' format only supports a single field. Got: {values} value columns in {}",
+            source.name
+        )));
+    }
+    if source.key_format == Format::Kafka && keys > 1 {
+        return Err(Error::semantic(format!(
+            "The 'KAFKA' format only supports a single field. Got: {keys} key columns in {}",
+            source.name
+        )));
+    }
+    for (fmt, cols) in [
+        (source.key_format, source.key_columns().collect::<Vec<_>>()),
+        (source.value_format, source.value_columns().collect::<Vec<_>>()),
+    ] {
+        if fmt == Format::Delimited || fmt == Format::Kafka {
+            if let Some(c) = cols.iter().find(|c| {
+                matches!(c.sql_type, SqlType::Array(_) | SqlType::Map(_, _) | SqlType::Struct(_))
+            }) {
+                return Err(Error::semantic(format!(
+                    "The '{}' format does not support type '{}' (column {})",
+                    fmt.name(),
+                    c.sql_type,
+                    c.name
+                )));
+            }
+        }
+    }
+    if let Some(ts) = &source.timestamp {
+        match source.column(ts) {
+            Some(c) if matches!(c.sql_type, SqlType::Bigint | SqlType::Timestamp) => {}
+            Some(c) => {
+                return Err(Error::semantic(format!(
+                    "Timestamp column, {ts}, should be of type BIGINT or TIMESTAMP, not {}",
+                    c.sql_type
+                )))
+            }
+            None => {
+                return Err(Error::semantic(format!(
+                    "The TIMESTAMP column set in the WITH clause does not exist in the schema: '{ts}'"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// ksqlDB refuses a name already taken unless OR REPLACE / IF NOT EXISTS say otherwise.
+/// `Ok(true)`: the statement should do nothing (IF NOT EXISTS).
+pub(crate) fn check_name(inner: &Inner, kind: SourceKind, name: &str, or_replace: bool, if_not_exists: bool) -> Result<bool> {
+    match inner.catalog.sources.get(name) {
+        None => Ok(false),
+        Some(_) if if_not_exists => Ok(true),
+        Some(existing) if or_replace && existing.kind == kind => Ok(false),
+        Some(existing) => Err(Error::semantic(format!(
+            "Cannot add {} '{name}': A {} with the same name already exists",
+            kind.to_string().to_lowercase(),
+            existing.kind.to_string().to_lowercase()
+        ))),
+    }
+}
+
+impl Engine {
+    pub(crate) async fn create_source(&self, inner: &mut Inner, s: &ParsedStatement, origin: &Origin) -> Result<Value> {
+        let Statement::CreateSource { kind, or_replace, if_not_exists, name, columns, props } = &s.statement else {
+            return Err(Error::Engine("not a CREATE".into()));
+        };
+        if check_name(inner, *kind, name, *or_replace, *if_not_exists)? {
+            return Ok(status(&s.text, &format!("Cannot add {kind} {name}: it already exists."), None));
+        }
+        let topic = prop(props, "KAFKA_TOPIC").ok_or_else(|| {
+            Error::semantic("Missing required property \"KAFKA_TOPIC\" which has no default value.")
+        })?;
+        if columns.is_empty() {
+            return Err(Error::semantic(format!(
+                "The statement does not define any columns for {name}."
+            )));
+        }
+        let (key_format, value_format) = formats(props, None)?;
+        let source = Source {
+            name: name.clone(),
+            kind: *kind,
+            topic: topic.clone(),
+            key_format,
+            value_format,
+            columns: columns
+                .iter()
+                .map(|c| Column { name: c.name.clone(), sql_type: c.sql_type.clone(), key: c.key })
+                .collect(),
+            timestamp: prop(props, "TIMESTAMP").map(|t| t.to_ascii_uppercase()),
+            wrap_single_value: bool_prop(props, "WRAP_SINGLE_VALUE", true)?,
+            windowed: None,
+            window_size_ms: None,
+            written_by: Vec::new(),
+        };
+        validate(&source)?;
+        let partitions = prop(props, "PARTITIONS")
+            .map(|p| p.parse::<i32>().map_err(|_| Error::semantic(format!("PARTITIONS must be a number, not {p}"))))
+            .transpose()?;
+        match (self.kafka.partitions(&topic).await?, partitions) {
+            (Some(_), _) => {}
+            (None, Some(n)) => self.kafka.create_topic(&topic, n, &[]).await?,
+            (None, None) if origin.replay => {}
+            (None, None) => {
+                return Err(Error::semantic(format!(
+                    "Topic '{topic}' does not exist. If you want to create a new topic for the {} please re-run the statement providing the required 'PARTITIONS' configuration in the WITH clause (and optionally 'REPLICAS').",
+                    kind.to_string().to_lowercase()
+                )))
+            }
+        }
+        inner.catalog.sources.insert(name.clone(), source);
+        if !origin.replay {
+            self.record(inner, s, None).await?;
+        }
+        let what = if *kind == SourceKind::Stream { "Stream" } else { "Table" };
+        Ok(status(&s.text, &format!("{what} created"), None))
+    }
+
+    pub(crate) async fn drop_source(&self, inner: &mut Inner, s: &ParsedStatement, origin: &Origin) -> Result<Value> {
+        let Statement::Drop { kind, if_exists, name, delete_topic } = &s.statement else {
+            return Err(Error::Engine("not a DROP".into()));
+        };
+        let Some(source) = inner.catalog.sources.get(name).cloned() else {
+            if *if_exists {
+                return Ok(status(&s.text, &format!("Source `{name}` does not exist."), None));
+            }
+            return Err(Error::semantic(format!("Source {name} does not exist.")));
+        };
+        if source.kind != *kind {
+            return Err(Error::semantic(format!(
+                "Incompatible data source type is {}, but statement was DROP {kind}",
+                source.kind
+            )));
+        }
+        let users: Vec<String> = inner
+            .catalog
+            .queries
+            .values()
+            .filter(|q| q.sink == *name || q.sources.contains(name))
+            .map(|q| q.id.clone())
+            .collect();
+        if !users.is_empty() {
+            return Err(Error::semantic(format!(
+                "Cannot drop {name}.\nThe following queries read from or write into this source: [{}].\nYou need to terminate them before dropping {name}.",
+                users.join(", ")
+            )));
+        }
+        inner.catalog.sources.remove(name);
+        if *delete_topic && !origin.replay {
+            self.kafka.delete_topic(&source.topic).await?;
+        }
+        if !origin.replay {
+            self.record(inner, s, None).await?;
+        }
+        Ok(status(&s.text, &format!("Source `{name}` (topic: {}) was dropped.", source.topic), None))
+    }
+}

@@ -1,0 +1,210 @@
+//! Persistent queries (CREATE ... AS SELECT, INSERT INTO ... SELECT) and
+//! INSERT INTO ... VALUES.
+
+use datafusion::common::ScalarValue;
+use datafusion::sql::sqlparser::ast::Expr as SqlExpr;
+use serde_json::Value;
+
+use super::ddl::{bool_prop, check_name, validate};
+use super::{status, Engine, Inner, Origin, Running};
+use crate::catalog::{formats, prop, QueryInfo, Source, ROWTIME};
+use crate::error::{Error, Result};
+use crate::exec::compiled::Compiled;
+use crate::exec::persistent;
+use crate::format::{self, null_of};
+use crate::parser::ast::{KsqlQuery, ParsedStatement, SourceKind, Statement};
+use crate::planner::{self, QueryPlan};
+
+fn kind_word(k: SourceKind) -> &'static str {
+    match k {
+        SourceKind::Stream => "STREAM",
+        SourceKind::Table => "TABLE",
+    }
+}
+
+impl Engine {
+    pub(crate) async fn plan_query(&self, inner: &Inner, q: &KsqlQuery) -> Result<QueryPlan> {
+        let sources = planner::from_sources(q, &inner.catalog)?;
+        if sources.len() > 1 {
+            return crate::exec::join::plan(q, &inner.catalog).await;
+        }
+        planner::plan(q, &inner.catalog).await
+    }
+
+    pub(crate) async fn create_query(&self, inner: &mut Inner, s: &ParsedStatement, origin: &Origin) -> Result<Value> {
+        let (kind, name, props, query, insert) = match &s.statement {
+            Statement::CreateAsSelect { kind, or_replace, if_not_exists, name, props, query } => {
+                if check_name(inner, *kind, name, *or_replace, *if_not_exists)? {
+                    return Ok(status(&s.text, &format!("Cannot add {kind} {name}: it already exists."), None));
+                }
+                (*kind, name.clone(), props.clone(), query, false)
+            }
+            Statement::InsertSelect { target, query } => {
+                let t = inner.catalog.source(target)?;
+                (t.kind, target.clone(), Default::default(), query, true)
+            }
+            _ => return Err(Error::Engine("not a persistent query".into())),
+        };
+        let plan = self.plan_query(inner, query).await?;
+        if plan.kind != kind {
+            return Err(Error::semantic(format!(
+                "Invalid result type. Your SELECT query produces a {}. Please use CREATE {} AS SELECT statement instead.",
+                kind_word(plan.kind),
+                kind_word(plan.kind)
+            )));
+        }
+        if let Some(k) = &plan.missing_key {
+            return Err(Error::semantic(format!(
+                "Key missing from projection (ie, SELECT). The query used to build `{name}` must include the key column {k} in its projection (eg, SELECT {k}...)."
+            )));
+        }
+        if plan.limit.is_some() {
+            return Err(Error::semantic("LIMIT is not supported in persistent queries"));
+        }
+        let sink = if insert {
+            let target = inner.catalog.source(&name)?.clone();
+            if target.windowed != plan.window.map(|w| w.kind) {
+                return Err(Error::semantic(format!("Incompatible window type: {name} and the query's result")));
+            }
+            target
+        } else {
+            let (key_format, value_format) = formats(&props, Some(&plan.source))?;
+            let sink = Source {
+                name: name.clone(),
+                kind,
+                topic: prop(&props, "KAFKA_TOPIC").unwrap_or_else(|| name.clone()),
+                key_format,
+                value_format,
+                columns: plan.columns.clone(),
+                timestamp: prop(&props, "TIMESTAMP").map(|t| t.to_ascii_uppercase()),
+                wrap_single_value: bool_prop(&props, "WRAP_SINGLE_VALUE", true)?,
+                windowed: plan.window.map(|w| w.kind),
+                window_size_ms: plan.window.map(|w| w.size_ms),
+                written_by: Vec::new(),
+            };
+            validate(&sink)?;
+            sink
+        };
+        let query_id = match &origin.query_id {
+            Some(id) => id.clone(),
+            None if insert => inner.catalog.next_query_id("INSERTQUERY", "").replace("INSERTQUERY__", "INSERTQUERY_"),
+            None => {
+                let prefix = if kind == SourceKind::Stream { "CSAS" } else { "CTAS" };
+                inner.catalog.next_query_id(prefix, &name)
+            }
+        };
+        inner.catalog.note_query_id(&query_id);
+        let compiled = Compiled::new(&query_id, &plan, &sink)?;
+        if self.kafka.partitions(&sink.topic).await?.is_none() {
+            let partitions = match prop(&props, "PARTITIONS") {
+                Some(p) => p.parse().map_err(|_| Error::semantic(format!("PARTITIONS must be a number, not {p}")))?,
+                None => self.kafka.partitions(&plan.source.topic).await?.unwrap_or(1),
+            };
+            let compact: &[(&str, &str)] = if kind == SourceKind::Table && sink.windowed.is_none() {
+                &[("cleanup.policy", "compact")]
+            } else {
+                &[]
+            };
+            self.kafka.create_topic(&sink.topic, partitions, compact).await?;
+        }
+        let streams = {
+            let (c, service, bootstrap, dir) = (
+                compiled.clone(),
+                self.config.service_id.clone(),
+                self.config.bootstrap_servers.clone(),
+                self.config.state_dir.clone(),
+            );
+            let props: Vec<(String, String)> = inner
+                .props
+                .iter()
+                .filter(|(k, _)| is_streams_prop(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            tokio::task::spawn_blocking(move || persistent::start(&c, &service, &bootstrap, &dir, &props))
+                .await
+                .map_err(|e| Error::Engine(e.to_string()))??
+        };
+        let mut sink = sink;
+        sink.written_by.push(query_id.clone());
+        let sources = vec![plan.source.name.clone()];
+        inner.catalog.sources.insert(name.clone(), sink.clone());
+        inner.catalog.queries.insert(
+            query_id.clone(),
+            QueryInfo { id: query_id.clone(), sql: s.text.clone(), sink: name.clone(), sources },
+        );
+        inner.running.insert(query_id.clone(), Running { streams });
+        if !origin.replay {
+            self.record(inner, s, Some(&query_id)).await?;
+        }
+        Ok(status(&s.text, &format!("Created query with ID {query_id}"), Some(&query_id)))
+    }
+
+    pub(crate) async fn insert_values(&self, inner: &mut Inner, target: &str, columns: &[String], values: &[SqlExpr]) -> Result<()> {
+        let source = inner.catalog.source(target)?.clone();
+        let names: Vec<String> = if columns.is_empty() {
+            source.columns.iter().map(|c| c.name.clone()).collect()
+        } else {
+            columns.to_vec()
+        };
+        if names.len() != values.len() {
+            return Err(Error::semantic(format!(
+                "Expected a value for each column. Expected Columns: {names:?}. Got {} values",
+                values.len()
+            )));
+        }
+        for n in &names {
+            if n != ROWTIME && source.column(n).is_none() {
+                return Err(Error::semantic(format!("Column name {n} does not exist.")));
+            }
+        }
+        let ctx = planner::session(1)?;
+        let select = format!(
+            "SELECT {}",
+            values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+        );
+        let batches = ctx.sql(&select).await?.collect().await?;
+        let batch = batches.first().ok_or_else(|| Error::Engine("VALUES produced no row".into()))?;
+        let mut timestamp = None;
+        let mut row = std::collections::HashMap::new();
+        for (i, n) in names.iter().enumerate() {
+            let v = ScalarValue::try_from_array(batch.column(i), 0)?;
+            if n == ROWTIME {
+                let t = v.cast_to(&datafusion::arrow::datatypes::DataType::Int64)?;
+                if let ScalarValue::Int64(Some(t)) = t {
+                    timestamp = Some(t);
+                }
+                continue;
+            }
+            let c = source.column(n).ok_or_else(|| Error::semantic(format!("Column name {n} does not exist.")))?;
+            let v = if v.is_null() {
+                null_of(&c.sql_type)
+            } else {
+                v.cast_to(&c.sql_type.to_arrow()).map_err(|_| {
+                    Error::semantic(format!("Expected type {} for field {n} but got {v:?}", c.sql_type))
+                })?
+            };
+            row.insert(n.clone(), v);
+        }
+        let pick = |cols: &[&crate::catalog::Column]| -> Vec<ScalarValue> {
+            cols.iter()
+                .map(|c| row.get(&c.name).cloned().unwrap_or_else(|| null_of(&c.sql_type)))
+                .collect()
+        };
+        let keys: Vec<_> = source.key_columns().collect();
+        let vals: Vec<_> = source.value_columns().collect();
+        let key = format::encode_key(source.key_format, &pick(&keys), &keys, None)?;
+        let value = format::encode_value(source.value_format, &pick(&vals), &vals, source.wrap_single_value)?;
+        self.kafka
+            .produce(&source.topic, key.as_deref(), Some(&value), timestamp, &[])
+            .await?;
+        Ok(())
+    }
+}
+
+/// Properties SET in a session that configure the Streams runtime of new queries.
+fn is_streams_prop(k: &str) -> bool {
+    matches!(
+        k,
+        "num.stream.threads" | "commit.interval.ms" | "processing.guarantee" | "replication.factor"
+    )
+}

@@ -1,0 +1,245 @@
+//! The engine: executes statements against the catalog, starts and stops persistent
+//! queries, and records every catalog change in the command topic so a restarted
+//! engine replays them. Results are ksqlDB's `/ksql` response entities (JSON), which
+//! the REST server returns as they are and the shell renders.
+
+mod command_topic;
+mod ddl;
+mod dml;
+mod show;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use runnel_streams::KafkaStreams;
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+
+use crate::catalog::Catalog;
+use crate::error::{Error, Result};
+use crate::kafka::Kafka;
+use crate::parser::ast::{ParsedStatement, Statement};
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub bootstrap_servers: String,
+    /// `ksql.service.id`: names the command topic and the queries' application ids.
+    pub service_id: String,
+    /// Where persistent queries keep their state stores.
+    pub state_dir: PathBuf,
+    /// Replication factor of the topics the engine creates.
+    pub replication: i32,
+}
+
+impl EngineConfig {
+    pub fn new(bootstrap_servers: &str, state_dir: PathBuf) -> EngineConfig {
+        EngineConfig {
+            bootstrap_servers: bootstrap_servers.to_string(),
+            service_id: "default_".to_string(),
+            state_dir,
+            replication: 1,
+        }
+    }
+
+    pub fn command_topic(&self) -> String {
+        format!("_confluent-ksql-{}_command_topic", self.service_id)
+    }
+}
+
+pub(crate) struct Running {
+    pub streams: KafkaStreams,
+}
+
+#[derive(Default)]
+pub(crate) struct Inner {
+    pub catalog: Catalog,
+    pub running: HashMap<String, Running>,
+    /// Properties set with SET, applied to later statements.
+    pub props: BTreeMap<String, String>,
+    pub sequence: u64,
+}
+
+pub struct Engine {
+    pub(crate) config: EngineConfig,
+    pub(crate) kafka: Kafka,
+    pub(crate) inner: Mutex<Inner>,
+}
+
+/// How a statement is being run: by a user, or replayed from the command topic.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Origin {
+    /// The query id the command topic recorded for this statement.
+    pub query_id: Option<String>,
+    pub replay: bool,
+}
+
+impl Engine {
+    /// Connects, replays the command topic and resumes its persistent queries.
+    pub async fn start(config: EngineConfig) -> Result<Arc<Engine>> {
+        std::fs::create_dir_all(&config.state_dir)?;
+        let kafka = Kafka::new(&config.bootstrap_servers, config.replication)?;
+        let engine = Arc::new(Engine {
+            config,
+            kafka,
+            inner: Mutex::new(Inner::default()),
+        });
+        engine.replay().await?;
+        Ok(engine)
+    }
+
+    pub fn kafka(&self) -> &Kafka {
+        &self.kafka
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Runs a script; stops at the first failing statement.
+    pub async fn execute(&self, sql: &str) -> Result<Vec<Value>> {
+        let statements = crate::parser::parse(sql)?;
+        let mut out = Vec::new();
+        for s in &statements {
+            out.push(self.execute_statement(s).await?);
+        }
+        Ok(out)
+    }
+
+    pub async fn execute_statement(&self, s: &ParsedStatement) -> Result<Value> {
+        let mut inner = self.inner.lock().await;
+        self.execute_locked(&mut inner, s, Origin::default()).await
+    }
+
+    pub(crate) async fn execute_locked(
+        &self,
+        inner: &mut Inner,
+        s: &ParsedStatement,
+        origin: Origin,
+    ) -> Result<Value> {
+        let text = &s.text;
+        match &s.statement {
+            Statement::CreateSource { .. } => self.create_source(inner, s, &origin).await,
+            Statement::CreateAsSelect { .. } | Statement::InsertSelect { .. } => {
+                self.create_query(inner, s, &origin).await
+            }
+            Statement::InsertValues {
+                target,
+                columns,
+                values,
+            } => {
+                self.insert_values(inner, target, columns, values).await?;
+                Ok(status(text, "Inserted", None))
+            }
+            Statement::Drop { .. } => self.drop_source(inner, s, &origin).await,
+            Statement::Terminate { query_id } => {
+                let ids: Vec<String> = match query_id {
+                    Some(id) => {
+                        if !inner.catalog.queries.contains_key(id) {
+                            return Err(Error::semantic(format!(
+                                "Unknown queryId: {id}"
+                            )));
+                        }
+                        vec![id.clone()]
+                    }
+                    None => inner.catalog.queries.keys().cloned().collect(),
+                };
+                for id in &ids {
+                    self.terminate(inner, id).await?;
+                }
+                if !origin.replay {
+                    self.record(inner, s, None).await?;
+                }
+                Ok(status(text, "Query terminated.", None))
+            }
+            Statement::Show(what) => self.show(inner, text, *what).await,
+            Statement::ShowFunctions => Ok(show::functions(text)),
+            Statement::Describe { name, extended } => self.describe(inner, text, name, *extended).await,
+            Statement::Explain(inner_stmt) => self.explain(inner, text, inner_stmt).await,
+            Statement::ExplainQueryId(id) => {
+                let q = inner
+                    .catalog
+                    .queries
+                    .get(id)
+                    .ok_or_else(|| Error::semantic(format!("Query with id:{id} does not exist, use SHOW QUERIES to view the full set of running queries.")))?;
+                Ok(json!({
+                    "@type": "queryDescription",
+                    "statementText": text,
+                    "queryDescription": {
+                        "id": q.id, "statementText": q.sql, "sources": q.sources,
+                        "sinks": [q.sink], "queryType": "PERSISTENT", "state": "RUNNING",
+                    },
+                    "warnings": [],
+                }))
+            }
+            Statement::Set { name, value } => {
+                inner.props.insert(name.clone(), value.clone());
+                Ok(status(text, &format!("Successfully changed local property '{name}' to '{value}'."), None))
+            }
+            Statement::Unset { name } => {
+                inner.props.remove(name);
+                Ok(status(text, &format!("Successfully unset local property '{name}'."), None))
+            }
+            Statement::RunScript { path } => {
+                let script = std::fs::read_to_string(path).map_err(|e| {
+                    Error::semantic(format!("Failed to read script {path}: {e}"))
+                })?;
+                let mut results = Vec::new();
+                for st in crate::parser::parse(&script)? {
+                    results.push(Box::pin(self.execute_locked(inner, &st, Origin::default())).await?);
+                }
+                Ok(json!({"@type": "script", "statementText": text, "results": results, "warnings": []}))
+            }
+            Statement::Select(_) | Statement::Print { .. } => Err(Error::semantic(
+                "SELECT and PRINT statements stream their results: send them to /query-stream (the shell does).",
+            )),
+        }
+    }
+
+    /// The catalog as it is now (a copy).
+    pub async fn catalog(&self) -> Catalog {
+        self.inner.lock().await.catalog.clone()
+    }
+
+    /// Properties set with SET.
+    pub async fn properties(&self) -> BTreeMap<String, String> {
+        self.inner.lock().await.props.clone()
+    }
+
+    pub(crate) async fn terminate(&self, inner: &mut Inner, id: &str) -> Result<()> {
+        if let Some(q) = inner.catalog.queries.remove(id) {
+            if let Some(src) = inner.catalog.sources.get_mut(&q.sink) {
+                src.written_by.retain(|w| w != id);
+            }
+        }
+        if let Some(mut r) = inner.running.remove(id) {
+            tokio::task::spawn_blocking(move || r.streams.close())
+                .await
+                .map_err(|e| Error::Engine(e.to_string()))?
+                .map_err(|e| Error::Engine(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Stops every persistent query (their state stays for a restart).
+    pub async fn shutdown(&self) {
+        let mut inner = self.inner.lock().await;
+        let running: Vec<_> = inner.running.drain().collect();
+        for (_, mut r) in running {
+            let _ = tokio::task::spawn_blocking(move || r.streams.close()).await;
+        }
+    }
+}
+
+pub(crate) fn status(text: &str, message: &str, query_id: Option<&str>) -> Value {
+    let mut cs = json!({"status": "SUCCESS", "message": message});
+    if let Some(q) = query_id {
+        cs["queryId"] = json!(q);
+    }
+    json!({
+        "@type": "currentStatus",
+        "statementText": text,
+        "commandStatus": cs,
+        "warnings": [],
+    })
+}
