@@ -24,10 +24,6 @@ fn kind_word(k: SourceKind) -> &'static str {
 
 impl Engine {
     pub(crate) async fn plan_query(&self, inner: &Inner, q: &KsqlQuery) -> Result<QueryPlan> {
-        let sources = planner::from_sources(q, &inner.catalog)?;
-        if sources.len() > 1 {
-            return crate::exec::join::plan(q, &inner.catalog).await;
-        }
         planner::plan(q, &inner.catalog).await
     }
 
@@ -68,7 +64,8 @@ impl Engine {
             }
             target
         } else {
-            let (key_format, value_format) = formats(&props, Some(&plan.source))?;
+            let input = plan.join.as_ref().map(|j| &j.left).unwrap_or(&plan.source);
+            let (key_format, value_format) = formats(&props, Some(input))?;
             let sink = Source {
                 name: name.clone(),
                 kind,
@@ -98,7 +95,10 @@ impl Engine {
         if self.kafka.partitions(&sink.topic).await?.is_none() {
             let partitions = match prop(&props, "PARTITIONS") {
                 Some(p) => p.parse().map_err(|_| Error::semantic(format!("PARTITIONS must be a number, not {p}")))?,
-                None => self.kafka.partitions(&plan.source.topic).await?.unwrap_or(1),
+                None => {
+                    let input = plan.join.as_ref().map(|j| &j.left.topic).unwrap_or(&plan.source.topic);
+                    self.kafka.partitions(input).await?.unwrap_or(1)
+                }
             };
             let compact: &[(&str, &str)] = if kind == SourceKind::Table && sink.windowed.is_none() {
                 &[("cleanup.policy", "compact")]
@@ -126,7 +126,10 @@ impl Engine {
         };
         let mut sink = sink;
         sink.written_by.push(query_id.clone());
-        let sources = vec![plan.source.name.clone()];
+        let sources = match &plan.join {
+            Some(j) => vec![j.left.name.clone(), j.right.name.clone()],
+            None => vec![plan.source.name.clone()],
+        };
         inner.catalog.sources.insert(name.clone(), sink.clone());
         inner.catalog.queries.insert(
             query_id.clone(),

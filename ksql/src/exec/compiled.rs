@@ -12,6 +12,7 @@ use crate::planner::QueryPlan;
 #[derive(Debug)]
 pub struct Compiled {
     pub query_id: String,
+    pub join: Option<crate::planner::join::JoinSpec>,
     pub source: Source,
     pub pipeline: Pipeline,
     pub sink: Source,
@@ -71,6 +72,7 @@ impl Compiled {
             .unwrap_or_default();
         Ok(Arc::new(Compiled {
             query_id: query_id.to_string(),
+            join: plan.join.clone(),
             source: plan.source.clone(),
             pipeline: plan.pipeline.clone(),
             sink: sink.clone(),
@@ -92,7 +94,10 @@ impl Compiled {
         if self.pipeline.agg.is_some() {
             s.push(AGG_STORE);
         }
-        if self.source.kind == crate::parser::ast::SourceKind::Table {
+        if self.join.is_some() {
+            use super::join::*;
+            s.extend([LEFT_STORE, RIGHT_STORE, PENDING_STORE, EMITTED_STORE]);
+        } else if self.source.kind == crate::parser::ast::SourceKind::Table {
             s.push(TABLE_STORE);
         }
         if self.emit_final {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use runnel_streams::{KafkaStreams, KStream, Materialized, StreamsBuilder, StreamsConfig};
 
 use super::compiled::Compiled;
+use super::join::{JoinProcessor, Tagged};
 use super::processor::{Bytes, QueryProcessor};
 use crate::error::{Error, Result};
 
@@ -19,10 +20,21 @@ pub fn application_id(service_id: &str, query_id: &str) -> String {
 
 pub fn topology(q: &Arc<Compiled>) -> runnel_streams::Topology {
     let builder = StreamsBuilder::new();
-    let input: KStream<Bytes, Bytes> = builder.stream(&q.source.topic);
     let stores = q.stores().into_iter().map(Materialized::named).collect();
     let c = q.clone();
-    let out: KStream<Bytes, Bytes> = input.process(move || QueryProcessor::new(c.clone()), stores);
+    let out: KStream<Bytes, Bytes> = match &q.join {
+        None => {
+            let input: KStream<Bytes, Bytes> = builder.stream(&q.source.topic);
+            input.process(move || QueryProcessor::new(c.clone()), stores)
+        }
+        Some(j) => {
+            let tag = |right: bool| move |v: Bytes| Tagged { right, value: v };
+            let left: KStream<Bytes, Bytes> = builder.stream(&j.left.topic);
+            let right: KStream<Bytes, Bytes> = builder.stream(&j.right.topic);
+            let merged = left.map_values(tag(false)).merge(&right.map_values(tag(true)));
+            merged.process(move || JoinProcessor::new(QueryProcessor::new(c.clone())), stores)
+        }
+    };
     out.to(&q.sink.topic);
     builder.build()
 }

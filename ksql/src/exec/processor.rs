@@ -23,6 +23,39 @@ pub struct QueryProcessor {
     pub(crate) stream_time: Option<i64>,
 }
 
+/// The row a record is inside a query: declared columns (key ones from the key,
+/// the others from the value; all NULL for a tombstone), then ROWTIME,
+/// ROWPARTITION, ROWOFFSET, and WINDOWSTART/WINDOWEND when `window` is given.
+pub fn source_row(
+    source: &crate::catalog::Source,
+    key: &Row,
+    value: Option<&Row>,
+    (ts, partition, offset): (i64, i32, i64),
+    window: Option<WindowBounds>,
+) -> Row {
+    let (mut k, mut v) = (key.iter(), value.map(|v| v.iter()));
+    let mut row: Row = source
+        .columns
+        .iter()
+        .map(|c| {
+            let found = if c.key {
+                k.next()
+            } else {
+                v.as_mut().and_then(|v| v.next())
+            };
+            found.cloned().unwrap_or_else(|| format::null_of(&c.sql_type))
+        })
+        .collect();
+    row.push(ScalarValue::Int64(Some(ts)));
+    row.push(ScalarValue::Int32(Some(partition)));
+    row.push(ScalarValue::Int64(Some(offset)));
+    if let Some((s, e)) = window {
+        row.push(ScalarValue::Int64(Some(s)));
+        row.push(ScalarValue::Int64(Some(e)));
+    }
+    row
+}
+
 impl QueryProcessor {
     pub fn new(q: Arc<Compiled>) -> QueryProcessor {
         QueryProcessor {
@@ -31,8 +64,6 @@ impl QueryProcessor {
         }
     }
 
-    /// The source row for a record: declared columns, then ROWTIME, ROWPARTITION,
-    /// ROWOFFSET, then WINDOWSTART/WINDOWEND placeholders when the query windows.
     fn row(
         &self,
         key: &Row,
@@ -41,27 +72,9 @@ impl QueryProcessor {
         ts: i64,
         ctx: &Ctx<'_>,
     ) -> Row {
-        let (mut k, mut v) = (key.iter(), value.iter());
-        let mut row: Row = self
-            .q
-            .source
-            .columns
-            .iter()
-            .map(|c| {
-                if c.key { k.next() } else { v.next() }
-                    .cloned()
-                    .unwrap_or(ScalarValue::Null)
-            })
-            .collect();
-        row.push(ScalarValue::Int64(Some(ts)));
-        row.push(ScalarValue::Int32(Some(ctx.partition())));
-        row.push(ScalarValue::Int64(Some(ctx.offset())));
-        if self.q.source.windowed.is_some() || self.q.window.is_some() {
-            let (s, e) = window.unwrap_or((0, 0));
-            row.push(ScalarValue::Int64(Some(s)));
-            row.push(ScalarValue::Int64(Some(e)));
-        }
-        row
+        let windowed = self.q.source.windowed.is_some() || self.q.window.is_some();
+        let meta = (ts, ctx.partition(), ctx.offset());
+        source_row(&self.q.source, key, Some(value), meta, windowed.then_some(window.unwrap_or((0, 0))))
     }
 
     fn event_time(&self, value: Option<&Row>, record_ts: i64) -> i64 {

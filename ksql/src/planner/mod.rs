@@ -5,6 +5,7 @@
 //! what a query produces (stream or table), and ksqlDB's wording for its errors.
 
 pub mod functions;
+pub mod join;
 pub mod pipeline;
 pub mod rewrite;
 
@@ -50,6 +51,8 @@ pub fn source_schema(source: &Source, windowed: bool) -> SchemaRef {
 /// A planned SELECT over one source.
 #[derive(Debug, Clone)]
 pub struct QueryPlan {
+    /// Set for a join: `source` is then the joined row.
+    pub join: Option<join::JoinSpec>,
     pub source: Source,
     pub pipeline: Pipeline,
     /// Output columns in SELECT order; `key` marks the record key.
@@ -92,13 +95,25 @@ pub fn from_sources<'c>(q: &KsqlQuery, catalog: &'c Catalog) -> Result<Vec<(&'c 
     Ok(out)
 }
 
-/// Plans a single-source query (joins are planned in `exec::join`).
+/// Plans a single-source query (joins are planned in [`join`]).
 pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
     let sources = from_sources(q, catalog)?;
     if sources.len() != 1 {
-        return Err(Error::semantic("internal: plan() takes one source"));
+        return join::plan(q, catalog).await;
     }
     let (source, alias) = sources[0].clone();
+    plan_over(q, source, &alias, None).await
+}
+
+/// Plans `q` over one source. `join_keys`: for a join (whose joined row is the
+/// source), the expressions any of which makes the output key.
+pub(crate) async fn plan_over(
+    q: &KsqlQuery,
+    source: &Source,
+    alias: &str,
+    join_keys: Option<Vec<String>>,
+) -> Result<QueryPlan> {
+    let alias = alias.to_string();
     let mut query = q.query.clone();
     let limit = take_limit(&mut query)?;
     let SetExpr::Select(select) = query.body.as_mut() else {
@@ -157,10 +172,15 @@ pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
         .create_physical_plan(&logical)
         .await
         .map_err(|e| explain_error(e.into()))?;
-    let pipeline = Pipeline::from_plan(physical)?;
+    let pipeline = Pipeline::from_plan(physical, schema.clone())?;
 
     // Which output columns are the key.
-    let key_exprs: Vec<String> = if aggregate {
+    let key_exprs: Vec<String> = if let (false, Some(candidates)) = (aggregate || q.partition_by.is_some(), &join_keys) {
+        let found = candidates
+            .iter()
+            .find(|k| items.iter().any(|(e, a)| e == *k || a == *k));
+        vec![found.unwrap_or(&candidates[0]).clone()]
+    } else if aggregate {
         group_by.iter().map(rewrite::unqualified).collect()
     } else if let Some(p) = &q.partition_by {
         vec![rewrite::unqualified(p)]
@@ -203,6 +223,7 @@ pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
     };
     let rekeyed = aggregate || q.partition_by.is_some();
     Ok(QueryPlan {
+        join: None,
         source: source.clone(),
         pipeline,
         columns,
@@ -263,6 +284,18 @@ pub fn explain_error(e: Error) -> Error {
             .replace(['"', '\''], "");
         let name = name.rsplit('.').next().unwrap_or(&name).to_string();
         return Error::Semantic(format!("SELECT column '{name}' cannot be resolved."));
+    }
+    if let Some(i) = msg.find("must appear in the GROUP BY clause") {
+        let column = msg[..i]
+            .rsplit("column ")
+            .next()
+            .unwrap_or("")
+            .trim()
+            .replace('"', "");
+        let column = column.rsplit('.').next().unwrap_or(&column).to_string();
+        return Error::Semantic(format!(
+            "Non-aggregate SELECT expression(s) not part of GROUP BY: {column}"
+        ));
     }
     if msg.contains("could not be resolved from available columns") {
         let expr = msg

@@ -12,6 +12,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::ScalarValue;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::aggregates::AggregateExec;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
@@ -53,7 +54,9 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn from_plan(plan: Arc<dyn ExecutionPlan>) -> Result<Pipeline> {
+    /// `source` is the schema records arrive with; the plan's scan may read a
+    /// projection of it (DataFusion pushes projections into the scan).
+    pub fn from_plan(plan: Arc<dyn ExecutionPlan>, source: SchemaRef) -> Result<Pipeline> {
         let output = plan.schema();
         let mut chain = Vec::new();
         let mut node = plan;
@@ -74,11 +77,26 @@ impl Pipeline {
                 }
             }
         }
-        let input = node.schema();
+        let scanned = node.schema();
         chain.reverse();
+        let mut pre = Vec::new();
+        if scanned.fields() != source.fields() {
+            let exprs = scanned
+                .fields()
+                .iter()
+                .map(|f| {
+                    let i = source.index_of(f.name()).map_err(|e| Error::Engine(e.to_string()))?;
+                    Ok(Arc::new(Column::new(f.name(), i)) as Expr)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            pre.push(Stage::Project {
+                exprs,
+                input: source.clone(),
+            });
+        }
         let mut p = Pipeline {
-            input,
-            pre: Vec::new(),
+            input: source,
+            pre,
             agg: None,
             post: Vec::new(),
             output,

@@ -12,6 +12,9 @@ pub struct StreamsConfig {
     pub bootstrap_servers: String,
     pub num_stream_threads: usize,
     pub commit_interval: Duration,
+    /// `max.task.idle.ms`: how long a task waits for an input that is behind before
+    /// it processes the others' records out of time order.
+    pub max_task_idle: Duration,
     pub state_dir: PathBuf,
     /// `default.deserialization.exception.handler`: LogAndContinue skips bad records,
     /// LogAndFail (the default) stops.
@@ -109,6 +112,7 @@ impl StreamsConfig {
                 .unwrap_or_else(|| "localhost:9092".into()),
             num_stream_threads: threads,
             commit_interval: Duration::from_millis(parse(&props, "commit.interval.ms", 30_000u64)?),
+            max_task_idle: Duration::from_millis(parse(&props, "max.task.idle.ms", 500u64)?),
             state_dir: PathBuf::from(props.get("state.dir").cloned().unwrap_or_else(|| {
                 std::env::temp_dir()
                     .join("kafka-streams")

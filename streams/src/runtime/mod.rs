@@ -3,6 +3,7 @@
 
 mod block_on;
 pub mod config;
+mod partition_group;
 pub mod query;
 pub mod restore;
 pub mod restore_from;

@@ -16,6 +16,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+use super::partition_group::{EndOffsets, PartitionGroup};
 use super::restore_from;
 use super::streams::Shared;
 use super::task::{Task, TaskId};
@@ -52,6 +53,8 @@ type Producer_ = ThreadedProducer<DeliveryCtx>;
 #[derive(Default)]
 struct ThreadState {
     tasks: BTreeMap<TaskId, Task>,
+    /// Polled records not yet processed, per task.
+    buffered: BTreeMap<TaskId, PartitionGroup>,
     /// Tasks taken away by a rebalance, kept in case they come back.
     suspended: BTreeMap<TaskId, Task>,
     error: Option<Error>,
@@ -83,6 +86,8 @@ impl ConsumerContext for ThreadCtx {
             }
             let tasks = std::mem::take(&mut st.tasks);
             st.suspended.extend(tasks);
+            // The consumer refetches from the committed offsets after the rebalance.
+            st.buffered.clear();
         }
     }
 
@@ -289,6 +294,7 @@ pub(crate) fn run(shared: Arc<Shared>, name: String) -> Result<()> {
     let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&refs)?;
     let mut last_commit = Instant::now();
+    let mut ends = EndOffsets::default();
     let result = (|| -> Result<()> {
         while !shared.stop.load(Ordering::Relaxed) {
             let mut timeout = Duration::from_millis(100);
@@ -314,15 +320,42 @@ pub(crate) fn run(shared: Arc<Shared>, name: String) -> Result<()> {
                         .unwrap_or(usize::MAX),
                     partition: rec.partition,
                 };
-                let Some(task) = st.tasks.get_mut(&id) else {
+                if !st.tasks.contains_key(&id) {
                     continue;
-                };
-                task.process(&rec)?;
-                for o in task.take_output() {
-                    send(&producer, &o)?;
                 }
+                st.buffered.entry(id).or_default().push(rec);
             }
             let mut st = lock(&state);
+            let positions = consumer.position().unwrap_or_default();
+            let fetched = |topic: &str, partition: i32| {
+                positions
+                    .find_partition(topic, partition)
+                    .and_then(|e| match e.offset() {
+                        Offset::Offset(o) => Some(o),
+                        _ => None,
+                    })
+            };
+            let state_ref = &mut *st;
+            for (id, group) in state_ref.buffered.iter_mut() {
+                let Some(task) = state_ref.tasks.get_mut(id) else {
+                    continue;
+                };
+                let topics: Vec<String> = task.topics().cloned().collect();
+                while let Some(rec) = group.next(
+                    topics.iter(),
+                    id.partition,
+                    &|t| fetched(t, id.partition),
+                    &mut ends,
+                    &consumer.context().restore,
+                    config.max_task_idle,
+                ) {
+                    task.process(&rec)?;
+                    for o in task.take_output() {
+                        send(&producer, &o)?;
+                    }
+                }
+            }
+            st.buffered.retain(|_, g| !g.is_empty());
             if let Some(e) = st.error.take() {
                 return Err(e);
             }

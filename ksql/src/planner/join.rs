@@ -1,0 +1,308 @@
+//! Planning a two-source join. The join itself is our operator (DataFusion's joins
+//! would wait for the end of their inputs); everything after it is planned by
+//! DataFusion over the *joined row*: a virtual source whose columns are the left
+//! source's and the right source's, named `ALIAS.COLUMN`. Column references in the
+//! query are rewritten to those names, ON's two sides become key expressions planned
+//! over each source, and the rest is the single-source planner's.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use datafusion::datasource::MemTable;
+use datafusion::sql::sqlparser::ast::{
+    visit_expressions_mut, BinaryOperator, Expr as SqlExpr, Ident, JoinConstraint, JoinOperator,
+    ObjectName, ObjectNamePart, SetExpr, TableFactor, TableWithJoins,
+};
+
+use super::pipeline::Pipeline;
+use super::rewrite::{self, FromSource};
+use super::{from_sources, plan_over, session, source_schema, QueryPlan};
+use crate::catalog::{Catalog, Column, Source, ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART};
+use crate::error::{Error, Result};
+use crate::parser::ast::{KsqlQuery, SourceKind, Within};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinType {
+    Inner,
+    Left,
+    Outer,
+}
+
+#[derive(Debug, Clone)]
+pub struct JoinSpec {
+    pub join_type: JoinType,
+    pub left: Source,
+    pub right: Source,
+    pub within: Option<Within>,
+    /// The ON expression of each side, planned over that side's row.
+    pub left_key: Pipeline,
+    pub right_key: Pipeline,
+}
+
+pub const JOINED: &str = "KSQL_JOINED";
+
+fn side_of(e: &SqlExpr, la: &str, ra: &str, l: &Source, r: &Source) -> Option<bool> {
+    let mut left = false;
+    let mut right = false;
+    let mut e = e.clone();
+    let _ = visit_expressions_mut(&mut e, |x| {
+        match x {
+            SqlExpr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                if parts[0].value == la {
+                    left = true;
+                } else if parts[0].value == ra {
+                    right = true;
+                }
+            }
+            SqlExpr::Identifier(id) => {
+                left |= l.column(&id.value).is_some();
+                right |= r.column(&id.value).is_some();
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    match (left, right) {
+        (true, false) => Some(true),
+        (false, true) => Some(false),
+        _ => None,
+    }
+}
+
+/// Column references -> the joined row's `ALIAS.COLUMN` names.
+fn qualify(e: &mut SqlExpr, sides: &[(&str, &Source)]) -> Result<()> {
+    let mut err = None;
+    let _ = visit_expressions_mut(e, |x| {
+        let name = match x {
+            SqlExpr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                let (a, c) = (&parts[0].value, &parts[1].value);
+                match sides.iter().find(|(alias, _)| alias == a) {
+                    Some((_, s)) if s.column(c).is_some() => Some(format!("{a}.{c}")),
+                    Some(_) if [ROWTIME, ROWPARTITION, ROWOFFSET].contains(&c.as_str()) => Some(c.clone()),
+                    Some(_) => {
+                        err = Some(Error::semantic(format!("Column '{a}.{c}' cannot be resolved.")));
+                        None
+                    }
+                    None => {
+                        err = Some(Error::semantic(format!("Source '{a}' is not part of the query: '{a}.{c}' cannot be resolved.")));
+                        None
+                    }
+                }
+            }
+            SqlExpr::Identifier(id) if id.quote_style.is_none() || !id.value.contains('.') => {
+                let c = &id.value;
+                if [ROWTIME, ROWPARTITION, ROWOFFSET, WINDOWSTART, WINDOWEND].contains(&c.as_str()) {
+                    None
+                } else {
+                    let found: Vec<_> = sides.iter().filter(|(_, s)| s.column(c).is_some()).collect();
+                    match found.as_slice() {
+                        [(a, _)] => Some(format!("{a}.{c}")),
+                        [] => {
+                            err = Some(Error::semantic(format!("SELECT column '{c}' cannot be resolved.")));
+                            None
+                        }
+                        _ => {
+                            err = Some(Error::semantic(format!("Column '{c}' is ambiguous: qualify it with a source alias.")));
+                            None
+                        }
+                    }
+                }
+            }
+            _ => None,
+        };
+        if let Some(n) = name {
+            *x = SqlExpr::Identifier(Ident::with_quote('"', n));
+        }
+        if err.is_some() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    err.map_or(Ok(()), Err)
+}
+
+/// Plans `expr` (with its qualifiers stripped) over one source's row.
+async fn key_pipeline(source: &Source, expr: &SqlExpr) -> Result<Pipeline> {
+    let ctx = session(1)?;
+    let schema = source_schema(source, false);
+    ctx.register_table(
+        datafusion::common::TableReference::bare(source.name.as_str()),
+        Arc::new(MemTable::try_new(schema.clone(), vec![vec![]])?),
+    )?;
+    let mut e = expr.clone();
+    let _ = visit_expressions_mut(&mut e, |x| {
+        if let SqlExpr::CompoundIdentifier(parts) = x {
+            if let Some(last) = parts.last().cloned() {
+                *x = SqlExpr::Identifier(last);
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let sql = format!("SELECT {e} FROM \"{}\"", source.name);
+    let logical = ctx.state().create_logical_plan(&sql).await?;
+    let physical = ctx.state().create_physical_plan(&logical).await?;
+    Pipeline::from_plan(physical, schema)
+}
+
+pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
+    let sources = from_sources(q, catalog)?;
+    if sources.len() != 2 {
+        return Err(Error::semantic("a query joins at most two sources"));
+    }
+    let ((left, la), (right, ra)) = (sources[0].clone(), sources[1].clone());
+    let mut query = q.query.clone();
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return Err(Error::semantic("only SELECT queries are supported"));
+    };
+    let join = select.from[0].joins[0].clone();
+    let (join_type, constraint) = match &join.join_operator {
+        JoinOperator::Join(c) | JoinOperator::Inner(c) => (JoinType::Inner, c),
+        JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (JoinType::Left, c),
+        JoinOperator::FullOuter(c) => (JoinType::Outer, c),
+        other => {
+            return Err(Error::semantic(format!(
+                "unsupported join type: {other:?}; use [INNER] JOIN, LEFT [OUTER] JOIN or FULL OUTER JOIN"
+            )))
+        }
+    };
+    let JoinConstraint::On(on) = constraint else {
+        return Err(Error::semantic("a join needs an ON clause"));
+    };
+    let SqlExpr::BinaryOp { left: a, op: BinaryOperator::Eq, right: b } = on else {
+        return Err(Error::semantic(format!(
+            "Unsupported join criteria {on}: joins need an equality between one expression of each source"
+        )));
+    };
+    let (lexpr, rexpr) = match (side_of(a, &la, &ra, left, right), side_of(b, &la, &ra, left, right)) {
+        (Some(true), Some(false)) => ((**a).clone(), (**b).clone()),
+        (Some(false), Some(true)) => ((**b).clone(), (**a).clone()),
+        _ => {
+            return Err(Error::semantic(format!(
+                "Invalid join criteria {on}: each side of = must reference exactly one of {la} and {ra}"
+            )))
+        }
+    };
+    let within = q.within.first().copied().flatten();
+    match (left.kind, right.kind) {
+        (SourceKind::Stream, SourceKind::Stream) if within.is_none() => {
+            return Err(Error::semantic(
+                "Stream-Stream joins must have a WITHIN clause specified. None was provided. To learn about how to specify a WITHIN clause with a stream-stream join, please visit: https://docs.confluent.io/platform/current/ksqldb/syntax-reference.html#create-stream-as-select",
+            ))
+        }
+        (SourceKind::Stream, SourceKind::Stream) => {}
+        (_, _) if within.is_some() => {
+            return Err(Error::semantic("A window definition (WITHIN) was provided for a join that does not involve two streams."))
+        }
+        (SourceKind::Table, SourceKind::Stream) => {
+            return Err(Error::semantic(format!(
+                "Invalid join order: table-stream joins are not supported; only stream-table joins. Got {} [{join_type:?}] JOIN {}.",
+                left.name, right.name
+            )))
+        }
+        (SourceKind::Stream, SourceKind::Table) if join_type == JoinType::Outer => {
+            return Err(Error::semantic("Full outer joins between streams and tables are not supported."))
+        }
+        _ => {}
+    }
+    let left_key = key_pipeline(left, &lexpr).await?;
+    let right_key = key_pipeline(right, &rexpr).await?;
+
+    let from = [
+        FromSource { source: left, alias: la.clone() },
+        FromSource { source: right, alias: ra.clone() },
+    ];
+    rewrite::expand_select(select, &from);
+    let sides = [(la.as_str(), left), (ra.as_str(), right)];
+    let mut qerr = Ok(());
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(select, |_| ControlFlow::<()>::Continue(()));
+    for item in &mut select.projection {
+        use datafusion::sql::sqlparser::ast::SelectItem;
+        if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+            if let Err(e) = qualify(e, &sides) {
+                qerr = Err(e);
+            }
+        }
+    }
+    qerr?;
+    if let Some(w) = &mut select.selection {
+        qualify(w, &sides)?;
+    }
+    if let Some(h) = &mut select.having {
+        qualify(h, &sides)?;
+    }
+    if let datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(es, _) = &mut select.group_by {
+        for e in es {
+            qualify(e, &sides)?;
+        }
+    }
+    select.from = vec![TableWithJoins {
+        relation: TableFactor::Table {
+            name: ObjectName(vec![ObjectNamePart::Identifier(Ident::with_quote('"', JOINED))]),
+            alias: None,
+            args: None,
+            with_hints: vec![],
+            version: None,
+            with_ordinality: false,
+            partitions: vec![],
+            json_path: None,
+            sample: None,
+            index_hints: vec![],
+        },
+        joins: vec![],
+    }];
+    let mut partition_by = q.partition_by.clone();
+    if let Some(p) = &mut partition_by {
+        qualify(p, &sides)?;
+    }
+    let mut keys = Vec::new();
+    for e in [&lexpr, &rexpr] {
+        let mut e = e.clone();
+        qualify(&mut e, &sides)?;
+        keys.push(rewrite::unqualified(&e));
+    }
+    let joined = Source {
+        name: JOINED.to_string(),
+        kind: if left.kind == SourceKind::Table && right.kind == SourceKind::Table {
+            SourceKind::Table
+        } else {
+            SourceKind::Stream
+        },
+        topic: String::new(),
+        key_format: left.key_format,
+        value_format: left.value_format,
+        columns: [(la.as_str(), left), (ra.as_str(), right)]
+            .iter()
+            .flat_map(|(a, s)| {
+                s.columns.iter().map(move |c| Column {
+                    name: format!("{a}.{}", c.name),
+                    sql_type: c.sql_type.clone(),
+                    key: false,
+                })
+            })
+            .collect(),
+        timestamp: None,
+        wrap_single_value: true,
+        windowed: None,
+        window_size_ms: None,
+        written_by: Vec::new(),
+    };
+    let rewritten = KsqlQuery {
+        query,
+        window: q.window,
+        within: Vec::new(),
+        partition_by,
+        emit: q.emit,
+        text: q.text.clone(),
+    };
+    let mut plan = plan_over(&rewritten, &joined, JOINED, Some(keys)).await?;
+    plan.join = Some(JoinSpec {
+        join_type,
+        left: left.clone(),
+        right: right.clone(),
+        within,
+        left_key,
+        right_key,
+    });
+    Ok(plan)
+}
