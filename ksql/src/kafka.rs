@@ -33,7 +33,9 @@ pub struct Kafka {
     replication: i32,
 }
 
-fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> impl std::future::Future<Output = Result<T>> {
+fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> impl std::future::Future<Output = Result<T>> {
     async move {
         tokio::task::spawn_blocking(f)
             .await
@@ -103,7 +105,12 @@ impl Kafka {
         .await
     }
 
-    pub async fn create_topic(&self, topic: &str, partitions: i32, configs: &[(&str, &str)]) -> Result<()> {
+    pub async fn create_topic(
+        &self,
+        topic: &str,
+        partitions: i32,
+        configs: &[(&str, &str)],
+    ) -> Result<()> {
         let mut t = NewTopic::new(topic, partitions, TopicReplication::Fixed(self.replication));
         for (k, v) in configs {
             t = t.set(k, v);
@@ -134,7 +141,10 @@ impl Kafka {
     pub async fn delete_topic(&self, topic: &str) -> Result<()> {
         let results = self
             .admin
-            .delete_topics(&[topic], &AdminOptions::new().operation_timeout(Some(TIMEOUT)))
+            .delete_topics(
+                &[topic],
+                &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
+            )
             .await?;
         for r in results {
             if let Err((t, code)) = r {
@@ -168,7 +178,10 @@ impl Kafka {
         if !headers.is_empty() {
             let mut h = OwnedHeaders::new();
             for (k, v) in headers {
-                h = h.insert(Header { key: k, value: Some(*v) });
+                h = h.insert(Header {
+                    key: k,
+                    value: Some(*v),
+                });
             }
             r = r.headers(h);
         }
@@ -211,7 +224,9 @@ fn read_to_end(c: &BaseConsumer, topic: &str) -> Result<Vec<Fetched>> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !ends.is_empty() {
         if Instant::now() > deadline {
-            return Err(Error::Kafka(format!("reading {topic}: no progress for 60 s")));
+            return Err(Error::Kafka(format!(
+                "reading {topic}: no progress for 60 s"
+            )));
         }
         match c.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {

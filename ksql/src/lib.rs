@@ -17,5 +17,6 @@ pub mod format;
 pub mod kafka;
 pub mod parser;
 pub mod planner;
+pub mod server;
 
 pub use error::{Error, Result};

@@ -15,13 +15,27 @@ struct Command {
 }
 
 impl Engine {
-    pub(crate) async fn record(&self, inner: &mut Inner, s: &crate::parser::ast::ParsedStatement, query_id: Option<&str>) -> Result<()> {
+    pub(crate) async fn record(
+        &self,
+        inner: &mut Inner,
+        s: &crate::parser::ast::ParsedStatement,
+        query_id: Option<&str>,
+    ) -> Result<()> {
         inner.sequence += 1;
-        let cmd = Command { statement: s.text.clone(), query_id: query_id.map(str::to_string) };
+        let cmd = Command {
+            statement: s.text.clone(),
+            query_id: query_id.map(str::to_string),
+        };
         let value = serde_json::to_vec(&cmd).map_err(|e| Error::Engine(e.to_string()))?;
         let key = json!({"sequence": inner.sequence}).to_string();
         self.kafka
-            .produce(&self.config.command_topic(), Some(key.as_bytes()), Some(&value), None, &[])
+            .produce(
+                &self.config.command_topic(),
+                Some(key.as_bytes()),
+                Some(&value),
+                None,
+                &[],
+            )
             .await?;
         Ok(())
     }
@@ -29,7 +43,9 @@ impl Engine {
     pub(crate) async fn replay(&self) -> Result<()> {
         let topic = self.config.command_topic();
         // One partition keeps the commands in order.
-        self.kafka.create_topic(&topic, 1, &[("retention.ms", "-1")]).await?;
+        self.kafka
+            .create_topic(&topic, 1, &[("retention.ms", "-1")])
+            .await?;
         let records = self.kafka.read_all(&topic).await?;
         let mut inner = self.inner.lock().await;
         for r in records {
@@ -38,7 +54,10 @@ impl Engine {
             let cmd: Command = match serde_json::from_slice(&v) {
                 Ok(c) => c,
                 Err(e) => {
-                    tracing::warn!(offset = r.offset, "command topic: unreadable command skipped: {e}");
+                    tracing::warn!(
+                        offset = r.offset,
+                        "command topic: unreadable command skipped: {e}"
+                    );
                     continue;
                 }
             };
@@ -50,7 +69,10 @@ impl Engine {
                 }
             };
             for s in statements {
-                let origin = Origin { query_id: cmd.query_id.clone(), replay: true };
+                let origin = Origin {
+                    query_id: cmd.query_id.clone(),
+                    replay: true,
+                };
                 if let Err(e) = self.execute_locked(&mut inner, &s, origin).await {
                     tracing::warn!(statement = %s.text, "command topic: replay failed: {e}");
                 }

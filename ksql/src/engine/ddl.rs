@@ -14,7 +14,9 @@ pub(crate) fn bool_prop(props: &Props, name: &str, default: bool) -> Result<bool
         Some(v) => match v.to_ascii_lowercase().as_str() {
             "true" => Ok(true),
             "false" => Ok(false),
-            _ => Err(Error::semantic(format!("{name} must be true or false, not '{v}'"))),
+            _ => Err(Error::semantic(format!(
+                "{name} must be true or false, not '{v}'"
+            ))),
         },
     }
 }
@@ -58,11 +60,17 @@ pub(crate) fn validate(source: &Source) -> Result<()> {
     }
     for (fmt, cols) in [
         (source.key_format, source.key_columns().collect::<Vec<_>>()),
-        (source.value_format, source.value_columns().collect::<Vec<_>>()),
+        (
+            source.value_format,
+            source.value_columns().collect::<Vec<_>>(),
+        ),
     ] {
         if fmt == Format::Delimited || fmt == Format::Kafka {
             if let Some(c) = cols.iter().find(|c| {
-                matches!(c.sql_type, SqlType::Array(_) | SqlType::Map(_, _) | SqlType::Struct(_))
+                matches!(
+                    c.sql_type,
+                    SqlType::Array(_) | SqlType::Map(_, _) | SqlType::Struct(_)
+                )
             }) {
                 return Err(Error::semantic(format!(
                     "The '{}' format does not support type '{}' (column {})",
@@ -82,11 +90,9 @@ pub(crate) fn validate(source: &Source) -> Result<()> {
                     c.sql_type
                 )))
             }
-            None => {
-                return Err(Error::semantic(format!(
-                    "The TIMESTAMP column set in the WITH clause does not exist in the schema: '{ts}'"
-                )))
-            }
+            None => return Err(Error::semantic(format!(
+                "The TIMESTAMP column set in the WITH clause does not exist in the schema: '{ts}'"
+            ))),
         }
     }
     Ok(())
@@ -94,7 +100,13 @@ pub(crate) fn validate(source: &Source) -> Result<()> {
 
 /// ksqlDB refuses a name already taken unless OR REPLACE / IF NOT EXISTS say otherwise.
 /// `Ok(true)`: the statement should do nothing (IF NOT EXISTS).
-pub(crate) fn check_name(inner: &Inner, kind: SourceKind, name: &str, or_replace: bool, if_not_exists: bool) -> Result<bool> {
+pub(crate) fn check_name(
+    inner: &Inner,
+    kind: SourceKind,
+    name: &str,
+    or_replace: bool,
+    if_not_exists: bool,
+) -> Result<bool> {
     match inner.catalog.sources.get(name) {
         None => Ok(false),
         Some(_) if if_not_exists => Ok(true),
@@ -108,12 +120,29 @@ pub(crate) fn check_name(inner: &Inner, kind: SourceKind, name: &str, or_replace
 }
 
 impl Engine {
-    pub(crate) async fn create_source(&self, inner: &mut Inner, s: &ParsedStatement, origin: &Origin) -> Result<Value> {
-        let Statement::CreateSource { kind, or_replace, if_not_exists, name, columns, props } = &s.statement else {
+    pub(crate) async fn create_source(
+        &self,
+        inner: &mut Inner,
+        s: &ParsedStatement,
+        origin: &Origin,
+    ) -> Result<Value> {
+        let Statement::CreateSource {
+            kind,
+            or_replace,
+            if_not_exists,
+            name,
+            columns,
+            props,
+        } = &s.statement
+        else {
             return Err(Error::Engine("not a CREATE".into()));
         };
         if check_name(inner, *kind, name, *or_replace, *if_not_exists)? {
-            return Ok(status(&s.text, &format!("Cannot add {kind} {name}: it already exists."), None));
+            return Ok(status(
+                &s.text,
+                &format!("Cannot add {kind} {name}: it already exists."),
+                None,
+            ));
         }
         let topic = prop(props, "KAFKA_TOPIC").ok_or_else(|| {
             Error::semantic("Missing required property \"KAFKA_TOPIC\" which has no default value.")
@@ -132,7 +161,11 @@ impl Engine {
             value_format,
             columns: columns
                 .iter()
-                .map(|c| Column { name: c.name.clone(), sql_type: c.sql_type.clone(), key: c.key })
+                .map(|c| Column {
+                    name: c.name.clone(),
+                    sql_type: c.sql_type.clone(),
+                    key: c.key,
+                })
                 .collect(),
             timestamp: prop(props, "TIMESTAMP").map(|t| t.to_ascii_uppercase()),
             wrap_single_value: bool_prop(props, "WRAP_SINGLE_VALUE", true)?,
@@ -142,7 +175,10 @@ impl Engine {
         };
         validate(&source)?;
         let partitions = prop(props, "PARTITIONS")
-            .map(|p| p.parse::<i32>().map_err(|_| Error::semantic(format!("PARTITIONS must be a number, not {p}"))))
+            .map(|p| {
+                p.parse::<i32>()
+                    .map_err(|_| Error::semantic(format!("PARTITIONS must be a number, not {p}")))
+            })
             .transpose()?;
         match (self.kafka.partitions(&topic).await?, partitions) {
             (Some(_), _) => {}
@@ -159,17 +195,36 @@ impl Engine {
         if !origin.replay {
             self.record(inner, s, None).await?;
         }
-        let what = if *kind == SourceKind::Stream { "Stream" } else { "Table" };
+        let what = if *kind == SourceKind::Stream {
+            "Stream"
+        } else {
+            "Table"
+        };
         Ok(status(&s.text, &format!("{what} created"), None))
     }
 
-    pub(crate) async fn drop_source(&self, inner: &mut Inner, s: &ParsedStatement, origin: &Origin) -> Result<Value> {
-        let Statement::Drop { kind, if_exists, name, delete_topic } = &s.statement else {
+    pub(crate) async fn drop_source(
+        &self,
+        inner: &mut Inner,
+        s: &ParsedStatement,
+        origin: &Origin,
+    ) -> Result<Value> {
+        let Statement::Drop {
+            kind,
+            if_exists,
+            name,
+            delete_topic,
+        } = &s.statement
+        else {
             return Err(Error::Engine("not a DROP".into()));
         };
         let Some(source) = inner.catalog.sources.get(name).cloned() else {
             if *if_exists {
-                return Ok(status(&s.text, &format!("Source `{name}` does not exist."), None));
+                return Ok(status(
+                    &s.text,
+                    &format!("Source `{name}` does not exist."),
+                    None,
+                ));
             }
             return Err(Error::semantic(format!("Source {name} does not exist.")));
         };
@@ -199,6 +254,10 @@ impl Engine {
         if !origin.replay {
             self.record(inner, s, None).await?;
         }
-        Ok(status(&s.text, &format!("Source `{name}` (topic: {}) was dropped.", source.topic), None))
+        Ok(status(
+            &s.text,
+            &format!("Source `{name}` (topic: {}) was dropped.", source.topic),
+            None,
+        ))
     }
 }

@@ -27,11 +27,27 @@ impl Engine {
         planner::plan(q, &inner.catalog).await
     }
 
-    pub(crate) async fn create_query(&self, inner: &mut Inner, s: &ParsedStatement, origin: &Origin) -> Result<Value> {
+    pub(crate) async fn create_query(
+        &self,
+        inner: &mut Inner,
+        s: &ParsedStatement,
+        origin: &Origin,
+    ) -> Result<Value> {
         let (kind, name, props, query, insert) = match &s.statement {
-            Statement::CreateAsSelect { kind, or_replace, if_not_exists, name, props, query } => {
+            Statement::CreateAsSelect {
+                kind,
+                or_replace,
+                if_not_exists,
+                name,
+                props,
+                query,
+            } => {
                 if check_name(inner, *kind, name, *or_replace, *if_not_exists)? {
-                    return Ok(status(&s.text, &format!("Cannot add {kind} {name}: it already exists."), None));
+                    return Ok(status(
+                        &s.text,
+                        &format!("Cannot add {kind} {name}: it already exists."),
+                        None,
+                    ));
                 }
                 (*kind, name.clone(), props.clone(), query, false)
             }
@@ -55,12 +71,16 @@ impl Engine {
             )));
         }
         if plan.limit.is_some() {
-            return Err(Error::semantic("LIMIT is not supported in persistent queries"));
+            return Err(Error::semantic(
+                "LIMIT is not supported in persistent queries",
+            ));
         }
         let sink = if insert {
             let target = inner.catalog.source(&name)?.clone();
             if target.windowed != plan.window.map(|w| w.kind) {
-                return Err(Error::semantic(format!("Incompatible window type: {name} and the query's result")));
+                return Err(Error::semantic(format!(
+                    "Incompatible window type: {name} and the query's result"
+                )));
             }
             target
         } else {
@@ -84,9 +104,16 @@ impl Engine {
         };
         let query_id = match &origin.query_id {
             Some(id) => id.clone(),
-            None if insert => inner.catalog.next_query_id("INSERTQUERY", "").replace("INSERTQUERY__", "INSERTQUERY_"),
+            None if insert => inner
+                .catalog
+                .next_query_id("INSERTQUERY", "")
+                .replace("INSERTQUERY__", "INSERTQUERY_"),
             None => {
-                let prefix = if kind == SourceKind::Stream { "CSAS" } else { "CTAS" };
+                let prefix = if kind == SourceKind::Stream {
+                    "CSAS"
+                } else {
+                    "CTAS"
+                };
                 inner.catalog.next_query_id(prefix, &name)
             }
         };
@@ -94,9 +121,15 @@ impl Engine {
         let compiled = Compiled::new(&query_id, &plan, &sink)?;
         if self.kafka.partitions(&sink.topic).await?.is_none() {
             let partitions = match prop(&props, "PARTITIONS") {
-                Some(p) => p.parse().map_err(|_| Error::semantic(format!("PARTITIONS must be a number, not {p}")))?,
+                Some(p) => p.parse().map_err(|_| {
+                    Error::semantic(format!("PARTITIONS must be a number, not {p}"))
+                })?,
                 None => {
-                    let input = plan.join.as_ref().map(|j| &j.left.topic).unwrap_or(&plan.source.topic);
+                    let input = plan
+                        .join
+                        .as_ref()
+                        .map(|j| &j.left.topic)
+                        .unwrap_or(&plan.source.topic);
                     self.kafka.partitions(input).await?.unwrap_or(1)
                 }
             };
@@ -105,7 +138,9 @@ impl Engine {
             } else {
                 &[]
             };
-            self.kafka.create_topic(&sink.topic, partitions, compact).await?;
+            self.kafka
+                .create_topic(&sink.topic, partitions, compact)
+                .await?;
         }
         let streams = {
             let (c, service, bootstrap, dir) = (
@@ -120,9 +155,11 @@ impl Engine {
                 .filter(|(k, _)| is_streams_prop(k))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            tokio::task::spawn_blocking(move || persistent::start(&c, &service, &bootstrap, &dir, &props))
-                .await
-                .map_err(|e| Error::Engine(e.to_string()))??
+            tokio::task::spawn_blocking(move || {
+                persistent::start(&c, &service, &bootstrap, &dir, &props)
+            })
+            .await
+            .map_err(|e| Error::Engine(e.to_string()))??
         };
         let mut sink = sink;
         sink.written_by.push(query_id.clone());
@@ -133,16 +170,31 @@ impl Engine {
         inner.catalog.sources.insert(name.clone(), sink.clone());
         inner.catalog.queries.insert(
             query_id.clone(),
-            QueryInfo { id: query_id.clone(), sql: s.text.clone(), sink: name.clone(), sources },
+            QueryInfo {
+                id: query_id.clone(),
+                sql: s.text.clone(),
+                sink: name.clone(),
+                sources,
+            },
         );
         inner.running.insert(query_id.clone(), Running { streams });
         if !origin.replay {
             self.record(inner, s, Some(&query_id)).await?;
         }
-        Ok(status(&s.text, &format!("Created query with ID {query_id}"), Some(&query_id)))
+        Ok(status(
+            &s.text,
+            &format!("Created query with ID {query_id}"),
+            Some(&query_id),
+        ))
     }
 
-    pub(crate) async fn insert_values(&self, inner: &mut Inner, target: &str, columns: &[String], values: &[SqlExpr]) -> Result<()> {
+    pub(crate) async fn insert_values(
+        &self,
+        inner: &mut Inner,
+        target: &str,
+        columns: &[String],
+        values: &[SqlExpr],
+    ) -> Result<()> {
         let source = inner.catalog.source(target)?.clone();
         let names: Vec<String> = if columns.is_empty() {
             source.columns.iter().map(|c| c.name.clone()).collect()
@@ -163,10 +215,16 @@ impl Engine {
         let ctx = planner::session(1)?;
         let select = format!(
             "SELECT {}",
-            values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+            values
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         let batches = ctx.sql(&select).await?.collect().await?;
-        let batch = batches.first().ok_or_else(|| Error::Engine("VALUES produced no row".into()))?;
+        let batch = batches
+            .first()
+            .ok_or_else(|| Error::Engine("VALUES produced no row".into()))?;
         let mut timestamp = None;
         let mut row = std::collections::HashMap::new();
         for (i, n) in names.iter().enumerate() {
@@ -178,25 +236,39 @@ impl Engine {
                 }
                 continue;
             }
-            let c = source.column(n).ok_or_else(|| Error::semantic(format!("Column name {n} does not exist.")))?;
+            let c = source
+                .column(n)
+                .ok_or_else(|| Error::semantic(format!("Column name {n} does not exist.")))?;
             let v = if v.is_null() {
                 null_of(&c.sql_type)
             } else {
                 v.cast_to(&c.sql_type.to_arrow()).map_err(|_| {
-                    Error::semantic(format!("Expected type {} for field {n} but got {v:?}", c.sql_type))
+                    Error::semantic(format!(
+                        "Expected type {} for field {n} but got {v:?}",
+                        c.sql_type
+                    ))
                 })?
             };
             row.insert(n.clone(), v);
         }
         let pick = |cols: &[&crate::catalog::Column]| -> Vec<ScalarValue> {
             cols.iter()
-                .map(|c| row.get(&c.name).cloned().unwrap_or_else(|| null_of(&c.sql_type)))
+                .map(|c| {
+                    row.get(&c.name)
+                        .cloned()
+                        .unwrap_or_else(|| null_of(&c.sql_type))
+                })
                 .collect()
         };
         let keys: Vec<_> = source.key_columns().collect();
         let vals: Vec<_> = source.value_columns().collect();
         let key = format::encode_key(source.key_format, &pick(&keys), &keys, None)?;
-        let value = format::encode_value(source.value_format, &pick(&vals), &vals, source.wrap_single_value)?;
+        let value = format::encode_value(
+            source.value_format,
+            &pick(&vals),
+            &vals,
+            source.wrap_single_value,
+        )?;
         self.kafka
             .produce(&source.topic, key.as_deref(), Some(&value), timestamp, &[])
             .await?;

@@ -196,6 +196,45 @@ impl Engine {
         }
     }
 
+    /// Starts a transient query: a push query (EMIT CHANGES), a pull query or scan
+    /// (no EMIT), or PRINT. `props` are the request's properties over the SET ones.
+    pub async fn query(
+        &self,
+        sql: &str,
+        props: &BTreeMap<String, String>,
+    ) -> Result<crate::exec::transient::QueryStream> {
+        use crate::exec::transient;
+        let s = crate::parser::parse_one(sql)?;
+        let inner = self.inner.lock().await;
+        let mut all = inner.props.clone();
+        all.extend(props.clone());
+        match &s.statement {
+            Statement::Select(q) if q.emit.is_some() => {
+                let plan = self.plan_query(&inner, q).await?;
+                transient::push(&self.kafka, &plan, &all)
+            }
+            Statement::Select(q) => {
+                let catalog = inner.catalog.clone();
+                drop(inner);
+                transient::pull(&self.kafka, &catalog, q).await
+            }
+            Statement::Print {
+                topic,
+                from_beginning,
+                limit,
+            } => {
+                let earliest = *from_beginning
+                    || all
+                        .get("auto.offset.reset")
+                        .is_some_and(|v| v == "earliest");
+                transient::print(&self.kafka, topic, earliest, *limit)
+            }
+            _ => Err(Error::semantic(
+                "only SELECT and PRINT statements stream rows; send other statements to /ksql",
+            )),
+        }
+    }
+
     /// The catalog as it is now (a copy).
     pub async fn catalog(&self) -> Catalog {
         self.inner.lock().await.catalog.clone()

@@ -20,13 +20,30 @@ fn source_json(s: &Source) -> Value {
 
 pub(crate) fn functions(text: &str) -> Value {
     let names = [
-        ("ABS", "SCALAR"), ("AVG", "AGGREGATE"), ("CASE", "SCALAR"), ("CAST", "SCALAR"),
-        ("COALESCE", "SCALAR"), ("COLLECT_LIST", "AGGREGATE"), ("COLLECT_SET", "AGGREGATE"),
-        ("CONCAT", "SCALAR"), ("COUNT", "AGGREGATE"), ("COUNT_DISTINCT", "AGGREGATE"),
-        ("EARLIEST_BY_OFFSET", "AGGREGATE"), ("IFNULL", "SCALAR"), ("LATEST_BY_OFFSET", "AGGREGATE"),
-        ("LCASE", "SCALAR"), ("LEN", "SCALAR"), ("MAX", "AGGREGATE"), ("MIN", "AGGREGATE"),
-        ("REPLACE", "SCALAR"), ("ROUND", "SCALAR"), ("SUBSTRING", "SCALAR"), ("SUM", "AGGREGATE"),
-        ("TOPK", "AGGREGATE"), ("TRIM", "SCALAR"), ("UCASE", "SCALAR"),
+        ("ABS", "SCALAR"),
+        ("AVG", "AGGREGATE"),
+        ("CASE", "SCALAR"),
+        ("CAST", "SCALAR"),
+        ("COALESCE", "SCALAR"),
+        ("COLLECT_LIST", "AGGREGATE"),
+        ("COLLECT_SET", "AGGREGATE"),
+        ("CONCAT", "SCALAR"),
+        ("COUNT", "AGGREGATE"),
+        ("COUNT_DISTINCT", "AGGREGATE"),
+        ("EARLIEST_BY_OFFSET", "AGGREGATE"),
+        ("IFNULL", "SCALAR"),
+        ("LATEST_BY_OFFSET", "AGGREGATE"),
+        ("LCASE", "SCALAR"),
+        ("LEN", "SCALAR"),
+        ("MAX", "AGGREGATE"),
+        ("MIN", "AGGREGATE"),
+        ("REPLACE", "SCALAR"),
+        ("ROUND", "SCALAR"),
+        ("SUBSTRING", "SCALAR"),
+        ("SUM", "AGGREGATE"),
+        ("TOPK", "AGGREGATE"),
+        ("TRIM", "SCALAR"),
+        ("UCASE", "SCALAR"),
     ];
     json!({
         "@type": "function_names",
@@ -41,9 +58,22 @@ impl Engine {
         let c = &inner.catalog;
         Ok(match what {
             ShowWhat::Streams | ShowWhat::Tables => {
-                let kind = if what == ShowWhat::Streams { SourceKind::Stream } else { SourceKind::Table };
-                let list: Vec<Value> = c.sources.values().filter(|s| s.kind == kind).map(source_json).collect();
-                let field = if kind == SourceKind::Stream { "streams" } else { "tables" };
+                let kind = if what == ShowWhat::Streams {
+                    SourceKind::Stream
+                } else {
+                    SourceKind::Table
+                };
+                let list: Vec<Value> = c
+                    .sources
+                    .values()
+                    .filter(|s| s.kind == kind)
+                    .map(source_json)
+                    .collect();
+                let field = if kind == SourceKind::Stream {
+                    "streams"
+                } else {
+                    "tables"
+                };
                 json!({"@type": field, "statementText": text, field: list, "warnings": []})
             }
             ShowWhat::Topics => {
@@ -85,17 +115,34 @@ impl Engine {
         })
     }
 
-    pub(crate) async fn describe(&self, inner: &Inner, text: &str, name: &str, extended: bool) -> Result<Value> {
+    pub(crate) async fn describe(
+        &self,
+        inner: &Inner,
+        text: &str,
+        name: &str,
+        extended: bool,
+    ) -> Result<Value> {
         let s = inner.catalog.source(name)?;
-        let mut fields = vec![json!({"name": "ROWTIME", "schema": {"type": "BIGINT"}, "type": "SYSTEM"})];
+        let mut fields =
+            vec![json!({"name": "ROWTIME", "schema": {"type": "BIGINT"}, "type": "SYSTEM"})];
         for c in &s.columns {
             let mut f = json!({"name": c.name, "schema": {"type": c.sql_type.to_string()}});
             if c.key {
-                f["type"] = json!(if s.kind == SourceKind::Table { "PRIMARY_KEY" } else { "KEY" });
+                f["type"] = json!(if s.kind == SourceKind::Table {
+                    "PRIMARY_KEY"
+                } else {
+                    "KEY"
+                });
             }
             fields.push(f);
         }
-        let reads: Vec<&String> = inner.catalog.queries.values().filter(|q| q.sources.iter().any(|x| x == name)).map(|q| &q.id).collect();
+        let reads: Vec<&String> = inner
+            .catalog
+            .queries
+            .values()
+            .filter(|q| q.sources.iter().any(|x| x == name))
+            .map(|q| &q.id)
+            .collect();
         let mut d = json!({
             "name": s.name,
             "type": s.kind.to_string(),
@@ -113,33 +160,64 @@ impl Engine {
             d["partitions"] = json!(self.kafka.partitions(&s.topic).await?.unwrap_or(0));
             d["replication"] = json!(self.config.replication);
         }
-        Ok(json!({"@type": "sourceDescription", "statementText": text, "sourceDescription": d, "warnings": []}))
+        Ok(
+            json!({"@type": "sourceDescription", "statementText": text, "sourceDescription": d, "warnings": []}),
+        )
     }
 
-    pub(crate) async fn explain(&self, inner: &Inner, text: &str, statement: &Statement) -> Result<Value> {
+    pub(crate) async fn explain(
+        &self,
+        inner: &Inner,
+        text: &str,
+        statement: &Statement,
+    ) -> Result<Value> {
         let q = match statement {
-            Statement::Select(q) | Statement::CreateAsSelect { query: q, .. } | Statement::InsertSelect { query: q, .. } => q,
+            Statement::Select(q)
+            | Statement::CreateAsSelect { query: q, .. }
+            | Statement::InsertSelect { query: q, .. } => q,
             _ => return Err(Error::semantic("EXPLAIN takes a query or a query id")),
         };
         let plan = self.plan_query(inner, q).await?;
         let p = &plan.pipeline;
         let describe = |stages: &[crate::planner::pipeline::Stage]| -> Vec<String> {
-            stages.iter().map(|s| match s {
-                crate::planner::pipeline::Stage::Filter { predicate, .. } => format!("Filter: {predicate}"),
-                crate::planner::pipeline::Stage::Project { exprs, .. } => format!(
-                    "Project: {}",
-                    exprs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
-                ),
-            }).collect()
+            stages
+                .iter()
+                .map(|s| match s {
+                    crate::planner::pipeline::Stage::Filter { predicate, .. } => {
+                        format!("Filter: {predicate}")
+                    }
+                    crate::planner::pipeline::Stage::Project { exprs, .. } => format!(
+                        "Project: {}",
+                        exprs
+                            .iter()
+                            .map(|e| e.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })
+                .collect()
         };
-        let mut steps = vec![format!("Source: {} (topic {}, {})", plan.source.name, plan.source.topic, plan.source.kind)];
+        let mut steps = vec![format!(
+            "Source: {} (topic {}, {})",
+            plan.source.name, plan.source.topic, plan.source.kind
+        )];
         steps.extend(describe(&p.pre));
         if let Some(a) = &p.agg {
             steps.push(format!(
                 "Aggregate: group by [{}], accumulators [{}]{}",
-                a.groups.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(", "),
-                a.aggs.iter().map(|f| f.name().to_string()).collect::<Vec<_>>().join(", "),
-                plan.window.map(|w| format!(", window {:?} size {} ms", w.kind, w.size_ms)).unwrap_or_default()
+                a.groups
+                    .iter()
+                    .map(|g| g.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                a.aggs
+                    .iter()
+                    .map(|f| f.name().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                plan.window
+                    .map(|w| format!(", window {:?} size {} ms", w.kind, w.size_ms))
+                    .unwrap_or_default()
             ));
         }
         steps.extend(describe(&p.post));

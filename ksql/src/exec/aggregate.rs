@@ -108,7 +108,14 @@ impl QueryProcessor {
         )
     }
 
-    fn apply(&mut self, ctx: &mut Ctx<'_>, row: Row, ts: i64, retract: bool, st: i64) -> Result<()> {
+    fn apply(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        row: Row,
+        ts: i64,
+        retract: bool,
+        st: i64,
+    ) -> Result<()> {
         let Some(w) = self.q.window else {
             if let Some(r) = pipeline::run(&self.q.pipeline.pre, row)? {
                 self.update_group(ctx, &r, ts, retract, None)?;
@@ -220,7 +227,11 @@ impl QueryProcessor {
         self.update(&mut accs, input, retract)?;
         let mut header = stored.map(|s| s.header).unwrap_or_default();
         header.ts = header.ts.max(ts);
-        let kind = self.q.window.map(|w| w.kind).unwrap_or(WindowKind::Tumbling);
+        let kind = self
+            .q
+            .window
+            .map(|w| w.kind)
+            .unwrap_or(WindowKind::Tumbling);
         let (results, states) = self.results(&mut accs)?;
         if self.q.emit_final {
             if let Some((s, e)) = window {
@@ -230,7 +241,13 @@ impl QueryProcessor {
                 let _ = s;
             }
         } else {
-            self.emit_result(ctx, &groups, results, &mut header, window.map(|w| (kind, w)))?;
+            self.emit_result(
+                ctx,
+                &groups,
+                results,
+                &mut header,
+                window.map(|w| (kind, w)),
+            )?;
         }
         header.sizes = states.iter().map(Vec::len).collect();
         ctx.put_raw(AGG_STORE, &key, Some(&state::encode(&header, &states)?));
@@ -268,7 +285,14 @@ impl QueryProcessor {
         }
     }
 
-    fn session(&mut self, ctx: &mut Ctx<'_>, input: &Row, ts: i64, st: i64, w: &WindowSpec) -> Result<()> {
+    fn session(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        input: &Row,
+        ts: i64,
+        st: i64,
+        w: &WindowSpec,
+    ) -> Result<()> {
         let mut groups = self.groups(input)?;
         let n_keys = groups.len() - 2;
         if groups[..n_keys].iter().any(|g| g.is_null()) {
@@ -308,13 +332,24 @@ impl QueryProcessor {
         for (k, (s, e), old) in &merged {
             ctx.put_raw(AGG_STORE, k, None);
             if old.header.emitted {
-                self.emit_tombstone(ctx, &groups[..n_keys].to_vec(), Some((WindowKind::Session, (*s, *e))), *e)?;
+                self.emit_tombstone(
+                    ctx,
+                    &groups[..n_keys].to_vec(),
+                    Some((WindowKind::Session, (*s, *e))),
+                    *e,
+                )?;
             }
         }
         groups[n_keys] = ScalarValue::Int64(Some(start_ms));
         groups[n_keys + 1] = ScalarValue::Int64(Some(end_ms));
         let (results, states) = self.results(&mut accs)?;
-        self.emit_result(ctx, &groups, results, &mut header, Some((WindowKind::Session, (start_ms, end_ms))))?;
+        self.emit_result(
+            ctx,
+            &groups,
+            results,
+            &mut header,
+            Some((WindowKind::Session, (start_ms, end_ms))),
+        )?;
         header.sizes = states.iter().map(Vec::len).collect();
         let key = group_key(&groups[..n_keys], Some((start_ms, end_ms)));
         ctx.put_raw(AGG_STORE, &key, Some(&state::encode(&header, &states)?));
@@ -323,7 +358,9 @@ impl QueryProcessor {
 
     /// EMIT FINAL: emits every buffered window whose end + grace has passed.
     fn flush_final(&mut self, ctx: &mut Ctx<'_>, st: i64) -> Result<()> {
-        let Some(w) = self.q.window else { return Ok(()) };
+        let Some(w) = self.q.window else {
+            return Ok(());
+        };
         let limit = st.saturating_sub(grace(&w)).saturating_add(1);
         if limit <= 0 {
             return Ok(());
@@ -331,7 +368,9 @@ impl QueryProcessor {
         for (pk, _) in ctx.range_raw(FINAL_STORE, &0i64.to_be_bytes(), &limit.to_be_bytes()) {
             ctx.put_raw(FINAL_STORE, &pk, None);
             let key = &pk[8..];
-            let Some(bytes) = ctx.get_raw(AGG_STORE, key) else { continue };
+            let Some(bytes) = ctx.get_raw(AGG_STORE, key) else {
+                continue;
+            };
             let stored = state::decode(&bytes)?;
             let n = key.len() - 16;
             let s = i64::from_be_bytes(key[n..n + 8].try_into().map_err(err)?);

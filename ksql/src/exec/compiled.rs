@@ -13,6 +13,8 @@ use crate::planner::QueryPlan;
 pub struct Compiled {
     pub query_id: String,
     pub join: Option<crate::planner::join::JoinSpec>,
+    /// Aggregation after a repartition (see `rekey`).
+    pub repartition: bool,
     pub source: Source,
     pub pipeline: Pipeline,
     pub sink: Source,
@@ -46,7 +48,10 @@ impl Compiled {
                     ))
                 })
         };
-        let key_idx = sink.key_columns().map(position).collect::<Result<Vec<_>>>()?;
+        let key_idx = sink
+            .key_columns()
+            .map(position)
+            .collect::<Result<Vec<_>>>()?;
         let value_idx = sink
             .value_columns()
             .map(position)
@@ -73,6 +78,7 @@ impl Compiled {
         Ok(Arc::new(Compiled {
             query_id: query_id.to_string(),
             join: plan.join.clone(),
+            repartition: plan.repartition,
             source: plan.source.clone(),
             pipeline: plan.pipeline.clone(),
             sink: sink.clone(),
@@ -89,6 +95,15 @@ impl Compiled {
         self.window.map(|w| w.kind)
     }
 
+    /// The stores of the re-keying stage (a table's previous rows).
+    pub fn rekey_stores(&self) -> Vec<&'static str> {
+        if self.repartition && self.source.kind == crate::parser::ast::SourceKind::Table {
+            vec![TABLE_STORE]
+        } else {
+            Vec::new()
+        }
+    }
+
     pub fn stores(&self) -> Vec<&'static str> {
         let mut s = Vec::new();
         if self.pipeline.agg.is_some() {
@@ -97,7 +112,7 @@ impl Compiled {
         if self.join.is_some() {
             use super::join::*;
             s.extend([LEFT_STORE, RIGHT_STORE, PENDING_STORE, EMITTED_STORE]);
-        } else if self.source.kind == crate::parser::ast::SourceKind::Table {
+        } else if self.source.kind == crate::parser::ast::SourceKind::Table && !self.repartition {
             s.push(TABLE_STORE);
         }
         if self.emit_final {

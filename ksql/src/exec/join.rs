@@ -28,30 +28,60 @@ pub const PENDING_STORE: &str = "Join-Outer-Pending";
 pub const EMITTED_STORE: &str = "Join-Emitted";
 const DEFAULT_RETENTION_MS: i64 = 86_400_000;
 
-/// A record tagged with the side of the join it came from.
-#[derive(Debug, Clone)]
+/// A record between the stages of a query: the side of a join it came from, its
+/// original key when it was re-keyed for a repartition, and whether it retracts a
+/// table row from its old group.
+#[derive(Debug, Clone, Default)]
 pub struct Tagged {
     pub right: bool,
+    pub key: Option<Bytes>,
     pub value: Bytes,
+    pub retract: bool,
+}
+
+impl Tagged {
+    pub fn of(right: bool, value: Bytes) -> Tagged {
+        Tagged {
+            right,
+            value,
+            ..Tagged::default()
+        }
+    }
 }
 
 impl Serde for Tagged {
     fn to_bytes(&self) -> Option<Vec<u8>> {
-        let mut b = vec![u8::from(self.right), u8::from(self.value.is_some())];
+        let flags = u8::from(self.right)
+            | u8::from(self.value.is_some()) << 1
+            | u8::from(self.key.is_some()) << 2
+            | u8::from(self.key.as_ref().is_some_and(|k| k.is_some())) << 3
+            | u8::from(self.retract) << 4;
+        let key = self.key.clone().flatten().unwrap_or_default();
+        let mut b = vec![flags];
+        b.extend_from_slice(&(key.len() as u32).to_be_bytes());
+        b.extend_from_slice(&key);
         b.extend_from_slice(self.value.as_deref().unwrap_or_default());
         Some(b)
     }
     fn from_bytes(bytes: Option<&[u8]>) -> runnel_streams::Result<Self> {
-        match bytes {
-            Some([side, present, rest @ ..]) => Ok(Tagged {
-                right: *side == 1,
-                value: (*present == 1).then(|| rest.to_vec()),
-            }),
-            _ => Err(runnel_streams::Error::Deserialize {
-                what: "a tagged join record".into(),
-                reason: "too short".into(),
-            }),
+        let bad = || runnel_streams::Error::Deserialize {
+            what: "a tagged record".into(),
+            reason: "truncated".into(),
+        };
+        let b = bytes.ok_or_else(bad)?;
+        if b.len() < 5 {
+            return Err(bad());
         }
+        let flags = b[0];
+        let n = u32::from_be_bytes([b[1], b[2], b[3], b[4]]) as usize;
+        let key = b.get(5..5 + n).ok_or_else(bad)?.to_vec();
+        let rest = b[5 + n..].to_vec();
+        Ok(Tagged {
+            right: flags & 1 != 0,
+            value: (flags & 2 != 0).then_some(rest),
+            key: (flags & 4 != 0).then(|| (flags & 8 != 0).then_some(key)),
+            retract: flags & 16 != 0,
+        })
     }
 }
 
@@ -76,8 +106,14 @@ fn row_json(row: &Row) -> Value {
 }
 
 fn row_from_json(v: &Value, types: &[SqlType]) -> Result<Row> {
-    let items = v.as_array().ok_or_else(|| err("stored join row is not an array"))?;
-    items.iter().zip(types).map(|(j, t)| json_to_scalar(j, t)).collect()
+    let items = v
+        .as_array()
+        .ok_or_else(|| err("stored join row is not an array"))?;
+    items
+        .iter()
+        .zip(types)
+        .map(|(j, t)| json_to_scalar(j, t))
+        .collect()
 }
 
 struct Stored {
@@ -96,7 +132,9 @@ fn decode_stored(bytes: &[u8], types: &[SqlType]) -> Result<Stored> {
 }
 
 fn encode_stored(key: &str, ts: i64, row: &Row) -> Vec<u8> {
-    json!({"k": key, "ts": ts, "row": row_json(row)}).to_string().into_bytes()
+    json!({"k": key, "ts": ts, "row": row_json(row)})
+        .to_string()
+        .into_bytes()
 }
 
 /// Buffer key for stream-stream joins: time first, so windows and expiry are ranges.
@@ -120,7 +158,14 @@ impl JoinProcessor {
         self.inner.q.join.as_ref().expect("join query")
     }
 
-    fn side_row(&self, right: bool, key: Option<&[u8]>, value: Option<&[u8]>, ts: i64, ctx: &Ctx<'_>) -> Result<(Row, bool)> {
+    fn side_row(
+        &self,
+        right: bool,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        ts: i64,
+        ctx: &Ctx<'_>,
+    ) -> Result<(Row, bool)> {
         let spec = self.spec();
         let src = if right { &spec.right } else { &spec.left };
         let keys: Vec<_> = src.key_columns().collect();
@@ -128,14 +173,30 @@ impl JoinProcessor {
         let (k, _) = format::decode_key(src.key_format, key, &keys, None)?;
         let v = format::decode_value(src.value_format, value, &values, src.wrap_single_value)?;
         let present = v.is_some();
-        Ok((source_row(src, &k, v.as_ref(), (ts, ctx.partition(), ctx.offset()), None), present))
+        Ok((
+            source_row(
+                src,
+                &k,
+                v.as_ref(),
+                (ts, ctx.partition(), ctx.offset()),
+                None,
+            ),
+            present,
+        ))
     }
 
-    fn join_key(&self, right: bool, row: &Row) -> Result<Option<String>> {
+    pub(crate) fn join_key(&self, right: bool, row: &Row) -> Result<Option<String>> {
         let spec = self.spec();
-        let p = if right { &spec.right_key } else { &spec.left_key };
+        let p = if right {
+            &spec.right_key
+        } else {
+            &spec.left_key
+        };
         let out = pipeline::run(&p.pre, row.clone())?;
-        Ok(out.and_then(|r| r.into_iter().next()).filter(|v| !v.is_null()).map(|v| scalar_to_json(&v).to_string()))
+        Ok(out
+            .and_then(|r| r.into_iter().next())
+            .filter(|v| !v.is_null())
+            .map(|v| scalar_to_json(&v).to_string()))
     }
 
     fn columns_only(&self, right: bool, row: Option<&Row>) -> Row {
@@ -143,7 +204,11 @@ impl JoinProcessor {
         let src = if right { &spec.right } else { &spec.left };
         match row {
             Some(r) => r[..src.columns.len()].to_vec(),
-            None => src.columns.iter().map(|c| format::null_of(&c.sql_type)).collect(),
+            None => src
+                .columns
+                .iter()
+                .map(|c| format::null_of(&c.sql_type))
+                .collect(),
         }
     }
 
@@ -171,8 +236,15 @@ impl JoinProcessor {
     fn process_record(&mut self, ctx: &mut Ctx<'_>, r: Record<Bytes, Tagged>) -> Result<()> {
         let right = r.value.right;
         let ts = r.timestamp;
+        let original_key = r.value.key.clone().unwrap_or(r.key.clone());
         self.stream_time = self.stream_time.max(ts);
-        let (row, present) = self.side_row(right, r.key.as_deref(), r.value.value.as_deref(), ts, ctx)?;
+        let (row, present) = self.side_row(
+            right,
+            original_key.as_deref(),
+            r.value.value.as_deref(),
+            ts,
+            ctx,
+        )?;
         let Some(jk) = self.join_key(right, &row)? else {
             return Ok(());
         };
@@ -187,14 +259,19 @@ impl JoinProcessor {
                 if !present {
                     return Ok(());
                 }
-                let table = ctx.get_raw(RIGHT_STORE, jk.as_bytes()).map(|b| decode_stored(&b, &row_types(&spec.right))).transpose()?;
+                let table = ctx
+                    .get_raw(RIGHT_STORE, jk.as_bytes())
+                    .map(|b| decode_stored(&b, &row_types(&spec.right)))
+                    .transpose()?;
                 if table.is_none() && spec.join_type == JoinType::Inner {
                     return Ok(());
                 }
                 let joined = self.joined(Some(&row), table.as_ref().map(|t| &t.row), ts, ctx);
                 self.forward(ctx, joined, ts)
             }
-            (SourceKind::Table, SourceKind::Table) => self.table_table(ctx, &spec, right, &jk, present.then_some(row), ts),
+            (SourceKind::Table, SourceKind::Table) => {
+                self.table_table(ctx, &spec, right, &jk, present.then_some(row), ts)
+            }
             _ => {
                 if present {
                     self.stream_stream(ctx, &spec, right, &jk, row, ts)?;
@@ -204,20 +281,43 @@ impl JoinProcessor {
         }
     }
 
-    fn table_table(&mut self, ctx: &mut Ctx<'_>, spec: &JoinSpec, right: bool, jk: &str, row: Option<Row>, ts: i64) -> Result<()> {
+    fn table_table(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        spec: &JoinSpec,
+        right: bool,
+        jk: &str,
+        row: Option<Row>,
+        ts: i64,
+    ) -> Result<()> {
         let store = if right { RIGHT_STORE } else { LEFT_STORE };
         let v = row.as_ref().map(|r| encode_stored(jk, ts, r));
         ctx.put_raw(store, jk.as_bytes(), v.as_deref());
-        let l = ctx.get_raw(LEFT_STORE, jk.as_bytes()).map(|b| decode_stored(&b, &row_types(&spec.left))).transpose()?;
-        let r = ctx.get_raw(RIGHT_STORE, jk.as_bytes()).map(|b| decode_stored(&b, &row_types(&spec.right))).transpose()?;
+        let l = ctx
+            .get_raw(LEFT_STORE, jk.as_bytes())
+            .map(|b| decode_stored(&b, &row_types(&spec.left)))
+            .transpose()?;
+        let r = ctx
+            .get_raw(RIGHT_STORE, jk.as_bytes())
+            .map(|b| decode_stored(&b, &row_types(&spec.right)))
+            .transpose()?;
         let exists = match spec.join_type {
             JoinType::Inner => l.is_some() && r.is_some(),
             JoinType::Left => l.is_some(),
             JoinType::Outer => l.is_some() || r.is_some(),
         };
-        let out_ts = [l.as_ref().map(|s| s.ts), r.as_ref().map(|s| s.ts), Some(ts)].into_iter().flatten().max().unwrap_or(ts);
+        let out_ts = [l.as_ref().map(|s| s.ts), r.as_ref().map(|s| s.ts), Some(ts)]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(ts);
         let out = if exists {
-            let joined = self.joined(l.as_ref().map(|s| &s.row), r.as_ref().map(|s| &s.row), out_ts, ctx);
+            let joined = self.joined(
+                l.as_ref().map(|s| &s.row),
+                r.as_ref().map(|s| &s.row),
+                out_ts,
+                ctx,
+            );
             pipeline::run(&self.inner.q.pipeline.pre, joined)?
         } else {
             None
@@ -231,20 +331,52 @@ impl JoinProcessor {
             None if was => {
                 ctx.put_raw(EMITTED_STORE, jk.as_bytes(), None);
                 let key: Value = serde_json::from_str(jk).map_err(err)?;
-                let key_col = self.inner.q.sink.key_columns().next().map(|c| c.sql_type.clone()).unwrap_or(SqlType::String);
-                self.inner.emit_tombstone(ctx, &vec![json_to_scalar(&key, &key_col)?], None, out_ts)
+                let key_col = self
+                    .inner
+                    .q
+                    .sink
+                    .key_columns()
+                    .next()
+                    .map(|c| c.sql_type.clone())
+                    .unwrap_or(SqlType::String);
+                self.inner
+                    .emit_tombstone(ctx, &vec![json_to_scalar(&key, &key_col)?], None, out_ts)
             }
             None => Ok(()),
         }
     }
 
-    fn stream_stream(&mut self, ctx: &mut Ctx<'_>, spec: &JoinSpec, right: bool, jk: &str, row: Row, ts: i64) -> Result<()> {
-        let w = spec.within.unwrap_or(crate::parser::ast::Within { before_ms: 0, after_ms: 0, grace_ms: None });
-        let (own, other) = if right { (RIGHT_STORE, LEFT_STORE) } else { (LEFT_STORE, RIGHT_STORE) };
-        let (other_src, own_src) = if right { (&spec.left, &spec.right) } else { (&spec.right, &spec.left) };
+    fn stream_stream(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        spec: &JoinSpec,
+        right: bool,
+        jk: &str,
+        row: Row,
+        ts: i64,
+    ) -> Result<()> {
+        let w = spec.within.unwrap_or(crate::parser::ast::Within {
+            before_ms: 0,
+            after_ms: 0,
+            grace_ms: None,
+        });
+        let (own, other) = if right {
+            (RIGHT_STORE, LEFT_STORE)
+        } else {
+            (LEFT_STORE, RIGHT_STORE)
+        };
+        let (other_src, own_src) = if right {
+            (&spec.left, &spec.right)
+        } else {
+            (&spec.right, &spec.left)
+        };
         // Left record at t joins right records in [t - before, t + after]; a right
         // record at t joins left records in [t - after, t + before].
-        let (lo, hi) = if right { (ts - w.after_ms, ts + w.before_ms) } else { (ts - w.before_ms, ts + w.after_ms) };
+        let (lo, hi) = if right {
+            (ts - w.after_ms, ts + w.before_ms)
+        } else {
+            (ts - w.before_ms, ts + w.after_ms)
+        };
         let bk = buffer_key(ts, ctx.partition(), ctx.offset());
         ctx.put_raw(own, &bk, Some(&encode_stored(jk, ts, &row)));
         let mut matched = false;
@@ -257,7 +389,11 @@ impl JoinProcessor {
             matched = true;
             // The other record no longer waits for a NULL-padded result.
             ctx.put_raw(PENDING_STORE, &pending_key(!right, &k), None);
-            let (l, r) = if right { (&s.row, &row) } else { (&row, &s.row) };
+            let (l, r) = if right {
+                (&s.row, &row)
+            } else {
+                (&row, &s.row)
+            };
             let out_ts = ts.max(s.ts);
             let joined = self.joined(Some(l), Some(r), out_ts, ctx);
             self.forward(ctx, joined, out_ts)?;
@@ -265,9 +401,17 @@ impl JoinProcessor {
         let outer_side = !right || spec.join_type == JoinType::Outer;
         if !matched && spec.join_type != JoinType::Inner && outer_side {
             if w.grace_ms.is_some() {
-                ctx.put_raw(PENDING_STORE, &pending_key(right, &bk), Some(&encode_stored(jk, ts, &row)));
+                ctx.put_raw(
+                    PENDING_STORE,
+                    &pending_key(right, &bk),
+                    Some(&encode_stored(jk, ts, &row)),
+                );
             } else {
-                let joined = if right { self.joined(None, Some(&row), ts, ctx) } else { self.joined(Some(&row), None, ts, ctx) };
+                let joined = if right {
+                    self.joined(None, Some(&row), ts, ctx)
+                } else {
+                    self.joined(Some(&row), None, ts, ctx)
+                };
                 self.forward(ctx, joined, ts)?;
             }
         }
@@ -287,20 +431,34 @@ impl JoinProcessor {
     }
 
     /// With a GRACE PERIOD, unmatched LEFT/OUTER rows wait until their window closed.
-    fn flush_pending(&mut self, ctx: &mut Ctx<'_>, spec: &JoinSpec, w: &crate::parser::ast::Within) -> Result<()> {
-        let Some(grace) = w.grace_ms else { return Ok(()) };
+    fn flush_pending(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        spec: &JoinSpec,
+        w: &crate::parser::ast::Within,
+    ) -> Result<()> {
+        let Some(grace) = w.grace_ms else {
+            return Ok(());
+        };
         for side in [false, true] {
             let close = if side { w.before_ms } else { w.after_ms } + grace;
             let limit = self.stream_time.saturating_sub(close);
             if limit <= 0 {
                 continue;
             }
-            let (from, to) = (pending_key(side, &0i64.to_be_bytes()), pending_key(side, &limit.to_be_bytes()));
+            let (from, to) = (
+                pending_key(side, &0i64.to_be_bytes()),
+                pending_key(side, &limit.to_be_bytes()),
+            );
             for (k, v) in ctx.range_raw(PENDING_STORE, &from, &to) {
                 ctx.put_raw(PENDING_STORE, &k, None);
                 let src = if side { &spec.right } else { &spec.left };
                 let s = decode_stored(&v, &row_types(src))?;
-                let joined = if side { self.joined(None, Some(&s.row), s.ts, ctx) } else { self.joined(Some(&s.row), None, s.ts, ctx) };
+                let joined = if side {
+                    self.joined(None, Some(&s.row), s.ts, ctx)
+                } else {
+                    self.joined(Some(&s.row), None, s.ts, ctx)
+                };
                 self.forward(ctx, joined, s.ts)?;
             }
         }

@@ -6,4 +6,6 @@ pub mod compiled;
 pub mod join;
 pub mod persistent;
 pub mod processor;
+pub mod rekey;
 pub mod state;
+pub mod transient;

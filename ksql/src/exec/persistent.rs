@@ -6,11 +6,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use runnel_streams::{KafkaStreams, KStream, Materialized, StreamsBuilder, StreamsConfig};
+use runnel_streams::{KStream, KafkaStreams, Materialized, StreamsBuilder, StreamsConfig};
 
 use super::compiled::Compiled;
 use super::join::{JoinProcessor, Tagged};
 use super::processor::{Bytes, QueryProcessor};
+use super::rekey::{Rekey, RekeyProcessor};
 use crate::error::{Error, Result};
 
 /// ksqlDB's naming: `_confluent-ksql-<service id>query_<query id>`.
@@ -25,14 +26,39 @@ pub fn topology(q: &Arc<Compiled>) -> runnel_streams::Topology {
     let out: KStream<Bytes, Bytes> = match &q.join {
         None => {
             let input: KStream<Bytes, Bytes> = builder.stream(&q.source.topic);
-            input.process(move || QueryProcessor::new(c.clone()), stores)
+            let tagged: KStream<Bytes, Tagged> = if q.repartition {
+                let r = q.clone();
+                let stage1 = q
+                    .rekey_stores()
+                    .into_iter()
+                    .map(Materialized::named)
+                    .collect();
+                input
+                    .process(move || RekeyProcessor::new(r.clone(), Rekey::Group), stage1)
+                    .repartition(None)
+            } else {
+                input.map_values(|v| Tagged::of(false, v))
+            };
+            tagged.process(move || QueryProcessor::new(c.clone()), stores)
         }
         Some(j) => {
-            let tag = |right: bool| move |v: Bytes| Tagged { right, value: v };
             let left: KStream<Bytes, Bytes> = builder.stream(&j.left.topic);
             let right: KStream<Bytes, Bytes> = builder.stream(&j.right.topic);
-            let merged = left.map_values(tag(false)).merge(&right.map_values(tag(true)));
-            merged.process(move || JoinProcessor::new(QueryProcessor::new(c.clone())), stores)
+            let left: KStream<Bytes, Tagged> = if j.left_rekey {
+                let r = q.clone();
+                left.process(
+                    move || RekeyProcessor::new(r.clone(), Rekey::JoinLeft),
+                    Vec::new(),
+                )
+                .repartition(None)
+            } else {
+                left.map_values(|v| Tagged::of(false, v))
+            };
+            let merged = left.merge(&right.map_values(|v| Tagged::of(true, v)));
+            merged.process(
+                move || JoinProcessor::new(QueryProcessor::new(c.clone())),
+                stores,
+            )
         }
     };
     out.to(&q.sink.topic);
@@ -53,7 +79,9 @@ pub fn start(
         .and_then(|c| c.with("commit.interval.ms", "100"))
         .map_err(|e| Error::Engine(e.to_string()))?;
     for (k, v) in props {
-        config = config.with(k, v).map_err(|e| Error::Engine(e.to_string()))?;
+        config = config
+            .with(k, v)
+            .map_err(|e| Error::Engine(e.to_string()))?;
     }
     let mut streams = KafkaStreams::new(topology(q), config);
     streams

@@ -9,6 +9,7 @@ use datafusion::common::ScalarValue;
 use runnel_streams::{Processor, ProcessorContext, Record};
 
 use super::compiled::{Compiled, TABLE_STORE};
+use super::join::Tagged;
 use crate::error::Result;
 use crate::format::{self, Row, WindowBounds};
 use crate::parser::ast::SourceKind;
@@ -19,6 +20,9 @@ pub type Ctx<'a> = ProcessorContext<'a, Bytes, Bytes>;
 
 pub struct QueryProcessor {
     pub(crate) q: Arc<Compiled>,
+    /// The second stage of a repartitioned aggregation: records arrive re-keyed by
+    /// group, table rows as explicit retractions and additions.
+    pub(crate) rekeyed: bool,
     /// The largest event time seen (cached; persisted in the aggregate store).
     pub(crate) stream_time: Option<i64>,
 }
@@ -43,7 +47,9 @@ pub fn source_row(
             } else {
                 v.as_mut().and_then(|v| v.next())
             };
-            found.cloned().unwrap_or_else(|| format::null_of(&c.sql_type))
+            found
+                .cloned()
+                .unwrap_or_else(|| format::null_of(&c.sql_type))
         })
         .collect();
     row.push(ScalarValue::Int64(Some(ts)));
@@ -59,12 +65,13 @@ pub fn source_row(
 impl QueryProcessor {
     pub fn new(q: Arc<Compiled>) -> QueryProcessor {
         QueryProcessor {
+            rekeyed: q.repartition,
             q,
             stream_time: None,
         }
     }
 
-    fn row(
+    pub(crate) fn row(
         &self,
         key: &Row,
         value: &Row,
@@ -74,10 +81,16 @@ impl QueryProcessor {
     ) -> Row {
         let windowed = self.q.source.windowed.is_some() || self.q.window.is_some();
         let meta = (ts, ctx.partition(), ctx.offset());
-        source_row(&self.q.source, key, Some(value), meta, windowed.then_some(window.unwrap_or((0, 0))))
+        source_row(
+            &self.q.source,
+            key,
+            Some(value),
+            meta,
+            windowed.then_some(window.unwrap_or((0, 0))),
+        )
     }
 
-    fn event_time(&self, value: Option<&Row>, record_ts: i64) -> i64 {
+    pub(crate) fn event_time(&self, value: Option<&Row>, record_ts: i64) -> i64 {
         let Some(i) = self.q.ts_col else {
             return record_ts;
         };
@@ -91,7 +104,12 @@ impl QueryProcessor {
         }
     }
 
-    fn process_record(&mut self, ctx: &mut Ctx<'_>, r: Record<Bytes, Bytes>) -> Result<()> {
+    fn process_record(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        r: Record<Bytes, Bytes>,
+        retract: bool,
+    ) -> Result<()> {
         let src = &self.q.source;
         let keys: Vec<_> = src.key_columns().collect();
         let values: Vec<_> = src.value_columns().collect();
@@ -104,6 +122,14 @@ impl QueryProcessor {
             src.wrap_single_value,
         )?;
         let ts = self.event_time(value.as_ref(), r.timestamp);
+        if self.rekeyed {
+            let row = value.map(|v| self.row(&key, &v, window, ts, ctx));
+            return if retract {
+                self.aggregate(ctx, row, None, ts)
+            } else {
+                self.aggregate(ctx, None, row, ts)
+            };
+        }
         if self.q.pipeline.agg.is_some() {
             let (old, new) = if src.kind == SourceKind::Table {
                 let kb = r.key.clone().unwrap_or_default();
@@ -142,7 +168,13 @@ impl QueryProcessor {
                         self.q.sink.key_format,
                         &key,
                         &self.q.sink.key_columns().collect::<Vec<_>>(),
-                        window.map(|w| (src.windowed.unwrap_or(crate::parser::ast::WindowKind::Tumbling), w)),
+                        window.map(|w| {
+                            (
+                                src.windowed
+                                    .unwrap_or(crate::parser::ast::WindowKind::Tumbling),
+                                w,
+                            )
+                        }),
                     )?;
                     ctx.forward(Record::new(key_out, None, ts));
                     return Ok(());
@@ -171,7 +203,12 @@ impl QueryProcessor {
         let key_cols: Vec<_> = sink.key_columns().collect();
         let value_cols: Vec<_> = sink.value_columns().collect();
         let k = format::encode_key(sink.key_format, &key, &key_cols, window)?;
-        let v = format::encode_value(sink.value_format, &value, &value_cols, sink.wrap_single_value)?;
+        let v = format::encode_value(
+            sink.value_format,
+            &value,
+            &value_cols,
+            sink.wrap_single_value,
+        )?;
         ctx.forward(Record::new(k, Some(v), ts));
         Ok(())
     }
@@ -191,10 +228,13 @@ impl QueryProcessor {
     }
 }
 
-impl Processor<Bytes, Bytes, Bytes, Bytes> for QueryProcessor {
-    fn process(&mut self, ctx: &mut Ctx<'_>, r: Record<Bytes, Bytes>) {
+impl Processor<Bytes, Tagged, Bytes, Bytes> for QueryProcessor {
+    fn process(&mut self, ctx: &mut Ctx<'_>, r: Record<Bytes, Tagged>) {
         let (partition, offset) = (ctx.partition(), ctx.offset());
-        if let Err(e) = self.process_record(ctx, r) {
+        let retract = r.value.retract;
+        let key = r.value.key.clone().unwrap_or(r.key.clone());
+        let r = Record::new(key, r.value.value, r.timestamp);
+        if let Err(e) = self.process_record(ctx, r, retract) {
             tracing::warn!(
                 query = %self.q.query_id,
                 partition,

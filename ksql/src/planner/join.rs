@@ -17,7 +17,9 @@ use datafusion::sql::sqlparser::ast::{
 use super::pipeline::Pipeline;
 use super::rewrite::{self, FromSource};
 use super::{from_sources, plan_over, session, source_schema, QueryPlan};
-use crate::catalog::{Catalog, Column, Source, ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART};
+use crate::catalog::{
+    Catalog, Column, Source, ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART,
+};
 use crate::error::{Error, Result};
 use crate::parser::ast::{KsqlQuery, SourceKind, Within};
 
@@ -37,6 +39,8 @@ pub struct JoinSpec {
     /// The ON expression of each side, planned over that side's row.
     pub left_key: Pipeline,
     pub right_key: Pipeline,
+    /// The left side joins on something else than its key: it is repartitioned.
+    pub left_rekey: bool,
 }
 
 pub const JOINED: &str = "KSQL_JOINED";
@@ -78,31 +82,45 @@ fn qualify(e: &mut SqlExpr, sides: &[(&str, &Source)]) -> Result<()> {
                 let (a, c) = (&parts[0].value, &parts[1].value);
                 match sides.iter().find(|(alias, _)| alias == a) {
                     Some((_, s)) if s.column(c).is_some() => Some(format!("{a}.{c}")),
-                    Some(_) if [ROWTIME, ROWPARTITION, ROWOFFSET].contains(&c.as_str()) => Some(c.clone()),
+                    Some(_) if [ROWTIME, ROWPARTITION, ROWOFFSET].contains(&c.as_str()) => {
+                        Some(c.clone())
+                    }
                     Some(_) => {
-                        err = Some(Error::semantic(format!("Column '{a}.{c}' cannot be resolved.")));
+                        err = Some(Error::semantic(format!(
+                            "Column '{a}.{c}' cannot be resolved."
+                        )));
                         None
                     }
                     None => {
-                        err = Some(Error::semantic(format!("Source '{a}' is not part of the query: '{a}.{c}' cannot be resolved.")));
+                        err = Some(Error::semantic(format!(
+                            "Source '{a}' is not part of the query: '{a}.{c}' cannot be resolved."
+                        )));
                         None
                     }
                 }
             }
             SqlExpr::Identifier(id) if id.quote_style.is_none() || !id.value.contains('.') => {
                 let c = &id.value;
-                if [ROWTIME, ROWPARTITION, ROWOFFSET, WINDOWSTART, WINDOWEND].contains(&c.as_str()) {
+                if [ROWTIME, ROWPARTITION, ROWOFFSET, WINDOWSTART, WINDOWEND].contains(&c.as_str())
+                {
                     None
                 } else {
-                    let found: Vec<_> = sides.iter().filter(|(_, s)| s.column(c).is_some()).collect();
+                    let found: Vec<_> = sides
+                        .iter()
+                        .filter(|(_, s)| s.column(c).is_some())
+                        .collect();
                     match found.as_slice() {
                         [(a, _)] => Some(format!("{a}.{c}")),
                         [] => {
-                            err = Some(Error::semantic(format!("SELECT column '{c}' cannot be resolved.")));
+                            err = Some(Error::semantic(format!(
+                                "SELECT column '{c}' cannot be resolved."
+                            )));
                             None
                         }
                         _ => {
-                            err = Some(Error::semantic(format!("Column '{c}' is ambiguous: qualify it with a source alias.")));
+                            err = Some(Error::semantic(format!(
+                                "Column '{c}' is ambiguous: qualify it with a source alias."
+                            )));
                             None
                         }
                     }
@@ -169,7 +187,12 @@ pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
     let JoinConstraint::On(on) = constraint else {
         return Err(Error::semantic("a join needs an ON clause"));
     };
-    let SqlExpr::BinaryOp { left: a, op: BinaryOperator::Eq, right: b } = on else {
+    let SqlExpr::BinaryOp {
+        left: a,
+        op: BinaryOperator::Eq,
+        right: b,
+    } = on
+    else {
         return Err(Error::semantic(format!(
             "Unsupported join criteria {on}: joins need an equality between one expression of each source"
         )));
@@ -205,17 +228,45 @@ pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
         }
         _ => {}
     }
+    let is_key = |s: &Source, e: &SqlExpr| {
+        let keys: Vec<String> = s.key_columns().map(|c| c.name.clone()).collect();
+        keys.len() == 1 && rewrite::unqualified(e) == keys[0]
+    };
+    if right.kind == SourceKind::Table && !is_key(right, &rexpr) {
+        return Err(Error::semantic(format!(
+            "Invalid join condition: table-table and stream-table joins must join on the table's PRIMARY KEY; {rexpr} is not the PRIMARY KEY of {}.",
+            right.name
+        )));
+    }
+    if left.kind == SourceKind::Table && !is_key(left, &lexpr) {
+        return Err(Error::semantic(format!(
+            "Invalid join condition: {lexpr} is not the PRIMARY KEY of {}; foreign-key joins are not supported.",
+            left.name
+        )));
+    }
+    let left_rekey = !is_key(left, &lexpr);
+    if !is_key(right, &rexpr) {
+        return Err(Error::semantic(format!(
+            "Invalid join condition: the right side must join on its key column; {rexpr} is not the key of {}. Swap the sources or PARTITION BY the join column first.",
+            right.name
+        )));
+    }
     let left_key = key_pipeline(left, &lexpr).await?;
     let right_key = key_pipeline(right, &rexpr).await?;
 
     let from = [
-        FromSource { source: left, alias: la.clone() },
-        FromSource { source: right, alias: ra.clone() },
+        FromSource {
+            source: left,
+            alias: la.clone(),
+        },
+        FromSource {
+            source: right,
+            alias: ra.clone(),
+        },
     ];
     rewrite::expand_select(select, &from);
     let sides = [(la.as_str(), left), (ra.as_str(), right)];
     let mut qerr = Ok(());
-    let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(select, |_| ControlFlow::<()>::Continue(()));
     for item in &mut select.projection {
         use datafusion::sql::sqlparser::ast::SelectItem;
         if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
@@ -238,7 +289,9 @@ pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
     }
     select.from = vec![TableWithJoins {
         relation: TableFactor::Table {
-            name: ObjectName(vec![ObjectNamePart::Identifier(Ident::with_quote('"', JOINED))]),
+            name: ObjectName(vec![ObjectNamePart::Identifier(Ident::with_quote(
+                '"', JOINED,
+            ))]),
             alias: None,
             args: None,
             with_hints: vec![],
@@ -303,6 +356,7 @@ pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
         within,
         left_key,
         right_key,
+        left_rekey,
     });
     Ok(plan)
 }

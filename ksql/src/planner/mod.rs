@@ -16,7 +16,9 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::{BinaryExpr, ExprSchemable, LogicalPlan};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, GroupByExpr, SelectItem, SetExpr, TableFactor};
+use datafusion::sql::sqlparser::ast::{
+    Expr as SqlExpr, GroupByExpr, SelectItem, SetExpr, TableFactor,
+};
 
 use crate::catalog::{pseudo_fields, Catalog, Column, Source};
 use crate::error::{Error, Result};
@@ -64,6 +66,9 @@ pub struct QueryPlan {
     pub kind: SourceKind,
     /// The key of the output differs from the source's (GROUP BY / PARTITION BY).
     pub rekeyed: bool,
+    /// The aggregation groups by something else than the source's key: its records
+    /// go through a repartition topic first.
+    pub repartition: bool,
     /// The query as DataFusion planned it.
     pub sql: String,
     /// Key columns the ksqlDB rules require in the projection but that are missing.
@@ -175,18 +180,19 @@ pub(crate) async fn plan_over(
     let pipeline = Pipeline::from_plan(physical, schema.clone())?;
 
     // Which output columns are the key.
-    let key_exprs: Vec<String> = if let (false, Some(candidates)) = (aggregate || q.partition_by.is_some(), &join_keys) {
-        let found = candidates
-            .iter()
-            .find(|k| items.iter().any(|(e, a)| e == *k || a == *k));
-        vec![found.unwrap_or(&candidates[0]).clone()]
-    } else if aggregate {
-        group_by.iter().map(rewrite::unqualified).collect()
-    } else if let Some(p) = &q.partition_by {
-        vec![rewrite::unqualified(p)]
-    } else {
-        source.key_columns().map(|c| c.name.clone()).collect()
-    };
+    let key_exprs: Vec<String> =
+        if let (false, Some(candidates)) = (aggregate || q.partition_by.is_some(), &join_keys) {
+            let found = candidates
+                .iter()
+                .find(|k| items.iter().any(|(e, a)| e == *k || a == *k));
+            vec![found.unwrap_or(&candidates[0]).clone()]
+        } else if aggregate {
+            group_by.iter().map(rewrite::unqualified).collect()
+        } else if let Some(p) = &q.partition_by {
+            vec![rewrite::unqualified(p)]
+        } else {
+            source.key_columns().map(|c| c.name.clone()).collect()
+        };
     let mut key_positions = Vec::new();
     let mut missing_key = None;
     for k in &key_exprs {
@@ -222,6 +228,15 @@ pub(crate) async fn plan_over(
         SourceKind::Stream
     };
     let rekeyed = aggregate || q.partition_by.is_some();
+    let by_source_key = group_by
+        .iter()
+        .map(rewrite::unqualified)
+        .collect::<Vec<_>>()
+        == source
+            .key_columns()
+            .map(|c| c.name.clone())
+            .collect::<Vec<_>>();
+    let repartition = aggregate && join_keys.is_none() && !group_by.is_empty() && !by_source_key;
     Ok(QueryPlan {
         join: None,
         source: source.clone(),
@@ -232,6 +247,7 @@ pub(crate) async fn plan_over(
         limit,
         kind,
         rekeyed,
+        repartition,
         sql,
         missing_key,
     })
@@ -243,21 +259,35 @@ fn take_limit(query: &mut datafusion::sql::sqlparser::ast::Query) -> Result<Opti
         return Ok(None);
     };
     let limit = match clause {
-        LimitClause::LimitOffset { limit: Some(SqlExpr::Value(v)), offset: None, .. } => {
-            match &v.value {
-                Value::Number(n, _) => n.parse::<usize>().ok(),
-                _ => None,
-            }
-        }
+        LimitClause::LimitOffset {
+            limit: Some(SqlExpr::Value(v)),
+            offset: None,
+            ..
+        } => match &v.value {
+            Value::Number(n, _) => n.parse::<usize>().ok(),
+            _ => None,
+        },
         _ => None,
     };
-    limit.map(Some).ok_or_else(|| Error::semantic("LIMIT takes a whole number"))
+    limit
+        .map(Some)
+        .ok_or_else(|| Error::semantic("LIMIT takes a whole number"))
 }
 
 fn has_aggregate_call(select: &datafusion::sql::sqlparser::ast::Select) -> bool {
     const AGGS: &[&str] = &[
-        "COUNT", "SUM", "AVG", "MIN", "MAX", "COUNT_DISTINCT", "LATEST_BY_OFFSET",
-        "EARLIEST_BY_OFFSET", "COLLECT_LIST", "COLLECT_SET", "TOPK", "ARRAY_AGG",
+        "COUNT",
+        "SUM",
+        "AVG",
+        "MIN",
+        "MAX",
+        "COUNT_DISTINCT",
+        "LATEST_BY_OFFSET",
+        "EARLIEST_BY_OFFSET",
+        "COLLECT_LIST",
+        "COLLECT_SET",
+        "TOPK",
+        "ARRAY_AGG",
     ];
     let mut found = false;
     let _ = datafusion::sql::sqlparser::ast::visit_expressions(&select.projection, |e| {

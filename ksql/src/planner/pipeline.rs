@@ -85,7 +85,9 @@ impl Pipeline {
                 .fields()
                 .iter()
                 .map(|f| {
-                    let i = source.index_of(f.name()).map_err(|e| Error::Engine(e.to_string()))?;
+                    let i = source
+                        .index_of(f.name())
+                        .map_err(|e| Error::Engine(e.to_string()))?;
                     Ok(Arc::new(Column::new(f.name(), i)) as Expr)
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -102,7 +104,7 @@ impl Pipeline {
             output,
         };
         for n in chain {
-                        let stage = if let Some(f) = n.downcast_ref::<FilterExec>() {
+            let stage = if let Some(f) = n.downcast_ref::<FilterExec>() {
                 Some(Stage::Filter {
                     predicate: f.predicate().clone(),
                     projection: f.projection().as_ref().map(|p| p.to_vec()),
@@ -117,7 +119,12 @@ impl Pipeline {
                 if p.agg.is_none() {
                     p.agg = Some(AggPlan {
                         input: a.input().schema(),
-                        groups: a.group_expr().expr().iter().map(|(e, _)| e.clone()).collect(),
+                        groups: a
+                            .group_expr()
+                            .expr()
+                            .iter()
+                            .map(|(e, _)| e.clone())
+                            .collect(),
                         aggs: a.aggr_expr().to_vec(),
                     });
                 }

@@ -65,7 +65,12 @@ impl Stack {
             .build()?;
         let config = EngineConfig::new(&broker.bootstrap, dir.path().join("ksql"));
         let engine = rt.block_on(Engine::start(config))?;
-        Ok(Stack { engine, rt, broker, dir })
+        Ok(Stack {
+            engine,
+            rt,
+            broker,
+            dir,
+        })
     }
 
     /// Another engine over the same broker and state dir (a restarted server).

@@ -1,2 +1,4 @@
 mod cases;
 mod common;
+mod rest;
+mod restart;

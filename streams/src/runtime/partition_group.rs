@@ -45,7 +45,10 @@ impl EndOffsets {
 
 impl PartitionGroup {
     pub fn push(&mut self, rec: RawRecord) {
-        self.queues.entry(rec.topic.clone()).or_default().push_back(rec);
+        self.queues
+            .entry(rec.topic.clone())
+            .or_default()
+            .push_back(rec);
     }
 
     pub fn is_empty(&self) -> bool {

@@ -1,0 +1,164 @@
+//! The first stage of a query whose records must meet by another key than the one
+//! they were written with (GROUP BY a non-key expression, a join on a stream's value
+//! column): each record is re-keyed and written through a repartition topic, carrying
+//! its original key, so that equal keys reach the same task. A table's update becomes
+//! a retraction of the old row (to the old group's partition) and an addition of the
+//! new one, as Kafka Streams' KTable.groupBy does.
+
+use std::sync::Arc;
+
+use runnel_streams::{Processor, ProcessorContext, Record};
+
+use super::compiled::{Compiled, TABLE_STORE};
+use super::join::Tagged;
+use super::processor::{source_row, Bytes, QueryProcessor};
+use crate::error::Result;
+use crate::format::{self, scalar_to_json, Row};
+use crate::parser::ast::SourceKind;
+use crate::planner::pipeline;
+
+type Ctx<'a> = ProcessorContext<'a, Bytes, Tagged>;
+
+#[derive(Clone, Copy)]
+pub enum Rekey {
+    /// By the aggregate's GROUP BY expressions.
+    Group,
+    /// By the join's ON expression of the left side.
+    JoinLeft,
+}
+
+pub struct RekeyProcessor {
+    q: Arc<Compiled>,
+    by: Rekey,
+}
+
+impl RekeyProcessor {
+    pub fn new(q: Arc<Compiled>, by: Rekey) -> RekeyProcessor {
+        RekeyProcessor { q, by }
+    }
+
+    fn source(&self) -> &crate::catalog::Source {
+        match (self.by, &self.q.join) {
+            (Rekey::JoinLeft, Some(j)) => &j.left,
+            _ => &self.q.source,
+        }
+    }
+
+    /// The new key of a row: JSON of the grouping (or join) values; `None` drops it
+    /// (a NULL key, or a row the WHERE clause filters out).
+    fn new_key(&self, row: Row) -> Result<Option<Vec<u8>>> {
+        let values: Row = match self.by {
+            Rekey::JoinLeft => {
+                let Some(j) = &self.q.join else {
+                    return Ok(None);
+                };
+                match pipeline::run(&j.left_key.pre, row)? {
+                    Some(v) => v,
+                    None => return Ok(None),
+                }
+            }
+            Rekey::Group => {
+                let Some(agg) = &self.q.pipeline.agg else {
+                    return Ok(None);
+                };
+                let Some(input) = pipeline::run(&self.q.pipeline.pre, row)? else {
+                    return Ok(None);
+                };
+                let b = pipeline::batch(&agg.input, &input)?;
+                let n = agg.groups.len() - if self.q.window.is_some() { 2 } else { 0 };
+                agg.groups[..n]
+                    .iter()
+                    .map(|g| pipeline::eval(g, &b))
+                    .collect()
+            }
+        };
+        if values.iter().any(|v| v.is_null()) {
+            return Ok(None);
+        }
+        let json: Vec<_> = values.iter().map(scalar_to_json).collect();
+        Ok(Some(serde_json::to_vec(&json).unwrap_or_default()))
+    }
+
+    fn row_of(
+        &self,
+        key: &Bytes,
+        value: Option<&[u8]>,
+        ts: i64,
+        ctx: &Ctx<'_>,
+    ) -> Result<Option<Row>> {
+        let src = self.source();
+        let keys: Vec<_> = src.key_columns().collect();
+        let values: Vec<_> = src.value_columns().collect();
+        let (k, window) = format::decode_key(src.key_format, key.as_deref(), &keys, src.windowed)?;
+        let Some(v) =
+            format::decode_value(src.value_format, value, &values, src.wrap_single_value)?
+        else {
+            return Ok(None);
+        };
+        let windowed =
+            matches!(self.by, Rekey::Group) && (src.windowed.is_some() || self.q.window.is_some());
+        let meta = (ts, ctx.partition(), ctx.offset());
+        Ok(Some(source_row(
+            src,
+            &k,
+            Some(&v),
+            meta,
+            windowed.then_some(window.unwrap_or((0, 0))),
+        )))
+    }
+
+    fn process_record(&mut self, ctx: &mut Ctx<'_>, r: Record<Bytes, Bytes>) -> Result<()> {
+        let ts = match self.by {
+            Rekey::Group => {
+                let helper = QueryProcessor::new(self.q.clone());
+                let src = self.source();
+                let values: Vec<_> = src.value_columns().collect();
+                let v = format::decode_value(
+                    src.value_format,
+                    r.value.as_deref(),
+                    &values,
+                    src.wrap_single_value,
+                )
+                .ok()
+                .flatten();
+                helper.event_time(v.as_ref(), r.timestamp)
+            }
+            Rekey::JoinLeft => r.timestamp,
+        };
+        let send =
+            |ctx: &mut Ctx<'_>, row: Option<Row>, value: Bytes, retract: bool| -> Result<()> {
+                if let Some(row) = row {
+                    if let Some(k) = self.new_key(row)? {
+                        let tagged = Tagged {
+                            right: false,
+                            key: Some(r.key.clone()),
+                            value,
+                            retract,
+                        };
+                        ctx.forward(Record::new(Some(k), tagged, ts));
+                    }
+                }
+                Ok(())
+            };
+        if self.source().kind == SourceKind::Table && matches!(self.by, Rekey::Group) {
+            let kb = r.key.clone().unwrap_or_default();
+            let old = ctx.get_raw(TABLE_STORE, &kb);
+            ctx.put_raw(TABLE_STORE, &kb, r.value.as_deref());
+            if let Some(old) = old {
+                let row = self.row_of(&r.key, Some(&old), ts, ctx)?;
+                send(ctx, row, Some(old), true)?;
+            }
+        }
+        let row = self.row_of(&r.key, r.value.as_deref(), ts, ctx)?;
+        send(ctx, row, r.value.clone(), false)
+    }
+}
+
+impl Processor<Bytes, Bytes, Bytes, Tagged> for RekeyProcessor {
+    fn process(&mut self, ctx: &mut Ctx<'_>, r: Record<Bytes, Bytes>) {
+        let (partition, offset) = (ctx.partition(), ctx.offset());
+        if let Err(e) = self.process_record(ctx, r) {
+            tracing::warn!(query = %self.q.query_id, partition, offset, "record skipped: {e}");
+        }
+    }
+}
