@@ -18,5 +18,6 @@ pub mod kafka;
 pub mod parser;
 pub mod planner;
 pub mod server;
+pub mod shell;
 
 pub use error::{Error, Result};

@@ -35,6 +35,9 @@ pub struct UpArgs {
     /// Address of the Connect worker's REST API.
     #[arg(long, default_value = "127.0.0.1:8083")]
     connect_listen: String,
+    /// Address of the KSQL server's REST API.
+    #[arg(long, default_value = "127.0.0.1:8088")]
+    ksql_listen: String,
     /// Connector files (JSON or .properties) to run at start-up.
     #[arg(long = "connector")]
     connectors: Vec<PathBuf>,
@@ -98,8 +101,8 @@ pub async fn broker(args: BrokerArgs) -> anyhow::Result<()> {
     run_until_signal(build_config(args)?).await
 }
 
-/// The embedded default: the broker, and a Connect worker that reaches it through
-/// rdkafka like any other client.
+/// The embedded default: the broker, a Connect worker and the KSQL server, which
+/// reach it through rdkafka like any other client.
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let config = BrokerConfig::default()
         .with_property("log.dirs", args.data_dir.display().to_string())?
@@ -137,6 +140,13 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     let connect = runnel_connect::standalone::Standalone::start(worker_config, connectors)
         .await
         .context("starting Connect")?;
+    let (ksql, ksql_addr, ksql_server) = super::ksql::start_server(
+        &broker.bootstrap(),
+        &args.ksql_listen,
+        data_dir.join("ksql"),
+        "default_",
+    )
+    .await?;
     println!("Runnel is up:");
     println!(
         "  broker (Kafka protocol)   {}   data in {}",
@@ -144,10 +154,14 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         data_dir.display()
     );
     println!("  Connect REST API          http://{}", connect.rest_addr);
+    println!("  KSQL server               http://{ksql_addr}");
     println!("Try: runnel topics create demo --partitions 3");
     println!("     curl http://{}/connector-plugins", connect.rest_addr);
+    println!("     runnel ksql http://{ksql_addr}");
     println!("Stop with Ctrl-C.");
     wait_for_signal().await?;
+    ksql_server.abort();
+    ksql.shutdown().await;
     connect.shutdown().await;
     broker.shutdown().await.context("shutting down")?;
     Ok(())

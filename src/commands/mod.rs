@@ -5,6 +5,7 @@ mod client;
 mod connect;
 mod consume;
 mod groups;
+mod ksql;
 mod perf;
 mod perf_streams;
 mod produce;
@@ -42,6 +43,10 @@ enum Command {
     /// List and describe consumer groups, reset their offsets.
     #[command(subcommand)]
     Groups(groups::GroupsCommand),
+    /// The KSQL shell: SQL over streams and tables, against a KSQL server.
+    Ksql(ksql::KsqlArgs),
+    /// Run the KSQL server (REST API, persistent queries) against a Kafka cluster.
+    KsqlServer(ksql::KsqlServerArgs),
     /// Measure produce and consume throughput and latency.
     #[command(subcommand)]
     Perf(perf::PerfCommand),
@@ -50,7 +55,9 @@ enum Command {
 impl Cli {
     pub fn default_log_filter(&self) -> &'static str {
         match self.command {
-            Command::Broker(_) | Command::Up(_) | Command::Connect(_) => "info",
+            Command::Broker(_) | Command::Up(_) | Command::Connect(_) | Command::KsqlServer(_) => {
+                "info"
+            }
             _ => "warn",
         }
     }
@@ -66,5 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Consume(args) => consume::run(args).await,
         Command::Groups(cmd) => groups::run(cmd).await,
         Command::Perf(cmd) => perf::run(cmd).await,
+        Command::Ksql(args) => ksql::shell(args).await,
+        Command::KsqlServer(args) => ksql::server(args).await,
     }
 }

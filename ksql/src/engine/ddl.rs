@@ -90,9 +90,11 @@ pub(crate) fn validate(source: &Source) -> Result<()> {
                     c.sql_type
                 )))
             }
-            None => return Err(Error::semantic(format!(
+            None => {
+                return Err(Error::semantic(format!(
                 "The TIMESTAMP column set in the WITH clause does not exist in the schema: '{ts}'"
-            ))),
+            )))
+            }
         }
     }
     Ok(())

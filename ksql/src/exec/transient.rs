@@ -260,37 +260,40 @@ pub fn push(
         Some(j) => vec![j.left.topic.clone(), j.right.topic.clone()],
         None => vec![plan.source.topic.clone()],
     };
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &kafka.bootstrap)
-        .set("group.id", format!("_confluent-ksql-{}", stream.query_id))
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "100")
-        .create()?;
+    let bootstrap = kafka.bootstrap.clone();
+    let group = format!("_confluent-ksql-{}", stream.query_id);
     let earliest = props
         .get("auto.offset.reset")
         .is_some_and(|v| v == "earliest");
-    let mut tpl = TopicPartitionList::new();
-    for t in &topics {
-        let md = consumer.fetch_metadata(Some(t), Duration::from_secs(10))?;
-        for p in md.topics().iter().flat_map(|mt| mt.partitions()) {
-            tpl.add_partition_offset(
-                t,
-                p.id(),
-                if earliest {
-                    Offset::Beginning
-                } else {
-                    Offset::End
-                },
-            )?;
-        }
-    }
-    consumer.assign(&tpl)?;
     let limit = plan.limit;
     let value_cols: Vec<Column> = sink.columns.clone();
     std::thread::Builder::new()
         .name(stream.query_id.clone())
         .spawn(move || {
             let run = || -> Result<()> {
+                // Blocking client calls stay off the async runtime's threads.
+                let consumer: BaseConsumer = ClientConfig::new()
+                    .set("bootstrap.servers", &bootstrap)
+                    .set("group.id", &group)
+                    .set("enable.auto.commit", "false")
+                    .set("fetch.wait.max.ms", "100")
+                    .create()?;
+                let mut tpl = TopicPartitionList::new();
+                for t in &topics {
+                    let md = consumer.fetch_metadata(Some(t), Duration::from_secs(10))?;
+                    for p in md.topics().iter().flat_map(|mt| mt.partitions()) {
+                        tpl.add_partition_offset(
+                            t,
+                            p.id(),
+                            if earliest {
+                                Offset::Beginning
+                            } else {
+                                Offset::End
+                            },
+                        )?;
+                    }
+                }
+                consumer.assign(&tpl)?;
                 let topology = super::persistent::topology(&compiled);
                 let mut driver =
                     TopologyTestDriver::new(topology).map_err(|e| Error::Engine(e.to_string()))?;
@@ -353,30 +356,38 @@ pub fn print(
     let columns = vec![("LINE".to_string(), "STRING".to_string())];
     let (stream, tx, stop) = new_stream(columns);
     let consumer = kafka.consumer()?;
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    let parts: Vec<i32> = md
-        .topics()
-        .iter()
-        .filter(|t| t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    if parts.is_empty() {
-        return Err(Error::semantic(format!("Could not find topic '{topic}', or the KSQL user does not have permissions to list the topic. Topic names are case-sensitive.")));
-    }
-    let mut tpl = TopicPartitionList::new();
-    for p in parts {
-        tpl.add_partition_offset(
-            topic,
-            p,
-            if from_beginning {
-                Offset::Beginning
-            } else {
-                Offset::End
-            },
-        )?;
-    }
-    consumer.assign(&tpl)?;
+    let topic = topic.to_string();
     std::thread::spawn(move || {
+        let assign = || -> Result<()> {
+            let md = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
+            let parts: Vec<i32> = md
+                .topics()
+                .iter()
+                .filter(|t| t.error().is_none())
+                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                .collect();
+            if parts.is_empty() {
+                return Err(Error::semantic(format!("Could not find topic '{topic}', or the KSQL user does not have permissions to list the topic. Topic names are case-sensitive.")));
+            }
+            let mut tpl = TopicPartitionList::new();
+            for p in parts {
+                tpl.add_partition_offset(
+                    &topic,
+                    p,
+                    if from_beginning {
+                        Offset::Beginning
+                    } else {
+                        Offset::End
+                    },
+                )?;
+            }
+            consumer.assign(&tpl)?;
+            Ok(())
+        };
+        if let Err(e) = assign() {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
         let mut n = 0u64;
         let text = |b: Option<&[u8]>| {
             b.map(|b| String::from_utf8_lossy(b).into_owned())
