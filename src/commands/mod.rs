@@ -7,6 +7,7 @@ mod consume;
 mod groups;
 mod ksql;
 mod perf;
+mod perf_ksql;
 mod perf_streams;
 mod produce;
 mod topics;

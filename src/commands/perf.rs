@@ -30,6 +30,18 @@ pub enum PerfCommand {
         #[command(flatten)]
         conn: Connection,
     },
+    /// KSQL persistent queries end to end (filter + projection, tumbling-window
+    /// count) and a scan, over a topic filled first.
+    Ksql {
+        #[arg(long, default_value_t = 1_000_000)]
+        num_records: u64,
+        #[arg(long, default_value_t = 1_000)]
+        keys: u64,
+        #[arg(long, default_value_t = 2)]
+        partitions: i32,
+        #[command(flatten)]
+        conn: Connection,
+    },
     /// A keyed count through a Streams application, end to end (input topic -> count ->
     /// output topic): records/s from start until every key's final count is out.
     Streams {
@@ -108,6 +120,20 @@ pub async fn run(cmd: PerfCommand) -> anyhow::Result<()> {
                 in_memory,
             };
             tokio::task::spawn_blocking(move || super::perf_streams::run(args)).await?
+        }
+        PerfCommand::Ksql {
+            num_records,
+            keys,
+            partitions,
+            conn,
+        } => {
+            super::perf_ksql::run(super::perf_ksql::Args {
+                bootstrap: conn.bootstrap_server.clone(),
+                num_records,
+                keys: keys.max(1),
+                partitions,
+            })
+            .await
         }
         PerfCommand::Produce {
             topic,

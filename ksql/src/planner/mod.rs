@@ -307,7 +307,7 @@ pub fn explain_error(e: Error) -> Error {
     if let Some(i) = msg.find("No field named ") {
         let rest = &msg[i + "No field named ".len()..];
         let name: String = rest
-            .split(|c: char| c == '.' && false || c.is_whitespace())
+            .split(char::is_whitespace)
             .next()
             .unwrap_or("")
             .trim_end_matches('.')

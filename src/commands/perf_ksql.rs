@@ -1,0 +1,136 @@
+//! `runnel perf ksql`: KSQL persistent queries over a pre-filled topic, end to end
+//! (input topic -> query -> output topic): a filter with a projection, and a
+//! tumbling-window count; then a vectorized scan of the same topic. Each is timed from
+//! the statement until its output holds every result (every update is emitted, so a
+//! windowed count writes one record per input).
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::ClientConfig;
+use runnel_ksql::engine::{Engine, EngineConfig};
+
+pub struct Args {
+    pub bootstrap: String,
+    pub num_records: u64,
+    pub keys: u64,
+    pub partitions: i32,
+}
+
+/// Records in a topic: the sum of its partitions' high watermarks.
+fn count(client: &BaseConsumer, topic: &str) -> anyhow::Result<i64> {
+    let md = client.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let mut n = 0;
+    for p in md.topics().iter().flat_map(|t| t.partitions()) {
+        n += client.fetch_watermarks(topic, p.id(), Duration::from_secs(10))?.1;
+    }
+    Ok(n)
+}
+
+fn wait_until(client: &BaseConsumer, topic: &str, want: i64, started: Instant) -> anyhow::Result<Duration> {
+    let mut last = (0, Instant::now());
+    loop {
+        let n = count(client, topic).unwrap_or(0);
+        if n >= want {
+            return Ok(started.elapsed());
+        }
+        if n != last.0 {
+            last = (n, Instant::now());
+        }
+        anyhow::ensure!(
+            last.1.elapsed() < Duration::from_secs(60),
+            "{topic}: stuck at {n} of {want} records for 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn report(what: &str, n: u64, took: Duration) {
+    println!(
+        "{what}: {n} records in {:.1} s = {:.0} records/s",
+        took.as_secs_f64(),
+        n as f64 / took.as_secs_f64()
+    );
+}
+
+pub async fn run(a: Args) -> anyhow::Result<()> {
+    let run_id = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
+    let input = format!("perf-ksql-{run_id}");
+    let state = tempfile::tempdir()?;
+    let mut config = EngineConfig::new(&a.bootstrap, state.path().to_path_buf());
+    config.service_id = format!("perf_{run_id}_");
+    let engine = Engine::start(config).await.context("starting the KSQL engine")?;
+    engine.kafka().create_topic(&input, a.partitions, &[]).await?;
+
+    // Fill the input: JSON values, one key per sensor, event time 1 ms apart.
+    let (bootstrap, topic, n, keys) = (a.bootstrap.clone(), input.clone(), a.num_records, a.keys);
+    let produced = tokio::task::spawn_blocking(move || -> anyhow::Result<Duration> {
+        let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "20")
+            .set("batch.num.messages", "10000")
+            .create()?;
+        let started = Instant::now();
+        for i in 0..n {
+            let key = format!("sensor-{}", i % keys);
+            let value = format!("{{\"READING\":{},\"SITE\":\"site-{}\"}}", i % 100, i % 7);
+            let mut r: BaseRecord<'_, str, str> = BaseRecord::to(&topic).key(key.as_str()).payload(value.as_str()).timestamp(1_000 + i as i64);
+            loop {
+                match producer.send(r) {
+                    Ok(()) => break,
+                    Err((_, back)) => {
+                        r = back;
+                        producer.poll(Duration::from_millis(1));
+                    }
+                }
+            }
+        }
+        producer.flush(Duration::from_secs(120))?;
+        Ok(started.elapsed())
+    })
+    .await??;
+    report("produce (JSON input)", n, produced);
+
+    engine
+        .execute(&format!(
+            "CREATE STREAM perf_in (sensor STRING KEY, reading INT, site STRING) WITH (KAFKA_TOPIC='{input}', VALUE_FORMAT='JSON');
+             SET 'auto.offset.reset'='earliest';"
+        ))
+        .await?;
+    let client: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &a.bootstrap).create()?;
+    let client = std::sync::Arc::new(client);
+
+    let started = Instant::now();
+    engine
+        .execute("CREATE STREAM perf_filtered AS SELECT sensor, UCASE(site) AS site, reading * 2 AS doubled FROM perf_in WHERE reading >= 50;")
+        .await?;
+    let want = (0..100).filter(|r| *r >= 50).count() as i64 * (n as i64 / 100)
+        + (0..(n % 100) as i64).filter(|r| *r >= 50).count() as i64;
+    let c = client.clone();
+    let took = tokio::task::spawn_blocking(move || wait_until(&c, "PERF_FILTERED", want, started)).await??;
+    report("filter + projection (CREATE STREAM AS SELECT ... WHERE)", n, took);
+
+    let started = Instant::now();
+    engine
+        .execute("CREATE TABLE perf_counts AS SELECT sensor, COUNT(*) AS n FROM perf_in WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY sensor;")
+        .await?;
+    let c = client.clone();
+    let took = tokio::task::spawn_blocking(move || wait_until(&c, "PERF_COUNTS", n as i64, started)).await??;
+    report("tumbling-window count (CREATE TABLE AS SELECT ... WINDOW TUMBLING)", n, took);
+
+    let started = Instant::now();
+    let mut q = engine
+        .query("SELECT site, COUNT(*) AS n, AVG(reading) AS avg_reading FROM perf_in GROUP BY site;", &Default::default())
+        .await?;
+    let mut rows = 0;
+    while let Some(r) = q.rows.recv().await {
+        r?;
+        rows += 1;
+    }
+    report(&format!("scan (SELECT ... GROUP BY over the topic, {rows} groups)"), n, started.elapsed());
+    engine.shutdown().await;
+    Ok(())
+}
