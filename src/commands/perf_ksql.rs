@@ -24,12 +24,19 @@ fn count(client: &BaseConsumer, topic: &str) -> anyhow::Result<i64> {
     let md = client.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let mut n = 0;
     for p in md.topics().iter().flat_map(|t| t.partitions()) {
-        n += client.fetch_watermarks(topic, p.id(), Duration::from_secs(10))?.1;
+        n += client
+            .fetch_watermarks(topic, p.id(), Duration::from_secs(10))?
+            .1;
     }
     Ok(n)
 }
 
-fn wait_until(client: &BaseConsumer, topic: &str, want: i64, started: Instant) -> anyhow::Result<Duration> {
+fn wait_until(
+    client: &BaseConsumer,
+    topic: &str,
+    want: i64,
+    started: Instant,
+) -> anyhow::Result<Duration> {
     let mut last = (0, Instant::now());
     loop {
         let n = count(client, topic).unwrap_or(0);
@@ -56,13 +63,20 @@ fn report(what: &str, n: u64, took: Duration) {
 }
 
 pub async fn run(a: Args) -> anyhow::Result<()> {
-    let run_id = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
+    let run_id = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis();
     let input = format!("perf-ksql-{run_id}");
     let state = tempfile::tempdir()?;
     let mut config = EngineConfig::new(&a.bootstrap, state.path().to_path_buf());
     config.service_id = format!("perf_{run_id}_");
-    let engine = Engine::start(config).await.context("starting the KSQL engine")?;
-    engine.kafka().create_topic(&input, a.partitions, &[]).await?;
+    let engine = Engine::start(config)
+        .await
+        .context("starting the KSQL engine")?;
+    engine
+        .kafka()
+        .create_topic(&input, a.partitions, &[])
+        .await?;
 
     // Fill the input: JSON values, one key per sensor, event time 1 ms apart.
     let (bootstrap, topic, n, keys) = (a.bootstrap.clone(), input.clone(), a.num_records, a.keys);
@@ -77,7 +91,10 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         for i in 0..n {
             let key = format!("sensor-{}", i % keys);
             let value = format!("{{\"READING\":{},\"SITE\":\"site-{}\"}}", i % 100, i % 7);
-            let mut r: BaseRecord<'_, str, str> = BaseRecord::to(&topic).key(key.as_str()).payload(value.as_str()).timestamp(1_000 + i as i64);
+            let mut r: BaseRecord<'_, str, str> = BaseRecord::to(&topic)
+                .key(key.as_str())
+                .payload(value.as_str())
+                .timestamp(1_000 + i as i64);
             loop {
                 match producer.send(r) {
                     Ok(()) => break,
@@ -100,7 +117,9 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
              SET 'auto.offset.reset'='earliest';"
         ))
         .await?;
-    let client: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &a.bootstrap).create()?;
+    let client: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &a.bootstrap)
+        .create()?;
     let client = std::sync::Arc::new(client);
 
     let started = Instant::now();
@@ -110,27 +129,45 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     let want = (0..100).filter(|r| *r >= 50).count() as i64 * (n as i64 / 100)
         + (0..(n % 100) as i64).filter(|r| *r >= 50).count() as i64;
     let c = client.clone();
-    let took = tokio::task::spawn_blocking(move || wait_until(&c, "PERF_FILTERED", want, started)).await??;
-    report("filter + projection (CREATE STREAM AS SELECT ... WHERE)", n, took);
+    let took = tokio::task::spawn_blocking(move || wait_until(&c, "PERF_FILTERED", want, started))
+        .await??;
+    report(
+        "filter + projection (CREATE STREAM AS SELECT ... WHERE)",
+        n,
+        took,
+    );
 
     let started = Instant::now();
     engine
         .execute("CREATE TABLE perf_counts AS SELECT sensor, COUNT(*) AS n FROM perf_in WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY sensor;")
         .await?;
     let c = client.clone();
-    let took = tokio::task::spawn_blocking(move || wait_until(&c, "PERF_COUNTS", n as i64, started)).await??;
-    report("tumbling-window count (CREATE TABLE AS SELECT ... WINDOW TUMBLING)", n, took);
+    let took =
+        tokio::task::spawn_blocking(move || wait_until(&c, "PERF_COUNTS", n as i64, started))
+            .await??;
+    report(
+        "tumbling-window count (CREATE TABLE AS SELECT ... WINDOW TUMBLING)",
+        n,
+        took,
+    );
 
     let started = Instant::now();
     let mut q = engine
-        .query("SELECT site, COUNT(*) AS n, AVG(reading) AS avg_reading FROM perf_in GROUP BY site;", &Default::default())
+        .query(
+            "SELECT site, COUNT(*) AS n, AVG(reading) AS avg_reading FROM perf_in GROUP BY site;",
+            &Default::default(),
+        )
         .await?;
     let mut rows = 0;
     while let Some(r) = q.rows.recv().await {
         r?;
         rows += 1;
     }
-    report(&format!("scan (SELECT ... GROUP BY over the topic, {rows} groups)"), n, started.elapsed());
+    report(
+        &format!("scan (SELECT ... GROUP BY over the topic, {rows} groups)"),
+        n,
+        started.elapsed(),
+    );
     engine.shutdown().await;
     Ok(())
 }

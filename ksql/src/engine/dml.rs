@@ -102,13 +102,27 @@ impl Engine {
             validate(&sink)?;
             sink
         };
-        let query_id = match &origin.query_id {
-            Some(id) => id.clone(),
-            None if insert => inner
+        // CREATE OR REPLACE over a running query: the new query takes over the old
+        // one's id, and so its consumer group's offsets (ksqlDB's in-place upgrade).
+        let mut replaced = None;
+        if !insert {
+            if let Some(existing) = inner.catalog.sources.get(&name) {
+                if let [only] = existing.written_by.as_slice() {
+                    replaced = Some(only.clone());
+                }
+            }
+        }
+        if let Some(old) = &replaced {
+            self.terminate(inner, old).await?;
+        }
+        let query_id = match (&origin.query_id, replaced) {
+            (Some(id), _) => id.clone(),
+            (None, Some(old)) => old,
+            (None, None) if insert => inner
                 .catalog
                 .next_query_id("INSERTQUERY", "")
                 .replace("INSERTQUERY__", "INSERTQUERY_"),
-            None => {
+            (None, None) => {
                 let prefix = if kind == SourceKind::Stream {
                     "CSAS"
                 } else {

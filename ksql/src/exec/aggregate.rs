@@ -24,6 +24,32 @@ use crate::parser::ast::{WindowKind, WindowSpec};
 use crate::planner::pipeline::{self, AggPlan};
 
 const DAY_MS: i64 = 86_400_000;
+/// Groups whose accumulators stay decoded in memory between records (the store, and
+/// so the changelog, is still written on every update).
+const CACHE_ENTRIES: usize = 100_000;
+/// Aggregates whose `state()` leaves the accumulator intact, so one accumulator can
+/// serve many updates (DataFusion's median and string_agg consume theirs).
+const CACHEABLE: &[&str] = &[
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "array_agg",
+    "latest_by_offset",
+    "earliest_by_offset",
+    "topk",
+];
+
+pub(crate) type Cache = std::collections::HashMap<Vec<u8>, (Vec<Box<dyn Accumulator>>, Header)>;
+
+pub(crate) fn cacheable(q: &super::compiled::Compiled) -> bool {
+    q.pipeline.agg.as_ref().is_some_and(|a| {
+        a.aggs
+            .iter()
+            .all(|f| CACHEABLE.contains(&f.fun().name().to_ascii_lowercase().as_str()))
+    })
+}
 /// Store key of the task's stream time (group keys are JSON arrays, starting '[').
 const STREAM_TIME_KEY: &[u8] = &[0xFF];
 
@@ -51,6 +77,13 @@ fn group_key(values: &[ScalarValue], window: Option<(i64, i64)>) -> Vec<u8> {
         k.extend_from_slice(&s.to_be_bytes());
         k.extend_from_slice(&e.to_be_bytes());
     }
+    k
+}
+
+/// The window index orders open windows by end time: end, then the store key.
+fn index_key(end: i64, key: &[u8]) -> Vec<u8> {
+    let mut k = end.to_be_bytes().to_vec();
+    k.extend_from_slice(key);
     k
 }
 
@@ -94,8 +127,8 @@ impl QueryProcessor {
         if let Some(new) = new {
             self.apply(ctx, new, ts, false, st)?;
         }
-        if self.q.emit_final {
-            self.flush_final(ctx, st)?;
+        if self.q.window.is_some() {
+            self.close_windows(ctx, st)?;
         }
         Ok(())
     }
@@ -216,16 +249,24 @@ impl QueryProcessor {
             return Ok(());
         }
         let key = group_key(&groups[..n_keys], window);
-        let stored = match ctx.get_raw(AGG_STORE, &key) {
-            Some(b) => Some(state::decode(&b)?),
-            None => None,
+        let (mut accs, mut header) = match self.cache.remove(&key) {
+            Some(cached) => cached,
+            None => {
+                let stored = match ctx.get_raw(AGG_STORE, &key) {
+                    Some(b) => Some(state::decode(&b)?),
+                    None => None,
+                };
+                if retract && stored.is_none() {
+                    return Ok(());
+                }
+                if let (Some((_, e)), None) = (window, &stored) {
+                    ctx.put_raw(FINAL_STORE, &index_key(e, &key), Some(&[]));
+                }
+                let accs = self.accumulators(stored.as_ref())?;
+                (accs, stored.map(|s| s.header).unwrap_or_default())
+            }
         };
-        if retract && stored.is_none() {
-            return Ok(());
-        }
-        let mut accs = self.accumulators(stored.as_ref())?;
         self.update(&mut accs, input, retract)?;
-        let mut header = stored.map(|s| s.header).unwrap_or_default();
         header.ts = header.ts.max(ts);
         let kind = self
             .q
@@ -233,14 +274,7 @@ impl QueryProcessor {
             .map(|w| w.kind)
             .unwrap_or(WindowKind::Tumbling);
         let (results, states) = self.results(&mut accs)?;
-        if self.q.emit_final {
-            if let Some((s, e)) = window {
-                let mut pk = e.to_be_bytes().to_vec();
-                pk.extend_from_slice(&key);
-                ctx.put_raw(FINAL_STORE, &pk, Some(&[]));
-                let _ = s;
-            }
-        } else {
+        if !self.q.emit_final {
             self.emit_result(
                 ctx,
                 &groups,
@@ -251,6 +285,12 @@ impl QueryProcessor {
         }
         header.sizes = states.iter().map(Vec::len).collect();
         ctx.put_raw(AGG_STORE, &key, Some(&state::encode(&header, &states)?));
+        if self.cacheable {
+            if self.cache.len() >= CACHE_ENTRIES {
+                self.cache.clear();
+            }
+            self.cache.insert(key, (accs, header));
+        }
         Ok(())
     }
 
@@ -331,6 +371,7 @@ impl QueryProcessor {
         header.ts = header.ts.max(ts);
         for (k, (s, e), old) in &merged {
             ctx.put_raw(AGG_STORE, k, None);
+            ctx.put_raw(FINAL_STORE, &index_key(*e, k), None);
             if old.header.emitted {
                 self.emit_tombstone(
                     ctx,
@@ -352,12 +393,14 @@ impl QueryProcessor {
         )?;
         header.sizes = states.iter().map(Vec::len).collect();
         let key = group_key(&groups[..n_keys], Some((start_ms, end_ms)));
+        ctx.put_raw(FINAL_STORE, &index_key(end_ms, &key), Some(&[]));
         ctx.put_raw(AGG_STORE, &key, Some(&state::encode(&header, &states)?));
         Ok(())
     }
 
-    /// EMIT FINAL: emits every buffered window whose end + grace has passed.
-    fn flush_final(&mut self, ctx: &mut Ctx<'_>, st: i64) -> Result<()> {
+    /// Closes every window whose end + grace has passed: EMIT FINAL emits its result
+    /// now; then its state is dropped (a late record for it is dropped anyway).
+    fn close_windows(&mut self, ctx: &mut Ctx<'_>, st: i64) -> Result<()> {
         let Some(w) = self.q.window else {
             return Ok(());
         };

@@ -33,7 +33,8 @@ pub struct Compiled {
 
 pub const AGG_STORE: &str = "Aggregate-Materialize";
 pub const TABLE_STORE: &str = "KsqlTopic-Reduce";
-pub const FINAL_STORE: &str = "Suppress-Buffer";
+/// Open windows by end time: closed ones are emitted (EMIT FINAL) and dropped.
+pub const FINAL_STORE: &str = "Window-Index";
 
 impl Compiled {
     pub fn new(query_id: &str, plan: &QueryPlan, sink: &Source) -> Result<Arc<Compiled>> {
@@ -115,7 +116,7 @@ impl Compiled {
         } else if self.source.kind == crate::parser::ast::SourceKind::Table && !self.repartition {
             s.push(TABLE_STORE);
         }
-        if self.emit_final {
+        if self.window.is_some() {
             s.push(FINAL_STORE);
         }
         s

@@ -1,7 +1,7 @@
 //! Execution: persistent queries on the Streams runtime (the processor, its
 //! aggregate state), and the transient push and pull queries.
 
-mod aggregate;
+pub(crate) mod aggregate;
 pub mod compiled;
 pub mod join;
 pub mod persistent;

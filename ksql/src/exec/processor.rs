@@ -25,6 +25,9 @@ pub struct QueryProcessor {
     pub(crate) rekeyed: bool,
     /// The largest event time seen (cached; persisted in the aggregate store).
     pub(crate) stream_time: Option<i64>,
+    /// Decoded accumulators of recently updated groups, by store key.
+    pub(crate) cache: super::aggregate::Cache,
+    pub(crate) cacheable: bool,
 }
 
 /// The row a record is inside a query: declared columns (key ones from the key,
@@ -66,8 +69,10 @@ impl QueryProcessor {
     pub fn new(q: Arc<Compiled>) -> QueryProcessor {
         QueryProcessor {
             rekeyed: q.repartition,
+            cacheable: super::aggregate::cacheable(&q),
             q,
             stream_time: None,
+            cache: Default::default(),
         }
     }
 

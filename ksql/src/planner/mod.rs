@@ -371,9 +371,9 @@ fn check_comparisons(plan: &LogicalPlan) -> Result<()> {
                             if lc != rc && lc != "null" && rc != "null" && lc != "other" && rc != "other" {
                                 err = Some(Error::Semantic(format!(
                                     "Error in WHERE expression: Cannot compare {} ({}) to {} ({}) with {}.",
-                                    left.to_string().replace('"', "").rsplit('.').next().unwrap_or_default(),
+                                    shown(left),
                                     SqlType::from_arrow(&lt).map(|t| t.to_string()).unwrap_or_default(),
-                                    right.to_string().replace('"', "").replace("Utf8(", "").trim_end_matches(')'),
+                                    shown(right),
                                     SqlType::from_arrow(&rt).map(|t| t.to_string()).unwrap_or_default(),
                                     op_name(op),
                                 )));
@@ -394,6 +394,18 @@ fn check_comparisons(plan: &LogicalPlan) -> Result<()> {
     err.map_or(Ok(()), Err)
 }
 
+/// An operand as ksqlDB prints it: a column by name, a string literal quoted.
+fn shown(e: &datafusion::logical_expr::Expr) -> String {
+    use datafusion::common::ScalarValue;
+    use datafusion::logical_expr::Expr;
+    match e {
+        Expr::Column(c) => c.name.clone(),
+        Expr::Literal(ScalarValue::Utf8(Some(s)), _) => format!("'{s}'"),
+        Expr::Literal(v, _) => v.to_string(),
+        other => other.to_string().replace('"', ""),
+    }
+}
+
 fn is_comparison(op: &datafusion::logical_expr::Operator) -> bool {
     use datafusion::logical_expr::Operator::*;
     matches!(op, Eq | NotEq | Lt | LtEq | Gt | GtEq)
@@ -411,3 +423,6 @@ fn op_name(op: &datafusion::logical_expr::Operator) -> &'static str {
         _ => "an operator",
     }
 }
+
+#[cfg(test)]
+mod tests;
