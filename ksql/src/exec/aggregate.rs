@@ -411,9 +411,14 @@ impl QueryProcessor {
         for (pk, _) in ctx.range_raw(FINAL_STORE, &0i64.to_be_bytes(), &limit.to_be_bytes()) {
             ctx.put_raw(FINAL_STORE, &pk, None);
             let key = &pk[8..];
+            self.cache.remove(key);
             let Some(bytes) = ctx.get_raw(AGG_STORE, key) else {
                 continue;
             };
+            ctx.put_raw(AGG_STORE, key, None);
+            if !self.q.emit_final {
+                continue;
+            }
             let stored = state::decode(&bytes)?;
             let n = key.len() - 16;
             let s = i64::from_be_bytes(key[n..n + 8].try_into().map_err(err)?);
