@@ -57,6 +57,9 @@ pub struct Source {
     pub columns: Vec<Column>,
     /// The value column that holds event time (`TIMESTAMP=`), if any.
     pub timestamp: Option<String>,
+    /// `TIMESTAMP_FORMAT`: the Java pattern of a STRING timestamp column.
+    #[serde(default)]
+    pub timestamp_format: Option<String>,
     pub wrap_single_value: bool,
     /// Set for the output of a windowed aggregation: the key carries the window.
     pub windowed: Option<WindowKind>,

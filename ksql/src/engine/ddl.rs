@@ -81,12 +81,21 @@ pub(crate) fn validate(source: &Source) -> Result<()> {
             }
         }
     }
+    if source.timestamp_format.is_some() && source.timestamp.is_none() {
+        return Err(Error::semantic(
+            "TIMESTAMP_FORMAT needs TIMESTAMP to name the column it reads",
+        ));
+    }
+    if let Some(f) = &source.timestamp_format {
+        crate::format::timestamp::java_to_chrono(f)?;
+    }
     if let Some(ts) = &source.timestamp {
         match source.column(ts) {
             Some(c) if matches!(c.sql_type, SqlType::Bigint | SqlType::Timestamp) => {}
+            Some(c) if c.sql_type == SqlType::String && source.timestamp_format.is_some() => {}
             Some(c) => {
                 return Err(Error::semantic(format!(
-                    "Timestamp column, {ts}, should be of type BIGINT or TIMESTAMP, not {}",
+                    "Timestamp column, {ts}, should be of type BIGINT or TIMESTAMP (or STRING with TIMESTAMP_FORMAT), not {}",
                     c.sql_type
                 )))
             }
@@ -170,6 +179,7 @@ impl Engine {
                 })
                 .collect(),
             timestamp: prop(props, "TIMESTAMP").map(|t| t.to_ascii_uppercase()),
+            timestamp_format: prop(props, "TIMESTAMP_FORMAT"),
             wrap_single_value: bool_prop(props, "WRAP_SINGLE_VALUE", true)?,
             windowed: None,
             window_size_ms: None,

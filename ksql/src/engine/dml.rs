@@ -94,6 +94,7 @@ impl Engine {
                 value_format,
                 columns: plan.columns.clone(),
                 timestamp: prop(&props, "TIMESTAMP").map(|t| t.to_ascii_uppercase()),
+                timestamp_format: prop(&props, "TIMESTAMP_FORMAT"),
                 wrap_single_value: bool_prop(&props, "WRAP_SINGLE_VALUE", true)?,
                 windowed: plan.window.map(|w| w.kind),
                 window_size_ms: plan.window.map(|w| w.size_ms),

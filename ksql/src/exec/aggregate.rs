@@ -28,7 +28,8 @@ const DAY_MS: i64 = 86_400_000;
 /// so the changelog, is still written on every update).
 const CACHE_ENTRIES: usize = 100_000;
 /// Aggregates whose `state()` leaves the accumulator intact, so one accumulator can
-/// serve many updates (DataFusion's median and string_agg consume theirs).
+/// serve many updates (DataFusion's median, string_agg and DISTINCT counts consume
+/// theirs).
 const CACHEABLE: &[&str] = &[
     "count",
     "sum",
@@ -45,9 +46,9 @@ pub(crate) type Cache = std::collections::HashMap<Vec<u8>, (Vec<Box<dyn Accumula
 
 pub(crate) fn cacheable(q: &super::compiled::Compiled) -> bool {
     q.pipeline.agg.as_ref().is_some_and(|a| {
-        a.aggs
-            .iter()
-            .all(|f| CACHEABLE.contains(&f.fun().name().to_ascii_lowercase().as_str()))
+        a.aggs.iter().all(|f| {
+            !f.is_distinct() && CACHEABLE.contains(&f.fun().name().to_ascii_lowercase().as_str())
+        })
     })
 }
 /// Store key of the task's stream time (group keys are JSON arrays, starting '[').
@@ -225,8 +226,10 @@ impl QueryProcessor {
         let mut results = Vec::new();
         let mut states = Vec::new();
         for (i, acc) in accs.iter_mut().enumerate() {
-            states.push(acc.state()?);
+            // Evaluate first: some accumulators' state() hands over their values
+            // (DataFusion's COUNT(DISTINCT) over strings).
             let mut v = acc.evaluate()?;
+            states.push(acc.state()?);
             if v.is_null() && self.q.zero_when_empty.get(i) == Some(&true) {
                 v = ScalarValue::new_zero(&v.data_type()).unwrap_or(v);
             }

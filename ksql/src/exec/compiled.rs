@@ -26,6 +26,8 @@ pub struct Compiled {
     pub emit_final: bool,
     /// Position of the `TIMESTAMP=` column in the source row.
     pub ts_col: Option<usize>,
+    /// `TIMESTAMP_FORMAT` in chrono's syntax, and whether it has a zone.
+    pub ts_format: Option<(String, bool)>,
     /// Aggregates whose result over no rows is 0, not NULL (SUM over a table, as
     /// ksqlDB's undo-able SUM starts from 0).
     pub zero_when_empty: Vec<bool>,
@@ -88,6 +90,12 @@ impl Compiled {
             window: plan.window,
             emit_final: plan.emit == Some(crate::parser::ast::Emit::Final),
             ts_col,
+            ts_format: plan
+                .source
+                .timestamp_format
+                .as_deref()
+                .map(crate::format::timestamp::java_to_chrono)
+                .transpose()?,
             zero_when_empty,
         }))
     }

@@ -102,6 +102,14 @@ impl QueryProcessor {
         let n_keys = self.q.source.columns[..i].iter().filter(|c| c.key).count();
         let vi = i - n_keys;
         match value.and_then(|v| v.get(vi)) {
+            Some(ScalarValue::Utf8(Some(text))) => match &self.q.ts_format {
+                Some((pattern, zoned)) => format::timestamp::parse_millis(text, pattern, *zoned)
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(query = %self.q.query_id, "{e}; the record's own timestamp is used");
+                        record_ts
+                    }),
+                None => record_ts,
+            },
             Some(ScalarValue::Int64(Some(t))) => *t,
             Some(ScalarValue::TimestampMillisecond(Some(t), _)) => *t,
             Some(ScalarValue::Int32(Some(t))) => *t as i64,

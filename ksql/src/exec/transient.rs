@@ -244,6 +244,7 @@ pub fn push(
             })
             .collect(),
         timestamp: None,
+        timestamp_format: None,
         wrap_single_value: true,
         windowed: plan.window.map(|w| w.kind),
         window_size_ms: plan.window.map(|w| w.size_ms),

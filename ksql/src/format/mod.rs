@@ -11,6 +11,7 @@
 mod delimited;
 mod json;
 mod kafka;
+pub mod timestamp;
 
 pub use json::{json_to_scalar, scalar_to_json};
 

@@ -335,6 +335,7 @@ pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
             })
             .collect(),
         timestamp: None,
+        timestamp_format: None,
         wrap_single_value: true,
         windowed: None,
         window_size_ms: None,

@@ -35,6 +35,9 @@ pub fn session(batch_size: usize) -> Result<SessionContext> {
         .with_batch_size(batch_size.max(1));
     config.options_mut().sql_parser.enable_ident_normalization = false;
     let ctx = SessionContext::new_with_config(config);
+    // It turns COUNT(DISTINCT x) GROUP BY k into two aggregations (by k, x, then by
+    // k), which a continuous query cannot run: keep DISTINCT in the accumulator.
+    ctx.remove_optimizer_rule("single_distinct_aggregation_to_group_by");
     functions::register(&ctx)?;
     Ok(ctx)
 }

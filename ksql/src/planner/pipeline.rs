@@ -13,7 +13,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::ScalarValue;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::expressions::Column;
-use datafusion::physical_plan::aggregates::AggregateExec;
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
@@ -116,6 +116,15 @@ impl Pipeline {
                     input: pr.input().schema(),
                 })
             } else if let Some(a) = n.downcast_ref::<AggregateExec>() {
+                let finishes_partial = matches!(
+                    a.mode(),
+                    AggregateMode::Final | AggregateMode::FinalPartitioned
+                );
+                if p.agg.is_some() && !finishes_partial {
+                    return Err(Error::Engine(
+                        "a continuous query cannot run an aggregation over an aggregation".into(),
+                    ));
+                }
                 if p.agg.is_none() {
                     p.agg = Some(AggPlan {
                         input: a.input().schema(),

@@ -18,6 +18,7 @@ fn source(name: &str, kind: SourceKind, cols: &[(&str, SqlType, bool)]) -> Sourc
             })
             .collect(),
         timestamp: None,
+        timestamp_format: None,
         wrap_single_value: true,
         windowed: None,
         window_size_ms: None,

@@ -1,4 +1,5 @@
 mod cases;
 mod common;
+mod functions;
 mod rest;
 mod restart;
