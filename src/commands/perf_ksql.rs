@@ -91,19 +91,13 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         for i in 0..n {
             let key = format!("sensor-{}", i % keys);
             let value = format!("{{\"READING\":{},\"SITE\":\"site-{}\"}}", i % 100, i % 7);
-            let mut r: BaseRecord<'_, str, str> = BaseRecord::to(&topic)
-                .key(key.as_str())
-                .payload(value.as_str())
-                .timestamp(1_000 + i as i64);
-            loop {
-                match producer.send(r) {
-                    Ok(()) => break,
-                    Err((_, back)) => {
-                        r = back;
-                        producer.poll(Duration::from_millis(1));
-                    }
-                }
-            }
+            super::perf_streams::send(
+                &producer,
+                BaseRecord::<'_, str, str>::to(&topic)
+                    .key(key.as_str())
+                    .payload(value.as_str())
+                    .timestamp(1_000 + i as i64),
+            );
         }
         producer.flush(Duration::from_secs(120))?;
         Ok(started.elapsed())

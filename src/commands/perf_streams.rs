@@ -21,6 +21,22 @@ pub struct Args {
     pub in_memory: bool,
 }
 
+/// Sends a record, waiting while the producer's queue is full.
+pub fn send<K: rdkafka::message::ToBytes + ?Sized, V: rdkafka::message::ToBytes + ?Sized>(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    mut r: BaseRecord<'_, K, V>,
+) {
+    loop {
+        match producer.send(r) {
+            Ok(()) => return,
+            Err((_, back)) => {
+                r = back;
+                producer.poll(Duration::from_millis(1));
+            }
+        }
+    }
+}
+
 pub fn run(a: Args) -> anyhow::Result<()> {
     let run_id = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
@@ -50,17 +66,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     for i in 0..a.num_records {
         let key = format!("key-{}", i % a.keys);
-        let mut r: BaseRecord<'_, str, [u8]> =
-            BaseRecord::to(&input).key(key.as_str()).payload(&b"v"[..]);
-        loop {
-            match producer.send(r) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    r = back;
-                    producer.poll(Duration::from_millis(1));
-                }
-            }
-        }
+        send(
+            &producer,
+            BaseRecord::to(&input).key(key.as_str()).payload(&b"v"[..]),
+        );
     }
     producer.flush(Duration::from_secs(120))?;
     eprintln!(

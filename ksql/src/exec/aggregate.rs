@@ -10,7 +10,7 @@
 //! gap; the merged-away ones get tombstones. EMIT FINAL buffers a window's result in a
 //! store ordered by window end and emits it when the window closes.
 
-use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
 
@@ -198,14 +198,13 @@ impl QueryProcessor {
         Ok(accs)
     }
 
-    fn update(&self, accs: &mut [Box<dyn Accumulator>], input: &Row, retract: bool) -> Result<()> {
+    fn update(&self, accs: &mut [Box<dyn Accumulator>], b: &RecordBatch, retract: bool) -> Result<()> {
         let agg = self.agg();
-        let b = pipeline::batch(&agg.input, input)?;
         for (acc, f) in accs.iter_mut().zip(&agg.aggs) {
             let args = f
                 .expressions()
                 .iter()
-                .map(|e| e.evaluate(&b).and_then(|c| c.into_array(1)))
+                .map(|e| e.evaluate(b).and_then(|c| c.into_array(1)))
                 .collect::<datafusion::common::Result<Vec<ArrayRef>>>()?;
             if retract {
                 acc.retract_batch(&args)?;
@@ -216,10 +215,12 @@ impl QueryProcessor {
         Ok(())
     }
 
-    fn groups(&self, input: &Row) -> Result<Row> {
+    /// The input row as a batch, and its group values.
+    fn groups(&self, input: &Row) -> Result<(RecordBatch, Row)> {
         let agg = self.agg();
         let b = pipeline::batch(&agg.input, input)?;
-        Ok(agg.groups.iter().map(|g| pipeline::eval(g, &b)).collect())
+        let groups = agg.groups.iter().map(|g| pipeline::eval(g, &b)).collect();
+        Ok((b, groups))
     }
 
     fn results(&self, accs: &mut [Box<dyn Accumulator>]) -> Result<(Row, Vec<Vec<ScalarValue>>)> {
@@ -246,7 +247,7 @@ impl QueryProcessor {
         retract: bool,
         window: Option<(i64, i64)>,
     ) -> Result<()> {
-        let groups = self.groups(input)?;
+        let (batch, groups) = self.groups(input)?;
         let n_keys = groups.len() - if window.is_some() { 2 } else { 0 };
         if groups[..n_keys].iter().any(|g| g.is_null()) {
             return Ok(());
@@ -269,7 +270,7 @@ impl QueryProcessor {
                 (accs, stored.map(|s| s.header).unwrap_or_default())
             }
         };
-        self.update(&mut accs, input, retract)?;
+        self.update(&mut accs, &batch, retract)?;
         header.ts = header.ts.max(ts);
         let kind = self
             .q
@@ -336,7 +337,7 @@ impl QueryProcessor {
         st: i64,
         w: &WindowSpec,
     ) -> Result<()> {
-        let mut groups = self.groups(input)?;
+        let (batch, mut groups) = self.groups(input)?;
         let n_keys = groups.len() - 2;
         if groups[..n_keys].iter().any(|g| g.is_null()) {
             return Ok(());
@@ -370,7 +371,7 @@ impl QueryProcessor {
             }
             header.ts = header.ts.max(s.header.ts);
         }
-        self.update(&mut accs, input, false)?;
+        self.update(&mut accs, &batch, false)?;
         header.ts = header.ts.max(ts);
         for (k, (s, e), old) in &merged {
             ctx.put_raw(AGG_STORE, k, None);
