@@ -118,13 +118,15 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
 
     let started = Instant::now();
     engine
-        .execute("CREATE STREAM perf_filtered AS SELECT sensor, UCASE(site) AS site, reading * 2 AS doubled FROM perf_in WHERE reading >= 50;")
+        .execute(&format!("CREATE STREAM perf_filtered_{run_id} AS SELECT sensor, UCASE(site) AS site, reading * 2 AS doubled FROM perf_in WHERE reading >= 50;"))
         .await?;
     let want = (0..100).filter(|r| *r >= 50).count() as i64 * (n as i64 / 100)
         + (0..(n % 100) as i64).filter(|r| *r >= 50).count() as i64;
     let c = client.clone();
-    let took = tokio::task::spawn_blocking(move || wait_until(&c, "PERF_FILTERED", want, started))
-        .await??;
+    let took = tokio::task::spawn_blocking(move || {
+        wait_until(&c, &format!("PERF_FILTERED_{run_id}"), want, started)
+    })
+    .await??;
     report(
         "filter + projection (CREATE STREAM AS SELECT ... WHERE)",
         n,
@@ -133,12 +135,13 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
 
     let started = Instant::now();
     engine
-        .execute("CREATE TABLE perf_counts AS SELECT sensor, COUNT(*) AS n FROM perf_in WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY sensor;")
+        .execute(&format!("CREATE TABLE perf_counts_{run_id} AS SELECT sensor, COUNT(*) AS n FROM perf_in WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY sensor;"))
         .await?;
     let c = client.clone();
-    let took =
-        tokio::task::spawn_blocking(move || wait_until(&c, "PERF_COUNTS", n as i64, started))
-            .await??;
+    let took = tokio::task::spawn_blocking(move || {
+        wait_until(&c, &format!("PERF_COUNTS_{run_id}"), n as i64, started)
+    })
+    .await??;
     report(
         "tumbling-window count (CREATE TABLE AS SELECT ... WINDOW TUMBLING)",
         n,

@@ -198,7 +198,12 @@ impl QueryProcessor {
         Ok(accs)
     }
 
-    fn update(&self, accs: &mut [Box<dyn Accumulator>], b: &RecordBatch, retract: bool) -> Result<()> {
+    fn update(
+        &self,
+        accs: &mut [Box<dyn Accumulator>],
+        b: &RecordBatch,
+        retract: bool,
+    ) -> Result<()> {
         let agg = self.agg();
         for (acc, f) in accs.iter_mut().zip(&agg.aggs) {
             let args = f

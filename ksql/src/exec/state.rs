@@ -47,17 +47,23 @@ fn put_scalar(out: &mut Vec<u8>, v: &ScalarValue) -> bool {
         ScalarValue::Int64(x) => (3, x.map(|i| i.to_be_bytes().to_vec())),
         ScalarValue::UInt64(x) => (4, x.map(|i| i.to_be_bytes().to_vec())),
         ScalarValue::Float64(x) => (5, x.map(|f| f.to_be_bytes().to_vec())),
-        ScalarValue::Utf8(x) => (6, x.as_ref().map(|s| {
-            let mut b = (s.len() as u32).to_be_bytes().to_vec();
-            b.extend_from_slice(s.as_bytes());
-            b
-        })),
+        ScalarValue::Utf8(x) => (
+            6,
+            x.as_ref().map(|s| {
+                let mut b = (s.len() as u32).to_be_bytes().to_vec();
+                b.extend_from_slice(s.as_bytes());
+                b
+            }),
+        ),
         ScalarValue::TimestampMillisecond(x, None) => (7, x.map(|i| i.to_be_bytes().to_vec())),
-        ScalarValue::Decimal128(x, p, sc) => (8, Some({
-            let mut b = vec![*p, *sc as u8, u8::from(x.is_some())];
-            b.extend_from_slice(&x.unwrap_or(0).to_be_bytes());
-            b
-        })),
+        ScalarValue::Decimal128(x, p, sc) => (
+            8,
+            Some({
+                let mut b = vec![*p, *sc as u8, u8::from(x.is_some())];
+                b.extend_from_slice(&x.unwrap_or(0).to_be_bytes());
+                b
+            }),
+        ),
         _ => return false,
     };
     out.push(tag);
@@ -73,7 +79,9 @@ fn put_scalar(out: &mut Vec<u8>, v: &ScalarValue) -> bool {
 
 fn get_scalar(b: &[u8], pos: &mut usize) -> Result<ScalarValue> {
     let take = |pos: &mut usize, n: usize| -> Result<&[u8]> {
-        let s = b.get(*pos..*pos + n).ok_or_else(|| err("truncated scalar"))?;
+        let s = b
+            .get(*pos..*pos + n)
+            .ok_or_else(|| err("truncated scalar"))?;
         *pos += n;
         Ok(s)
     };
@@ -81,18 +89,45 @@ fn get_scalar(b: &[u8], pos: &mut usize) -> Result<ScalarValue> {
     let (tag, present) = (head[0], head[1] == 1);
     let fixed8 = |pos: &mut usize| -> Result<[u8; 8]> { take(pos, 8)?.try_into().map_err(err) };
     Ok(match tag {
-        1 => ScalarValue::Boolean(if present { Some(take(pos, 1)?[0] == 1) } else { None }),
-        2 => ScalarValue::Int32(if present { Some(i32::from_be_bytes(take(pos, 4)?.try_into().map_err(err)?)) } else { None }),
-        3 => ScalarValue::Int64(if present { Some(i64::from_be_bytes(fixed8(pos)?)) } else { None }),
-        4 => ScalarValue::UInt64(if present { Some(u64::from_be_bytes(fixed8(pos)?)) } else { None }),
-        5 => ScalarValue::Float64(if present { Some(f64::from_be_bytes(fixed8(pos)?)) } else { None }),
+        1 => ScalarValue::Boolean(if present {
+            Some(take(pos, 1)?[0] == 1)
+        } else {
+            None
+        }),
+        2 => ScalarValue::Int32(if present {
+            Some(i32::from_be_bytes(take(pos, 4)?.try_into().map_err(err)?))
+        } else {
+            None
+        }),
+        3 => ScalarValue::Int64(if present {
+            Some(i64::from_be_bytes(fixed8(pos)?))
+        } else {
+            None
+        }),
+        4 => ScalarValue::UInt64(if present {
+            Some(u64::from_be_bytes(fixed8(pos)?))
+        } else {
+            None
+        }),
+        5 => ScalarValue::Float64(if present {
+            Some(f64::from_be_bytes(fixed8(pos)?))
+        } else {
+            None
+        }),
         6 => ScalarValue::Utf8(if present {
             let n = u32::from_be_bytes(take(pos, 4)?.try_into().map_err(err)?) as usize;
             Some(String::from_utf8(take(pos, n)?.to_vec()).map_err(err)?)
         } else {
             None
         }),
-        7 => ScalarValue::TimestampMillisecond(if present { Some(i64::from_be_bytes(fixed8(pos)?)) } else { None }, None),
+        7 => ScalarValue::TimestampMillisecond(
+            if present {
+                Some(i64::from_be_bytes(fixed8(pos)?))
+            } else {
+                None
+            },
+            None,
+        ),
         8 => {
             let h = take(pos, 3)?.to_vec();
             let v = i128::from_be_bytes(take(pos, 16)?.try_into().map_err(err)?);
@@ -153,7 +188,11 @@ pub fn decode(bytes: &[u8]) -> Result<Stored> {
             let mut pos = 0;
             let mut cols = Vec::new();
             while pos < rest.len() {
-                cols.push(get_scalar(rest, &mut pos)?.to_array_of_size(1).map_err(err)?);
+                cols.push(
+                    get_scalar(rest, &mut pos)?
+                        .to_array_of_size(1)
+                        .map_err(err)?,
+                );
             }
             cols
         }
@@ -183,22 +222,42 @@ mod tests {
 
     #[test]
     fn scalar_and_list_states_round_trip() {
-        let h = Header { ts: 7, emitted: true, sizes: vec![2, 1] };
+        let h = Header {
+            ts: 7,
+            emitted: true,
+            sizes: vec![2, 1],
+        };
         let compact = vec![
-            vec![ScalarValue::UInt64(Some(3)), ScalarValue::Float64(Some(1.5))],
+            vec![
+                ScalarValue::UInt64(Some(3)),
+                ScalarValue::Float64(Some(1.5)),
+            ],
             vec![ScalarValue::Utf8(None)],
         ];
         let b = encode(&h, &compact).unwrap();
         assert_eq!(b[0], COMPACT);
         let d = decode(&b).unwrap();
         assert_eq!((d.header.ts, d.header.emitted), (7, true));
-        assert_eq!(ScalarValue::try_from_array(&d.states[0][1], 0).unwrap(), ScalarValue::Float64(Some(1.5)));
+        assert_eq!(
+            ScalarValue::try_from_array(&d.states[0][1], 0).unwrap(),
+            ScalarValue::Float64(Some(1.5))
+        );
         assert!(d.states[1][0].is_null(0));
-        let list = ScalarValue::List(ScalarValue::new_list_nullable(&[ScalarValue::Int32(Some(1))], &datafusion::arrow::datatypes::DataType::Int32));
-        let h = Header { ts: 1, emitted: false, sizes: vec![1] };
+        let list = ScalarValue::List(ScalarValue::new_list_nullable(
+            &[ScalarValue::Int32(Some(1))],
+            &datafusion::arrow::datatypes::DataType::Int32,
+        ));
+        let h = Header {
+            ts: 1,
+            emitted: false,
+            sizes: vec![1],
+        };
         let b = encode(&h, &[vec![list.clone()]]).unwrap();
         assert_eq!(b[0], IPC);
-        assert_eq!(ScalarValue::try_from_array(&decode(&b).unwrap().states[0][0], 0).unwrap(), list);
+        assert_eq!(
+            ScalarValue::try_from_array(&decode(&b).unwrap().states[0][0], 0).unwrap(),
+            list
+        );
         assert!(decode(&[9, 0, 0, 0, 0]).is_err());
         assert!(decode(&[1, 0, 0]).is_err());
     }
