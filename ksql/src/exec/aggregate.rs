@@ -107,10 +107,13 @@ impl QueryProcessor {
                 .unwrap_or(i64::MIN),
         };
         let st = current.max(ts);
-        if Some(st) != self.stream_time {
+        // Persisted once per second of stream time, not per record: after a restart
+        // windows may close up to a second of stream time later, never earlier.
+        if self.stream_time.is_none() || st >= self.stream_time_saved.saturating_add(1_000) {
             ctx.put_raw(AGG_STORE, STREAM_TIME_KEY, Some(&st.to_be_bytes()));
-            self.stream_time = Some(st);
+            self.stream_time_saved = st;
         }
+        self.stream_time = Some(st);
         st
     }
 

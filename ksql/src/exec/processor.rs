@@ -25,6 +25,7 @@ pub struct QueryProcessor {
     pub(crate) rekeyed: bool,
     /// The largest event time seen (cached; persisted in the aggregate store).
     pub(crate) stream_time: Option<i64>,
+    pub(crate) stream_time_saved: i64,
     /// Decoded accumulators of recently updated groups, by store key.
     pub(crate) cache: super::aggregate::Cache,
     pub(crate) cacheable: bool,
@@ -72,6 +73,7 @@ impl QueryProcessor {
             cacheable: super::aggregate::cacheable(&q),
             q,
             stream_time: None,
+            stream_time_saved: i64::MIN,
             cache: Default::default(),
         }
     }
