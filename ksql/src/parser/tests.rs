@@ -77,7 +77,8 @@ fn within_belongs_to_its_join_and_partition_by_is_an_expression() {
 
 #[test]
 fn other_statements() {
-    let cases: Vec<(&str, fn(&Statement) -> bool)> = vec![
+    type Check = fn(&Statement) -> bool;
+    let cases: Vec<(&str, Check)> = vec![
         ("DROP STREAM IF EXISTS s DELETE TOPIC", |s| {
             matches!(
                 s,

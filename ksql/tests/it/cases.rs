@@ -84,10 +84,9 @@ fn scalar_bytes(v: &Value, t: &SqlType) -> anyhow::Result<Vec<u8>> {
     })
 }
 
-fn encode_input(
-    source: Option<&Source>,
-    input: &Value,
-) -> anyhow::Result<(Option<Vec<u8>>, Option<Vec<u8>>)> {
+type Bytes = Option<Vec<u8>>;
+
+fn encode_input(source: Option<&Source>, input: &Value) -> anyhow::Result<(Bytes, Bytes)> {
     let key = match &input["key"] {
         Value::Null => None,
         k => {
