@@ -7,6 +7,13 @@
 //!
 //! Layout:
 //! - [`parser`]: statements, the ksql clauses, column types.
+//! - [`catalog`]: streams, tables, queries; [`format`]: JSON, DELIMITED, KAFKA.
+//! - [`planner`]: DataFusion sessions and ksqlDB's functions, the push pipeline read
+//!   from a physical plan, AST rewrites, joins.
+//! - [`exec`]: the persistent query's processor (aggregates, joins, re-keying, state
+//!   encoding, topology) and transient push, pull and PRINT queries.
+//! - [`engine`]: statement execution and the command topic; [`kafka`]: the client.
+//! - [`server`]: the REST API; [`shell`]: the interactive shell.
 //! - `error`: the crate's error type.
 
 pub mod catalog;
