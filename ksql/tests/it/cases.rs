@@ -327,11 +327,7 @@ fn compare(topic: &str, want: &[Rec], got: &[Rec]) -> anyhow::Result<()> {
 /// Cases this engine cannot pass, each with the reason. They still run and are
 /// reported as failed; the test fails if one of them starts passing (so the list
 /// only shrinks) or if any other case fails.
-const KNOWN_FAILURES: &[(&str, &str)] = &[(
-    "windows/session_windows_merge_with_tombstone",
-    "its first record has timestamp 0, which librdkafka (the producer of every Runnel \
-     client, the Streams runtime included) replaces with the current time",
-)];
+const KNOWN_FAILURES: &[(&str, &str)] = &[];
 
 #[test]
 fn cases() {
