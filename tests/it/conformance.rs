@@ -33,10 +33,7 @@ fn real_clients_pass_the_conformance_suite() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
     let passed = stdout.lines().filter(|l| l.starts_with("PASS ")).count();
-    let failures: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("FAIL "))
-        .collect();
+    let failures: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL ")).collect();
     assert!(
         failures.is_empty(),
         "conformance failures:\n{}\n{}",

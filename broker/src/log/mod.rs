@@ -9,5 +9,6 @@ pub mod partition;
 pub mod producer_state;
 pub mod retention;
 pub mod segment;
+pub mod validator;
 
 pub use partition::{now_ms, AppendResult, PartitionLog, ReadResult};

@@ -12,6 +12,7 @@ use kafka_protocol::records::RecordBatchDecoder;
 use super::batch::{self, BatchHeader};
 use super::producer_state::{ProducerStates, SequenceCheck};
 use super::segment::Segment;
+use super::validator::{validate_batch, Rules};
 use crate::config::TopicConfig;
 use crate::error::{Error, ErrorCode, Result};
 
@@ -200,6 +201,7 @@ impl PartitionLog {
     pub fn append(&self, records: &[u8], now: i64) -> Result<AppendResult> {
         let config = self.config();
         let batches = batch::split_batches(records)?;
+        let tp = format!("{}-{}", self.topic, self.partition);
         if batches.is_empty() {
             return Err(Error::Kafka(
                 ErrorCode::InvalidRecord,
@@ -216,23 +218,18 @@ impl PartitionLog {
                     ),
                 ));
             }
-            if h.is_transactional() || h.is_control() {
+            if h.is_transactional() {
                 return Err(Error::Kafka(
                     ErrorCode::InvalidRecord,
                     "transactional batches are not supported".into(),
                 ));
             }
-            if config.compact {
-                let mut b = Bytes::copy_from_slice(&records[range.clone()]);
-                let set = RecordBatchDecoder::decode(&mut b)
-                    .map_err(|e| Error::CorruptBatch(e.to_string()))?;
-                if set.records.iter().any(|r| r.key.is_none()) {
-                    return Err(Error::Kafka(
-                        ErrorCode::InvalidRecord,
-                        "compacted topic cannot accept a record without a key".into(),
-                    ));
-                }
-            }
+            let rules = Rules {
+                partition: &tp,
+                require_keys: config.compact,
+                max_message_bytes: config.max_message_bytes,
+            };
+            validate_batch(h, &records[range.clone()], &rules)?;
         }
         let mut bytes = records.to_vec();
         let mut inner = self.lock();
@@ -550,5 +547,24 @@ pub(crate) mod tests {
         assert_eq!(log.log_end_offset(), 0);
         let err = log.append(&[1, 2, 3], 0).unwrap_err();
         assert_eq!(err.code(), ErrorCode::CorruptMessage);
+    }
+
+    #[test]
+    fn a_lying_last_offset_delta_is_refused_and_offsets_stay_monotonic() {
+        use crate::log::validator::tests::with_field;
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), TopicConfig::default());
+        log.append(&batch(3, "k", 0), 0).unwrap();
+        // A valid CRC over a header claiming offsets [b, b-5]: before validation this was
+        // stored, moved the log end backwards, and recovery then truncated after it.
+        for delta in [-5i32, 0, 9] {
+            let bad = with_field(batch(3, "k", 0), 23, &delta.to_be_bytes());
+            let err = log.append(&bad, 0).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidRecord, "delta {delta}: {err}");
+        }
+        log.append(&batch(2, "k", 0), 0).unwrap();
+        assert_eq!(log.log_end_offset(), 5);
+        drop(log);
+        assert_eq!(open(dir.path(), TopicConfig::default()).log_end_offset(), 5);
     }
 }
