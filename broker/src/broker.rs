@@ -13,6 +13,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::config::{parse_properties, BrokerConfig};
+use crate::durable;
 use crate::error::{Error, Result};
 use crate::group::{GroupCoordinator, GroupTimeouts, OffsetStore};
 use crate::log::now_ms;
@@ -52,8 +53,7 @@ impl ProducerIds {
         let mut end = self.block_end.lock().unwrap_or_else(|p| p.into_inner());
         if id >= *end {
             let new_end = id + PRODUCER_ID_BLOCK;
-            fs::write(&self.path, new_end.to_string())
-                .map_err(|e| Error::io(self.path.display(), e))?;
+            durable::write_atomic(&self.path, new_end.to_string().as_bytes())?;
             *end = new_end;
         }
         Ok(id)
@@ -99,7 +99,7 @@ fn load_cluster_id(config: &BrokerConfig) -> Result<String> {
         config.cluster_id.clone()
     };
     let text = format!("version=1\ncluster.id={id}\nnode.id={}\n", config.node_id);
-    fs::write(&path, text).map_err(|e| Error::io(path.display(), e))?;
+    durable::write_atomic(&path, text.as_bytes())?;
     Ok(id)
 }
 
@@ -108,14 +108,14 @@ impl Broker {
     /// listener and starts serving.
     pub async fn start(config: BrokerConfig) -> Result<BrokerHandle> {
         let config = Arc::new(config);
-        fs::create_dir_all(&config.data_dir)
-            .map_err(|e| Error::io(config.data_dir.display(), e))?;
+        durable::create_dir_all(&config.data_dir)?;
         let marker = config.data_dir.join(CLEAN_SHUTDOWN);
         let recover = !marker.exists();
         if recover {
             tracing::info!(dir = %config.data_dir.display(), "no clean-shutdown marker: checking active segments");
         }
-        let _ = fs::remove_file(&marker);
+        // Removed durably: a crash after start-up must not find a stale marker.
+        durable::remove_file(&marker)?;
         let cluster_id = load_cluster_id(&config)?;
         let cfg = config.clone();
         let (topics, offsets) = tokio::task::spawn_blocking(move || -> Result<_> {
@@ -246,7 +246,7 @@ impl BrokerHandle {
                 log.flush_now()?;
             }
             let marker = state.config.data_dir.join(CLEAN_SHUTDOWN);
-            fs::write(&marker, b"").map_err(|e| Error::io(marker.display(), e))
+            durable::write_atomic(&marker, b"")
         })
         .await
         .map_err(|e| Error::io("shutdown", std::io::Error::other(e)))??;

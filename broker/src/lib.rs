@@ -9,10 +9,12 @@
 //! - [`group`]: the classic group coordinator and committed offsets.
 //! - [`topics`]: the topic registry on disk.
 //! - [`config`]: typed broker and topic configs with Kafka's names and defaults.
+//! - [`durable`]: fsync helpers (atomic file replacement, directory fsyncs).
 //! - [`broker`]: [`Broker::start`] for embedded use and the `runnel broker` command.
 
 pub mod broker;
 pub mod config;
+pub mod durable;
 pub mod error;
 pub mod group;
 pub mod log;

@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use uuid::Uuid;
 
 use crate::config::{parse_properties, BrokerConfig, TopicConfig};
+use crate::durable;
 use crate::error::{Error, ErrorCode, Result};
 use crate::log::PartitionLog;
 
@@ -84,22 +85,13 @@ pub struct TopicRegistry {
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
 }
 
-fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    fs::write(&tmp, text).map_err(|e| Error::io(tmp.display(), e))?;
-    fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| Error::io(tmp.display(), e))?;
-    fs::rename(&tmp, path).map_err(|e| Error::io(path.display(), e))
-}
-
 impl TopicRegistry {
     /// Loads every topic under the data directory. `recover` re-validates active
     /// segments (after an unclean shutdown).
     pub fn open(config: Arc<BrokerConfig>, recover: bool) -> Result<TopicRegistry> {
         let data_dir = config.data_dir.clone();
         let meta_dir = data_dir.join("__meta").join("topics");
-        fs::create_dir_all(&meta_dir).map_err(|e| Error::io(meta_dir.display(), e))?;
+        durable::create_dir_all(&meta_dir)?;
         let registry = TopicRegistry {
             data_dir,
             meta_dir: meta_dir.clone(),
@@ -191,9 +183,9 @@ impl TopicRegistry {
         for (k, v) in topic.overrides() {
             text.push_str(&format!("config.{k}={v}\n"));
         }
-        write_atomically(
+        durable::write_atomic(
             &self.meta_dir.join(format!("{}.properties", topic.name)),
-            &text,
+            text.as_bytes(),
         )
     }
 
@@ -259,7 +251,7 @@ impl TopicRegistry {
             .remove(name)
             .ok_or_else(|| Error::UnknownTopicOrPartition(name.to_string()))?;
         let meta = self.meta_dir.join(format!("{name}.properties"));
-        fs::remove_file(&meta).map_err(|e| Error::io(meta.display(), e))?;
+        durable::remove_file(&meta)?;
         for log in topic.partitions() {
             // Readers holding open files finish; the directory goes now.
             if let Err(e) = fs::remove_dir_all(log.dir()) {

@@ -3,11 +3,13 @@
 //! offset of the first segment not known to be on disk, kept in a `recovery-point` file
 //! so start-up after a crash re-validates only what may be torn.
 
-use std::fs;
+use std::fs::{self, File};
 use std::path::Path;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use super::partition::{now_ms, PartitionLog};
+use crate::durable;
 use crate::error::{Error, Result};
 
 const RECOVERY_POINT_FILE: &str = "recovery-point";
@@ -20,56 +22,124 @@ pub(super) fn read_recovery_point(dir: &Path) -> i64 {
         .unwrap_or(0)
 }
 
+/// Written only after the data it vouches for is fsynced.
 fn write_recovery_point(dir: &Path, offset: i64) -> Result<()> {
-    // Written after the data it vouches for is fsynced. A stale or missing file only
-    // means more checking at start-up, so the file itself needs no fsync.
-    let tmp = dir.join(format!("{RECOVERY_POINT_FILE}.tmp"));
-    fs::write(&tmp, offset.to_string()).map_err(|e| Error::io(tmp.display(), e))?;
-    let path = dir.join(RECOVERY_POINT_FILE);
-    fs::rename(&tmp, &path).map_err(|e| Error::io(path.display(), e))
+    durable::write_atomic(
+        &dir.join(RECOVERY_POINT_FILE),
+        offset.to_string().as_bytes(),
+    )
+}
+
+/// A file waiting for its fsync, with the segment base offset it belongs to.
+#[derive(Debug, Clone)]
+pub(super) struct Unsynced {
+    pub file: Arc<File>,
+    pub path: String,
+    pub base: i64,
+}
+
+/// Test-only fault injection; empty (and free) in real builds.
+#[derive(Debug, Default)]
+pub(super) struct Faults {
+    #[cfg(test)]
+    pub fail_sync: std::sync::atomic::AtomicBool,
+}
+
+impl Faults {
+    fn sync_error(&self) -> Option<std::io::Error> {
+        #[cfg(test)]
+        if self.fail_sync.load(Ordering::Acquire) {
+            return Some(std::io::Error::other("injected fsync failure"));
+        }
+        None
+    }
+}
+
+/// fsyncs the files (and the directory, when entries changed) and, when closed
+/// segments were among them, moves the recovery point to the active segment.
+fn sync_files(
+    files: &[Unsynced],
+    dir: &Path,
+    dir_dirty: bool,
+    recovery_point: Option<i64>,
+) -> Result<()> {
+    for u in files {
+        u.file.sync_data().map_err(|e| Error::io(&u.path, e))?;
+    }
+    if dir_dirty {
+        durable::fsync_dir(dir)?;
+    }
+    if let Some(offset) = recovery_point {
+        write_recovery_point(dir, offset)?;
+    }
+    Ok(())
 }
 
 impl PartitionLog {
     /// Makes every offset below `offset` durable. Concurrent callers share one fsync:
-    /// whoever waits behind the lock usually finds its data already flushed.
+    /// whoever waits behind the lock usually finds its data already flushed. A failed
+    /// fsync takes the log offline: what it should have made durable never counts as
+    /// flushed, and no later fsync can vouch for it (Linux may drop the dirty pages).
     pub async fn sync_to(&self, offset: i64) -> Result<()> {
+        self.check_online()?;
         if self.flushed.load(Ordering::Acquire) >= offset {
             return Ok(());
         }
         let _guard = self.sync_lock.lock().await;
+        self.check_online()?;
         if self.flushed.load(Ordering::Acquire) >= offset {
             return Ok(());
         }
-        let (mut files, end, active_base) = {
+        let (files, end, active_base) = {
             let mut inner = self.lock();
             inner.unflushed_messages = 0;
             inner.last_flush_ms = now_ms();
-            let mut files = std::mem::take(&mut inner.unsynced_closed);
+            let mut files = inner.unsynced_closed.clone();
             let active = inner.active();
-            files.push((active.file(), active.path().display().to_string()));
+            files.push(Unsynced {
+                file: active.file(),
+                path: active.path().display().to_string(),
+                base: active.base_offset,
+            });
             (files, inner.next_offset(), active.base_offset)
         };
         let closed = files.len() > 1;
         let dir = self.dir().to_path_buf();
-        let synced = tokio::task::spawn_blocking(move || -> Result<()> {
-            for (file, path) in files.drain(..) {
-                file.sync_data().map_err(|e| Error::io(&path, e))?;
+        let dir_dirty = self.dir_dirty.swap(false, Ordering::AcqRel);
+        let injected = self.faults.sync_error();
+        let synced = tokio::task::spawn_blocking(move || -> Result<Vec<Unsynced>> {
+            if let Some(e) = injected {
+                return Err(Error::io(&files[0].path, e));
             }
-            if closed {
-                write_recovery_point(&dir, active_base)?;
-            }
-            Ok(())
+            sync_files(&files, &dir, dir_dirty, closed.then_some(active_base))?;
+            Ok(files)
         })
         .await
-        .map_err(|e| Error::io(self.dir().display(), std::io::Error::other(e)))?;
-        synced?;
-        self.flushed.fetch_max(end, Ordering::AcqRel);
-        Ok(())
+        .map_err(|e| Error::io(self.dir().display(), std::io::Error::other(e)))
+        .and_then(|r| r);
+        match synced {
+            Ok(files) => {
+                self.forget_synced(&files);
+                self.flushed.fetch_max(end, Ordering::AcqRel);
+                Ok(())
+            }
+            Err(e) => Err(self.take_offline(e)),
+        }
+    }
+
+    /// Drops the closed segments just synced from the waiting list (others may have
+    /// been added meanwhile; each segment is synced once it is closed, so by base).
+    fn forget_synced(&self, files: &[Unsynced]) {
+        let done = files.iter().map(|u| u.base).max().unwrap_or(i64::MIN);
+        self.lock().unsynced_closed.retain(|u| u.base > done);
     }
 
     /// Flushes when `flush.ms` has passed since the last flush and data is waiting, and
     /// fsyncs rolled segments in the background.
     pub async fn flush_if_due(&self, now: i64) -> Result<()> {
+        if self.is_offline() {
+            return Ok(());
+        }
         let flush_ms = self.config().flush_ms;
         let (due, end) = {
             let inner = self.lock();
@@ -85,17 +155,33 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Synchronous flush of everything, for shutdown.
+    /// Synchronous flush of everything, for shutdown (holds the log lock throughout,
+    /// so nothing is appended meanwhile).
     pub fn flush_now(&self) -> Result<()> {
-        let mut inner = self.lock();
-        for (file, path) in std::mem::take(&mut inner.unsynced_closed) {
-            file.sync_data().map_err(|e| Error::io(&path, e))?;
+        self.check_online()?;
+        let inner = self.lock();
+        let mut files = inner.unsynced_closed.clone();
+        let active = inner.active();
+        files.push(Unsynced {
+            file: active.file(),
+            path: active.path().display().to_string(),
+            base: active.base_offset,
+        });
+        let dir_dirty = self.dir_dirty.swap(false, Ordering::AcqRel);
+        let result = match self.faults.sync_error() {
+            Some(e) => Err(Error::io(&files[0].path, e)),
+            None => sync_files(&files, self.dir(), dir_dirty, Some(active.base_offset)),
+        };
+        let end = inner.next_offset();
+        drop(inner);
+        match result {
+            Ok(()) => {
+                self.forget_synced(&files);
+                self.flushed.fetch_max(end, Ordering::AcqRel);
+                Ok(())
+            }
+            Err(e) => Err(self.take_offline(e)),
         }
-        inner.active().sync()?;
-        write_recovery_point(self.dir(), inner.active().base_offset)?;
-        self.flushed
-            .fetch_max(inner.next_offset(), Ordering::AcqRel);
-        Ok(())
     }
 }
 
@@ -129,5 +215,53 @@ mod tests {
             16,
             "the active segment starts at 16"
         );
+    }
+
+    #[tokio::test]
+    async fn a_failed_fsync_takes_the_log_offline_and_keeps_what_was_unsynced() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = batch(4, "k", 0).len() as u64;
+        let log = open(
+            dir.path(),
+            TopicConfig {
+                segment_bytes: one * 2,
+                ..TopicConfig::default()
+            },
+        );
+        for i in 0..6 {
+            log.append(&batch(4, "k", i), 0).unwrap();
+        }
+        log.faults.fail_sync.store(true, Ordering::Release);
+        let err = log.sync_to(24).await.unwrap_err();
+        assert_eq!(err.code(), crate::error::ErrorCode::KafkaStorageError);
+        // Before the fix the closed segments were dropped from the list before the
+        // fsync and the failure was forgotten.
+        assert_eq!(
+            log.lock().unsynced_closed.len(),
+            2,
+            "still waiting for an fsync"
+        );
+        assert_eq!(
+            log.flushed.load(Ordering::Acquire),
+            0,
+            "nothing counts as flushed"
+        );
+        assert_eq!(
+            read_recovery_point(dir.path()),
+            0,
+            "the recovery point stays"
+        );
+        // Offline: nothing is acknowledged any more, even once fsync works again.
+        log.faults.fail_sync.store(false, Ordering::Release);
+        for e in [
+            log.append(&batch(1, "k", 9), 0).unwrap_err(),
+            log.read(0, 100).unwrap_err(),
+            log.sync_to(25).await.unwrap_err(),
+            log.flush_now().unwrap_err(),
+        ] {
+            assert_eq!(e.code(), crate::error::ErrorCode::KafkaStorageError, "{e}");
+            assert!(e.to_string().contains("offline"), "{e}");
+        }
+        assert_eq!(log.log_end_offset(), 24);
     }
 }

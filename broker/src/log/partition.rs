@@ -3,13 +3,14 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicI64;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicI64};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
 use bytes::Bytes;
 use kafka_protocol::records::RecordBatchDecoder;
 
 use super::batch::{self, BatchHeader};
+use super::flush::{Faults, Unsynced};
 use super::producer_state::{ProducerStates, SequenceCheck};
 use super::segment::Segment;
 use super::validator::{validate_batch, Rules};
@@ -45,7 +46,7 @@ pub(super) struct LogInner {
     /// Offsets below this were already compacted.
     pub(super) cleaned_to: i64,
     /// Closed segments whose data may not be on disk yet.
-    pub(super) unsynced_closed: Vec<(Arc<std::fs::File>, String)>,
+    pub(super) unsynced_closed: Vec<Unsynced>,
 }
 
 impl LogInner {
@@ -78,6 +79,12 @@ pub struct PartitionLog {
     /// Every offset below this is fsynced.
     pub(super) flushed: AtomicI64,
     pub(super) sync_lock: tokio::sync::Mutex<()>,
+    /// A segment file was created since the last directory fsync.
+    pub(super) dir_dirty: AtomicBool,
+    /// Set (with the reason) by a failed write or fsync: the log serves no more
+    /// requests until a restart, as Kafka takes a failed log directory offline.
+    offline: OnceLock<String>,
+    pub(super) faults: Faults,
 }
 
 /// Base offsets of the `.log` files in a partition directory, sorted.
@@ -116,7 +123,7 @@ impl PartitionLog {
         config: Arc<TopicConfig>,
         recover: bool,
     ) -> Result<PartitionLog> {
-        fs::create_dir_all(dir).map_err(|e| Error::io(dir.display(), e))?;
+        crate::durable::create_dir_all(dir)?;
         let bases = segment_bases(dir)?;
         let mut segments = Vec::new();
         let last = bases.len().saturating_sub(1);
@@ -158,7 +165,38 @@ impl PartitionLog {
             config: RwLock::new(config),
             flushed: AtomicI64::new(next),
             sync_lock: tokio::sync::Mutex::new(()),
+            // The directory or the first segment may just have been created.
+            dir_dirty: AtomicBool::new(true),
+            offline: OnceLock::new(),
+            faults: Faults::default(),
         })
+    }
+
+    /// `Err(KAFKA_STORAGE_ERROR)` once the log is offline.
+    pub(super) fn check_online(&self) -> Result<()> {
+        match self.offline.get() {
+            None => Ok(()),
+            Some(reason) => Err(Error::Kafka(
+                ErrorCode::KafkaStorageError,
+                format!(
+                    "the log of {}-{} is offline after an I/O failure ({reason}); restart the broker once the disk is fixed",
+                    self.topic, self.partition
+                ),
+            )),
+        }
+    }
+
+    pub fn is_offline(&self) -> bool {
+        self.offline.get().is_some()
+    }
+
+    /// Takes the log offline after a failed write or fsync; returns the error to report.
+    pub(super) fn take_offline(&self, e: Error) -> Error {
+        if self.offline.set(e.to_string()).is_ok() {
+            tracing::error!(topic = %self.topic, partition = self.partition, error = %e,
+                "taking the partition's log offline after an I/O failure");
+        }
+        Error::Kafka(ErrorCode::KafkaStorageError, e.to_string())
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, LogInner> {
@@ -199,6 +237,7 @@ impl PartitionLog {
 
     /// Validates and appends the batches of one produce request for this partition.
     pub fn append(&self, records: &[u8], now: i64) -> Result<AppendResult> {
+        self.check_online()?;
         let config = self.config();
         let batches = batch::split_batches(records)?;
         let tp = format!("{}-{}", self.topic, self.partition);
@@ -270,10 +309,16 @@ impl PartitionLog {
                 -1
             };
             let header = BatchHeader::parse(slice)?;
-            self.maybe_roll(&mut inner, &header, &config, now)?;
-            inner
-                .active_mut()
-                .append(&header, slice, config.index_interval_bytes)?;
+            let written = self
+                .maybe_roll(&mut inner, &header, &config, now)
+                .and_then(|()| {
+                    inner
+                        .active_mut()
+                        .append(&header, slice, config.index_interval_bytes)
+                });
+            if let Err(e) = written {
+                return Err(self.take_offline(e));
+            }
             inner.producers.record(&header);
             inner.unflushed_messages += header.record_count as i64;
             let r = result.get_or_insert(AppendResult {
@@ -316,17 +361,24 @@ impl PartitionLog {
         }
         // The old segment becomes immutable. It is fsynced outside the lock (by the next
         // sync_to or the background flusher), then the recovery point moves past it.
-        let closed = (active.file(), active.path().display().to_string());
+        let closed = Unsynced {
+            file: active.file(),
+            path: active.path().display().to_string(),
+            base: active.base_offset,
+        };
         inner.unsynced_closed.push(closed);
         let base = inner.next_offset();
         let (seg, _) = Segment::open(&self.dir, base, false)?;
         inner.segments.push(seg);
+        self.dir_dirty
+            .store(true, std::sync::atomic::Ordering::Release);
         Ok(())
     }
 
     /// Reads whole batches from `offset`: at least one batch (even above `max_bytes`, so a
     /// consumer always progresses), then more while they fit.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult> {
+        self.check_online()?;
         let inner = self.lock();
         let hw = inner.next_offset();
         let log_start = inner.log_start;
@@ -431,6 +483,7 @@ impl PartitionLog {
         for seg in removed {
             seg.delete()?;
         }
+        crate::durable::fsync_dir(&self.dir)?;
         inner.log_start = inner.log_start.max(inner.segments[0].base_offset);
         inner.cleaned_to = inner.cleaned_to.max(inner.log_start);
         Ok(n)
