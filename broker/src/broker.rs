@@ -169,7 +169,8 @@ impl Broker {
                 state.clone(),
                 stop_rx.clone(),
             )),
-            tokio::spawn(housekeeping(state.clone(), stop_rx)),
+            tokio::spawn(housekeeping(state.clone(), stop_rx.clone())),
+            tokio::spawn(log_cleaner(state.clone(), stop_rx)),
         ];
         tracing::info!(%addr, data_dir = %config.data_dir.display(), "broker started");
         Ok(BrokerHandle {
@@ -181,11 +182,10 @@ impl Broker {
     }
 }
 
-/// Periodic work: group deadlines every 100 ms, flush.ms, retention and compaction.
+/// Periodic work: group deadlines and flush.ms every 100 ms. Retention and compaction
+/// run in their own task ([`log_cleaner`]) so a long pass never delays these.
 async fn housekeeping(state: Arc<BrokerState>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let retention_every = state.config.retention_check_interval_ms.max(100);
-    let mut last_retention = now_ms();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -198,23 +198,35 @@ async fn housekeeping(state: Arc<BrokerState>, mut stop: watch::Receiver<bool>) 
                 tracing::error!(topic = %log.topic, partition = log.partition, error = %e, "flush failed");
             }
         }
-        if (now - last_retention) as u64 >= retention_every {
-            last_retention = now;
-            let logs = state.topics.all_partitions();
-            let result = tokio::task::spawn_blocking(move || {
-                for log in logs {
-                    if let Err(e) = log.apply_retention(now) {
-                        tracing::error!(topic = %log.topic, partition = log.partition, error = %e, "retention failed");
-                    }
-                    if let Err(e) = log.compact(now, false) {
-                        tracing::error!(topic = %log.topic, partition = log.partition, error = %e, "compaction failed");
-                    }
+    }
+}
+
+/// Retention and compaction every `log.retention.check.interval.ms`, on a blocking
+/// thread (compaction reads and rewrites whole segments).
+async fn log_cleaner(state: Arc<BrokerState>, mut stop: watch::Receiver<bool>) {
+    let every = Duration::from_millis(state.config.retention_check_interval_ms.max(100));
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await; // the first tick is immediate
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let logs = state.topics.all_partitions();
+        let result = tokio::task::spawn_blocking(move || {
+            let now = now_ms();
+            for log in logs {
+                if let Err(e) = log.apply_retention(now) {
+                    tracing::error!(topic = %log.topic, partition = log.partition, error = %e, "retention failed");
                 }
-            })
-            .await;
-            if let Err(e) = result {
-                tracing::error!(error = %e, "log cleaner task failed");
+                if let Err(e) = log.compact(now, false) {
+                    tracing::error!(topic = %log.topic, partition = log.partition, error = %e, "compaction failed");
+                }
             }
+        })
+        .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "log cleaner task failed");
         }
     }
 }

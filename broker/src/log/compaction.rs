@@ -3,15 +3,20 @@
 //! `delete.retention.ms`. Offsets never change; batches keep their producer fields.
 
 use std::collections::HashMap;
-use std::fs;
+use std::fs::{self, File};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
 };
 
+use super::batch::{split_batches, BatchHeader, HEADER_LEN};
 use super::partition::PartitionLog;
-use super::segment::{file_stem, Segment};
+use super::segment::{Segment, CLEANED, SWAP};
+use crate::durable;
 use crate::error::{Error, Result};
 
 /// What one compaction pass did.
@@ -21,116 +26,257 @@ pub struct CompactionStats {
     pub records_after: usize,
 }
 
-fn decode_segment(seg: &Segment) -> Result<Vec<(Compression, Vec<Record>)>> {
-    let mut out = Vec::new();
-    for (pos, h) in seg.headers_from(0)? {
-        let data = Segment::read_at(&seg.file(), pos, h.size)
-            .map_err(|e| Error::io(seg.path().display(), e))?;
+/// A segment as it was when the pass began: closed segments never change, and the
+/// active one is read only up to the size it had.
+struct Snapshot {
+    base: i64,
+    file: Arc<File>,
+    path: String,
+    size: u64,
+    max_timestamp: i64,
+    next_offset: i64,
+}
+
+/// Calls `f` with each batch's compression and records, one batch at a time.
+fn for_each_batch(
+    s: &Snapshot,
+    mut f: impl FnMut(Compression, Vec<Record>) -> Result<()>,
+) -> Result<()> {
+    let io = |e| Error::io(&s.path, e);
+    let mut pos = 0u64;
+    let mut head = [0u8; HEADER_LEN];
+    while pos + HEADER_LEN as u64 <= s.size {
+        s.file.read_exact_at(&mut head, pos).map_err(io)?;
+        let h = BatchHeader::parse(&head)?;
+        if pos + h.size as u64 > s.size {
+            break;
+        }
+        let data = Segment::read_at(&s.file, pos, h.size).map_err(io)?;
         let set = RecordBatchDecoder::decode(&mut Bytes::from(data))
             .map_err(|e| Error::CorruptBatch(e.to_string()))?;
-        out.push((set.compression, set.records));
+        f(set.compression, set.records)?;
+        pos += h.size as u64;
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Finishes or rolls back swaps a crash interrupted, before the segments are listed
+/// (Kafka's protocol: output is written as `.cleaned`, renamed to `.swap` once
+/// complete and fsynced — the `.log.swap` rename decides the swap — and only then
+/// replaces the old segment).
+pub(super) fn recover_swaps(dir: &Path) -> Result<()> {
+    let mut changed = false;
+    let mut swapped_logs = Vec::new();
+    let mut leftovers = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir.display(), e))? {
+        let entry = entry.map_err(|e| Error::io(dir.display(), e))?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        if let Some(stem) = name.strip_suffix(".log.swap") {
+            if let Ok(base) = stem.parse::<i64>() {
+                swapped_logs.push(base);
+            }
+        } else if name.ends_with(CLEANED) || name.ends_with(SWAP) {
+            leftovers.push(entry.path());
+        }
+    }
+    for base in &swapped_logs {
+        // Decided: the old files go (an index already renamed into place is new), the
+        // new ones take their names, the log last.
+        let [old_log, old_index, old_time] = Segment::paths(dir, *base, "");
+        let [log, index, time] = Segment::paths(dir, *base, SWAP);
+        remove_if_present(&old_log)?;
+        for (swap, old) in [(&index, &old_index), (&time, &old_time)] {
+            if swap.exists() {
+                rename(swap, old)?;
+            }
+        }
+        rename(&log, &old_log)?;
+        tracing::warn!(dir = %dir.display(), base, "completed a compaction swap interrupted by a crash");
+        changed = true;
+    }
+    for p in leftovers {
+        // Index `.swap` files of a decided swap were renamed above; what is left is an
+        // undecided pass: its output goes, the old segment stays.
+        if p.exists() {
+            remove_if_present(&p)?;
+            changed = true;
+        }
+    }
+    if changed {
+        durable::fsync_dir(dir)?;
+    }
+    Ok(())
+}
+
+fn rename(from: &Path, to: &Path) -> Result<()> {
+    fs::rename(from, to).map_err(|e| Error::io(from.display(), e))
+}
+
+fn remove_if_present(p: &Path) -> Result<()> {
+    match fs::remove_file(p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(p.display(), e)),
+        _ => Ok(()),
+    }
 }
 
 impl PartitionLog {
     /// Compacts the closed segments when the dirty share of the log reaches
-    /// `min.cleanable.dirty.ratio` (or `force`).
+    /// `min.cleanable.dirty.ratio` (or `force`). The partition lock is held only to
+    /// take a snapshot of the segments and, at the end, to swap the cleaned ones in:
+    /// produce and fetch go on while records are read, filtered and rewritten.
     pub fn compact(&self, now: i64, force: bool) -> Result<Option<CompactionStats>> {
         let config = self.config();
-        if !config.compact {
+        if !config.compact || self.is_offline() {
             return Ok(None);
         }
-        let mut inner = self.lock();
-        let closed = inner.segments.len() - 1;
-        if closed == 0 {
+        // One pass at a time per partition.
+        let Ok(_cleaning) = self.cleaning.try_lock() else {
             return Ok(None);
-        }
-        let total: u64 = inner.segments[..closed].iter().map(|s| s.size()).sum();
-        let dirty: u64 = inner.segments[..closed]
-            .iter()
-            .filter(|s| s.next_offset() > inner.cleaned_to)
-            .map(|s| s.size())
-            .sum();
-        let ratio = if total == 0 {
-            0.0
-        } else {
-            dirty as f64 / total as f64
         };
-        if !force && (dirty == 0 || ratio < config.min_cleanable_dirty_ratio) {
-            return Ok(None);
-        }
-        // Segments younger than min.compaction.lag.ms stay as they are.
-        let cleanable = inner.segments[..closed]
-            .iter()
-            .take_while(|s| now - s.max_timestamp() >= config.min_compaction_lag_ms)
-            .count();
-        if cleanable == 0 {
-            return Ok(None);
-        }
+        let (snapshots, cleanable) = {
+            let inner = self.lock();
+            let closed = inner.segments.len() - 1;
+            if closed == 0 {
+                return Ok(None);
+            }
+            let total: u64 = inner.segments[..closed].iter().map(|s| s.size()).sum();
+            let dirty: u64 = inner.segments[..closed]
+                .iter()
+                .filter(|s| s.next_offset() > inner.cleaned_to)
+                .map(|s| s.size())
+                .sum();
+            let ratio = if total == 0 {
+                0.0
+            } else {
+                dirty as f64 / total as f64
+            };
+            if !force && (dirty == 0 || ratio < config.min_cleanable_dirty_ratio) {
+                return Ok(None);
+            }
+            // Segments younger than min.compaction.lag.ms stay as they are.
+            let cleanable = inner.segments[..closed]
+                .iter()
+                .take_while(|s| now - s.max_timestamp() >= config.min_compaction_lag_ms)
+                .count();
+            if cleanable == 0 {
+                return Ok(None);
+            }
+            let snapshots: Vec<Snapshot> = inner
+                .segments
+                .iter()
+                .map(|s| Snapshot {
+                    base: s.base_offset,
+                    file: s.file(),
+                    path: s.path().display().to_string(),
+                    size: s.size(),
+                    max_timestamp: s.max_timestamp(),
+                    next_offset: s.next_offset(),
+                })
+                .collect();
+            (snapshots, cleanable)
+        };
+        self.faults.compaction_running();
         let mut latest: HashMap<Bytes, i64> = HashMap::new();
-        for seg in &inner.segments {
-            for (_, records) in decode_segment(seg)? {
+        for s in &snapshots {
+            for_each_batch(s, |_, records| {
                 for r in records {
                     if let Some(k) = r.key {
                         latest.insert(k, r.offset);
                     }
                 }
-            }
+                Ok(())
+            })?;
         }
         let mut stats = CompactionStats::default();
         let dir = self.dir().to_path_buf();
-        let mut i = 0;
-        let mut remaining = cleanable;
-        while remaining > 0 {
-            remaining -= 1;
-            let seg = &inner.segments[i];
-            let base = seg.base_offset;
-            let tombstones_expire = now - seg.max_timestamp() >= config.delete_retention_ms;
-            let mut out = BytesMut::new();
-            for (compression, records) in decode_segment(seg)? {
-                stats.records_before += records.len();
-                let kept: Vec<Record> = records
-                    .into_iter()
-                    .filter(|r| {
-                        r.key.as_ref().and_then(|k| latest.get(k)) == Some(&r.offset)
-                            && !(r.value.is_none() && tombstones_expire)
-                    })
-                    .collect();
-                stats.records_after += kept.len();
-                if kept.is_empty() {
-                    continue;
-                }
-                let opts = RecordEncodeOptions {
-                    version: 2,
-                    compression,
-                };
-                RecordBatchEncoder::encode(&mut out, &kept, &opts).map_err(|e| {
-                    Error::CorruptBatch(format!("re-encoding a compacted batch: {e}"))
-                })?;
-            }
-            let stem = file_stem(base);
-            let cleaned = dir.join(format!("{stem}.log.cleaned"));
-            fs::write(&cleaned, &out).map_err(|e| Error::io(cleaned.display(), e))?;
-            let file = fs::File::open(&cleaned).map_err(|e| Error::io(cleaned.display(), e))?;
-            file.sync_all()
-                .map_err(|e| Error::io(cleaned.display(), e))?;
-            let old = inner.segments.remove(i);
-            old.delete()?;
-            if out.is_empty() {
-                let _ = fs::remove_file(&cleaned);
-                continue;
-            }
-            let target = dir.join(format!("{stem}.log"));
-            fs::rename(&cleaned, &target).map_err(|e| Error::io(target.display(), e))?;
-            let (seg, _) = Segment::open(&dir, base, true)?;
-            inner.segments.insert(i, seg);
-            i += 1;
+        let mut cleaned: Vec<(i64, Option<Segment>)> = Vec::new();
+        for s in &snapshots[..cleanable] {
+            let out = self.clean_segment(s, &latest, &dir, &config, now, &mut stats)?;
+            cleaned.push((s.base, out));
         }
-        inner.cleaned_to = inner.segments[i.min(inner.segments.len() - 1)].base_offset;
+        // Every output is complete and on disk: decide the swaps.
+        for (_, seg) in cleaned.iter_mut() {
+            if let Some(seg) = seg {
+                seg.rename_suffix(SWAP)?;
+            }
+        }
+        durable::fsync_dir(&dir)?;
+        let cleaned_to = snapshots[cleanable - 1].next_offset;
+        self.swap_in(cleaned, cleaned_to)?;
         tracing::info!(topic = %self.topic, partition = self.partition,
             before = stats.records_before, after = stats.records_after, "compacted");
         Ok(Some(stats))
+    }
+
+    /// Writes the records of `s` still needed into a `.cleaned` segment (fsynced);
+    /// `None` when nothing is left.
+    fn clean_segment(
+        &self,
+        s: &Snapshot,
+        latest: &HashMap<Bytes, i64>,
+        dir: &Path,
+        config: &crate::config::TopicConfig,
+        now: i64,
+        stats: &mut CompactionStats,
+    ) -> Result<Option<Segment>> {
+        let tombstones_expire = now - s.max_timestamp >= config.delete_retention_ms;
+        let mut out = Segment::create_cleaned(dir, s.base)?;
+        let mut buf = BytesMut::new();
+        for_each_batch(s, |compression, records| {
+            stats.records_before += records.len();
+            let kept: Vec<Record> = records
+                .into_iter()
+                .filter(|r| {
+                    r.key.as_ref().and_then(|k| latest.get(k)) == Some(&r.offset)
+                        && !(r.value.is_none() && tombstones_expire)
+                })
+                .collect();
+            stats.records_after += kept.len();
+            if kept.is_empty() {
+                return Ok(());
+            }
+            buf.clear();
+            let opts = RecordEncodeOptions {
+                version: 2,
+                compression,
+            };
+            RecordBatchEncoder::encode(&mut buf, &kept, &opts)
+                .map_err(|e| Error::CorruptBatch(format!("re-encoding a compacted batch: {e}")))?;
+            for (h, range) in split_batches(&buf)? {
+                out.append(&h, &buf[range], config.index_interval_bytes)?;
+            }
+            Ok(())
+        })?;
+        if out.size() == 0 {
+            out.delete()?;
+            return Ok(None);
+        }
+        out.sync_all_files()?;
+        Ok(Some(out))
+    }
+
+    /// Replaces the old segments by their cleaned versions (or drops them when nothing
+    /// was left), under the partition lock. A segment retention removed meanwhile is
+    /// not brought back.
+    fn swap_in(&self, cleaned: Vec<(i64, Option<Segment>)>, cleaned_to: i64) -> Result<()> {
+        let mut inner = self.lock();
+        for (base, new) in cleaned {
+            let Some(i) = inner.segments.iter().position(|s| s.base_offset == base) else {
+                if let Some(seg) = new {
+                    seg.delete()?;
+                }
+                continue;
+            };
+            let old = inner.segments.remove(i);
+            old.delete()?;
+            if let Some(mut seg) = new {
+                seg.rename_suffix("")?;
+                inner.segments.insert(i, seg);
+            }
+        }
+        inner.cleaned_to = inner.cleaned_to.max(cleaned_to);
+        drop(inner);
+        durable::fsync_dir(self.dir())
     }
 }
 
@@ -226,5 +372,107 @@ mod tests {
         let log = open(dir.path(), cfg);
         let offsets: Vec<i64> = all_records(&log).iter().map(|r| r.0).collect();
         assert_eq!(offsets, vec![2, 5, 6, 7]);
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        fs::create_dir_all(to).unwrap();
+        for e in fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+
+    /// A log of three closed segments and an active one, before and after compaction.
+    fn before_and_after(root: &Path) -> (std::path::PathBuf, std::path::PathBuf, TopicConfig) {
+        let one = keyed(&[("a", Some("1")), ("b", Some("1"))], 0).len() as u64;
+        let config = TopicConfig {
+            compact: true,
+            delete: false,
+            segment_bytes: one,
+            ..TopicConfig::default()
+        };
+        let before = root.join("before");
+        let log = open(&before, config.clone());
+        log.append(&keyed(&[("a", Some("1")), ("b", Some("1"))], 100), 0)
+            .unwrap();
+        log.append(&keyed(&[("a", Some("2")), ("c", Some("1"))], 100), 0)
+            .unwrap();
+        log.append(&keyed(&[("b", Some("2")), ("c", Some("2"))], 100), 0)
+            .unwrap();
+        log.append(&keyed(&[("d", Some("1"))], 100), 0).unwrap();
+        log.flush_now().unwrap();
+        drop(log);
+        let after = root.join("after");
+        copy_dir(&before, &after);
+        let log = open(&after, config.clone());
+        log.compact(500, true).unwrap().unwrap();
+        drop(log);
+        (before, after, config)
+    }
+
+    fn offsets(dir: &Path, config: &TopicConfig) -> Vec<i64> {
+        all_records(&open(dir, config.clone()))
+            .iter()
+            .map(|r| r.0)
+            .collect()
+    }
+
+    #[test]
+    fn a_crash_at_any_step_of_a_swap_loses_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let (before, after, config) = before_and_after(root.path());
+        let all = vec![0, 1, 2, 3, 4, 5, 6];
+        let compacted = vec![2, 4, 5, 6];
+        assert_eq!(offsets(&before, &config), all);
+        assert_eq!(offsets(&after, &config), compacted);
+        let base = 2; // the second segment: [a=2, c=1] keeps only a=2
+        let stage = |name: &str, suffix: &str, delete_old: bool| {
+            let dir = root.path().join(name);
+            copy_dir(&before, &dir);
+            for (from, to) in Segment::paths(&after, base, "")
+                .iter()
+                .zip(Segment::paths(&dir, base, suffix))
+            {
+                if delete_old {
+                    let _ = fs::remove_file(Segment::paths(&dir, base, "")[0].clone());
+                }
+                fs::copy(from, to).unwrap();
+            }
+            dir
+        };
+        // Output still being written: it goes, the old segment stays.
+        let dir = stage("cleaned", CLEANED, false);
+        assert_eq!(offsets(&dir, &config), all);
+        assert!(!Segment::paths(&dir, base, CLEANED)[0].exists());
+        // Output complete and decided: the swap is finished at start-up.
+        let dir = stage("swap", SWAP, false);
+        assert_eq!(offsets(&dir, &config), vec![0, 1, 2, 4, 5, 6]);
+        // The old segment already deleted (where the earlier code then lost the
+        // segment: it deleted `.cleaned` at start-up).
+        let dir = stage("swap-old-gone", SWAP, true);
+        assert_eq!(offsets(&dir, &config), vec![0, 1, 2, 4, 5, 6]);
+        assert!(!Segment::paths(&dir, base, SWAP)[0].exists());
+    }
+
+    #[test]
+    fn produce_and_fetch_go_on_while_a_pass_runs() {
+        // The pass holds the partition lock only to snapshot and to swap (before, it
+        // held it for the whole pass and stalled produce, fetch and flushes).
+        let root = tempfile::tempdir().unwrap();
+        let (before, _, config) = before_and_after(root.path());
+        let log = Arc::new(open(&before, config));
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        let (l2, seen2) = (log.clone(), seen.clone());
+        *log.faults.during_compaction.lock().unwrap() = Some(Box::new(move || {
+            let free = l2.inner.try_lock().is_ok();
+            let appended = free && l2.append(&keyed(&[("e", Some("1"))], 600), 0).is_ok();
+            *seen2.lock().unwrap() = Some((free, appended));
+        }));
+        log.compact(500, true).unwrap().unwrap();
+        *log.faults.during_compaction.lock().unwrap() = None;
+        assert_eq!(*seen.lock().unwrap(), Some((true, true)));
+        assert_eq!(log.log_end_offset(), 8);
+        let got: Vec<i64> = all_records(&log).iter().map(|r| r.0).collect();
+        assert_eq!(got, vec![2, 4, 5, 6, 7]);
     }
 }

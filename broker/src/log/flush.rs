@@ -38,14 +38,30 @@ pub(super) struct Unsynced {
     pub base: i64,
 }
 
-/// Test-only fault injection; empty (and free) in real builds.
-#[derive(Debug, Default)]
+/// Test-only fault injection and hooks; empty (and free) in real builds.
+#[derive(Default)]
 pub(super) struct Faults {
     #[cfg(test)]
     pub fail_sync: std::sync::atomic::AtomicBool,
+    /// Called by a compaction pass between its snapshot and its swap.
+    #[cfg(test)]
+    pub during_compaction: std::sync::Mutex<Option<Box<dyn Fn() + Send>>>,
+}
+
+impl std::fmt::Debug for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Faults")
+    }
 }
 
 impl Faults {
+    pub(super) fn compaction_running(&self) {
+        #[cfg(test)]
+        if let Some(hook) = self.during_compaction.lock().unwrap().as_ref() {
+            hook();
+        }
+    }
+
     fn sync_error(&self) -> Option<std::io::Error> {
         #[cfg(test)]
         if self.fail_sync.load(Ordering::Acquire) {

@@ -41,6 +41,18 @@ impl EntryFile {
             .map_err(|e| Error::io(self.path.display(), e))
     }
 
+    fn rename(&mut self, to: &Path) -> Result<()> {
+        std::fs::rename(&self.path, to).map_err(|e| Error::io(self.path.display(), e))?;
+        self.path = to.to_path_buf();
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io(self.path.display(), e))
+    }
+
     fn rewrite(&mut self, bytes: &[u8]) -> Result<()> {
         let path = self.path.display();
         self.file.set_len(0).map_err(|e| Error::io(&path, e))?;
@@ -73,6 +85,19 @@ impl OffsetIndex {
             entries,
             file,
         })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.file.path
+    }
+
+    /// Moves the index file (the handle stays valid).
+    pub fn rename(&mut self, to: &Path) -> Result<()> {
+        self.file.rename(to)
+    }
+
+    pub fn sync(&self) -> Result<()> {
+        self.file.sync()
     }
 
     /// True when the entries are strictly increasing and point inside a file of `log_size`.
@@ -146,6 +171,19 @@ impl TimeIndex {
             entries,
             file,
         })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.file.path
+    }
+
+    /// Moves the index file (the handle stays valid).
+    pub fn rename(&mut self, to: &Path) -> Result<()> {
+        self.file.rename(to)
+    }
+
+    pub fn sync(&self) -> Result<()> {
+        self.file.sync()
     }
 
     pub fn last_timestamp(&self) -> Option<i64> {

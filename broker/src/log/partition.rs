@@ -79,6 +79,8 @@ pub struct PartitionLog {
     /// Every offset below this is fsynced.
     pub(super) flushed: AtomicI64,
     pub(super) sync_lock: tokio::sync::Mutex<()>,
+    /// Held by a compaction pass.
+    pub(super) cleaning: Mutex<()>,
     /// A segment file was created since the last directory fsync.
     pub(super) dir_dirty: AtomicBool,
     /// Set (with the reason) by a failed write or fsync: the log serves no more
@@ -97,9 +99,6 @@ fn segment_bases(dir: &Path) -> Result<Vec<i64>> {
             if let Ok(base) = stem.parse::<i64>() {
                 bases.push(base);
             }
-        } else if name.ends_with(".cleaned") {
-            // A compaction that did not finish: its output is incomplete.
-            let _ = fs::remove_file(entry.path());
         }
     }
     bases.sort_unstable();
@@ -124,6 +123,7 @@ impl PartitionLog {
         recover: bool,
     ) -> Result<PartitionLog> {
         crate::durable::create_dir_all(dir)?;
+        super::compaction::recover_swaps(dir)?;
         let bases = segment_bases(dir)?;
         let mut segments = Vec::new();
         let last = bases.len().saturating_sub(1);
@@ -165,6 +165,7 @@ impl PartitionLog {
             config: RwLock::new(config),
             flushed: AtomicI64::new(next),
             sync_lock: tokio::sync::Mutex::new(()),
+            cleaning: Mutex::new(()),
             // The directory or the first segment may just have been created.
             dir_dirty: AtomicBool::new(true),
             offline: OnceLock::new(),

@@ -40,13 +40,10 @@ pub struct Segment {
 }
 
 impl Segment {
-    fn paths(dir: &Path, base_offset: i64) -> (PathBuf, PathBuf, PathBuf) {
+    /// The segment's three files; `suffix` is `""`, or `.cleaned`/`.swap` during compaction.
+    pub fn paths(dir: &Path, base_offset: i64, suffix: &str) -> [PathBuf; 3] {
         let stem = file_stem(base_offset);
-        (
-            dir.join(format!("{stem}.log")),
-            dir.join(format!("{stem}.index")),
-            dir.join(format!("{stem}.timeindex")),
-        )
+        ["log", "index", "timeindex"].map(|ext| dir.join(format!("{stem}.{ext}{suffix}")))
     }
 
     /// Opens (or creates) a segment. With `recover`, every batch is re-validated (length,
@@ -54,7 +51,25 @@ impl Segment {
     /// otherwise the indexes are trusted when sane and only the tail past the last index
     /// entry is read.
     pub fn open(dir: &Path, base_offset: i64, recover: bool) -> Result<(Segment, RecoveryReport)> {
-        let (log_path, index_path, time_path) = Self::paths(dir, base_offset);
+        Self::open_suffixed(dir, base_offset, "", recover)
+    }
+
+    /// A new, empty segment under the compaction suffix `.cleaned` (any leftover of an
+    /// earlier attempt removed first).
+    pub fn create_cleaned(dir: &Path, base_offset: i64) -> Result<Segment> {
+        for p in Self::paths(dir, base_offset, CLEANED) {
+            remove_if_present(&p)?;
+        }
+        Ok(Self::open_suffixed(dir, base_offset, CLEANED, false)?.0)
+    }
+
+    fn open_suffixed(
+        dir: &Path,
+        base_offset: i64,
+        suffix: &str,
+        recover: bool,
+    ) -> Result<(Segment, RecoveryReport)> {
+        let [log_path, index_path, time_path] = Self::paths(dir, base_offset, suffix);
         let file = OpenOptions::new()
             .create(true)
             .read(true)
@@ -270,22 +285,51 @@ impl Segment {
             .map_err(|e| Error::io(self.path.display(), e))
     }
 
-    /// Removes the segment's files.
-    pub fn delete(self) -> Result<()> {
-        let dir = self
-            .path
+    /// fsyncs the log and both indexes (a compacted segment is trusted after a crash).
+    pub fn sync_all_files(&self) -> Result<()> {
+        self.sync()?;
+        self.index.sync()?;
+        self.time_index.sync()
+    }
+
+    /// Renames the three files to carry `suffix` (`""` for the final names). The
+    /// indexes go first and the `.log` last: the log file's name is what recovery
+    /// reads as the state of a swap.
+    pub fn rename_suffix(&mut self, suffix: &str) -> Result<()> {
+        let dir = self.dir();
+        let [log, index, time] = Self::paths(&dir, self.base_offset, suffix);
+        self.index.rename(&index)?;
+        self.time_index.rename(&time)?;
+        fs::rename(&self.path, &log).map_err(|e| Error::io(self.path.display(), e))?;
+        self.path = log;
+        Ok(())
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.path
             .parent()
             .map(Path::to_path_buf)
-            .unwrap_or_default();
-        let (log, index, time) = Self::paths(&dir, self.base_offset);
-        for p in [log, index, time] {
-            match fs::remove_file(&p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io(p.display(), e)),
-            }
-        }
-        Ok(())
+            .unwrap_or_default()
+    }
+
+    /// Removes the segment's files, the `.log` first (once it is gone the segment is).
+    pub fn delete(self) -> Result<()> {
+        remove_if_present(&self.path)?;
+        remove_if_present(self.index.path())?;
+        remove_if_present(self.time_index.path())
+    }
+}
+
+/// The suffix of a compaction's output while it is being written.
+pub const CLEANED: &str = ".cleaned";
+/// The suffix of a compaction's output once it is complete and decided.
+pub const SWAP: &str = ".swap";
+
+fn remove_if_present(p: &Path) -> Result<()> {
+    match fs::remove_file(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(p.display(), e)),
     }
 }
 
