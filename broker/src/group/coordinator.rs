@@ -207,7 +207,7 @@ impl GroupCoordinator {
         &self,
         req: JoinRequest,
     ) -> Result<oneshot::Receiver<JoinResponse>, Box<JoinResponse>> {
-        if req.group_id.is_empty() {
+        if super::offsets::check_group_id(&req.group_id).is_err() {
             return Err(Box::new(JoinResponse::error(
                 ErrorCode::InvalidGroupId,
                 &req.member_id,

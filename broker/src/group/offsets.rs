@@ -32,12 +32,33 @@ pub struct OffsetStore {
     topics: Arc<TopicRegistry>,
     partitions: i32,
     offsets: Mutex<HashMap<String, GroupOffsets>>,
+    /// Test hook: sleep after each log append, to widen any race behind it.
+    #[cfg(test)]
+    slow_append: std::sync::atomic::AtomicBool,
 }
 
 /// Java's `String.hashCode`, which Kafka uses to place a group on an offsets partition.
 fn java_hash(s: &str) -> i32 {
     s.encode_utf16()
         .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+}
+
+/// The longest string Kafka's record formats hold (an i16 length).
+pub const MAX_STRING: usize = i16::MAX as usize;
+
+/// Kafka refuses an empty group id; one longer than its key format can hold would be
+/// written with a wrapped length and corrupt the offsets topic on reload.
+pub fn check_group_id(group: &str) -> Result<()> {
+    if group.is_empty() || group.len() > MAX_STRING {
+        return Err(Error::Kafka(
+            crate::error::ErrorCode::InvalidGroupId,
+            format!(
+                "group id of {} bytes: it must be 1 to {MAX_STRING} bytes",
+                group.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn put_str(b: &mut BytesMut, s: &str) {
@@ -168,6 +189,8 @@ impl OffsetStore {
             topics,
             partitions,
             offsets: Mutex::new(offsets),
+            #[cfg(test)]
+            slow_append: Default::default(),
         })
     }
 
@@ -194,16 +217,23 @@ impl OffsetStore {
             Compression::None,
         )?;
         log.append(&buf, now)?;
+        #[cfg(test)]
+        if self.slow_append.load(std::sync::atomic::Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_micros(300));
+        }
         Ok(())
     }
 
+    /// Records commits: appended to the log, then applied in memory, both under the
+    /// one lock so concurrent commits leave the log and memory agreeing on the last.
     pub fn commit(&self, group: &str, commits: Vec<(String, i32, Committed)>) -> Result<()> {
+        check_group_id(group)?;
         let rows = commits
             .iter()
             .map(|(t, p, c)| (encode_key(group, t, *p), Some(encode_value(c))))
             .collect();
-        self.write(group, rows)?;
         let mut map = self.lock();
+        self.write(group, rows)?;
         let entry = map.entry(group.to_string()).or_default();
         for (t, p, c) in commits {
             entry.insert((t, p), c);
@@ -242,8 +272,8 @@ impl OffsetStore {
 
     /// Removes every offset of a group, writing tombstones.
     pub fn delete_group(&self, group: &str) -> Result<()> {
-        let keys: Vec<(String, i32)> = self
-            .lock()
+        let mut map = self.lock();
+        let keys: Vec<(String, i32)> = map
             .get(group)
             .map(|g| g.keys().cloned().collect())
             .unwrap_or_default();
@@ -252,7 +282,7 @@ impl OffsetStore {
             .map(|(t, p)| (encode_key(group, t, *p), None))
             .collect();
         self.write(group, rows)?;
-        self.lock().remove(group);
+        map.remove(group);
         Ok(())
     }
 
@@ -290,5 +320,69 @@ mod tests {
             Some(("g".into(), "t".into(), 3))
         );
         assert_eq!(decode_key(Bytes::from_static(&[0, 2, 0, 1, b'g'])), None);
+    }
+
+    fn registry(dir: &std::path::Path) -> Arc<TopicRegistry> {
+        let config = crate::BrokerConfig::default()
+            .with_property("log.dirs", dir.display().to_string())
+            .unwrap();
+        Arc::new(TopicRegistry::open(Arc::new(config), false).unwrap())
+    }
+
+    fn committed(offset: i64) -> Committed {
+        Committed {
+            offset,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: 1,
+        }
+    }
+
+    #[test]
+    fn concurrent_commits_leave_log_and_memory_agreeing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(OffsetStore::open(registry(dir.path()), 1).unwrap());
+        store
+            .slow_append
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for i in 0..300 {
+                        let c = vec![("t".to_string(), 0, committed(t * 100_000 + i))];
+                        store.commit("g", c).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let in_memory = store.fetch("g", "t", 0).unwrap().offset;
+        let topics = store.topics.clone();
+        drop(store);
+        let reloaded = OffsetStore::open(topics, 1).unwrap();
+        assert_eq!(reloaded.fetch("g", "t", 0).unwrap().offset, in_memory);
+    }
+
+    #[test]
+    fn a_group_id_too_long_for_the_key_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = OffsetStore::open(registry(dir.path()), 1).unwrap();
+        let long = "g".repeat(MAX_STRING + 1);
+        let err = store
+            .commit(&long, vec![("t".into(), 0, committed(5))])
+            .unwrap_err();
+        assert_eq!(err.code(), crate::error::ErrorCode::InvalidGroupId);
+        let max = "g".repeat(MAX_STRING);
+        store
+            .commit(&max, vec![("t".into(), 0, committed(5))])
+            .unwrap();
+        let topics = store.topics.clone();
+        drop(store);
+        let reloaded = OffsetStore::open(topics, 1).unwrap();
+        assert_eq!(reloaded.fetch(&max, "t", 0).unwrap().offset, 5);
+        assert!(!reloaded.has_group(&long));
     }
 }
