@@ -39,6 +39,8 @@ struct TopicKey {
     broker_key: &'static str,
     default: &'static str,
     kind: Kind,
+    /// The smallest value allowed, as Kafka's `ConfigDef.Range.atLeast`.
+    min: Option<i64>,
 }
 
 const LONG_MAX: &str = "9223372036854775807";
@@ -50,126 +52,147 @@ const TOPIC_KEYS: &[TopicKey] = &[
         broker_key: "log.cleanup.policy",
         default: "delete",
         kind: Kind::List(&["delete", "compact"]),
+        min: None,
     },
     TopicKey {
         name: "compression.type",
         broker_key: "compression.type",
         default: "producer",
         kind: Kind::Choice(COMPRESSION),
+        min: None,
     },
     TopicKey {
         name: "delete.retention.ms",
         broker_key: "log.cleaner.delete.retention.ms",
         default: "86400000",
         kind: Kind::Long,
+        min: Some(0),
     },
     TopicKey {
         name: "file.delete.delay.ms",
         broker_key: "log.segment.delete.delay.ms",
         default: "60000",
         kind: Kind::Long,
+        min: Some(0),
     },
     TopicKey {
         name: "flush.messages",
         broker_key: "log.flush.interval.messages",
         default: LONG_MAX,
         kind: Kind::Long,
+        min: Some(1),
     },
     TopicKey {
         name: "flush.ms",
         broker_key: "log.flush.interval.ms",
         default: LONG_MAX,
         kind: Kind::Long,
+        min: Some(0),
     },
     TopicKey {
         name: "index.interval.bytes",
         broker_key: "log.index.interval.bytes",
         default: "4096",
         kind: Kind::Int,
+        min: Some(0),
     },
     TopicKey {
         name: "max.compaction.lag.ms",
         broker_key: "log.cleaner.max.compaction.lag.ms",
         default: LONG_MAX,
         kind: Kind::Long,
+        min: Some(1),
     },
     TopicKey {
         name: "max.message.bytes",
         broker_key: "message.max.bytes",
         default: "1048588",
         kind: Kind::Int,
+        min: Some(0),
     },
     TopicKey {
         name: "message.timestamp.type",
         broker_key: "log.message.timestamp.type",
         default: "CreateTime",
         kind: Kind::Choice(&["CreateTime", "LogAppendTime"]),
+        min: None,
     },
     TopicKey {
         name: "min.cleanable.dirty.ratio",
         broker_key: "log.cleaner.min.cleanable.ratio",
         default: "0.5",
         kind: Kind::Double,
+        min: None,
     },
     TopicKey {
         name: "min.compaction.lag.ms",
         broker_key: "log.cleaner.min.compaction.lag.ms",
         default: "0",
         kind: Kind::Long,
+        min: Some(0),
     },
     TopicKey {
         name: "min.insync.replicas",
         broker_key: "min.insync.replicas",
         default: "1",
         kind: Kind::Int,
+        min: Some(1),
     },
     TopicKey {
         name: "preallocate",
         broker_key: "log.preallocate",
         default: "false",
         kind: Kind::Bool,
+        min: None,
     },
     TopicKey {
         name: "retention.bytes",
         broker_key: "log.retention.bytes",
         default: "-1",
         kind: Kind::Long,
+        min: None,
     },
     TopicKey {
         name: "retention.ms",
         broker_key: "log.retention.ms",
         default: "604800000",
         kind: Kind::Long,
+        min: Some(-1),
     },
     TopicKey {
         name: "segment.bytes",
         broker_key: "log.segment.bytes",
         default: "1073741824",
         kind: Kind::Int,
+        min: Some(14),
     },
     TopicKey {
         name: "segment.index.bytes",
         broker_key: "log.index.size.max.bytes",
         default: "10485760",
         kind: Kind::Int,
+        min: Some(4),
     },
     TopicKey {
         name: "segment.jitter.ms",
         broker_key: "log.roll.jitter.ms",
         default: "0",
         kind: Kind::Long,
+        min: Some(0),
     },
     TopicKey {
         name: "segment.ms",
         broker_key: "log.roll.ms",
         default: "604800000",
         kind: Kind::Long,
+        min: Some(1),
     },
     TopicKey {
         name: "unclean.leader.election.enable",
         broker_key: "unclean.leader.election.enable",
         default: "false",
         kind: Kind::Bool,
+        min: None,
     },
 ];
 
@@ -180,18 +203,26 @@ fn validate(key: &TopicKey, value: &str) -> Result<()> {
         reason: reason.to_string(),
     };
     match key.kind {
-        Kind::Long => value
-            .parse::<i64>()
-            .map(|_| ())
-            .map_err(|_| bad("not a 64-bit integer")),
-        Kind::Int => value
-            .parse::<i32>()
-            .map(|_| ())
-            .map_err(|_| bad("not a 32-bit integer")),
-        Kind::Double => value
-            .parse::<f64>()
-            .map(|_| ())
-            .map_err(|_| bad("not a number")),
+        Kind::Long | Kind::Int => {
+            let n = if key.kind == Kind::Int {
+                value.parse::<i32>().map(i64::from).map_err(|_| {
+                    bad("not a 32-bit integer (Kafka's INT type; at most 2147483647)")
+                })?
+            } else {
+                value
+                    .parse::<i64>()
+                    .map_err(|_| bad("not a 64-bit integer"))?
+            };
+            match key.min {
+                Some(min) if n < min => Err(bad(&format!("Value must be at least {min}"))),
+                _ => Ok(()),
+            }
+        }
+        Kind::Double => match value.parse::<f64>() {
+            Ok(x) if (0.0..=1.0).contains(&x) => Ok(()),
+            Ok(_) => Err(bad("Value must be between 0 and 1")),
+            Err(_) => Err(bad("not a number")),
+        },
         Kind::Bool => match value {
             "true" | "false" => Ok(()),
             _ => Err(bad("expected true or false")),
@@ -538,5 +569,28 @@ mod tests {
             ConfigSource::StaticBrokerConfig
         );
         assert_eq!(find("cleanup.policy").source, ConfigSource::DefaultConfig);
+    }
+
+    #[test]
+    fn segment_bytes_is_bounded_as_kafka_bounds_it() {
+        // Kafka: segment.bytes is an INT, atLeast(LegacyRecord.RECORD_OVERHEAD_V0 = 14);
+        // above 2^31-1 the u32 positions of the offset index would wrap.
+        let set = |v: &str| {
+            let mut o = BTreeMap::new();
+            o.insert("segment.bytes".to_string(), v.to_string());
+            TopicConfig::validate_overrides(&o)
+        };
+        for bad in ["3000000000", "2147483648", "-1", "13"] {
+            let e = set(bad).unwrap_err();
+            assert!(matches!(e, Error::InvalidConfig { .. }), "{bad}: {e}");
+        }
+        assert!(set("13").unwrap_err().to_string().contains("at least 14"));
+        set("14").unwrap();
+        set("2147483647").unwrap();
+        let broker = BrokerConfig::default().with_property("log.segment.bytes", "4294967296");
+        assert!(broker.is_err(), "the broker-level default is checked too");
+        let mut o = BTreeMap::new();
+        o.insert("min.cleanable.dirty.ratio".to_string(), "1.5".to_string());
+        assert!(TopicConfig::validate_overrides(&o).is_err());
     }
 }
