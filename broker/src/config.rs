@@ -398,6 +398,14 @@ pub struct BrokerConfig {
     pub auto_create_topics: bool,
     pub num_partitions: i32,
     pub socket_request_max_bytes: usize,
+    /// Bytes of requests being read or handled across all connections
+    /// (`queued.max.request.bytes`; Kafka's default -1 means unbounded, Runnel's default
+    /// is twice `socket.request.max.bytes` so many connections cannot take all memory).
+    pub queued_max_request_bytes: Option<usize>,
+    /// `max.connections`: above it new connections wait to be accepted.
+    pub max_connections: usize,
+    /// `max.connections.per.ip`: above it a new connection from that address is closed.
+    pub max_connections_per_ip: usize,
     pub retention_check_interval_ms: u64,
     pub offsets_topic_partitions: i32,
     pub group_initial_rebalance_delay_ms: u64,
@@ -447,6 +455,18 @@ impl BrokerConfig {
                 }),
             }
         }
+        /// A count with Kafka's default Int.MAX (unbounded) that must be at least 1.
+        fn positive(props: &BTreeMap<String, String>, key: &str) -> Result<usize> {
+            let n: i32 = num(props, key, i32::MAX)?;
+            if n < 1 {
+                return Err(Error::InvalidConfig {
+                    key: key.to_string(),
+                    value: n.to_string(),
+                    reason: "Value must be at least 1".into(),
+                });
+            }
+            Ok(n as usize)
+        }
         let listen = match props.get("listeners") {
             None => SocketAddr::from(([127, 0, 0, 1], 9092)),
             Some(v) => {
@@ -495,6 +515,9 @@ impl BrokerConfig {
             auto_create_topics: bool_of("auto.create.topics.enable", true),
             num_partitions: num(&props, "num.partitions", 1)?,
             socket_request_max_bytes: num(&props, "socket.request.max.bytes", 104_857_600)?,
+            queued_max_request_bytes: None,
+            max_connections: positive(&props, "max.connections")?,
+            max_connections_per_ip: positive(&props, "max.connections.per.ip")?,
             retention_check_interval_ms: num(&props, "log.retention.check.interval.ms", 300_000)?,
             offsets_topic_partitions: num(&props, "offsets.topic.num.partitions", 50)?,
             group_initial_rebalance_delay_ms: num(
@@ -505,6 +528,26 @@ impl BrokerConfig {
             group_min_session_timeout_ms: num(&props, "group.min.session.timeout.ms", 6000)?,
             group_max_session_timeout_ms: num(&props, "group.max.session.timeout.ms", 1_800_000)?,
             properties: props,
+        };
+        let mut config = config;
+        let queued: i64 = num(
+            &config.properties,
+            "queued.max.request.bytes",
+            2 * config.socket_request_max_bytes as i64,
+        )?;
+        config.queued_max_request_bytes = match queued {
+            -1 => None,
+            q if q >= config.socket_request_max_bytes as i64 => Some(q as usize),
+            q => {
+                return Err(Error::InvalidConfig {
+                    key: "queued.max.request.bytes".into(),
+                    value: q.to_string(),
+                    reason: format!(
+                        "must be -1 or at least socket.request.max.bytes ({})",
+                        config.socket_request_max_bytes
+                    ),
+                })
+            }
         };
         // Topic defaults given at broker level must be valid too.
         TopicConfig::resolve(&config.properties, &BTreeMap::new())?;

@@ -4,6 +4,7 @@ mod cleanup;
 mod common;
 mod garbage;
 mod groups;
+mod limits;
 mod produce_fetch;
 mod raw;
 mod restart;

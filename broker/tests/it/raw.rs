@@ -13,12 +13,8 @@ use tokio::net::TcpStream;
 
 use crate::common::*;
 
-async fn call<Req: Encodable, Resp: Decodable>(
-    s: &mut TcpStream,
-    key: ApiKey,
-    version: i16,
-    req: &Req,
-) -> Resp {
+/// One request frame: length, header (version by API), body.
+pub(crate) fn frame<Req: Encodable>(key: ApiKey, version: i16, req: &Req) -> BytesMut {
     let mut header = RequestHeader::default();
     header.request_api_key = key as i16;
     header.request_api_version = version;
@@ -32,18 +28,38 @@ async fn call<Req: Encodable, Resp: Decodable>(
     let mut frame = BytesMut::new();
     frame.put_i32(body.len() as i32);
     frame.put_slice(&body);
-    s.write_all(&frame).await.unwrap();
-    let len = s.read_i32().await.unwrap();
+    frame
+}
+
+/// Reads one response; `None` when the connection closed first.
+pub(crate) async fn read_response<Resp: Decodable>(
+    s: &mut TcpStream,
+    key: ApiKey,
+    version: i16,
+) -> Option<Resp> {
+    let len = s.read_i32().await.ok()?;
     let mut buf = vec![0u8; len as usize];
-    s.read_exact(&mut buf).await.unwrap();
+    s.read_exact(&mut buf).await.ok()?;
     let mut buf = Bytes::from(buf);
     let resp_header =
         ResponseHeader::decode(&mut buf, key.response_header_version(version)).unwrap();
     assert_eq!(resp_header.correlation_id, 42);
-    Resp::decode(&mut buf, version).unwrap()
+    Some(Resp::decode(&mut buf, version).unwrap())
 }
 
-fn idempotent_batch(producer_id: i64, epoch: i16, first_seq: i32, n: i32) -> Bytes {
+pub(crate) async fn call<Req: Encodable, Resp: Decodable>(
+    s: &mut TcpStream,
+    key: ApiKey,
+    version: i16,
+    req: &Req,
+) -> Resp {
+    s.write_all(&frame(key, version, req)).await.unwrap();
+    read_response(s, key, version)
+        .await
+        .expect("the broker answered")
+}
+
+pub(crate) fn idempotent_batch(producer_id: i64, epoch: i16, first_seq: i32, n: i32) -> Bytes {
     let records: Vec<Record> = (0..n)
         .map(|i| Record {
             transactional: false,
@@ -74,7 +90,7 @@ fn idempotent_batch(producer_id: i64, epoch: i16, first_seq: i32, n: i32) -> Byt
     buf.freeze()
 }
 
-fn produce_req(topic: &str, records: Bytes) -> ProduceRequest {
+pub(crate) fn produce_req(topic: &str, records: Bytes) -> ProduceRequest {
     let mut pd = PartitionProduceData::default();
     pd.index = 0;
     pd.records = Some(records);
