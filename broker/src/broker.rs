@@ -135,11 +135,16 @@ impl Broker {
             .max()
             .unwrap_or(-1);
         let producer_ids = ProducerIds::open(&config.data_dir.join("__meta"), max_pid + 1)?;
-        let groups = GroupCoordinator::new(GroupTimeouts {
-            initial_rebalance_delay: Duration::from_millis(config.group_initial_rebalance_delay_ms),
-            min_session_timeout_ms: config.group_min_session_timeout_ms,
-            max_session_timeout_ms: config.group_max_session_timeout_ms,
-        });
+        let groups = GroupCoordinator::new(
+            GroupTimeouts {
+                initial_rebalance_delay: Duration::from_millis(
+                    config.group_initial_rebalance_delay_ms,
+                ),
+                min_session_timeout_ms: config.group_min_session_timeout_ms,
+                max_session_timeout_ms: config.group_max_session_timeout_ms,
+            },
+            Some(offsets.clone()),
+        );
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| Error::io(config.listen, e))?;

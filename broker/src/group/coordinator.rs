@@ -12,6 +12,8 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 use tokio::sync::oneshot;
 
+use super::metadata::{GroupMetadata, StoredMember};
+use super::offsets::OffsetStore;
 use crate::error::ErrorCode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +152,9 @@ struct Group {
     rebalance_deadline: Option<Instant>,
     /// Until then a fresh group waits for more members (`group.initial.rebalance.delay.ms`).
     initial_delay_until: Option<Instant>,
+    /// Reached a state worth storing (Stable with assignments, or Empty) since the
+    /// last metadata record was written.
+    dirty: bool,
 }
 
 impl Group {
@@ -164,7 +169,69 @@ impl Group {
             pending: HashMap::new(),
             rebalance_deadline: None,
             initial_delay_until: None,
+            dirty: false,
         }
+    }
+
+    /// The record Kafka would write for this group.
+    fn metadata(&self) -> GroupMetadata {
+        let protocol = self.protocol.clone().unwrap_or_default();
+        GroupMetadata {
+            protocol_type: self.protocol_type.clone().unwrap_or_default(),
+            generation: self.generation,
+            protocol: self.protocol.clone(),
+            leader: self.leader.clone(),
+            current_state_timestamp: crate::log::now_ms(),
+            members: self
+                .members
+                .iter()
+                .map(|(id, m)| StoredMember {
+                    member_id: id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    rebalance_timeout_ms: m.rebalance_timeout.as_millis() as i32,
+                    session_timeout_ms: m.session_timeout.as_millis() as i32,
+                    subscription: m.metadata_for(&protocol),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// A group as loaded from its metadata record: Stable with its members (each gets
+    /// a full session timeout from now to heartbeat), or Empty.
+    fn loaded(meta: GroupMetadata, now: Instant) -> Group {
+        let mut g = Group::new();
+        g.generation = meta.generation;
+        g.protocol_type = Some(meta.protocol_type).filter(|t| !t.is_empty());
+        g.protocol = meta.protocol.clone();
+        g.leader = meta.leader;
+        let protocol = meta.protocol.unwrap_or_default();
+        for m in meta.members {
+            g.members.insert(
+                m.member_id,
+                Member {
+                    group_instance_id: m.group_instance_id,
+                    client_id: m.client_id,
+                    client_host: m.client_host,
+                    session_timeout: Duration::from_millis(m.session_timeout_ms.max(0) as u64),
+                    rebalance_timeout: Duration::from_millis(m.rebalance_timeout_ms.max(0) as u64),
+                    protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                    protocols: vec![(protocol.clone(), m.subscription)],
+                    assignment: m.assignment,
+                    last_heartbeat: now,
+                    join_waiter: None,
+                    sync_waiter: None,
+                },
+            );
+        }
+        g.state = if g.members.is_empty() {
+            GroupState::Empty
+        } else {
+            GroupState::Stable
+        };
+        g
     }
 }
 
@@ -180,14 +247,37 @@ pub struct GroupTimeouts {
 pub struct GroupCoordinator {
     groups: Mutex<HashMap<String, Group>>,
     timeouts: GroupTimeouts,
+    /// Where group metadata records go (`__consumer_offsets`); none in unit tests.
+    store: Option<Arc<OffsetStore>>,
 }
 
 impl GroupCoordinator {
-    pub fn new(timeouts: GroupTimeouts) -> Arc<GroupCoordinator> {
+    /// A coordinator with the groups `store` loaded at start-up.
+    pub fn new(timeouts: GroupTimeouts, store: Option<Arc<OffsetStore>>) -> Arc<GroupCoordinator> {
+        let now = Instant::now();
+        let groups = store
+            .iter()
+            .flat_map(|s| s.take_loaded_groups())
+            .map(|(id, meta)| (id, Group::loaded(meta, now)))
+            .collect();
         Arc::new(GroupCoordinator {
-            groups: Mutex::new(HashMap::new()),
+            groups: Mutex::new(groups),
             timeouts,
+            store,
         })
+    }
+
+    /// Writes the group's metadata record if it reached a state worth storing. Called
+    /// with the groups lock held, so records are written in the order of the changes.
+    fn persist(&self, id: &str, group: &mut Group) {
+        if !std::mem::take(&mut group.dirty) {
+            return;
+        }
+        if let Some(store) = &self.store {
+            if let Err(e) = store.store_group(id, &group.metadata()) {
+                tracing::error!(group = %id, error = %e, "could not store group metadata");
+            }
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Group>> {
@@ -348,6 +438,7 @@ impl GroupCoordinator {
             }
         }
         Self::maybe_complete_join(group, now);
+        self.persist(&req.group_id, group);
         Ok(rx)
     }
 
@@ -390,6 +481,7 @@ impl GroupCoordinator {
             group.state = GroupState::Empty;
             group.protocol = None;
             group.leader = None;
+            group.dirty = true;
             return;
         }
         if !group
@@ -487,6 +579,7 @@ impl GroupCoordinator {
             if group.leader.as_deref() == Some(member_id) {
                 let mut given: HashMap<String, Bytes> = assignments.into_iter().collect();
                 group.state = GroupState::Stable;
+                group.dirty = true;
                 let resp_type = group.protocol_type.clone();
                 let resp_name = group.protocol.clone();
                 for (id, m) in group.members.iter_mut() {
@@ -501,6 +594,7 @@ impl GroupCoordinator {
                     }
                 }
             }
+            self.persist(group_id, group);
             rx
         };
         rx.await
@@ -551,6 +645,7 @@ impl GroupCoordinator {
         if removed {
             self.after_removal(group, Instant::now());
         }
+        self.persist(group_id, group);
         out
     }
 
@@ -568,6 +663,7 @@ impl GroupCoordinator {
                     group.state = GroupState::Empty;
                     group.generation += 1;
                     group.protocol = None;
+                    group.dirty = true;
                 } else {
                     self.prepare_rebalance(group, now, false);
                 }
@@ -606,6 +702,7 @@ impl GroupCoordinator {
                 self.after_removal(group, now);
             }
             Self::maybe_complete_join(group, now);
+            self.persist(id, group);
         }
     }
 
@@ -694,11 +791,14 @@ mod tests {
     use super::*;
 
     fn coordinator() -> Arc<GroupCoordinator> {
-        GroupCoordinator::new(GroupTimeouts {
-            initial_rebalance_delay: Duration::ZERO,
-            min_session_timeout_ms: 10,
-            max_session_timeout_ms: 60_000,
-        })
+        GroupCoordinator::new(
+            GroupTimeouts {
+                initial_rebalance_delay: Duration::ZERO,
+                min_session_timeout_ms: 10,
+                max_session_timeout_ms: 60_000,
+            },
+            None,
+        )
     }
 
     fn join_req(member: &str) -> JoinRequest {

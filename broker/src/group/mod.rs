@@ -1,6 +1,8 @@
-//! Consumer groups: the classic-protocol coordinator and the committed-offset store.
+//! Consumer groups: the classic-protocol coordinator, the committed-offset store and
+//! the group metadata records that let groups survive a restart.
 
 pub mod coordinator;
+pub mod metadata;
 pub mod offsets;
 
 pub use coordinator::{

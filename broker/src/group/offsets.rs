@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::records::{Compression, RecordBatchDecoder};
 
+use super::metadata::{self, GroupMetadata};
 use crate::log::batch;
 
 use crate::error::{Error, Result};
@@ -32,6 +33,8 @@ pub struct OffsetStore {
     topics: Arc<TopicRegistry>,
     partitions: i32,
     offsets: Mutex<HashMap<String, GroupOffsets>>,
+    /// Group metadata read at start-up, until the coordinator takes it.
+    loaded_groups: Mutex<Vec<(String, GroupMetadata)>>,
     /// Test hook: sleep after each log append, to widen any race behind it.
     #[cfg(test)]
     slow_append: std::sync::atomic::AtomicBool,
@@ -147,6 +150,7 @@ impl OffsetStore {
             }
         };
         let mut offsets: HashMap<String, GroupOffsets> = HashMap::new();
+        let mut groups: HashMap<String, Option<GroupMetadata>> = HashMap::new();
         let mut loaded = 0usize;
         for log in topic.partitions() {
             let mut next = log.log_start_offset();
@@ -161,7 +165,12 @@ impl OffsetStore {
                 for set in sets {
                     for r in set.records {
                         next = r.offset + 1;
-                        let Some((group, topic, partition)) = r.key.and_then(decode_key) else {
+                        let Some(key) = r.key else { continue };
+                        if let Some(group) = metadata::decode_key(key.clone()) {
+                            groups.insert(group, r.value.and_then(metadata::decode_value));
+                            continue;
+                        }
+                        let Some((group, topic, partition)) = decode_key(key) else {
                             continue;
                         };
                         let entry = offsets.entry(group).or_default();
@@ -179,8 +188,13 @@ impl OffsetStore {
             }
         }
         offsets.retain(|_, v| !v.is_empty());
+        let groups: Vec<(String, GroupMetadata)> = groups
+            .into_iter()
+            .filter_map(|(g, m)| m.map(|m| (g, m)))
+            .collect();
         tracing::info!(
             groups = offsets.len(),
+            group_metadata = groups.len(),
             records = loaded,
             "loaded committed offsets"
         );
@@ -189,6 +203,7 @@ impl OffsetStore {
             topics,
             partitions,
             offsets: Mutex::new(offsets),
+            loaded_groups: Mutex::new(groups),
             #[cfg(test)]
             slow_append: Default::default(),
         })
@@ -270,7 +285,25 @@ impl OffsetStore {
         self.lock().contains_key(group)
     }
 
-    /// Removes every offset of a group, writing tombstones.
+    /// Group metadata read from the log at start-up (once).
+    pub fn take_loaded_groups(&self) -> Vec<(String, GroupMetadata)> {
+        std::mem::take(&mut *self.loaded_groups.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Writes a group's metadata record (Kafka's GroupMetadata) to its partition.
+    pub fn store_group(&self, group: &str, meta: &GroupMetadata) -> Result<()> {
+        check_group_id(group)?;
+        let _map = self.lock();
+        self.write(
+            group,
+            vec![(
+                metadata::encode_key(group),
+                Some(metadata::encode_value(meta)),
+            )],
+        )
+    }
+
+    /// Removes every offset of a group and its metadata, writing tombstones.
     pub fn delete_group(&self, group: &str) -> Result<()> {
         let mut map = self.lock();
         let keys: Vec<(String, i32)> = map
@@ -280,6 +313,7 @@ impl OffsetStore {
         let rows = keys
             .iter()
             .map(|(t, p)| (encode_key(group, t, *p), None))
+            .chain(std::iter::once((metadata::encode_key(group), None)))
             .collect();
         self.write(group, rows)?;
         map.remove(group);
