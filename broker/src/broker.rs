@@ -237,6 +237,11 @@ async fn log_cleaner(state: Arc<BrokerState>, mut stop: watch::Receiver<bool>) {
 }
 
 impl BrokerHandle {
+    #[cfg(test)]
+    pub(crate) fn state(&self) -> Arc<BrokerState> {
+        self.state.clone()
+    }
+
     /// The address the listener is bound to (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr

@@ -21,6 +21,9 @@ pub mod log;
 pub mod protocol;
 pub mod topics;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 pub use broker::{Broker, BrokerHandle};
 pub use config::{BrokerConfig, TopicConfig};
 pub use error::{Error, ErrorCode, Result};
