@@ -8,6 +8,7 @@ mod groups;
 mod ksql;
 mod perf;
 mod perf_ksql;
+mod perf_loopback;
 mod perf_streams;
 mod produce;
 mod topics;

@@ -59,6 +59,15 @@ pub enum PerfCommand {
         #[command(flatten)]
         conn: Connection,
     },
+    /// The machine's limit for produce: loopback TCP into a page-cache file (MB/s).
+    Loopback {
+        /// Bytes to move (default 1 GiB, as 1,000,000 records of 1 KiB).
+        #[arg(long, default_value_t = 1 << 30)]
+        bytes: u64,
+        /// Where the scratch file goes (the broker's data disk).
+        #[arg(long, default_value = ".")]
+        dir: std::path::PathBuf,
+    },
     /// Read records from the beginning of a topic.
     Consume {
         #[arg(long)]
@@ -147,6 +156,9 @@ pub async fn run(cmd: PerfCommand) -> anyhow::Result<()> {
                 produce(&conn, &topic, num_records, record_size, throughput, &acks)
             })
             .await?
+        }
+        PerfCommand::Loopback { bytes, dir } => {
+            tokio::task::spawn_blocking(move || super::perf_loopback::run(bytes, &dir)).await?
         }
         PerfCommand::Consume {
             topic,

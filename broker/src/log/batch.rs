@@ -141,13 +141,15 @@ pub fn set_base_offset(b: &mut [u8], offset: i64) {
     b[0..8].copy_from_slice(&offset.to_be_bytes());
 }
 
-/// Marks a batch as log-append-time stamped with `now` and recomputes its CRC.
-pub fn set_log_append_time(b: &mut [u8], now: i64) {
-    let attrs = be_i16(b, ATTRIBUTES_OFFSET) | TIMESTAMP_TYPE_BIT;
-    b[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attrs.to_be_bytes());
-    b[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&now.to_be_bytes());
-    let crc = crc32c::crc32c(&b[ATTRIBUTES_OFFSET..]);
-    b[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+/// Marks a batch as log-append-time stamped with `now` and recomputes its CRC. The
+/// batch is given as its header (`head`, rewritten) and the records after it (`rest`),
+/// so the records need not be copied.
+pub fn set_log_append_time(head: &mut [u8; HEADER_LEN], rest: &[u8], now: i64) {
+    let attrs = be_i16(head, ATTRIBUTES_OFFSET) | TIMESTAMP_TYPE_BIT;
+    head[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attrs.to_be_bytes());
+    head[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8].copy_from_slice(&now.to_be_bytes());
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&head[ATTRIBUTES_OFFSET..]), rest);
+    head[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Splits a produce request's record bytes into batches, checking each header and CRC.

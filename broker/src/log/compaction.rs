@@ -243,7 +243,7 @@ impl PartitionLog {
             RecordBatchEncoder::encode(&mut buf, &kept, &opts)
                 .map_err(|e| Error::CorruptBatch(format!("re-encoding a compacted batch: {e}")))?;
             for (h, range) in split_batches(&buf)? {
-                out.append(&h, &buf[range], config.index_interval_bytes)?;
+                out.append(&h, &[&buf[range]], config.index_interval_bytes)?;
             }
             Ok(())
         })?;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use bytes::Bytes;
 use kafka_protocol::records::RecordBatchDecoder;
 
-use super::batch::{self, BatchHeader};
+use super::batch::{self, BatchHeader, HEADER_LEN};
 use super::flush::{Faults, Unsynced};
 use super::producer_state::{ProducerStates, SequenceCheck};
 use super::segment::Segment;
@@ -271,7 +271,6 @@ impl PartitionLog {
             };
             validate_batch(h, &records[range.clone()], &rules)?;
         }
-        let mut bytes = records.to_vec();
         let mut inner = self.lock();
         let mut result: Option<AppendResult> = None;
         for (h, range) in batches {
@@ -300,22 +299,26 @@ impl PartitionLog {
                     ));
                 }
             }
-            let slice = &mut bytes[range];
+            // Only the header changes (base offset, maybe the append time and CRC): it is
+            // rewritten in a copy and the records are written from the request as sent.
+            let mut head = [0u8; HEADER_LEN];
+            head.copy_from_slice(&records[range.start..range.start + HEADER_LEN]);
+            let rest = &records[range.start + HEADER_LEN..range.end];
             let base = inner.next_offset();
-            batch::set_base_offset(slice, base);
+            batch::set_base_offset(&mut head, base);
             let log_append_time = if config.log_append_time {
-                batch::set_log_append_time(slice, now);
+                batch::set_log_append_time(&mut head, rest, now);
                 now
             } else {
                 -1
             };
-            let header = BatchHeader::parse(slice)?;
+            let header = BatchHeader::parse(&head)?;
             let written = self
                 .maybe_roll(&mut inner, &header, &config, now)
                 .and_then(|()| {
                     inner
                         .active_mut()
-                        .append(&header, slice, config.index_interval_bytes)
+                        .append(&header, &[&head, rest], config.index_interval_bytes)
                 });
             if let Err(e) = written {
                 return Err(self.take_offline(e));
@@ -601,6 +604,34 @@ pub(crate) mod tests {
         assert_eq!(log.log_end_offset(), 0);
         let err = log.append(&[1, 2, 3], 0).unwrap_err();
         assert_eq!(err.code(), ErrorCode::CorruptMessage);
+    }
+
+    #[test]
+    fn log_append_time_rewrites_the_header_and_keeps_the_crc_valid() {
+        // message.timestamp.type=LogAppendTime: Kafka stamps the batch's max timestamp
+        // with the broker's time and sets the timestamp-type attribute.
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(
+            dir.path(),
+            TopicConfig {
+                log_append_time: true,
+                ..TopicConfig::default()
+            },
+        );
+        log.append(&batch(2, "k", 0), 0).unwrap();
+        let r = log.append(&batch(3, "k", 1_000), 1_234_567).unwrap();
+        assert_eq!((r.base_offset, r.log_append_time), (2, 1_234_567));
+        let read = log.read(2, 1 << 20).unwrap();
+        let (h, range) = batch::split_batches(&read.records).unwrap().remove(0);
+        assert_eq!(range.len(), read.records.len());
+        assert_eq!(h.max_timestamp, 1_234_567);
+        assert_ne!(h.attributes & 0x08, 0, "timestamp type LogAppendTime");
+        let set = RecordBatchDecoder::decode(&mut read.records.clone()).unwrap();
+        assert_eq!(set.records.len(), 3);
+        assert_eq!(
+            log.offset_for_timestamp(1_234_567).unwrap(),
+            Some((2, 1_234_567))
+        );
     }
 
     #[test]

@@ -203,16 +203,21 @@ impl Segment {
         self.time_index.maybe_append(h.max_timestamp, h.base_offset)
     }
 
-    /// Appends one batch whose base offset was already assigned.
-    pub fn append(&mut self, h: &BatchHeader, bytes: &[u8], index_interval: u64) -> Result<()> {
+    /// Appends one batch whose base offset was already assigned, given as consecutive
+    /// parts (a rewritten header and the records as the producer sent them).
+    pub fn append(&mut self, h: &BatchHeader, parts: &[&[u8]], index_interval: u64) -> Result<()> {
         let pos = self.size;
-        self.file
-            .write_all_at(bytes, pos)
-            .map_err(|e| Error::io(self.path.display(), e))?;
+        let mut at = pos;
+        for part in parts {
+            self.file
+                .write_all_at(part, at)
+                .map_err(|e| Error::io(self.path.display(), e))?;
+            at += part.len() as u64;
+        }
         if self.size == 0 {
             self.bytes_since_index = u64::MAX;
         }
-        self.size += bytes.len() as u64;
+        self.size = at;
         self.index_batch(h, pos, index_interval)?;
         self.first_batch_timestamp.get_or_insert(h.max_timestamp);
         self.next_offset = h.next_offset();
@@ -345,7 +350,7 @@ mod tests {
             let mut b = batch(per_batch, "k", 1_000 + next);
             set_base_offset(&mut b, next);
             let h = split_batches(&b).unwrap()[0].0;
-            seg.append(&h, &b, 200).unwrap();
+            seg.append(&h, &[&b], 200).unwrap();
             next = h.next_offset();
         }
     }

@@ -21,8 +21,10 @@ use crate::broker::BrokerState;
 /// Replies in flight per connection before the reader waits (librdkafka sends ≤ 5).
 const MAX_IN_FLIGHT: usize = 64;
 /// A request body is read (and its memory reserved) this much at a time at first,
-/// then in doubling steps, so memory follows the bytes that actually arrived.
-const READ_CHUNK: usize = 64 * 1024;
+/// then in doubling steps, so memory follows the bytes that actually arrived. 1 MiB
+/// holds a whole librdkafka request (batch.size and message.max.bytes default to 1 MB)
+/// in one allocation, without copies as the buffer grows.
+const READ_CHUNK: usize = 1024 * 1024;
 /// How long shutdown waits for connections to finish the requests they are handling.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
