@@ -14,14 +14,13 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Encodable, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::Compression;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 use crate::config::TopicConfig;
-use crate::log::batch::{split_batches, HEADER_LEN};
+use crate::log::batch::tests::with_header;
+use crate::log::batch::{encode_records, plain_record, split_batches, HEADER_LEN};
 use crate::log::partition::tests::open;
 use crate::protocol::api_versions::SUPPORTED;
 use crate::protocol::dispatch::{dispatch, Connection};
@@ -74,43 +73,23 @@ fn mutate(mut b: Vec<u8>, muts: &[Mutation]) -> Vec<u8> {
     b
 }
 
-fn records(n: usize, keyed: bool) -> Vec<Record> {
-    (0..n)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: -1,
-            timestamp: 1_000 + i as i64,
-            key: keyed.then(|| Bytes::from(format!("key-{i}"))),
-            value: (i % 5 != 3).then(|| Bytes::from(format!("value-{i}").repeat(i % 7 + 1))),
-            headers: if i % 2 == 0 {
-                [(
-                    StrBytes::from_static_str("h"),
-                    Some(Bytes::from_static(b"v")),
-                )]
-                .into_iter()
-                .collect()
-            } else {
-                Default::default()
-            },
-        })
-        .collect()
-}
-
 fn batch(n: usize, keyed: bool, compression: Compression) -> Vec<u8> {
-    let mut buf = BytesMut::new();
-    let opts = RecordEncodeOptions {
-        version: 2,
-        compression,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records(n, keyed), &opts).expect("encodes");
-    buf.to_vec()
+    let records: Vec<_> = (0..n as i64)
+        .map(|i| {
+            let key = keyed.then(|| Bytes::from(format!("key-{i}")));
+            let value =
+                (i % 5 != 3).then(|| Bytes::from(format!("value-{i}").repeat(i as usize % 7 + 1)));
+            let r = plain_record(i, key, value, 1_000 + i);
+            if i % 2 == 0 {
+                with_header(r)
+            } else {
+                r
+            }
+        })
+        .collect();
+    encode_records(&records, compression)
+        .expect("encodes")
+        .to_vec()
 }
 
 /// Recomputes the CRC of the first batch in `b`, as a hostile client can.

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::records::{Compression, RecordBatchDecoder};
 
-use super::metadata::{self, GroupMetadata};
+use super::metadata::{self, get_str, put_str, GroupMetadata};
 use crate::log::batch;
 
 use crate::error::{Error, Result};
@@ -62,25 +62,6 @@ pub fn check_group_id(group: &str) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-fn put_str(b: &mut BytesMut, s: &str) {
-    b.put_i16(s.len() as i16);
-    b.put_slice(s.as_bytes());
-}
-
-fn get_str(b: &mut Bytes) -> Option<String> {
-    if b.remaining() < 2 {
-        return None;
-    }
-    let len = b.get_i16();
-    if len < 0 {
-        return Some(String::new());
-    }
-    if b.remaining() < len as usize {
-        return None;
-    }
-    String::from_utf8(b.split_to(len as usize).to_vec()).ok()
 }
 
 fn encode_key(group: &str, topic: &str, partition: i32) -> Bytes {

@@ -173,45 +173,60 @@ pub fn split_batches(records: &[u8]) -> Result<Vec<(BatchHeader, std::ops::Range
     Ok(out)
 }
 
-/// Encodes plain (non-idempotent) records into one v2 batch with offsets from 0, as
-/// the broker writes its own records (`__consumer_offsets`) and compaction rewrites them.
-/// Each row is (key, value, timestamp).
+/// A plain (non-idempotent) record at `offset` of its batch, as the broker writes its
+/// own records (`__consumer_offsets`) and compaction rewrites them.
+pub fn plain_record(
+    offset: i64,
+    key: Option<bytes::Bytes>,
+    value: Option<bytes::Bytes>,
+    timestamp: i64,
+) -> kafka_protocol::records::Record {
+    kafka_protocol::records::Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: -1,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: kafka_protocol::records::TimestampType::Creation,
+        offset,
+        // offset - sequence must be constant inside a batch; the base sequence is -1.
+        sequence: offset as i32 - 1,
+        timestamp,
+        key,
+        value,
+        headers: Default::default(),
+    }
+}
+
+/// Encodes records into one v2 batch.
+pub fn encode_records(
+    records: &[kafka_protocol::records::Record],
+    compression: kafka_protocol::records::Compression,
+) -> Result<bytes::BytesMut> {
+    use kafka_protocol::records::{RecordBatchEncoder, RecordEncodeOptions};
+    let mut buf = bytes::BytesMut::new();
+    let opts = RecordEncodeOptions {
+        version: 2,
+        compression,
+    };
+    RecordBatchEncoder::encode(&mut buf, records, &opts)
+        .map_err(|e| Error::CorruptBatch(format!("encoding a batch: {e}")))?;
+    Ok(buf)
+}
+
+/// Encodes plain records with offsets from 0 into one v2 batch. Each row is
+/// (key, value, timestamp).
 pub fn encode_plain(
     rows: impl IntoIterator<Item = (Option<bytes::Bytes>, Option<bytes::Bytes>, i64)>,
     compression: kafka_protocol::records::Compression,
 ) -> Result<bytes::BytesMut> {
-    use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
-    let records: Vec<Record> = rows
+    let records: Vec<_> = rows
         .into_iter()
         .enumerate()
-        .map(|(i, (key, value, timestamp))| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // offset - sequence must be constant inside a batch; the base sequence is -1.
-            sequence: i as i32 - 1,
-            timestamp,
-            key,
-            value,
-            headers: Default::default(),
-        })
+        .map(|(i, (key, value, timestamp))| plain_record(i as i64, key, value, timestamp))
         .collect();
-    let mut buf = bytes::BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )
-    .map_err(|e| Error::CorruptBatch(format!("encoding a batch: {e}")))?;
-    Ok(buf)
+    encode_records(&records, compression)
 }
 
 #[cfg(test)]
@@ -219,6 +234,19 @@ pub(crate) mod tests {
     use super::*;
     use bytes::Bytes;
     use kafka_protocol::records::Compression;
+
+    /// A record with one header (`h` = `v`), so header parsing is exercised.
+    pub(crate) fn with_header(
+        mut r: kafka_protocol::records::Record,
+    ) -> kafka_protocol::records::Record {
+        r.headers = [(
+            kafka_protocol::protocol::StrBytes::from_static_str("h"),
+            Some(Bytes::from_static(b"v")),
+        )]
+        .into_iter()
+        .collect();
+        r
+    }
 
     /// Encodes `n` keyed records into one v2 batch starting at offset 0.
     pub(crate) fn batch(n: i64, key_prefix: &str, ts: i64) -> Vec<u8> {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::partition::{now_ms, PartitionLog};
+use super::partition::{now_ms, LogInner, PartitionLog};
 use crate::durable;
 use crate::error::{Error, Result};
 
@@ -71,6 +71,18 @@ impl Faults {
     }
 }
 
+/// The closed segments waiting for an fsync, and the active one.
+fn to_sync(inner: &LogInner) -> Vec<Unsynced> {
+    let mut files = inner.unsynced_closed.clone();
+    let active = inner.active();
+    files.push(Unsynced {
+        file: active.file(),
+        path: active.path().display().to_string(),
+        base: active.base_offset,
+    });
+    files
+}
+
 /// fsyncs the files (and the directory, when entries changed) and, when closed
 /// segments were among them, moves the recovery point to the active segment.
 fn sync_files(
@@ -110,14 +122,8 @@ impl PartitionLog {
             let mut inner = self.lock();
             inner.unflushed_messages = 0;
             inner.last_flush_ms = now_ms();
-            let mut files = inner.unsynced_closed.clone();
-            let active = inner.active();
-            files.push(Unsynced {
-                file: active.file(),
-                path: active.path().display().to_string(),
-                base: active.base_offset,
-            });
-            (files, inner.next_offset(), active.base_offset)
+            let files = to_sync(&inner);
+            (files, inner.next_offset(), inner.active().base_offset)
         };
         let closed = files.len() > 1;
         let dir = self.dir().to_path_buf();
@@ -176,13 +182,8 @@ impl PartitionLog {
     pub fn flush_now(&self) -> Result<()> {
         self.check_online()?;
         let inner = self.lock();
-        let mut files = inner.unsynced_closed.clone();
+        let files = to_sync(&inner);
         let active = inner.active();
-        files.push(Unsynced {
-            file: active.file(),
-            path: active.path().display().to_string(),
-            base: active.base_offset,
-        });
         let dir_dirty = self.dir_dirty.swap(false, Ordering::AcqRel);
         let result = match self.faults.sync_error() {
             Some(e) => Err(Error::io(&files[0].path, e)),
@@ -208,12 +209,11 @@ mod tests {
     use crate::log::batch::tests::batch;
     use crate::log::partition::tests::open;
 
-    #[tokio::test]
-    async fn rolled_segments_are_synced_and_the_recovery_point_advances() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A log of 24 records in three segments, two of them closed and not yet synced.
+    fn rolled_log(dir: &Path) -> PartitionLog {
         let one = batch(4, "k", 0).len() as u64;
         let log = open(
-            dir.path(),
+            dir,
             TopicConfig {
                 segment_bytes: one * 2,
                 ..TopicConfig::default()
@@ -222,6 +222,13 @@ mod tests {
         for i in 0..6 {
             log.append(&batch(4, "k", i), 0).unwrap();
         }
+        log
+    }
+
+    #[tokio::test]
+    async fn rolled_segments_are_synced_and_the_recovery_point_advances() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = rolled_log(dir.path());
         assert_eq!(read_recovery_point(dir.path()), 0);
         assert_eq!(log.lock().unsynced_closed.len(), 2);
         log.sync_to(24).await.unwrap();
@@ -236,17 +243,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_fsync_takes_the_log_offline_and_keeps_what_was_unsynced() {
         let dir = tempfile::tempdir().unwrap();
-        let one = batch(4, "k", 0).len() as u64;
-        let log = open(
-            dir.path(),
-            TopicConfig {
-                segment_bytes: one * 2,
-                ..TopicConfig::default()
-            },
-        );
-        for i in 0..6 {
-            log.append(&batch(4, "k", i), 0).unwrap();
-        }
+        let log = rolled_log(dir.path());
         log.faults.fail_sync.store(true, Ordering::Release);
         let err = log.sync_to(24).await.unwrap_err();
         assert_eq!(err.code(), crate::error::ErrorCode::KafkaStorageError);

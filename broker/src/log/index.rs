@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 
 /// One file of fixed-size entries, mirrored in memory.
 #[derive(Debug)]
-struct EntryFile {
+pub struct EntryFile {
     path: PathBuf,
     file: File,
 }
@@ -41,13 +41,18 @@ impl EntryFile {
             .map_err(|e| Error::io(self.path.display(), e))
     }
 
-    fn rename(&mut self, to: &Path) -> Result<()> {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Moves the file (the handle stays valid).
+    pub fn rename(&mut self, to: &Path) -> Result<()> {
         std::fs::rename(&self.path, to).map_err(|e| Error::io(self.path.display(), e))?;
         self.path = to.to_path_buf();
         Ok(())
     }
 
-    fn sync(&self) -> Result<()> {
+    pub fn sync(&self) -> Result<()> {
         self.file
             .sync_data()
             .map_err(|e| Error::io(self.path.display(), e))
@@ -87,17 +92,9 @@ impl OffsetIndex {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.file.path
-    }
-
-    /// Moves the index file (the handle stays valid).
-    pub fn rename(&mut self, to: &Path) -> Result<()> {
-        self.file.rename(to)
-    }
-
-    pub fn sync(&self) -> Result<()> {
-        self.file.sync()
+    /// The file behind the index.
+    pub fn file(&mut self) -> &mut EntryFile {
+        &mut self.file
     }
 
     /// True when the entries are strictly increasing and point inside a file of `log_size`.
@@ -173,17 +170,9 @@ impl TimeIndex {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.file.path
-    }
-
-    /// Moves the index file (the handle stays valid).
-    pub fn rename(&mut self, to: &Path) -> Result<()> {
-        self.file.rename(to)
-    }
-
-    pub fn sync(&self) -> Result<()> {
-        self.file.sync()
+    /// The file behind the index.
+    pub fn file(&mut self) -> &mut EntryFile {
+        &mut self.file
     }
 
     pub fn last_timestamp(&self) -> Option<i64> {

@@ -291,10 +291,10 @@ impl Segment {
     }
 
     /// fsyncs the log and both indexes (a compacted segment is trusted after a crash).
-    pub fn sync_all_files(&self) -> Result<()> {
+    pub fn sync_all_files(&mut self) -> Result<()> {
         self.sync()?;
-        self.index.sync()?;
-        self.time_index.sync()
+        self.index.file().sync()?;
+        self.time_index.file().sync()
     }
 
     /// Renames the three files to carry `suffix` (`""` for the final names). The
@@ -303,8 +303,8 @@ impl Segment {
     pub fn rename_suffix(&mut self, suffix: &str) -> Result<()> {
         let dir = self.dir();
         let [log, index, time] = Self::paths(&dir, self.base_offset, suffix);
-        self.index.rename(&index)?;
-        self.time_index.rename(&time)?;
+        self.index.file().rename(&index)?;
+        self.time_index.file().rename(&time)?;
         fs::rename(&self.path, &log).map_err(|e| Error::io(self.path.display(), e))?;
         self.path = log;
         Ok(())
@@ -318,10 +318,10 @@ impl Segment {
     }
 
     /// Removes the segment's files, the `.log` first (once it is gone the segment is).
-    pub fn delete(self) -> Result<()> {
+    pub fn delete(mut self) -> Result<()> {
         remove_if_present(&self.path)?;
-        remove_if_present(self.index.path())?;
-        remove_if_present(self.time_index.path())
+        remove_if_present(self.index.file().path())?;
+        remove_if_present(self.time_index.file().path())
     }
 }
 

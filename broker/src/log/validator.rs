@@ -445,11 +445,10 @@ fn walk_records(src: &mut dyn Source, count: i32, rules: &Rules) -> Result<()> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::log::batch::{split_batches, tests::batch};
-    use bytes::{Bytes, BytesMut};
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
+    use crate::log::batch::tests::{batch, with_header};
+    use crate::log::batch::{encode_records, plain_record, split_batches};
+    use bytes::Bytes;
+    use kafka_protocol::records::Compression;
 
     const RULES: Rules = Rules {
         partition: "t-0",
@@ -463,39 +462,14 @@ pub(crate) mod tests {
     }
 
     fn encoded(n: usize, value_len: usize, key: bool, compression: Compression) -> Vec<u8> {
-        let records: Vec<Record> = (0..n)
-            .map(|i| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: -1,
-                timestamp: 1000 + i as i64,
-                key: key.then(|| Bytes::from(format!("k{i}"))),
-                value: Some(Bytes::from(vec![b'x'; value_len])),
-                headers: [(
-                    kafka_protocol::protocol::StrBytes::from_static_str("h"),
-                    Some(Bytes::from_static(b"v")),
-                )]
-                .into_iter()
-                .collect(),
+        let records: Vec<_> = (0..n as i64)
+            .map(|i| {
+                let key = key.then(|| Bytes::from(format!("k{i}")));
+                let value = Some(Bytes::from(vec![b'x'; value_len]));
+                with_header(plain_record(i, key, value, 1000 + i))
             })
             .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            &records,
-            &RecordEncodeOptions {
-                version: 2,
-                compression,
-            },
-        )
-        .unwrap();
-        buf.to_vec()
+        encode_records(&records, compression).unwrap().to_vec()
     }
 
     /// Rewrites a header field at `at` and fixes the CRC, as a hostile client can.

@@ -57,15 +57,21 @@ async fn half_sent_huge_frames_do_not_take_memory() {
     broker.shutdown().await.unwrap();
 }
 
+/// Two connections, each answered once.
+async fn two_served(addr: std::net::SocketAddr) -> (TcpStream, TcpStream) {
+    let mut a = TcpStream::connect(addr).await.unwrap();
+    let mut b = TcpStream::connect(addr).await.unwrap();
+    assert!(api_versions(&mut a).await.is_some());
+    assert!(api_versions(&mut b).await.is_some());
+    (a, b)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_are_capped_overall_and_per_address() {
     let dir = tempfile::tempdir().unwrap();
     let broker = start(dir.path(), &[("max.connections.per.ip", "2")]).await;
     let addr = broker.local_addr();
-    let mut a = TcpStream::connect(addr).await.unwrap();
-    let mut b = TcpStream::connect(addr).await.unwrap();
-    assert!(api_versions(&mut a).await.is_some());
-    assert!(api_versions(&mut b).await.is_some());
+    let (a, _b) = two_served(addr).await;
     let mut c = TcpStream::connect(addr).await.unwrap();
     assert!(
         api_versions(&mut c).await.is_none(),
@@ -92,10 +98,7 @@ async fn connections_are_capped_overall_and_per_address() {
     let dir = tempfile::tempdir().unwrap();
     let broker = start(dir.path(), &[("max.connections", "2")]).await;
     let addr = broker.local_addr();
-    let mut a = TcpStream::connect(addr).await.unwrap();
-    let mut b = TcpStream::connect(addr).await.unwrap();
-    assert!(api_versions(&mut a).await.is_some());
-    assert!(api_versions(&mut b).await.is_some());
+    let (a, _b) = two_served(addr).await;
     let mut c = TcpStream::connect(addr).await.unwrap();
     let waiting = tokio::time::timeout(Duration::from_millis(300), api_versions(&mut c)).await;
     assert!(
