@@ -19,9 +19,8 @@ bs=127.0.0.1:$port
 cleanup() { [ -n "${broker:-}" ] && kill "$broker" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 # One record per line: 1023 bytes and the newline kcat splits on.
-line=$(head -c $((size - 1)) /dev/zero | tr '\0' x)
-yes "$line" | head -n "$records" > "$work/records.txt"
-mbs() { python3 -c "print(f'{$1 / $2 / 1048576:.1f}')"; }
+python3 -c "import sys; sys.stdout.write(('x' * ($size - 1) + '\n') * $records)" > "$work/records.txt"
+mbs() { python3 -c "print(f'{($1) / ($2) / 1048576:.1f}')"; }
 now() { date +%s.%N; }
 
 "$bin" perf loopback --bytes $((records * size)) --dir "$work" | tee "$work/limit.txt"

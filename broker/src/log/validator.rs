@@ -68,11 +68,10 @@ pub fn validate_batch(h: &BatchHeader, bytes: &[u8], rules: &Rules) -> Result<()
         )));
     }
     let body = &bytes[HEADER_LEN..h.size];
-    let walk = |src: &mut dyn Source| walk_records(src, count, rules);
     match h.compression() {
         0 => {
             let mut src = SliceSource { buf: body, pos: 0 };
-            walk(&mut src)?;
+            walk_records(&mut src, count, rules)?;
             if src.pos != body.len() {
                 return Err(invalid(format!(
                     "Found {} unexpected bytes after the last record of a batch in topic partition {tp}.",
@@ -94,7 +93,7 @@ pub fn validate_batch(h: &BatchHeader, bytes: &[u8], rules: &Rules) -> Result<()
                     },
                 ),
             };
-            walk(&mut src)?;
+            walk_records(&mut src, count, rules)?;
             if src
                 .reader
                 .fill_buf()
@@ -269,6 +268,7 @@ struct SliceSource<'a> {
 }
 
 impl Source for SliceSource<'_> {
+    #[inline]
     fn byte(&mut self) -> Result<Option<u8>, io::Error> {
         let b = self.buf.get(self.pos).copied();
         self.pos += b.is_some() as usize;
@@ -312,12 +312,12 @@ impl<R: Read> Source for StreamSource<R> {
 }
 
 /// Counts the bytes taken from a source, to check each record's declared length.
-struct Counted<'s> {
-    src: &'s mut dyn Source,
+struct Counted<'s, S: Source> {
+    src: &'s mut S,
     read: u64,
 }
 
-impl Counted<'_> {
+impl<S: Source> Counted<'_, S> {
     fn byte(&mut self) -> Result<Option<u8>, io::Error> {
         let b = self.src.byte()?;
         self.read += b.is_some() as u64;
@@ -349,7 +349,8 @@ impl Counted<'_> {
 }
 
 /// Walks `count` records (Kafka's `DefaultRecord` layout), checking their structure.
-fn walk_records(src: &mut dyn Source, count: i32, rules: &Rules) -> Result<()> {
+/// Generic over the source so the per-byte reads of the uncompressed path inline.
+fn walk_records<S: Source>(src: &mut S, count: i32, rules: &Rules) -> Result<()> {
     let tp = rules.partition;
     let malformed = |i: i32, what: &str| {
         invalid(format!(

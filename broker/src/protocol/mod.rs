@@ -3,6 +3,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod api_versions;
+pub(crate) mod buffers;
 pub(crate) mod configs;
 pub(crate) mod dispatch;
 pub(crate) mod fetch;

@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+use super::buffers::{BufferPool, POOLED_SIZE};
 use super::dispatch::{dispatch, Connection};
 use crate::broker::BrokerState;
 
@@ -24,7 +25,7 @@ const MAX_IN_FLIGHT: usize = 64;
 /// then in doubling steps, so memory follows the bytes that actually arrived. 1 MiB
 /// holds a whole librdkafka request (batch.size and message.max.bytes default to 1 MB)
 /// in one allocation, without copies as the buffer grows.
-const READ_CHUNK: usize = 1024 * 1024;
+const READ_CHUNK: usize = POOLED_SIZE;
 /// How long shutdown waits for connections to finish the requests they are handling.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -36,6 +37,7 @@ struct Limits {
     connections: Arc<Semaphore>,
     max_per_ip: usize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
+    buffers: Arc<BufferPool>,
 }
 
 /// A connection's place in its address's count; given back when dropped.
@@ -67,6 +69,7 @@ impl Limits {
             connections: Arc::new(Semaphore::new(permits(c.max_connections))),
             max_per_ip: c.max_connections_per_ip,
             per_ip: Mutex::new(HashMap::new()),
+            buffers: Arc::default(),
         }
     }
 
@@ -118,7 +121,8 @@ pub(crate) async fn accept_loop(
                 let _ = stream.set_nodelay(true);
                 let (state, stop, limits) = (state.clone(), stop.clone(), limits.clone());
                 conns.spawn(async move {
-                    serve(stream, peer, state, stop, limits.memory.clone()).await;
+                    let memory = limits.memory.clone();
+                    serve(stream, peer, state, stop, memory, limits.buffers.clone()).await;
                     drop((slot, ip_slot));
                 });
             }
@@ -139,17 +143,25 @@ pub(crate) async fn accept_loop(
     }
 }
 
-/// Reads a body of `len` bytes, reserving memory from `memory` as it grows.
+/// Reads a body of `len` bytes, reserving memory from `memory` as it grows. Bodies up
+/// to [`POOLED_SIZE`] go into a pooled buffer.
 async fn read_body<R: AsyncRead + Unpin>(
     rd: &mut R,
     len: usize,
     memory: Option<&Arc<Semaphore>>,
-) -> std::io::Result<(Vec<u8>, Option<OwnedSemaphorePermit>)> {
-    let mut buf: Vec<u8> = Vec::new();
+    pool: &Arc<BufferPool>,
+) -> std::io::Result<(Bytes, Option<OwnedSemaphorePermit>)> {
+    let mut buf: Vec<u8> = if len <= POOLED_SIZE {
+        pool.take()
+    } else {
+        Vec::new()
+    };
     let mut held: Option<OwnedSemaphorePermit> = None;
+    let mut reserved = 0;
     while buf.len() < len {
-        if buf.len() == buf.capacity() {
-            let grow = buf.capacity().max(READ_CHUNK).min(len - buf.len());
+        if reserved == buf.len() {
+            let grow = reserved.max(READ_CHUNK).min(len - reserved);
+            reserved += grow;
             if let Some(m) = memory {
                 let p = m
                     .clone()
@@ -161,15 +173,15 @@ async fn read_body<R: AsyncRead + Unpin>(
                     None => held = Some(p),
                 }
             }
-            buf.reserve_exact(grow);
+            buf.reserve_exact(reserved.saturating_sub(buf.capacity()));
         }
-        let want = (buf.capacity() - buf.len()).min(len - buf.len());
+        let want = reserved - buf.len();
         let n = (&mut *rd).take(want as u64).read_buf(&mut buf).await?;
         if n == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
     }
-    Ok((buf, held))
+    Ok((pool.freeze(buf), held))
 }
 
 async fn serve(
@@ -178,6 +190,7 @@ async fn serve(
     state: Arc<BrokerState>,
     mut stop: watch::Receiver<bool>,
     memory: Option<Arc<Semaphore>>,
+    pool: Arc<BufferPool>,
 ) {
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<tokio::task::JoinHandle<Option<Bytes>>>(MAX_IN_FLIGHT);
@@ -215,7 +228,7 @@ async fn serve(
             break;
         }
         let body = tokio::select! {
-            b = read_body(&mut rd, len as usize, memory.as_ref()) => b,
+            b = read_body(&mut rd, len as usize, memory.as_ref(), &pool) => b,
             _ = stop.changed() => break,
         };
         let (buf, reserved) = match body {
@@ -225,7 +238,7 @@ async fn serve(
                 break;
             }
         };
-        match dispatch(&state, &conn, Bytes::from(buf)) {
+        match dispatch(&state, &conn, buf) {
             Ok(reply) => {
                 // The reservation lasts until the request is answered.
                 let handle = tokio::spawn(async move {
