@@ -6,6 +6,7 @@
 #      a release `runnel broker`;
 #   3. `runnel perf produce` does the same through rdkafka.
 # Prints MB/s and the ratios to the limit. Needs kcat (scripts/test.sh installs it).
+# BROKER_BIN runs another broker binary (e.g. an older build) for a before/after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 records=${RECORDS:-1000000}
@@ -23,10 +24,11 @@ python3 -c "import sys; sys.stdout.write(('x' * ($size - 1) + '\n') * $records)"
 mbs() { python3 -c "print(f'{($1) / ($2) / 1048576:.1f}')"; }
 now() { date +%s.%N; }
 
-"$bin" perf loopback --bytes $((records * size)) --dir "$work" | tee "$work/limit.txt"
-limit=$(grep -o '[0-9.]* MB/s' "$work/limit.txt" | cut -d' ' -f1)
+# The limit is the best of three runs (page-cache writeback makes single runs noisy).
+for _ in 1 2 3; do "$bin" perf loopback --bytes $((records * size)) --dir "$work"; done | tee "$work/limit.txt"
+limit=$(grep -o '[0-9.]* MB/s' "$work/limit.txt" | cut -d' ' -f1 | sort -n | tail -1)
 
-"$bin" broker --data-dir "$work/data" --listen "$bs" > "$work/broker.log" 2>&1 &
+"${BROKER_BIN:-$bin}" broker --data-dir "$work/data" --listen "$bs" > "$work/broker.log" 2>&1 &
 broker=$!
 for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 "$bin" topics create kcat-bench --partitions 1 --bootstrap-server "$bs" >/dev/null
