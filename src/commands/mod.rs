@@ -9,6 +9,7 @@ mod ksql;
 mod perf;
 mod perf_ksql;
 mod perf_loopback;
+mod perf_sink;
 mod perf_streams;
 mod produce;
 mod topics;

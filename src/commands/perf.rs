@@ -68,6 +68,15 @@ pub enum PerfCommand {
         #[arg(long, default_value = ".")]
         dir: std::path::PathBuf,
     },
+    /// A minimal Kafka endpoint that only writes produced bytes to a file and acks:
+    /// the machine's limit for a given producer (run until killed).
+    Sink {
+        #[arg(long, default_value = "127.0.0.1:9099")]
+        listen: String,
+        /// Where the files go (the broker's data disk).
+        #[arg(long, default_value = ".")]
+        dir: std::path::PathBuf,
+    },
     /// Read records from the beginning of a topic.
     Consume {
         #[arg(long)]
@@ -156,6 +165,9 @@ pub async fn run(cmd: PerfCommand) -> anyhow::Result<()> {
                 produce(&conn, &topic, num_records, record_size, throughput, &acks)
             })
             .await?
+        }
+        PerfCommand::Sink { listen, dir } => {
+            tokio::task::spawn_blocking(move || super::perf_sink::run(&listen, &dir)).await?
         }
         PerfCommand::Loopback { bytes, dir } => {
             tokio::task::spawn_blocking(move || super::perf_loopback::run(bytes, &dir)).await?

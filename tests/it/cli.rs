@@ -343,3 +343,62 @@ fn connect_reads_stdin_and_writes_stdout_when_no_file_is_set() {
     assert_eq!(seen, vec!["piped one", "piped twö"]);
     drop(stdin);
 }
+
+#[test]
+fn perf_references_loopback_and_sink() {
+    // `runnel perf loopback` reports MB/s; `runnel perf sink` speaks enough Kafka for
+    // librdkafka to produce into it (the reference of scripts/bench-produce.sh).
+    let dir = tempfile::tempdir().unwrap();
+    let out = runnel()
+        .args(["perf", "loopback", "--bytes", "10000000", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("10000000 bytes"),
+        "{text}"
+    );
+    let port = free_port();
+    let mut sink = runnel()
+        .args([
+            "perf",
+            "sink",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--dir",
+        ])
+        .arg(dir.path())
+        .spawn()
+        .unwrap();
+    crate::support::wait_for("the sink to listen", 10, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let bs = format!("127.0.0.1:{port}");
+    let out = run(
+        &bs,
+        &[
+            "perf",
+            "produce",
+            "--topic",
+            "s",
+            "--num-records",
+            "5000",
+            "--record-size",
+            "100",
+        ],
+    );
+    let _ = sink.kill();
+    let _ = sink.wait();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("5000 records sent") && text.contains(" 0 errors"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written: u64 = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(written > 5000 * 100, "the sink wrote {written} bytes");
+}
