@@ -148,6 +148,35 @@ async fn upserts_deletes_schema_changes_and_a_database_restart() {
     }
     let (_, status) = api.get("/connectors/pg-sink/status").await;
     assert_eq!(status["tasks"][0]["state"], "RUNNING", "{status}");
+
+    // A record whose schema declares a Decimal scale of 4,000,000,000 (the scale was
+    // used as a formatting width and aborted the whole worker): the task fails with a
+    // message naming the record and the scale; the worker and its REST API go on.
+    let bad = json!({"schema": {"type": "struct", "name": "customer", "optional": false, "fields": [
+            {"field": "name", "type": "string", "optional": false},
+            {"field": "price", "type": "bytes", "optional": true,
+             "name": "org.apache.kafka.connect.data.Decimal", "version": 1,
+             "parameters": {"scale": "4000000000"}}]},
+        "payload": {"name": "bad", "price": "AQ=="}});
+    send(&p, 99, Some(bad.to_string())).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let trace = loop {
+        let (_, status) = api.get("/connectors/pg-sink/status").await;
+        if status["tasks"][0]["state"] == "FAILED" {
+            break status["tasks"][0]["trace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        trace.contains("customers-0 offset")
+            && trace.contains("Decimal scale 4000000000 is outside"),
+        "{trace}"
+    );
+    assert!(!rows(&pg).await.iter().any(|r| r.0 == 99));
     worker.shutdown().await;
     broker.shutdown().await.unwrap();
 }

@@ -13,7 +13,7 @@ use tokio_postgres::Client;
 
 use super::connection::{describe, is_transient};
 use super::sink_config::{InsertMode, PkMode, SinkConfig};
-use super::sql::{column_type, ident, literal, table as table_ident};
+use super::sql::{check_schema, column_type, ident, literal, table as table_ident};
 use crate::api::{Config, Schema, SchemaType, SinkConnector, SinkRecord, SinkTask, Value};
 use crate::error::{Error, Result};
 
@@ -120,6 +120,14 @@ impl PostgresSinkTask {
     fn row(&self, r: &SinkRecord) -> Result<Option<Row>> {
         let c = self.cfg()?;
         let rec = &r.record;
+        for (what, schema) in [("key", &rec.key_schema), ("value", &rec.value_schema)] {
+            if let Some(Err(e)) = schema.as_ref().map(check_schema) {
+                return Err(task_err(format!(
+                    "the record at {}-{} offset {} has an unusable {what} schema: {e}",
+                    rec.topic, r.kafka_partition, r.kafka_offset
+                )));
+            }
+        }
         let table = c.table_for(&rec.topic);
         let col = |name: &str, s: &Schema| ColumnDef {
             name: name.to_string(),

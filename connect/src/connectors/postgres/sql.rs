@@ -62,8 +62,51 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// A Decimal's unscaled big-endian two's complement bytes with its scale, as text.
-fn decimal(bytes: &[u8], scale: u32) -> Option<String> {
-    if bytes.is_empty() || bytes.len() > 16 {
+/// The largest Decimal scale accepted either way: PostgreSQL's NUMERIC keeps at most
+/// 16,383 digits after the decimal point. The scale comes from the record's schema, so
+/// it is bounded before it is used as a width.
+pub const MAX_DECIMAL_SCALE: i64 = 16_383;
+
+const DECIMAL: &str = "org.apache.kafka.connect.data.Decimal";
+
+/// The `scale` parameter of a Decimal schema, checked.
+pub fn decimal_scale(s: &Schema) -> Result<i32, String> {
+    let raw = s
+        .parameters
+        .iter()
+        .find(|(k, _)| k == "scale")
+        .map(|(_, v)| v.as_str())
+        .ok_or("a Decimal schema has no scale parameter")?;
+    let scale: i64 = raw
+        .trim()
+        .parse()
+        .map_err(|_| format!("Decimal scale '{raw}' is not an integer"))?;
+    if scale.abs() > MAX_DECIMAL_SCALE {
+        return Err(format!(
+            "Decimal scale {scale} is outside -{MAX_DECIMAL_SCALE}..{MAX_DECIMAL_SCALE}"
+        ));
+    }
+    Ok(scale as i32)
+}
+
+/// Checks the parameters this sink uses, in a schema and every schema inside it.
+pub fn check_schema(s: &Schema) -> Result<(), String> {
+    if s.name.as_deref() == Some(DECIMAL) {
+        decimal_scale(s)?;
+    }
+    for f in &s.fields {
+        check_schema(&f.schema).map_err(|e| format!("field {}: {e}", f.name))?;
+    }
+    for inner in [&s.key, &s.value].into_iter().flatten() {
+        check_schema(inner)?;
+    }
+    Ok(())
+}
+
+/// A Decimal's unscaled big-endian two's complement bytes as SQL text at `scale`
+/// (negative scales multiply by powers of ten, as Java's BigDecimal).
+fn decimal(bytes: &[u8], scale: i32) -> Option<String> {
+    if bytes.is_empty() || bytes.len() > 16 || i64::from(scale).abs() > MAX_DECIMAL_SCALE {
         return None;
     }
     let mut v: i128 = if bytes[0] & 0x80 != 0 { -1 } else { 0 };
@@ -71,7 +114,13 @@ fn decimal(bytes: &[u8], scale: u32) -> Option<String> {
         v = (v << 8) | i128::from(*b);
     }
     let neg = v < 0;
-    let digits = v.unsigned_abs().to_string();
+    let mut digits = v.unsigned_abs().to_string();
+    if scale < 0 {
+        if v != 0 {
+            digits.push_str(&"0".repeat(scale.unsigned_abs() as usize));
+        }
+        return Some(format!("{}{digits}", if neg { "-" } else { "" }));
+    }
     let scale = scale as usize;
     let (int, frac) = if digits.len() > scale {
         digits.split_at(digits.len() - scale)
@@ -133,11 +182,9 @@ pub fn literal(v: &Value, s: Option<&Schema>) -> String {
         (Some("org.apache.kafka.connect.data.Time"), Value::Int32(ms)) => {
             return format!("(TIME '00:00' + {ms} * INTERVAL '1 millisecond')")
         }
-        (Some("org.apache.kafka.connect.data.Decimal"), Value::Bytes(b)) => {
-            let scale = s
-                .and_then(|s| s.parameters.iter().find(|(k, _)| k == "scale"))
-                .and_then(|(_, v)| v.parse().ok())
-                .unwrap_or(0);
+        (Some(DECIMAL), Value::Bytes(b)) => {
+            // Schemas were checked (check_schema) before literals are made.
+            let scale = s.and_then(|s| decimal_scale(s).ok()).unwrap_or(0);
             if let Some(d) = decimal(b, scale) {
                 return quote(&d);
             }
@@ -190,6 +237,8 @@ mod tests {
         assert_eq!(decimal(&[0x30, 0x39], 2).as_deref(), Some("123.45"));
         assert_eq!(decimal(&[0xff, 0x85], 3).as_deref(), Some("-0.123"));
         assert_eq!(decimal(&[0x05], 2).as_deref(), Some("0.05"));
+        assert_eq!(decimal(&[0x0c], -2).as_deref(), Some("1200"));
+        assert_eq!(decimal(&[0xf4], -1).as_deref(), Some("-120"));
         assert_eq!(ident("we\"ird"), "\"we\"\"ird\"");
         assert_eq!(table("s.t"), "\"s\".\"t\"");
         let arr = Schema::array(Schema::new(SchemaType::Int32));
@@ -201,5 +250,29 @@ mod tests {
             ),
             "ARRAY[1,2]::INT[]"
         );
+    }
+
+    #[test]
+    fn schema_parameters_from_records_are_bounded() {
+        // A record's schema once set the Decimal scale to 4,000,000,000, which was used
+        // as a formatting width and aborted the worker on the allocation.
+        let mut d = Schema::new(SchemaType::Bytes);
+        d.name = Some(DECIMAL.into());
+        d.parameters = vec![("scale".into(), "4000000000".into())];
+        let e = check_schema(&d).unwrap_err();
+        assert!(e.contains("outside -16383..16383"), "{e}");
+        assert_eq!(decimal(&[1], 2_000_000_000), None);
+        let mut st = Schema::new(SchemaType::Struct);
+        st.fields = vec![crate::api::Field {
+            name: "price".into(),
+            schema: Schema::array(d.clone()),
+        }];
+        assert!(check_schema(&st).unwrap_err().starts_with("field price: "));
+        d.parameters = vec![("scale".into(), "two".into())];
+        assert!(check_schema(&d).unwrap_err().contains("not an integer"));
+        d.parameters.clear();
+        assert!(check_schema(&d).unwrap_err().contains("no scale"));
+        d.parameters = vec![("scale".into(), "-3".into())];
+        check_schema(&d).unwrap();
     }
 }
