@@ -220,3 +220,70 @@ async fn a_cdc_topic_feeds_the_sink_through_extract_new_record_state() {
     worker.shutdown().await;
     broker.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_snapshot_cut_off_by_a_lost_connection_is_read_again() {
+    // The snapshot used to be marked done before it ran: when its connection was lost
+    // (a retriable failure, polled again), the retry skipped it and its rows were
+    // never sent.
+    let dir = tempfile::tempdir().unwrap();
+    let pg = PgServer::start();
+    let db = pg.client().await;
+    db.batch_execute(
+        "CREATE TABLE customers (id INT PRIMARY KEY, name TEXT); \
+         INSERT INTO customers SELECT g, 'n' FROM generate_series(1, 50) g; \
+         CREATE PUBLICATION runnel_pub FOR TABLE customers;",
+    )
+    .await
+    .unwrap();
+    // The slot first (its creation waits for open transactions, like the one below).
+    db.batch_execute("SELECT pg_create_logical_replication_slot('runnel', 'pgoutput')")
+        .await
+        .unwrap();
+    // Another session holds the table, so the snapshot's read waits on the lock.
+    let locker = pg.client().await;
+    locker
+        .batch_execute("BEGIN; LOCK TABLE customers IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let broker = broker(&dir.path().join("broker")).await;
+    let bs = broker.bootstrap();
+    create_topics(&bs, &["dbserver.public.customers"]).await;
+    let worker = standalone(&bs, dir.path(), vec![]).await;
+    let api = Api::new(worker.rest_addr);
+    let mut connector = cdc_connector(&pg);
+    connector["config"]["errors.retry.timeout"] = json!("60000");
+    let (code, resp) = api.post("/connectors", Some(connector)).await;
+    assert_eq!(code, 201, "{resp}");
+    let waiting =
+        "FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let n: i64 = db
+            .query_one(&format!("SELECT count(*) {waiting}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the snapshot never reached the table"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Its connection is cut (57P01, retriable), then the table is free again.
+    db.batch_execute(&format!("SELECT pg_terminate_backend(pid) {waiting}"))
+        .await
+        .unwrap();
+    locker.batch_execute("COMMIT").await.unwrap();
+    let (got, _, last) = events(&bs, 50).await;
+    let want: Vec<(String, i64)> = (1..=50).map(|i| ("r".to_string(), i)).collect();
+    assert_eq!(got, want);
+    assert_eq!(last["source"]["snapshot"], "last", "{last}");
+    let (_, status) = api.get("/connectors/cdc/status").await;
+    assert_eq!(status["tasks"][0]["state"], "RUNNING", "{status}");
+    worker.shutdown().await;
+    broker.shutdown().await.unwrap();
+}

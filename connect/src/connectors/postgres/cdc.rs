@@ -663,8 +663,19 @@ impl SourceTask for PostgresCdcTask {
 
     async fn poll(&mut self) -> Result<Vec<SourceRecord>> {
         if self.snapshot_pending {
+            // Cleared only once the snapshot was read: a failure (a retriable one is
+            // polled again) rolls back its transaction and the snapshot starts over.
+            let records = match self.snapshot().await {
+                Ok(records) => records,
+                Err(e) => {
+                    if let Some(client) = self.client.take() {
+                        let _ = client.batch_execute("ROLLBACK").await;
+                    }
+                    self.visibility = None;
+                    return Err(e);
+                }
+            };
             self.snapshot_pending = false;
-            let records = self.snapshot().await?;
             if self.cfg()?.snapshot == SnapshotMode::InitialOnly {
                 self.snapshot_only_done = true;
             }
