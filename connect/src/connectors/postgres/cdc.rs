@@ -79,10 +79,18 @@ impl Visibility {
             .collect();
         Some(Visibility { xmin, xmax, xip })
     }
-    /// Compared on the low 32 bits: pgoutput's xids carry no epoch.
+    /// pgoutput's xids are 32 bits; the snapshot's are epoch-extended (xid8). A streamed
+    /// xid is extended with the epoch that puts it nearest the snapshot's xmax (as
+    /// PostgreSQL's FullTransactionIdFromAllowableAt does): transactions in flight are
+    /// within 2^31 of it, so comparisons stay right across a wraparound.
+    fn full_xid(&self, xid: u32) -> u64 {
+        let delta = xid.wrapping_sub(self.xmax as u32) as i32;
+        self.xmax.wrapping_add_signed(i64::from(delta))
+    }
+
     fn saw(&self, xid: u32) -> bool {
-        let low = |x: u64| x as u32;
-        xid < low(self.xmin) || (xid < low(self.xmax) && !self.xip.iter().any(|x| low(*x) == xid))
+        let full = self.full_xid(xid);
+        full < self.xmin || (full < self.xmax && !self.xip.contains(&full))
     }
 }
 
@@ -717,5 +725,21 @@ mod tests {
         let v = Visibility::parse("100:105:101,103").unwrap();
         assert!(v.saw(99) && v.saw(102) && v.saw(104));
         assert!(!v.saw(101) && !v.saw(103) && !v.saw(105) && !v.saw(200));
+    }
+
+    #[test]
+    fn snapshot_visibility_across_xid_wraparound() {
+        // The snapshot was taken just after the 32-bit xid counter wrapped (epoch 1).
+        let e1 = 1u64 << 32;
+        let v = Visibility::parse(&format!("{}:{}:{}", e1 - 6, e1 + 3, e1 - 2)).unwrap();
+        // Committed before it, in either epoch: seen.
+        assert!(v.saw(u32::MAX - 10) && v.saw(u32::MAX - 3) && v.saw(1));
+        // In progress at the snapshot, or after it (low xids of epoch 1): not seen.
+        // On the low 32 bits alone, 7 < xmin's low bits counted as seen, and its
+        // changes were skipped.
+        assert!(!v.saw(u32::MAX - 1) && !v.saw(3) && !v.saw(7) && !v.saw(1000));
+        // Taken before the wrap, streamed xids after it are not seen.
+        let v = Visibility::parse(&format!("{}:{}:", e1 - 100, e1 - 50)).unwrap();
+        assert!(v.saw(u32::MAX - 200) && !v.saw(u32::MAX - 10) && !v.saw(5));
     }
 }
