@@ -11,7 +11,6 @@ use std::path::Path;
 
 use anyhow::Context;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
@@ -65,17 +64,7 @@ fn serve(mut conn: TcpStream, addr: std::net::SocketAddr, path: &Path) -> anyhow
         let header = RequestHeader::decode(&mut buf, key.request_header_version(version))?;
         let reply = match key {
             ApiKey::ApiVersions => {
-                let mut r = ApiVersionsResponse::default();
-                r.api_keys = VERSIONS
-                    .iter()
-                    .map(|(k, lo, hi)| {
-                        let mut v = ApiVersion::default();
-                        v.api_key = *k as i16;
-                        v.min_version = *lo;
-                        v.max_version = *hi;
-                        v
-                    })
-                    .collect();
+                let r = runnel_broker::protocol::api_versions_listing(VERSIONS);
                 frame(key, version.min(3), header.correlation_id, &r)?
             }
             ApiKey::Metadata => {

@@ -42,10 +42,16 @@ pub(crate) fn is_supported(key: ApiKey, version: i16) -> bool {
 }
 
 pub(crate) fn response(error: ErrorCode) -> ApiVersionsResponse {
-    let mut r = ApiVersionsResponse::default();
+    let mut r = listing(SUPPORTED);
     r.error_code = error.code();
+    r
+}
+
+/// An ApiVersions response advertising `ranges` (API, lowest, highest version).
+pub fn listing(ranges: &[(ApiKey, i16, i16)]) -> ApiVersionsResponse {
+    let mut r = ApiVersionsResponse::default();
     r.finalized_features_epoch = -1;
-    r.api_keys = SUPPORTED
+    r.api_keys = ranges
         .iter()
         .map(|(k, lo, hi)| {
             let mut v = ApiVersion::default();

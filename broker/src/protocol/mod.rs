@@ -15,6 +15,9 @@ pub(crate) mod server;
 
 use kafka_protocol::protocol::StrBytes;
 
+/// An ApiVersions response for given version ranges (used by `runnel perf sink`).
+pub use api_versions::listing as api_versions_listing;
+
 /// A `StrBytes` from any string.
 pub(crate) fn sb(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())

@@ -75,6 +75,25 @@ fn cdc_connector(pg: &PgServer) -> Value {
         "value.converter": "org.apache.kafka.connect.json.JsonConverter", "value.converter.schemas.enable": "false"}})
 }
 
+/// A broker, the CDC topic, a standalone worker, and `connector` created through REST.
+async fn run_connector(
+    dir: &std::path::Path,
+    connector: Value,
+) -> (
+    runnel_broker::BrokerHandle,
+    runnel_connect::standalone::Standalone,
+    Api,
+) {
+    let broker = broker(&dir.join("broker")).await;
+    let bs = broker.bootstrap();
+    create_topics(&bs, &["dbserver.public.customers"]).await;
+    let worker = standalone(&bs, dir, vec![]).await;
+    let api = Api::new(worker.rest_addr);
+    let (code, resp) = api.post("/connectors", Some(connector)).await;
+    assert_eq!(code, 201, "{resp}");
+    (broker, worker, api)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn snapshot_then_stream_with_a_restart_loses_and_repeats_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -83,13 +102,8 @@ async fn snapshot_then_stream_with_a_restart_loses_and_repeats_nothing() {
     db.batch_execute("CREATE TABLE customers (id INT PRIMARY KEY, name TEXT); INSERT INTO customers VALUES (1, 'ann'), (2, 'bo');")
         .await
         .unwrap();
-    let broker = broker(&dir.path().join("broker")).await;
+    let (broker, worker, _api) = run_connector(dir.path(), cdc_connector(&pg)).await;
     let bs = broker.bootstrap();
-    create_topics(&bs, &["dbserver.public.customers"]).await;
-    let worker = standalone(&bs, dir.path(), vec![]).await;
-    let api = Api::new(worker.rest_addr);
-    let (code, resp) = api.post("/connectors", Some(cdc_connector(&pg))).await;
-    assert_eq!(code, 201, "{resp}");
     let (first, _, last) = events(&bs, 2).await;
     assert_eq!(first, vec![("r".to_string(), 1), ("r".to_string(), 2)]);
     assert_eq!(last["source"]["snapshot"], "last", "{last}");
@@ -246,15 +260,10 @@ async fn a_snapshot_cut_off_by_a_lost_connection_is_read_again() {
         .batch_execute("BEGIN; LOCK TABLE customers IN ACCESS EXCLUSIVE MODE")
         .await
         .unwrap();
-    let broker = broker(&dir.path().join("broker")).await;
-    let bs = broker.bootstrap();
-    create_topics(&bs, &["dbserver.public.customers"]).await;
-    let worker = standalone(&bs, dir.path(), vec![]).await;
-    let api = Api::new(worker.rest_addr);
     let mut connector = cdc_connector(&pg);
     connector["config"]["errors.retry.timeout"] = json!("60000");
-    let (code, resp) = api.post("/connectors", Some(connector)).await;
-    assert_eq!(code, 201, "{resp}");
+    let (broker, worker, api) = run_connector(dir.path(), connector).await;
+    let bs = broker.bootstrap();
     let waiting =
         "FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()";
     let deadline = Instant::now() + Duration::from_secs(60);
