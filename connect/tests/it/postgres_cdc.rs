@@ -239,7 +239,8 @@ async fn a_cdc_topic_feeds_the_sink_through_extract_new_record_state() {
 async fn a_snapshot_cut_off_by_a_lost_connection_is_read_again() {
     // The snapshot used to be marked done before it ran: when its connection was lost
     // (a retriable failure, polled again), the retry skipped it and its rows were
-    // never sent.
+    // never sent. It is also read in chunks (snapshot.fetch.size) here: every row
+    // once, in order, the last one marked.
     let dir = tempfile::tempdir().unwrap();
     let pg = PgServer::start();
     let db = pg.client().await;
@@ -262,6 +263,8 @@ async fn a_snapshot_cut_off_by_a_lost_connection_is_read_again() {
         .unwrap();
     let mut connector = cdc_connector(&pg);
     connector["config"]["errors.retry.timeout"] = json!("60000");
+    // Read in chunks of 7 rows (one cursor, one transaction, several polls).
+    connector["config"]["snapshot.fetch.size"] = json!("7");
     let (broker, worker, api) = run_connector(dir.path(), connector).await;
     let bs = broker.bootstrap();
     let waiting =

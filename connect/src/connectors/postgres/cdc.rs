@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde_json::json;
-use tokio_postgres::{Client, SimpleQueryMessage};
+use tokio_postgres::Client;
+
+#[path = "cdc_snapshot.rs"]
+mod snapshot;
 
 use super::cdc_config::{CdcConfig, PublicationAutocreate, SnapshotMode};
 use super::connection::describe;
@@ -103,6 +106,8 @@ pub struct PostgresCdcTask {
     resume: Option<(u64, u64)>,
     visibility: Option<Visibility>,
     snapshot_pending: bool,
+    /// The snapshot being read, chunk by chunk.
+    snapshot_run: Option<snapshot::SnapshotRun>,
     snapshot_only_done: bool,
     /// Where to advance the slot once the last batch was acknowledged.
     advance_to: Option<u64>,
@@ -352,91 +357,6 @@ impl PostgresCdcTask {
         }
     }
 
-    async fn snapshot(&mut self) -> Result<Vec<SourceRecord>> {
-        let c = self.cfg()?.clone();
-        let client = self.client().await?;
-        client
-            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-            .await
-            .map_err(pg)?;
-        let snap: String = client
-            .query_one("SELECT pg_current_snapshot()::text", &[])
-            .await
-            .map_err(pg)?
-            .get(0);
-        let tables: Vec<(String, String)> = client
-            .query("SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1, 2", &[&c.publication])
-            .await
-            .map_err(pg)?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .filter(|(s, t): &(String, String)| c.tables.is_empty() || c.tables.contains(&format!("{s}.{t}")))
-            .collect();
-        self.visibility = Some(
-            Visibility::parse(&snap).ok_or_else(|| err(format!("unreadable snapshot {snap}")))?,
-        );
-        let mut out = Vec::new();
-        for (schema, table) in tables {
-            let rel = self.describe_table(&schema, &table).await?;
-            let select: Vec<String> = rel
-                .columns
-                .iter()
-                .map(|col| format!("{}::text", ident(&col.name)))
-                .collect();
-            let sql = format!(
-                "SELECT {} FROM {}",
-                select.join(", "),
-                table_ident(&format!("{schema}.{table}"))
-            );
-            let msgs = self.client().await?.simple_query(&sql).await.map_err(pg)?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0);
-            for m in msgs {
-                let SimpleQueryMessage::Row(row) = m else {
-                    continue;
-                };
-                let datums: Vec<Datum> = (0..rel.columns.len())
-                    .map(|i| row.get(i).map_or(Datum::Null, |t| Datum::Text(t.into())))
-                    .collect();
-                let after = Self::row(&rel, &datums)?;
-                let offset = json!({"snapshot": true, "snapshot_completed": false});
-                out.extend(self.event(
-                    &rel,
-                    "r",
-                    None,
-                    Some(after),
-                    now,
-                    "true",
-                    None,
-                    offset.as_object().cloned().unwrap_or_default(),
-                )?);
-            }
-        }
-        self.client()
-            .await?
-            .batch_execute("COMMIT")
-            .await
-            .map_err(pg)?;
-        // The last snapshot record says the snapshot is complete, and what it saw.
-        let done = json!({"snapshot_completed": true, "visibility": self.visibility_json()});
-        if let Some(last) = out.iter_mut().rev().find(|r| !r.record.value.is_null()) {
-            last.source_offset = done.as_object().cloned().unwrap_or_default();
-            if let Value::Struct(fields) = &mut last.record.value {
-                if let Some((_, Value::Struct(src))) =
-                    fields.iter_mut().find(|(n, _)| n == "source")
-                {
-                    if let Some((_, s)) = src.iter_mut().find(|(n, _)| n == "snapshot") {
-                        *s = Value::String("last".into());
-                    }
-                }
-            }
-        }
-        tracing::info!(records = out.len(), "PostgresCdcSource snapshot read");
-        Ok(out)
-    }
-
     async fn stream(&mut self) -> Result<Vec<SourceRecord>> {
         let c = self.cfg()?.clone();
         if let Some(lsn) = self.advance_to.take() {
@@ -671,21 +591,24 @@ impl SourceTask for PostgresCdcTask {
 
     async fn poll(&mut self) -> Result<Vec<SourceRecord>> {
         if self.snapshot_pending {
-            // Cleared only once the snapshot was read: a failure (a retriable one is
-            // polled again) rolls back its transaction and the snapshot starts over.
-            let records = match self.snapshot().await {
-                Ok(records) => records,
+            // Cleared only once the whole snapshot was read: a failure (a retriable one
+            // is polled again) rolls back its transaction and the snapshot starts over.
+            let (records, done) = match self.snapshot_chunk().await {
+                Ok(chunk) => chunk,
                 Err(e) => {
                     if let Some(client) = self.client.take() {
                         let _ = client.batch_execute("ROLLBACK").await;
                     }
+                    self.snapshot_run = None;
                     self.visibility = None;
                     return Err(e);
                 }
             };
-            self.snapshot_pending = false;
-            if self.cfg()?.snapshot == SnapshotMode::InitialOnly {
-                self.snapshot_only_done = true;
+            if done {
+                self.snapshot_pending = false;
+                if self.cfg()?.snapshot == SnapshotMode::InitialOnly {
+                    self.snapshot_only_done = true;
+                }
             }
             return Ok(records);
         }

@@ -30,6 +30,8 @@ pub struct CdcConfig {
     pub publication: String,
     pub autocreate: PublicationAutocreate,
     pub snapshot: SnapshotMode,
+    /// Rows read per poll during the snapshot (Debezium's `snapshot.fetch.size`).
+    pub snapshot_fetch_size: usize,
     pub poll_interval_ms: u64,
 }
 
@@ -46,6 +48,7 @@ pub const CDC_KEYS: &[&str] = &[
     "publication.name",
     "publication.autocreate.mode",
     "snapshot.mode",
+    "snapshot.fetch.size",
     "poll.interval.ms",
 ];
 
@@ -127,6 +130,19 @@ impl CdcConfig {
             publication: get("publication.name").unwrap_or_else(|| "dbz_publication".into()),
             autocreate,
             snapshot,
+            snapshot_fetch_size: match get("snapshot.fetch.size") {
+                None => 10_240,
+                Some(v) => v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=1_000_000).contains(n))
+                    .ok_or_else(|| {
+                        Error::config(
+                            "snapshot.fetch.size",
+                            format!("{v} is not a number from 1 to 1000000"),
+                        )
+                    })?,
+            },
             poll_interval_ms: match get("poll.interval.ms") {
                 None => 500,
                 Some(v) => v.parse().map_err(|_| {

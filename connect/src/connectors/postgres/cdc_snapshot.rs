@@ -1,0 +1,167 @@
+//! The initial snapshot of the CDC source, read in chunks: one REPEATABLE READ
+//! transaction for the whole snapshot, a cursor per table, `snapshot.fetch.size` rows a
+//! poll, so memory stays bounded whatever the table's size. One record is held back
+//! between chunks, so the snapshot's very last record can carry the completion marker
+//! (`snapshot_completed` and the visibility the stream then hands over with).
+
+use std::collections::VecDeque;
+
+use serde_json::json;
+use tokio_postgres::SimpleQueryMessage;
+
+use super::{err, pg, PostgresCdcTask, Relation, Visibility};
+use crate::api::{SourceRecord, Value};
+use crate::connectors::postgres::pgoutput::Datum;
+use crate::connectors::postgres::sql::{ident, table as table_ident};
+use crate::error::Result;
+
+const CURSOR: &str = "runnel_snapshot";
+
+/// A snapshot in progress.
+pub(super) struct SnapshotRun {
+    tables: VecDeque<(String, String)>,
+    /// The table whose cursor is open.
+    current: Option<Relation>,
+    /// The last record read, not yet handed out.
+    held: Option<SourceRecord>,
+    now: i64,
+    rows: u64,
+}
+
+impl PostgresCdcTask {
+    /// Begins the snapshot's transaction and takes its visibility.
+    async fn begin_snapshot(&mut self) -> Result<SnapshotRun> {
+        let c = self.cfg()?.clone();
+        let client = self.client().await?;
+        client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            .await
+            .map_err(pg)?;
+        let snap: String = client
+            .query_one("SELECT pg_current_snapshot()::text", &[])
+            .await
+            .map_err(pg)?
+            .get(0);
+        let tables = client
+            .query("SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1, 2", &[&c.publication])
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .filter(|(s, t): &(String, String)| c.tables.is_empty() || c.tables.contains(&format!("{s}.{t}")))
+            .collect();
+        self.visibility = Some(
+            Visibility::parse(&snap).ok_or_else(|| err(format!("unreadable snapshot {snap}")))?,
+        );
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        Ok(SnapshotRun {
+            tables,
+            current: None,
+            held: None,
+            now,
+            rows: 0,
+        })
+    }
+
+    /// The next chunk of snapshot records, and whether the snapshot is complete (its
+    /// transaction committed, its last record marked).
+    pub(super) async fn snapshot_chunk(&mut self) -> Result<(Vec<SourceRecord>, bool)> {
+        let mut run = match self.snapshot_run.take() {
+            Some(run) => run,
+            None => self.begin_snapshot().await?,
+        };
+        let fetch = self.cfg()?.snapshot_fetch_size;
+        let mut out = Vec::new();
+        while out.len() < fetch {
+            let rel = match run.current.take() {
+                Some(rel) => rel,
+                None => match run.tables.pop_front() {
+                    Some((schema, table)) => self.open_cursor(&schema, &table).await?,
+                    None => {
+                        self.client()
+                            .await?
+                            .batch_execute("COMMIT")
+                            .await
+                            .map_err(pg)?;
+                        out.extend(run.held.take().map(|last| self.mark_last(last)));
+                        tracing::info!(records = run.rows, "PostgresCdcSource snapshot read");
+                        return Ok((out, true));
+                    }
+                },
+            };
+            let sql = format!("FETCH {fetch} FROM {CURSOR}");
+            let msgs = self.client().await?.simple_query(&sql).await.map_err(pg)?;
+            let mut fetched = 0;
+            for m in msgs {
+                let SimpleQueryMessage::Row(row) = m else {
+                    continue;
+                };
+                fetched += 1;
+                let datums: Vec<Datum> = (0..rel.columns.len())
+                    .map(|i| row.get(i).map_or(Datum::Null, |t| Datum::Text(t.into())))
+                    .collect();
+                let after = Self::row(&rel, &datums)?;
+                let offset = json!({"snapshot": true, "snapshot_completed": false});
+                let records = self.event(
+                    &rel,
+                    "r",
+                    None,
+                    Some(after),
+                    run.now,
+                    "true",
+                    None,
+                    offset.as_object().cloned().unwrap_or_default(),
+                )?;
+                for r in records {
+                    out.extend(run.held.replace(r));
+                }
+            }
+            run.rows += fetched;
+            if fetched == 0 {
+                let close = format!("CLOSE {CURSOR}");
+                self.client()
+                    .await?
+                    .batch_execute(&close)
+                    .await
+                    .map_err(pg)?;
+            } else {
+                run.current = Some(rel);
+            }
+        }
+        self.snapshot_run = Some(run);
+        Ok((out, false))
+    }
+
+    async fn open_cursor(&mut self, schema: &str, table: &str) -> Result<Relation> {
+        let rel = self.describe_table(schema, table).await?;
+        let select: Vec<String> = rel
+            .columns
+            .iter()
+            .map(|col| format!("{}::text", ident(&col.name)))
+            .collect();
+        let sql = format!(
+            "DECLARE {CURSOR} NO SCROLL CURSOR FOR SELECT {} FROM {}",
+            select.join(", "),
+            table_ident(&format!("{schema}.{table}"))
+        );
+        self.client().await?.batch_execute(&sql).await.map_err(pg)?;
+        Ok(rel)
+    }
+
+    /// The last snapshot record says the snapshot is complete, and what it saw.
+    fn mark_last(&self, mut last: SourceRecord) -> SourceRecord {
+        let done = json!({"snapshot_completed": true, "visibility": self.visibility_json()});
+        last.source_offset = done.as_object().cloned().unwrap_or_default();
+        if let Value::Struct(fields) = &mut last.record.value {
+            if let Some((_, Value::Struct(src))) = fields.iter_mut().find(|(n, _)| n == "source") {
+                if let Some((_, s)) = src.iter_mut().find(|(n, _)| n == "snapshot") {
+                    *s = Value::String("last".into());
+                }
+            }
+        }
+        last
+    }
+}
