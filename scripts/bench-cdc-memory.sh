@@ -3,10 +3,11 @@
 # (initdb, as `nobody` when run as root), ROWS rows (default 5,000,000) in one table,
 # `runnel broker` and `runnel connect standalone` with PostgresCdcSource; prints the
 # worker's peak resident memory (VmHWM) once every row is in the topic, and the rate.
+# RUNNEL_BIN runs another build (e.g. an older one) for a before/after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=${ROWS:-5000000}
-bin=target/release/runnel
+bin=${RUNNEL_BIN:-target/release/runnel}
 [ -x "$bin" ] || cargo build --release --locked
 pgbin=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
 work=$(mktemp -d)
