@@ -263,8 +263,10 @@ async fn a_snapshot_cut_off_by_a_lost_connection_is_read_again() {
         .unwrap();
     let mut connector = cdc_connector(&pg);
     connector["config"]["errors.retry.timeout"] = json!("60000");
-    // Read in chunks of 7 rows (one cursor, one transaction, several polls).
+    // Fetched 7 rows at a time and handed out 5 records a poll (one cursor, one
+    // transaction, several polls).
     connector["config"]["snapshot.fetch.size"] = json!("7");
+    connector["config"]["max.batch.size"] = json!("5");
     let (broker, worker, api) = run_connector(dir.path(), connector).await;
     let bs = broker.bootstrap();
     let waiting =

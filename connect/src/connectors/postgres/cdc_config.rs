@@ -32,6 +32,8 @@ pub struct CdcConfig {
     pub snapshot: SnapshotMode,
     /// Rows read per poll during the snapshot (Debezium's `snapshot.fetch.size`).
     pub snapshot_fetch_size: usize,
+    /// Records handed out per poll at most (Debezium's `max.batch.size`).
+    pub max_batch_size: usize,
     pub poll_interval_ms: u64,
 }
 
@@ -49,6 +51,7 @@ pub const CDC_KEYS: &[&str] = &[
     "publication.autocreate.mode",
     "snapshot.mode",
     "snapshot.fetch.size",
+    "max.batch.size",
     "poll.interval.ms",
 ];
 
@@ -139,6 +142,19 @@ impl CdcConfig {
                     .ok_or_else(|| {
                         Error::config(
                             "snapshot.fetch.size",
+                            format!("{v} is not a number from 1 to 1000000"),
+                        )
+                    })?,
+            },
+            max_batch_size: match get("max.batch.size") {
+                None => 2048,
+                Some(v) => v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=1_000_000).contains(n))
+                    .ok_or_else(|| {
+                        Error::config(
+                            "max.batch.size",
                             format!("{v} is not a number from 1 to 1000000"),
                         )
                     })?,

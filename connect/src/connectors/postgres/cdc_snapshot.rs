@@ -1,13 +1,14 @@
 //! The initial snapshot of the CDC source, read in chunks: one REPEATABLE READ
-//! transaction for the whole snapshot, a cursor per table, `snapshot.fetch.size` rows a
-//! poll, so memory stays bounded whatever the table's size. One record is held back
+//! transaction for the whole snapshot, a cursor per table fetched `snapshot.fetch.size`
+//! rows at a time, and at most `max.batch.size` records handed out per poll (as
+//! Debezium's keys mean them), so memory stays bounded whatever the table's size. One record is held back
 //! between chunks, so the snapshot's very last record can carry the completion marker
 //! (`snapshot_completed` and the visibility the stream then hands over with).
 
 use std::collections::VecDeque;
 
 use serde_json::json;
-use tokio_postgres::SimpleQueryMessage;
+use tokio_postgres::{SimpleQueryMessage, SimpleQueryRow};
 
 use super::{err, pg, PostgresCdcTask, Relation, Visibility};
 use crate::api::{SourceRecord, Value};
@@ -22,6 +23,8 @@ pub(super) struct SnapshotRun {
     tables: VecDeque<(String, String)>,
     /// The table whose cursor is open.
     current: Option<Relation>,
+    /// Rows fetched from the cursor, not yet turned into records.
+    fetched: VecDeque<SimpleQueryRow>,
     /// The last record read, not yet handed out.
     held: Option<SourceRecord>,
     now: i64,
@@ -60,6 +63,7 @@ impl PostgresCdcTask {
         Ok(SnapshotRun {
             tables,
             current: None,
+            fetched: VecDeque::new(),
             held: None,
             now,
             rows: 0,
@@ -73,9 +77,12 @@ impl PostgresCdcTask {
             Some(run) => run,
             None => self.begin_snapshot().await?,
         };
-        let fetch = self.cfg()?.snapshot_fetch_size;
+        let (fetch, batch) = {
+            let c = self.cfg()?;
+            (c.snapshot_fetch_size, c.max_batch_size)
+        };
         let mut out = Vec::new();
-        while out.len() < fetch {
+        while out.len() < batch {
             let rel = match run.current.take() {
                 Some(rel) => rel,
                 None => match run.tables.pop_front() {
@@ -92,14 +99,28 @@ impl PostgresCdcTask {
                     }
                 },
             };
-            let sql = format!("FETCH {fetch} FROM {CURSOR}");
-            let msgs = self.client().await?.simple_query(&sql).await.map_err(pg)?;
-            let mut fetched = 0;
-            for m in msgs {
-                let SimpleQueryMessage::Row(row) = m else {
+            if run.fetched.is_empty() {
+                let sql = format!("FETCH {fetch} FROM {CURSOR}");
+                let msgs = self.client().await?.simple_query(&sql).await.map_err(pg)?;
+                run.fetched.extend(msgs.into_iter().filter_map(|m| match m {
+                    SimpleQueryMessage::Row(row) => Some(row),
+                    _ => None,
+                }));
+                if run.fetched.is_empty() {
+                    let close = format!("CLOSE {CURSOR}");
+                    self.client()
+                        .await?
+                        .batch_execute(&close)
+                        .await
+                        .map_err(pg)?;
                     continue;
+                }
+            }
+            while out.len() < batch {
+                let Some(row) = run.fetched.pop_front() else {
+                    break;
                 };
-                fetched += 1;
+                run.rows += 1;
                 let datums: Vec<Datum> = (0..rel.columns.len())
                     .map(|i| row.get(i).map_or(Datum::Null, |t| Datum::Text(t.into())))
                     .collect();
@@ -119,17 +140,7 @@ impl PostgresCdcTask {
                     out.extend(run.held.replace(r));
                 }
             }
-            run.rows += fetched;
-            if fetched == 0 {
-                let close = format!("CLOSE {CURSOR}");
-                self.client()
-                    .await?
-                    .batch_execute(&close)
-                    .await
-                    .map_err(pg)?;
-            } else {
-                run.current = Some(rel);
-            }
+            run.current = Some(rel);
         }
         self.snapshot_run = Some(run);
         Ok((out, false))
