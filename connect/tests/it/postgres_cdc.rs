@@ -301,3 +301,79 @@ async fn a_snapshot_cut_off_by_a_lost_connection_is_read_again() {
     worker.shutdown().await;
     broker.shutdown().await.unwrap();
 }
+
+/// The slot's `confirmed_flush_lsn` as an integer.
+async fn confirmed_flush(db: &tokio_postgres::Client) -> i64 {
+    db.query_one(
+        "SELECT (confirmed_flush_lsn - '0/0'::pg_lsn)::int8 FROM pg_replication_slots WHERE slot_name = 'runnel'",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_slot_is_confirmed_only_after_the_broker_acknowledged() {
+    // Debezium's rule (and issue 16's): the standby status update reports a position as
+    // flushed only once the broker acknowledged the records before it and their offsets
+    // were committed — otherwise PostgreSQL may drop WAL that a crash would still need.
+    // The broker here does not create topics, so the change events cannot be
+    // acknowledged until the test creates the topic.
+    let dir = tempfile::tempdir().unwrap();
+    let pg = PgServer::start();
+    let db = pg.client().await;
+    db.batch_execute("CREATE TABLE customers (id INT PRIMARY KEY, name TEXT)")
+        .await
+        .unwrap();
+    let config = runnel_broker::BrokerConfig::default()
+        .with_property("log.dirs", dir.path().join("broker").display().to_string())
+        .and_then(|c| c.with_property("listeners", "PLAINTEXT://127.0.0.1:0"))
+        .and_then(|c| c.with_property("auto.create.topics.enable", "false"))
+        .unwrap();
+    let broker = runnel_broker::Broker::start(config).await.unwrap();
+    let bs = broker.bootstrap();
+    let worker = standalone(&bs, dir.path(), vec![]).await;
+    let api = Api::new(worker.rest_addr);
+    let mut connector = cdc_connector(&pg);
+    connector["config"]["snapshot.mode"] = json!("never");
+    connector["config"]["status.update.interval.ms"] = json!("100");
+    let (code, resp) = api.post("/connectors", Some(connector)).await;
+    assert_eq!(code, 201, "{resp}");
+    eventually_async("the slot is created and streaming", || async {
+        db.query_opt(
+            "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'runnel' AND active",
+            &[],
+        )
+        .await
+        .unwrap()
+        .is_some()
+    })
+    .await;
+    let before: i64 = db
+        .query_one("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::int8", &[])
+        .await
+        .unwrap()
+        .get(0);
+    db.batch_execute("INSERT INTO customers SELECT g, 'n' FROM generate_series(1, 500) g")
+        .await
+        .unwrap();
+    // The changes were streamed and handed to the producer, but nothing is acknowledged:
+    // many status intervals later the slot has not moved past them.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let held = confirmed_flush(&db).await;
+    assert!(
+        held <= before,
+        "confirmed {held} before the broker acknowledged (the insert starts at {before})"
+    );
+    create_topics(&bs, &["dbserver.public.customers"]).await;
+    let (got, _, _) = events(&bs, 500).await;
+    assert_eq!(got.len(), 500, "{:?}", &got[..got.len().min(5)]);
+    eventually_async(
+        "the slot is confirmed past the acknowledged insert",
+        || async { confirmed_flush(&db).await > before },
+    )
+    .await;
+    worker.shutdown().await;
+    broker.shutdown().await.unwrap();
+}

@@ -1,6 +1,6 @@
 //! PostgresCdcSource, Debezium-compatible without a JVM: logical decoding with pgoutput
-//! read over plain SQL — `pg_logical_slot_peek_binary_changes`, produce, and only once
-//! the broker acknowledged (the next poll) `pg_replication_slot_advance`. Change events
+//! streamed over the replication protocol (`cdc_stream.rs`); the slot is confirmed only
+//! up to what the broker acknowledged and the offsets committed. Change events
 //! carry Debezium's envelope (`before`, `after`, `op`, `source`, `ts_ms`) on topic
 //! `<topic.prefix>.<schema>.<table>`, keyed by the primary key; a delete is followed by
 //! a tombstone. The initial snapshot reads the tables in one REPEATABLE READ
@@ -8,7 +8,7 @@
 //! in-progress list) are skipped, so the hand-over has no gap and no duplicate.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::json;
@@ -16,10 +16,12 @@ use tokio_postgres::Client;
 
 #[path = "cdc_snapshot.rs"]
 mod snapshot;
+#[path = "cdc_stream.rs"]
+mod stream;
 
 use super::cdc_config::{CdcConfig, PublicationAutocreate, SnapshotMode};
 use super::connection::describe;
-use super::pgoutput::{decode, format_lsn, Datum, Message, PG_EPOCH_OFFSET_US};
+use super::pgoutput::{format_lsn, Datum};
 use super::sql::{ident, table as table_ident};
 use super::types::{schema_for, value_for};
 use crate::api::{
@@ -109,9 +111,12 @@ pub struct PostgresCdcTask {
     /// The snapshot being read, chunk by chunk.
     snapshot_run: Option<snapshot::SnapshotRun>,
     snapshot_only_done: bool,
-    /// Where to advance the slot once the last batch was acknowledged.
+    /// The replication connection, once the snapshot is done.
+    change_stream: Option<stream::ChangeStream>,
+    /// Type names by oid, for relation messages.
+    type_names: HashMap<i64, String>,
+    /// Where the slot may be confirmed once the last batch was acknowledged.
     advance_to: Option<u64>,
-    next_poll: Option<Instant>,
 }
 
 fn err(e: impl std::fmt::Display) -> Error {
@@ -356,150 +361,6 @@ impl PostgresCdcTask {
             None => serde_json::Value::Null,
         }
     }
-
-    async fn stream(&mut self) -> Result<Vec<SourceRecord>> {
-        let c = self.cfg()?.clone();
-        if let Some(lsn) = self.advance_to.take() {
-            self.client()
-                .await?
-                .query(
-                    "SELECT pg_replication_slot_advance($1, $2::text::pg_lsn)::text",
-                    &[&c.slot, &format_lsn(lsn)],
-                )
-                .await
-                .map_err(pg)?;
-        }
-        let rows = self
-            .client()
-            .await?
-            .query(
-                "SELECT lsn::text, data FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL, \
-                 'proto_version', '1', 'publication_names', $2)",
-                &[&c.slot, &c.publication],
-            )
-            .await
-            .map_err(pg)?;
-        let mut out = Vec::new();
-        let mut tx: Option<(u32, u64, i64, u64, bool)> = None; // xid, commit lsn, time, index, skip
-        let mut last_end = None;
-        for r in &rows {
-            let msg = decode(r.get::<_, &[u8]>(1))?;
-            match msg {
-                Message::Begin {
-                    final_lsn,
-                    commit_time,
-                    xid,
-                } => {
-                    let seen = self.visibility.as_ref().is_some_and(|v| v.saw(xid));
-                    let done = self.resume.is_some_and(|(l, _)| final_lsn < l);
-                    tx = Some((xid, final_lsn, commit_time, 0, seen || done));
-                }
-                Message::Commit { end_lsn, .. } => {
-                    tx = None;
-                    last_end = Some(end_lsn);
-                }
-                Message::Relation {
-                    id,
-                    namespace,
-                    name,
-                    columns,
-                    ..
-                } => {
-                    // Types by oid, then the same shape as a snapshot's relation.
-                    let oids: Vec<i64> = columns.iter().map(|c| i64::from(c.type_oid)).collect();
-                    let names: HashMap<i64, String> = self
-                        .client()
-                        .await?
-                        .query("SELECT oid::int8, typname::text FROM pg_type WHERE oid::int8 = ANY($1)", &[&oids])
-                        .await
-                        .map_err(pg)?
-                        .iter()
-                        .map(|r| (r.get(0), r.get(1)))
-                        .collect();
-                    let cols = columns
-                        .iter()
-                        .map(|c| {
-                            let type_name = names
-                                .get(&i64::from(c.type_oid))
-                                .cloned()
-                                .unwrap_or_else(|| "text".into());
-                            let scale = (type_name == "numeric" && c.type_modifier > 0)
-                                .then(|| ((c.type_modifier - 4) & 0xffff) as u32);
-                            Column {
-                                name: c.name.clone(),
-                                schema: schema_for(&type_name, !c.key, scale),
-                                type_name,
-                                key: c.key,
-                            }
-                        })
-                        .collect();
-                    let rel = self.relation(&namespace, &name, cols);
-                    self.relations.insert(id, rel);
-                }
-                Message::Insert { relation, ref new }
-                | Message::Update {
-                    relation, ref new, ..
-                }
-                | Message::Delete {
-                    relation,
-                    old: ref new,
-                } => {
-                    let Some((xid, commit_lsn, time, index, skip)) = tx.as_mut() else {
-                        continue;
-                    };
-                    *index += 1;
-                    if *skip
-                        || self
-                            .resume
-                            .is_some_and(|(l, n)| *commit_lsn == l && *index <= n)
-                    {
-                        continue;
-                    }
-                    let Some(rel) = self.relations.get(&relation).cloned() else {
-                        return Err(err(format!(
-                            "a change of relation {relation} came before its description"
-                        )));
-                    };
-                    if !c.tables.is_empty()
-                        && !c.tables.contains(&format!("{}.{}", rel.schema, rel.table))
-                    {
-                        continue;
-                    }
-                    let ts_ms = (*time + PG_EPOCH_OFFSET_US) / 1000;
-                    let offset = json!({
-                        "lsn_commit": *commit_lsn, "lsn_proc": *index, "txId": *xid,
-                        "snapshot_completed": true, "visibility": self.visibility_json(),
-                    });
-                    let offset = offset.as_object().cloned().unwrap_or_default();
-                    let row = Self::row(&rel, new)?;
-                    let (op, before, after) = match &msg {
-                        Message::Insert { .. } => ("c", None, Some(row)),
-                        Message::Update { old, .. } => {
-                            let before = old.as_ref().map(|o| Self::row(&rel, o)).transpose()?;
-                            ("u", before, Some(row))
-                        }
-                        _ => ("d", Some(row), None),
-                    };
-                    out.extend(self.event(
-                        &rel,
-                        op,
-                        before,
-                        after,
-                        ts_ms,
-                        "false",
-                        Some((*xid, *commit_lsn)),
-                        offset,
-                    )?);
-                    self.resume = Some((*commit_lsn, *index));
-                }
-                Message::Truncate { .. } | Message::Other(_) => {}
-            }
-        }
-        // Everything peeked is now emitted (or skipped): once acknowledged, the slot may
-        // move past it.
-        self.advance_to = last_end;
-        Ok(out)
-    }
 }
 
 #[async_trait]
@@ -616,26 +477,12 @@ impl SourceTask for PostgresCdcTask {
             tokio::time::sleep(Duration::from_millis(200)).await;
             return Ok(Vec::new());
         }
-        if let Some(at) = self.next_poll {
-            let now = Instant::now();
-            if at > now {
-                tokio::time::sleep((at - now).min(Duration::from_millis(200))).await;
-                return Ok(Vec::new());
-            }
-        }
-        let out = match self.stream().await {
-            Ok(out) => out,
-            Err(Error::Retriable(r)) => {
-                self.client = None;
-                return Err(Error::Retriable(r));
-            }
-            Err(e) => return Err(e),
-        };
-        if out.is_empty() {
-            self.next_poll =
-                Some(Instant::now() + Duration::from_millis(self.cfg()?.poll_interval_ms));
-        }
-        Ok(out)
+        self.stream().await
+    }
+
+    async fn stop(&mut self) -> Result<()> {
+        self.close_stream().await;
+        Ok(())
     }
 }
 

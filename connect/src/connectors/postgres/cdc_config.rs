@@ -34,7 +34,29 @@ pub struct CdcConfig {
     pub snapshot_fetch_size: usize,
     /// Records handed out per poll at most (Debezium's `max.batch.size`).
     pub max_batch_size: usize,
+    /// Replication events buffered between the connection and `poll` (Debezium's
+    /// `max.queue.size`).
+    pub max_queue_size: usize,
+    /// How long a poll waits for the first change.
     pub poll_interval_ms: u64,
+    /// How often the acknowledged position is reported to the server at most
+    /// (Debezium's `status.update.interval.ms`).
+    pub status_update_interval_ms: u64,
+    /// How often, and how far apart, starting replication is retried while another
+    /// connection still holds the slot (Debezium's `slot.max.retries`,
+    /// `slot.retry.delay.ms`).
+    pub slot_max_retries: u32,
+    pub slot_retry_delay_ms: u64,
+    pub replication: Replication,
+}
+
+/// Where the replication connection goes (the same server as the SQL connection).
+#[derive(Debug, Clone)]
+pub struct Replication {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
 }
 
 pub const CDC_KEYS: &[&str] = &[
@@ -52,7 +74,11 @@ pub const CDC_KEYS: &[&str] = &[
     "snapshot.mode",
     "snapshot.fetch.size",
     "max.batch.size",
+    "max.queue.size",
     "poll.interval.ms",
+    "status.update.interval.ms",
+    "slot.max.retries",
+    "slot.retry.delay.ms",
 ];
 
 impl CdcConfig {
@@ -64,6 +90,17 @@ impl CdcConfig {
                 .filter(|v| !v.is_empty())
         };
         let required = |k: &str| get(k).ok_or_else(|| Error::MissingConfig(k.into()));
+        // A whole number from `min` to `max`, or `default` when the key is unset.
+        let number = |k: &str, default: u64, min: u64, max: u64| match get(k) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| {
+                    Error::config(k, format!("{v} is not a number from {min} to {max}"))
+                }),
+        };
         let host = required("database.hostname")?;
         let port: u16 = match get("database.port") {
             None => 5432,
@@ -84,7 +121,7 @@ impl CdcConfig {
             "connection.url".into(),
             format!("postgres://{host}:{port}/{dbname}"),
         );
-        conn.insert("connection.user".into(), user);
+        conn.insert("connection.user".into(), user.clone());
         if let Some(p) = get("database.password") {
             conn.insert("connection.password".into(), p);
         }
@@ -133,37 +170,18 @@ impl CdcConfig {
             publication: get("publication.name").unwrap_or_else(|| "dbz_publication".into()),
             autocreate,
             snapshot,
-            snapshot_fetch_size: match get("snapshot.fetch.size") {
-                None => 10_240,
-                Some(v) => v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=1_000_000).contains(n))
-                    .ok_or_else(|| {
-                        Error::config(
-                            "snapshot.fetch.size",
-                            format!("{v} is not a number from 1 to 1000000"),
-                        )
-                    })?,
-            },
-            max_batch_size: match get("max.batch.size") {
-                None => 2048,
-                Some(v) => v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=1_000_000).contains(n))
-                    .ok_or_else(|| {
-                        Error::config(
-                            "max.batch.size",
-                            format!("{v} is not a number from 1 to 1000000"),
-                        )
-                    })?,
-            },
-            poll_interval_ms: match get("poll.interval.ms") {
-                None => 500,
-                Some(v) => v.parse().map_err(|_| {
-                    Error::config("poll.interval.ms", format!("{v} is not a number"))
-                })?,
+            snapshot_fetch_size: number("snapshot.fetch.size", 10_240, 1, 1_000_000)? as usize,
+            max_batch_size: number("max.batch.size", 2048, 1, 1_000_000)? as usize,
+            max_queue_size: number("max.queue.size", 8192, 1, 1_000_000)? as usize,
+            poll_interval_ms: number("poll.interval.ms", 500, 0, 3_600_000)?,
+            status_update_interval_ms: number("status.update.interval.ms", 10_000, 1, 3_600_000)?,
+            slot_max_retries: number("slot.max.retries", 6, 0, 1_000)? as u32,
+            slot_retry_delay_ms: number("slot.retry.delay.ms", 10_000, 0, 3_600_000)?,
+            replication: Replication {
+                host,
+                port,
+                user,
+                password: get("database.password").unwrap_or_default(),
             },
         })
     }
