@@ -4,12 +4,53 @@
 use base64::Engine;
 use serde_json::{json, Map, Number, Value as Json};
 
+use super::json_write::{Envelope, JsonSchema, JsonValue};
 use super::Converter;
 use crate::api::{Field, Schema, SchemaType, Value};
 use crate::error::{Error, Result};
 
 pub struct JsonConverter {
     pub schemas_enable: bool,
+    /// Schemas written lately, with their JSON (Kafka's `schemas.cache.size`): a source
+    /// sends the same schema with every record, and writing it is most of the work.
+    cache: Vec<(Schema, Vec<u8>)>,
+    cache_size: usize,
+}
+
+impl JsonConverter {
+    pub fn new(schemas_enable: bool, cache_size: usize) -> JsonConverter {
+        JsonConverter {
+            schemas_enable,
+            cache: Vec::new(),
+            cache_size,
+        }
+    }
+
+    /// The envelope, with the schema's JSON from the cache.
+    fn envelope(&mut self, schema: &Schema, value: &Value) -> serde_json::Result<Vec<u8>> {
+        let at = match self.cache.iter().position(|(s, _)| s == schema) {
+            Some(at) => at,
+            None => {
+                let json = serde_json::to_vec(&JsonSchema {
+                    schema,
+                    field: None,
+                })?;
+                if self.cache.len() >= self.cache_size.max(1) {
+                    self.cache.remove(0);
+                }
+                self.cache.push((schema.clone(), json));
+                self.cache.len() - 1
+            }
+        };
+        let schema_json = &self.cache[at].1;
+        let mut out = Vec::with_capacity(schema_json.len() + 256);
+        out.extend_from_slice(b"{\"schema\":");
+        out.extend_from_slice(schema_json);
+        out.extend_from_slice(b",\"payload\":");
+        serde_json::to_writer(&mut out, &JsonValue(value))?;
+        out.push(b'}');
+        Ok(out)
+    }
 }
 
 fn b64() -> base64::engine::GeneralPurpose {
@@ -283,7 +324,7 @@ pub fn value_from_json(s: &Schema, j: &Json) -> Result<Value> {
 
 impl Converter for JsonConverter {
     fn to_bytes(
-        &self,
+        &mut self,
         _topic: &str,
         schema: Option<&Schema>,
         value: &Value,
@@ -291,13 +332,17 @@ impl Converter for JsonConverter {
         if value.is_null() && !self.schemas_enable {
             return Ok(None);
         }
-        let payload = value_to_json(value);
-        let doc = if self.schemas_enable {
-            json!({"schema": schema.map(schema_to_json).unwrap_or(Json::Null), "payload": payload})
+        let written = if !self.schemas_enable {
+            serde_json::to_vec(&JsonValue(value))
+        } else if let Some(schema) = schema {
+            self.envelope(schema, value)
         } else {
-            payload
+            serde_json::to_vec(&Envelope {
+                schema: None,
+                payload: value,
+            })
         };
-        serde_json::to_vec(&doc)
+        written
             .map(Some)
             .map_err(|e| Error::Conversion(e.to_string()))
     }
@@ -357,9 +402,7 @@ mod tests {
             ("tags".into(), Value::Array(vec![Value::String("a".into())])),
             ("raw".into(), Value::Bytes(vec![0, 255])),
         ]);
-        let c = JsonConverter {
-            schemas_enable: true,
-        };
+        let mut c = JsonConverter::new(true, 1000);
         let bytes = c.to_bytes("t", Some(&schema), &value).unwrap().unwrap();
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(
@@ -374,17 +417,13 @@ mod tests {
 
     #[test]
     fn schemaless_and_errors() {
-        let c = JsonConverter {
-            schemas_enable: false,
-        };
+        let c = JsonConverter::new(false, 1000);
         let (s, v) = c
             .to_connect("t", Some(br#"{"a":1,"b":[true,2.5]}"#))
             .unwrap();
         assert!(s.is_none());
         assert_eq!(v.get("a"), Some(&Value::Int64(1)));
-        let with = JsonConverter {
-            schemas_enable: true,
-        };
+        let with = JsonConverter::new(true, 1000);
         let err = with
             .to_connect("t", Some(br#"{"a":1}"#))
             .unwrap_err()
@@ -397,5 +436,32 @@ mod tests {
             .contains("orders"));
         let bad_type = br#"{"schema":{"type":"int32","optional":false},"payload":"x"}"#;
         assert!(with.to_connect("t", Some(bad_type)).is_err());
+    }
+
+    #[test]
+    fn the_schema_cache_writes_each_schema_as_itself() {
+        // A cache keyed wrongly (by name, or never evicting right) would write one
+        // schema's JSON for another: alternate two schemas of one name, with room for
+        // only one of them.
+        let a = Schema::structure(vec![Field {
+            name: "id".into(),
+            schema: Schema::new(SchemaType::Int32),
+        }])
+        .named("row");
+        let mut b = a.clone();
+        b.fields[0].schema = Schema::string();
+        let va = Value::Struct(vec![("id".into(), Value::Int32(1))]);
+        let vb = Value::Struct(vec![("id".into(), Value::String("x".into()))]);
+        for size in [1, 1000] {
+            let mut c = JsonConverter::new(true, size);
+            for _ in 0..3 {
+                for (schema, value) in [(&a, &va), (&b, &vb)] {
+                    let bytes = c.to_bytes("t", Some(schema), value).unwrap().unwrap();
+                    let back = c.to_connect("t", Some(&bytes)).unwrap();
+                    assert_eq!(back, (Some(schema.clone()), value.clone()));
+                }
+            }
+            assert!(c.cache.len() <= size);
+        }
     }
 }

@@ -2,13 +2,15 @@
 //! schema envelope), StringConverter, ByteArrayConverter.
 
 pub mod json;
+mod json_write;
 
 use crate::api::{Config, Schema, SchemaType, Value};
 use crate::error::{Error, Result};
 
 pub trait Converter: Send + Sync {
+    /// `&mut`: a converter may keep per-task caches (JsonConverter's schema cache).
     fn to_bytes(
-        &self,
+        &mut self,
         topic: &str,
         schema: Option<&Schema>,
         value: &Value,
@@ -20,7 +22,7 @@ pub struct StringConverter;
 
 impl Converter for StringConverter {
     fn to_bytes(
-        &self,
+        &mut self,
         _topic: &str,
         _schema: Option<&Schema>,
         value: &Value,
@@ -44,7 +46,7 @@ pub struct ByteArrayConverter;
 
 impl Converter for ByteArrayConverter {
     fn to_bytes(
-        &self,
+        &mut self,
         topic: &str,
         _schema: Option<&Schema>,
         value: &Value,
@@ -79,7 +81,13 @@ pub fn create(class: &str, props: &Config) -> Result<Box<dyn Converter>> {
                     ))
                 }
             };
-            Ok(Box::new(json::JsonConverter { schemas_enable }))
+            let cache_size = match props.get("schemas.cache.size") {
+                None => 1000,
+                Some(v) => v.trim().parse::<usize>().map_err(|_| {
+                    Error::config("schemas.cache.size", format!("{v} is not a number"))
+                })?,
+            };
+            Ok(Box::new(json::JsonConverter::new(schemas_enable, cache_size)))
         }
         "StringConverter" => Ok(Box::new(StringConverter)),
         "ByteArrayConverter" => Ok(Box::new(ByteArrayConverter)),

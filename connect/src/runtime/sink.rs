@@ -23,9 +23,6 @@ use crate::converters::{self, Converter};
 use crate::error::{Error, Result};
 use crate::transforms::{Chain, RecordContext};
 
-/// Records handed to `put` at most at once (Kafka's max.poll.records).
-const MAX_BATCH: usize = 500;
-
 pub fn group_id(connector: &str) -> String {
     format!("connect-{connector}")
 }
@@ -183,9 +180,7 @@ async fn sink_loop(ctx: &TaskCtx, connector: Arc<dyn SinkConnector>) -> Result<(
         .set("fetch.queue.backoff.ms", "10")
         // Notice topics created after the subscription within seconds, not minutes.
         .set("topic.metadata.refresh.interval.ms", "10000");
-    for (k, v) in super::config::with_prefix(&ctx.config, "consumer.override.") {
-        client.set(k, v);
-    }
+    let max_batch = ctx.max_poll_records()?;
     let consumer: Arc<SinkConsumer> = Arc::new(client.create_with_context(SinkContext::default())?);
     let topics: Vec<String> = match ctx.config.get("topics.regex").filter(|r| !r.is_empty()) {
         Some(re) => vec![if re.starts_with('^') {
@@ -239,7 +234,7 @@ async fn sink_loop(ctx: &TaskCtx, connector: Arc<dyn SinkConnector>) -> Result<(
         }
         let mut batch = Vec::new();
         let mut wait = Duration::from_millis(200);
-        while batch.len() < MAX_BATCH {
+        while batch.len() < max_batch {
             let m = match tokio::time::timeout(wait, consumer.recv()).await {
                 Err(_) => break,
                 Ok(Ok(m)) => m,

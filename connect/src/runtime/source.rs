@@ -47,8 +47,8 @@ fn header_bytes(v: &Value) -> Option<Vec<u8>> {
 
 async fn source_loop(ctx: &TaskCtx, connector: Arc<dyn SourceConnector>) -> Result<()> {
     let props = &ctx.worker.config.props;
-    let key_conv = converters::for_prefix("key.converter", &ctx.config, props)?;
-    let value_conv = converters::for_prefix("value.converter", &ctx.config, props)?;
+    let mut key_conv = converters::for_prefix("key.converter", &ctx.config, props)?;
+    let mut value_conv = converters::for_prefix("value.converter", &ctx.config, props)?;
     let chain = Chain::from_config(&ctx.config)?;
     let policy = ErrorPolicy::from_config(&ctx.config);
     // Offsets another worker committed before this task moved here.
@@ -92,7 +92,7 @@ async fn source_loop(ctx: &TaskCtx, connector: Arc<dyn SourceConnector>) -> Resu
         for sr in records {
             offsets.push((sr.source_partition, sr.source_offset));
             let topic = sr.record.topic.clone();
-            match convert(sr.record, &chain, key_conv.as_ref(), value_conv.as_ref()) {
+            match convert(sr.record, &chain, key_conv.as_mut(), value_conv.as_mut()) {
                 Ok(Some(out)) => deliveries.push((out.topic.clone(), send(&producer, out).await?)),
                 Ok(None) => {}
                 Err(e) => {
@@ -144,8 +144,8 @@ async fn source_loop(ctx: &TaskCtx, connector: Arc<dyn SourceConnector>) -> Resu
 fn convert(
     r: crate::api::ConnectRecord,
     chain: &Chain,
-    key_conv: &dyn Converter,
-    value_conv: &dyn Converter,
+    key_conv: &mut dyn Converter,
+    value_conv: &mut dyn Converter,
 ) -> Result<Option<Outgoing>> {
     let Some(r) = chain.apply(r, &RecordContext::default())? else {
         return Ok(None);

@@ -7,7 +7,7 @@ use tokio::sync::watch;
 
 use super::worker::WorkerShared;
 use crate::api::Config;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetState {
@@ -40,6 +40,8 @@ pub struct TaskStatus {
     pub state: State,
     pub trace: Option<String>,
 }
+
+const MAX_POLL_RECORDS: &str = "max.poll.records";
 
 pub struct TaskCtx {
     pub connector: String,
@@ -82,12 +84,36 @@ impl TaskCtx {
     pub fn client_config(&self, kind: &str) -> rdkafka::ClientConfig {
         let mut c = rdkafka::ClientConfig::new();
         c.set("bootstrap.servers", &self.worker.config.bootstrap_servers);
-        for (k, v) in super::config::with_prefix(&self.worker.config.props, &format!("{kind}.")) {
-            c.set(k, v);
-        }
-        for (k, v) in super::config::with_prefix(&self.config, &format!("{kind}.override.")) {
-            c.set(k, v);
+        let worker = super::config::with_prefix(&self.worker.config.props, &format!("{kind}."));
+        let task = super::config::with_prefix(&self.config, &format!("{kind}.override."));
+        // max.poll.records is the Java consumer's, read by the sink loop: librdkafka
+        // refuses keys it does not know.
+        for (k, v) in worker.into_iter().chain(task) {
+            if k != MAX_POLL_RECORDS {
+                c.set(k, v);
+            }
         }
         c
+    }
+
+    /// Records handed to a sink's `put` at most at once: Kafka's `max.poll.records`
+    /// (default 500), from `consumer.override.` or the worker's `consumer.` settings.
+    pub fn max_poll_records(&self) -> Result<usize> {
+        let key = format!("consumer.override.{MAX_POLL_RECORDS}");
+        let value = self.config.get(&key).or_else(|| {
+            self.worker
+                .config
+                .props
+                .get(&format!("consumer.{MAX_POLL_RECORDS}"))
+        });
+        match value {
+            None => Ok(500),
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| Error::config(&key, format!("{v} is not a number of at least 1"))),
+        }
     }
 }

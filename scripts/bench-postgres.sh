@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# The PostgreSQL connectors against the database's own speed, in one run on one machine
+# (issue 16's goals):
+#  1. CDC: ROWS rows (default 1,000,000) inserted in ONE transaction while
+#     PostgresCdcSource streams; the time from the commit until every change event is in
+#     the topic, and the worker's peak memory. Reference: PostgreSQL decoding the same
+#     changes with pgoutput through a second slot (pg_logical_slot_get_binary_changes).
+#  2. Sink: PostgresSink (upsert, ExtractNewRecordState) writes those change events into
+#     a table. Reference: the same upsert done in SQL inside PostgreSQL
+#     (INSERT ... SELECT ... ON CONFLICT DO UPDATE).
+# Prints each rate and the ratio. RUNNEL_BIN runs another build for a before/after.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rows=${ROWS:-1000000}
+bin=${RUNNEL_BIN:-target/release/runnel}
+[ -x "$bin" ] || cargo build --release --locked
+pgbin=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
+work=$(mktemp -d)
+chmod 755 "$work"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$work/pg/postmaster.pid" ] && as_pg "$pgbin/pg_ctl" -D "$work/pg" stop -m immediate >/dev/null 2>&1
+  wait 2>/dev/null; rm -rf "$work"
+}
+trap cleanup EXIT
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u nobody -- "$@"; else "$@"; fi; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+rate() { python3 -c "print(f'{$1 / ($3 - $2):,.0f}')"; }
+pgport=$(free_port); bport=$(free_port)
+mkdir "$work/pg"; [ "$(id -u)" = 0 ] && chown nobody "$work/pg"
+as_pg "$pgbin/initdb" -D "$work/pg" -U postgres --auth=trust --no-sync >/dev/null
+printf "port=%s\nlisten_addresses='127.0.0.1'\nunix_socket_directories='%s'\nwal_level=logical\nfsync=off\nmax_wal_size=4GB\n" \
+  "$pgport" "$work/pg" >> "$work/pg/postgresql.conf"
+as_pg "$pgbin/pg_ctl" -D "$work/pg" -l "$work/pg/log" -w start >/dev/null
+psql() { "$pgbin/psql" -h 127.0.0.1 -p "$pgport" -U postgres -qAt "$@"; }
+psql -c "CREATE TABLE customers (id INT PRIMARY KEY, name TEXT, email TEXT)"
+psql -c "CREATE PUBLICATION runnel_pub FOR TABLE customers"
+psql -c "SELECT pg_create_logical_replication_slot('runnel', 'pgoutput')" >/dev/null
+psql -c "SELECT pg_create_logical_replication_slot('reference', 'pgoutput')" >/dev/null
+
+"$bin" broker --data-dir "$work/broker" --listen "127.0.0.1:$bport" > "$work/broker.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do (echo > "/dev/tcp/127.0.0.1/$bport") 2>/dev/null && break; sleep 0.1; done
+topic=dbserver.public.customers
+"$bin" topics create "$topic" --partitions 1 --bootstrap-server "127.0.0.1:$bport" >/dev/null
+end_offset() {
+  "$bin" topics describe "$topic" --bootstrap-server "127.0.0.1:$bport" 2>/dev/null |
+    awk -F'End offset: ' '/Partition: 0\t/{print $2; exit}' || true
+}
+worker_props() { # name rest-port
+  cat > "$work/$1.properties" <<PROPS
+bootstrap.servers=127.0.0.1:$bport
+listeners=http://127.0.0.1:$2
+offset.storage.file.filename=$work/$1.offsets
+key.converter=org.apache.kafka.connect.json.JsonConverter
+value.converter=org.apache.kafka.connect.json.JsonConverter
+PROPS
+}
+worker_props cdc-worker "$(free_port)"
+cat > "$work/cdc.properties" <<PROPS
+name=cdc
+connector.class=io.debezium.connector.postgresql.PostgresConnector
+database.hostname=127.0.0.1
+database.port=$pgport
+database.user=postgres
+database.dbname=postgres
+topic.prefix=dbserver
+table.include.list=public.customers
+publication.autocreate.mode=disabled
+slot.name=runnel
+publication.name=runnel_pub
+snapshot.mode=never
+PROPS
+"$bin" connect standalone "$work/cdc-worker.properties" "$work/cdc.properties" > "$work/cdc-worker.log" 2>&1 &
+worker=$!
+pids+=($worker)
+for _ in $(seq 300); do
+  [ "$(psql -c "SELECT active FROM pg_replication_slots WHERE slot_name = 'runnel'")" = t ] && break
+  sleep 0.1
+done
+
+# 1. CDC: one transaction of $rows rows, streamed.
+psql -c "INSERT INTO customers SELECT g, 'name ' || g, 'user' || g || '@example.com' FROM generate_series(1, $rows) g"
+start=$(now)
+# PERF=DIR: a CPU profile of the worker while it streams (perf record -g), kept in DIR.
+if [ -n "${PERF:-}" ]; then
+  perf record -F 499 -g -p "$worker" -o "$PERF/cdc.perf.data" -- sleep "${PERF_SECS:-10}" >/dev/null 2>&1 &
+fi
+peak=0
+while :; do
+  hwm=$(awk '/VmHWM/{print $2}' "/proc/$worker/status")
+  peak=$((hwm > peak ? hwm : peak))
+  n=$(end_offset); n=${n:-0}
+  [ "$n" -ge "$rows" ] 2>/dev/null && break
+  kill -0 "$worker" || { echo "the CDC worker died:"; tail -20 "$work/cdc-worker.log"; exit 1; }
+  sleep 0.2
+done
+cdc_end=$(now)
+kill "$worker"; wait "$worker" 2>/dev/null || true
+ref_start=$(now)
+decoded=$(psql -c "SELECT count(*) FROM pg_logical_slot_get_binary_changes('reference', NULL, NULL, 'proto_version', '1', 'publication_names', 'runnel_pub')")
+ref_end=$(now)
+cdc_rate=$(rate "$rows" "$start" "$cdc_end")
+ref_rate=$(rate "$rows" "$ref_start" "$ref_end")
+echo "CDC, one $rows-row transaction: $cdc_rate rows/s; worker peak RSS $((peak / 1024)) MiB"
+echo "PostgreSQL pgoutput decode of the same changes ($decoded messages): $ref_rate rows/s"
+python3 -c "print(f'CDC / decode: {($ref_end - $ref_start) / ($cdc_end - $start):.1%}')"
+
+# 2. Sink: the change events upserted into customers_copy.
+psql -c "CREATE TABLE customers_copy (id INT PRIMARY KEY, name TEXT, email TEXT)"
+worker_props sink-worker "$(free_port)"
+cat > "$work/sink.properties" <<PROPS
+name=copy
+connector.class=PostgresSink
+topics=$topic
+connection.url=postgres://postgres@127.0.0.1:$pgport/postgres
+table.name.format=customers_copy
+insert.mode=upsert
+pk.mode=record_key
+delete.enabled=true
+transforms=unwrap
+transforms.unwrap.type=io.debezium.transforms.ExtractNewRecordState
+consumer.override.max.poll.records=${SINK_BATCH:-10000}
+PROPS
+start=$(now)
+"$bin" connect standalone "$work/sink-worker.properties" "$work/sink.properties" > "$work/sink-worker.log" 2>&1 &
+worker=$!
+pids+=($worker)
+while :; do
+  n=$(psql -c "SELECT count(*) FROM customers_copy")
+  [ "$n" -ge "$rows" ] && break
+  kill -0 "$worker" || { echo "the sink worker died:"; tail -20 "$work/sink-worker.log"; exit 1; }
+  sleep 0.2
+done
+sink_end=$(now)
+psql -c "CREATE TABLE customers_ref (id INT PRIMARY KEY, name TEXT, email TEXT)"
+ref_start=$(now)
+psql -c "INSERT INTO customers_ref SELECT id, name, email FROM customers ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email"
+ref_end=$(now)
+echo "Sink upsert: $(rate "$rows" "$start" "$sink_end") rows/s (from the worker's start)"
+echo "The same upsert in SQL inside PostgreSQL: $(rate "$rows" "$ref_start" "$ref_end") rows/s"
+python3 -c "print(f'sink / SQL upsert: {($ref_end - $ref_start) / ($sink_end - $start):.1%}')"
