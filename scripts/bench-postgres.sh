@@ -81,9 +81,13 @@ for _ in $(seq 300); do
   sleep 0.1
 done
 
+cpu() { awk '{printf "%.1f", ($14 + $15) / 100}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+broker_pid=${pids[0]}
+walsender=$(psql -c "SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'runnel'")
 # 1. CDC: one transaction of $rows rows, streamed.
 psql -c "INSERT INTO customers SELECT g, 'name ' || g, 'user' || g || '@example.com' FROM generate_series(1, $rows) g"
 start=$(now)
+cpu0="$(cpu "$worker") $(cpu "$broker_pid") $(cpu "$walsender")"
 # PERF=DIR: a CPU profile of the worker while it streams (perf record -g), kept in DIR.
 if [ -n "${PERF:-}" ]; then
   perf record -F 499 -g -p "$worker" -o "$PERF/cdc.perf.data" -- sleep "${PERF_SECS:-10}" >/dev/null 2>&1 &
@@ -98,6 +102,8 @@ while :; do
   sleep 0.2
 done
 cdc_end=$(now)
+read -r w0 b0 s0 <<< "$cpu0"
+echo "CPU seconds while streaming: worker $(python3 -c "print(round($(cpu "$worker") - $w0, 1))"), broker $(python3 -c "print(round($(cpu "$broker_pid") - $b0, 1))"), walsender $(python3 -c "print(round($(cpu "$walsender") - $s0, 1))")"
 kill "$worker"; wait "$worker" 2>/dev/null || true
 ref_start=$(now)
 decoded=$(psql -c "SELECT count(*) FROM pg_logical_slot_get_binary_changes('reference', NULL, NULL, 'proto_version', '1', 'publication_names', 'runnel_pub')")

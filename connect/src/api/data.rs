@@ -2,6 +2,7 @@
 //! the values they describe, as Kafka Connect's `Schema` / `Struct`.
 
 use std::fmt;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SchemaType {
@@ -57,13 +58,15 @@ impl SchemaType {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
     pub name: String,
     pub schema: Schema,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// Cheap to clone: a record carries its schema, and a source sends the same one with
+/// every record, so the fields are shared (and compared by pointer first).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schema {
     pub ty: SchemaType,
     pub optional: bool,
@@ -71,8 +74,8 @@ pub struct Schema {
     pub version: Option<i32>,
     pub doc: Option<String>,
     pub parameters: Vec<(String, String)>,
-    /// Struct fields, in order.
-    pub fields: Vec<Field>,
+    /// Struct fields, in order (`Arc::make_mut` to change them).
+    pub fields: Arc<Vec<Field>>,
     /// Array elements, or map keys.
     pub key: Option<Box<Schema>>,
     /// Map values.
@@ -88,7 +91,7 @@ impl Schema {
             version: None,
             doc: None,
             parameters: Vec::new(),
-            fields: Vec::new(),
+            fields: Arc::default(),
             key: None,
             value: None,
         }
@@ -122,7 +125,7 @@ impl Schema {
     }
     pub fn structure(fields: Vec<Field>) -> Schema {
         Schema {
-            fields,
+            fields: Arc::new(fields),
             ..Schema::new(SchemaType::Struct)
         }
     }

@@ -141,7 +141,7 @@ pub fn schema_from_json(j: &Json) -> Result<Schema> {
                     .get("field")
                     .and_then(Json::as_str)
                     .ok_or_else(|| bad("field without a name"))?;
-                s.fields.push(Field {
+                std::sync::Arc::make_mut(&mut s.fields).push(Field {
                     name: name.to_string(),
                     schema: schema_from_json(f)?,
                 });
@@ -449,7 +449,7 @@ mod tests {
         }])
         .named("row");
         let mut b = a.clone();
-        b.fields[0].schema = Schema::string();
+        std::sync::Arc::make_mut(&mut b.fields)[0].schema = Schema::string();
         let va = Value::Struct(vec![("id".into(), Value::Int32(1))]);
         let vb = Value::Struct(vec![("id".into(), Value::String("x".into()))]);
         for size in [1, 1000] {

@@ -89,7 +89,7 @@ struct Fields<'a>(&'a Schema);
 impl Serialize for Fields<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.0.fields.len()))?;
-        for f in &self.0.fields {
+        for f in self.0.fields.iter() {
             seq.serialize_element(&JsonSchema {
                 schema: &f.schema,
                 field: Some(&f.name),
@@ -186,7 +186,8 @@ mod tests {
 
     #[test]
     fn writes_what_the_value_tree_writes() {
-        let mut decimal = Schema::new(SchemaType::Bytes).named("org.apache.kafka.connect.data.Decimal");
+        let mut decimal =
+            Schema::new(SchemaType::Bytes).named("org.apache.kafka.connect.data.Decimal");
         decimal.parameters = vec![("scale".into(), "2".into())];
         decimal.version = Some(1);
         decimal.doc = Some("a \"price\"".into());
@@ -205,7 +206,10 @@ mod tests {
             },
             Field {
                 name: "by_key".into(),
-                schema: Schema::map(Schema::new(SchemaType::Int32), Schema::new(SchemaType::Float64)),
+                schema: Schema::map(
+                    Schema::new(SchemaType::Int32),
+                    Schema::new(SchemaType::Float64),
+                ),
             },
         ])
         .named("row")
@@ -239,7 +243,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(direct, tree);
-        assert!(direct.contains(r#""parameters":{"scale":"2"},"field":"price""#), "{direct}");
+        assert!(
+            direct.contains(r#""parameters":{"scale":"2"},"field":"price""#),
+            "{direct}"
+        );
         let none = serde_json::to_string(&Envelope {
             schema: None,
             payload: &Value::Null,

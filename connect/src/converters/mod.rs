@@ -87,7 +87,10 @@ pub fn create(class: &str, props: &Config) -> Result<Box<dyn Converter>> {
                     Error::config("schemas.cache.size", format!("{v} is not a number"))
                 })?,
             };
-            Ok(Box::new(json::JsonConverter::new(schemas_enable, cache_size)))
+            Ok(Box::new(json::JsonConverter::new(
+                schemas_enable,
+                cache_size,
+            )))
         }
         "StringConverter" => Ok(Box::new(StringConverter)),
         "ByteArrayConverter" => Ok(Box::new(ByteArrayConverter)),

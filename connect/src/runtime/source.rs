@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rdkafka::message::Message as _;
 use rdkafka::message::{Header as KHeader, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -93,7 +94,7 @@ async fn source_loop(ctx: &TaskCtx, connector: Arc<dyn SourceConnector>) -> Resu
             offsets.push((sr.source_partition, sr.source_offset));
             let topic = sr.record.topic.clone();
             match convert(sr.record, &chain, key_conv.as_mut(), value_conv.as_mut()) {
-                Ok(Some(out)) => deliveries.push((out.topic.clone(), send(&producer, out).await?)),
+                Ok(Some(out)) => deliveries.push(send(&producer, out).await?),
                 Ok(None) => {}
                 Err(e) => {
                     let f = Failure {
@@ -111,16 +112,19 @@ async fn source_loop(ctx: &TaskCtx, connector: Arc<dyn SourceConnector>) -> Resu
                 }
             }
         }
-        for (topic, d) in deliveries {
+        for d in deliveries {
             match d.await {
                 Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => {
-                    return Err(Error::Task(format!("producing to {topic} failed: {e}")))
+                Ok(Err((e, m))) => {
+                    return Err(Error::Task(format!(
+                        "producing to {} failed: {e}",
+                        m.topic()
+                    )))
                 }
                 Err(_) => {
-                    return Err(Error::Task(format!(
-                        "producing to {topic}: the producer went away"
-                    )))
+                    return Err(Error::Task(
+                        "producing failed: the producer went away".into(),
+                    ))
                 }
             }
         }
@@ -171,32 +175,38 @@ async fn send(
     producer: &FutureProducer,
     out: Outgoing,
 ) -> Result<rdkafka::producer::DeliveryFuture> {
-    let mut headers = OwnedHeaders::new();
-    for (k, v) in &out.headers {
-        headers = headers.insert(KHeader {
-            key: k,
-            value: v.as_deref(),
-        });
+    let mut record = FutureRecord::to(&out.topic);
+    // librdkafka allocates a header list: only for records that have headers.
+    if !out.headers.is_empty() {
+        let mut headers = OwnedHeaders::new_with_capacity(out.headers.len());
+        for (k, v) in &out.headers {
+            headers = headers.insert(KHeader {
+                key: k,
+                value: v.as_deref(),
+            });
+        }
+        record = record.headers(headers);
+    }
+    if let Some(k) = &out.key {
+        record = record.key(k);
+    }
+    if let Some(v) = &out.value {
+        record = record.payload(v);
+    }
+    if let Some(p) = out.partition {
+        record = record.partition(p);
+    }
+    if let Some(ts) = out.timestamp {
+        record = record.timestamp(ts);
     }
     loop {
-        let mut record = FutureRecord::to(&out.topic).headers(headers.clone());
-        if let Some(k) = &out.key {
-            record = record.key(k);
-        }
-        if let Some(v) = &out.value {
-            record = record.payload(v);
-        }
-        if let Some(p) = out.partition {
-            record = record.partition(p);
-        }
-        if let Some(ts) = out.timestamp {
-            record = record.timestamp(ts);
-        }
         match producer.send_result(record) {
             Ok(d) => return Ok(d),
-            Err((e, _))
+            Err((e, back))
                 if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
             {
+                // The queue is full: the same record again, once librdkafka sent some.
+                record = back;
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             Err((e, _)) => return Err(Error::Kafka(e)),

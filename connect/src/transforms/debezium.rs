@@ -65,7 +65,7 @@ fn with_deleted(schema: Option<Schema>, value: Value, deleted: bool) -> (Option<
         other => other,
     };
     let schema = schema.map(|mut s| {
-        s.fields.push(Field {
+        std::sync::Arc::make_mut(&mut s.fields).push(Field {
             name: "__deleted".into(),
             schema: Schema::optional_string(),
         });

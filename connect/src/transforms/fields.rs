@@ -152,8 +152,9 @@ fn add_field(
     match value {
         Value::Struct(fields) => {
             if let Some(s) = schema.as_mut() {
-                s.fields.retain(|f| f.name != name);
-                s.fields.push(Field {
+                let fields = std::sync::Arc::make_mut(&mut s.fields);
+                fields.retain(|f| f.name != name);
+                fields.push(Field {
                     name: name.to_string(),
                     schema: field_schema,
                 });
@@ -266,7 +267,7 @@ fn edit_fields(
                 }
             }
             if let Some(s) = schema.as_mut() {
-                s.fields = new_schema_fields;
+                s.fields = std::sync::Arc::new(new_schema_fields);
             }
             *fields = new_fields;
             Ok(())
@@ -544,15 +545,16 @@ impl Transform for Flatten {
             &mut out,
         );
         if let Some(s) = schema.as_mut() {
-            s.fields = out
-                .iter()
-                .filter_map(|(n, s, _)| {
-                    s.clone().map(|s| Field {
-                        name: n.clone(),
-                        schema: s,
+            s.fields = std::sync::Arc::new(
+                out.iter()
+                    .filter_map(|(n, s, _)| {
+                        s.clone().map(|s| Field {
+                            name: n.clone(),
+                            schema: s,
+                        })
                     })
-                })
-                .collect();
+                    .collect(),
+            );
             *value = Value::Struct(out.into_iter().map(|(n, _, v)| (n, v)).collect());
         } else {
             *value = Value::Map(

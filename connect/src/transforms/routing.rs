@@ -258,7 +258,10 @@ impl Transform for TimestampConverter {
                             }
                         }
                         if let Some(sc) = schema.as_mut() {
-                            for f in sc.fields.iter_mut().filter(|f| &f.name == field) {
+                            for f in std::sync::Arc::make_mut(&mut sc.fields)
+                                .iter_mut()
+                                .filter(|f| &f.name == field)
+                            {
                                 f.schema = s.clone();
                             }
                         }

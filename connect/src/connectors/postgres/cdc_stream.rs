@@ -8,6 +8,8 @@
 //! again only after that, so the next poll confirms what the previous one handed out.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use pgwire_replication::{
@@ -22,6 +24,9 @@ use crate::connectors::postgres::pgoutput::{
 };
 use crate::connectors::postgres::types::schema_for;
 use crate::error::{Error, Result};
+
+/// How long a poll that has records waits for more once the buffer is empty.
+const BATCH_LINGER: Duration = Duration::from_millis(5);
 
 /// An open replication stream and the transaction it is in the middle of.
 pub(super) struct ChangeStream {
@@ -154,10 +159,21 @@ impl PostgresCdcTask {
                     Err(_) => break,
                 }
             } else {
-                // Only what is already buffered: recv on a channel is cancel-safe.
-                match tokio::time::timeout(Duration::ZERO, stream.client.recv()).await {
-                    Ok(next) => next,
-                    Err(_) => break,
+                // What is buffered, without a timer per event: recv polled once (a
+                // channel receive, so dropping it pending loses nothing). When the
+                // buffer runs dry, a short wait for more: each poll costs a produce
+                // round trip and an offset commit, so batches should be full.
+                let mut recv = std::pin::pin!(stream.client.recv());
+                let ready = {
+                    let mut cx = Context::from_waker(Waker::noop());
+                    recv.as_mut().poll(&mut cx)
+                };
+                match ready {
+                    Poll::Ready(next) => next,
+                    Poll::Pending => match tokio::time::timeout(BATCH_LINGER, recv).await {
+                        Ok(next) => next,
+                        Err(_) => break,
+                    },
                 }
             };
             let event = match next {

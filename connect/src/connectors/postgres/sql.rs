@@ -94,7 +94,7 @@ pub fn check_schema(s: &Schema) -> Result<(), String> {
     if s.name.as_deref() == Some(DECIMAL) {
         decimal_scale(s)?;
     }
-    for f in &s.fields {
+    for f in s.fields.iter() {
         check_schema(&f.schema).map_err(|e| format!("field {}: {e}", f.name))?;
     }
     for inner in [&s.key, &s.value].into_iter().flatten() {
@@ -263,10 +263,10 @@ mod tests {
         assert!(e.contains("outside -16383..16383"), "{e}");
         assert_eq!(decimal(&[1], 2_000_000_000), None);
         let mut st = Schema::new(SchemaType::Struct);
-        st.fields = vec![crate::api::Field {
+        st.fields = std::sync::Arc::new(vec![crate::api::Field {
             name: "price".into(),
             schema: Schema::array(d.clone()),
-        }];
+        }]);
         assert!(check_schema(&st).unwrap_err().starts_with("field price: "));
         d.parameters = vec![("scale".into(), "two".into())];
         assert!(check_schema(&d).unwrap_err().contains("not an integer"));
