@@ -134,6 +134,10 @@ start=$(now)
 "$bin" connect standalone "$work/sink-worker.properties" "$work/sink.properties" > "$work/sink-worker.log" 2>&1 &
 worker=$!
 pids+=($worker)
+if [ -n "${PERF:-}" ]; then
+  perf record -F 499 -g -p "$worker" -o "$PERF/sink.perf.data" -- sleep "${PERF_SECS:-10}" >/dev/null 2>&1 &
+fi
+pg_cpu0=$(awk '{s += $14 + $15} END {print s}' $(pgrep -u nobody postgres | sed 's|.*|/proc/&/stat|') 2>/dev/null || echo 0)
 while :; do
   n=$(psql -c "SELECT count(*) FROM customers_copy")
   [ "$n" -ge "$rows" ] && break
@@ -141,6 +145,8 @@ while :; do
   sleep 0.2
 done
 sink_end=$(now)
+pg_cpu1=$(awk '{s += $14 + $15} END {print s}' $(pgrep -u nobody postgres | sed 's|.*|/proc/&/stat|') 2>/dev/null || echo 0)
+echo "CPU seconds while sinking: worker $(cpu "$worker"), PostgreSQL $(python3 -c "print(round(($pg_cpu1 - $pg_cpu0) / 100, 1))")"
 psql -c "CREATE TABLE customers_ref (id INT PRIMARY KEY, name TEXT, email TEXT)"
 ref_start=$(now)
 psql -c "INSERT INTO customers_ref SELECT id, name, email FROM customers ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email"

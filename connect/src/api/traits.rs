@@ -45,7 +45,8 @@ pub trait SinkConnector: Send + Sync {
 #[async_trait]
 pub trait SinkTask: Send {
     async fn start(&mut self, config: &Config) -> Result<()>;
-    async fn put(&mut self, records: Vec<SinkRecord>) -> Result<()>;
+    /// The records, borrowed: a put that failed retriably is called again with them.
+    async fn put(&mut self, records: &[SinkRecord]) -> Result<()>;
     /// Makes everything put so far durable; offsets are committed only after this.
     async fn flush(&mut self) -> Result<()>;
     async fn stop(&mut self) -> Result<()> {

@@ -14,6 +14,8 @@ pub struct JsonConverter {
     /// Schemas written lately, with their JSON (Kafka's `schemas.cache.size`): a source
     /// sends the same schema with every record, and writing it is most of the work.
     cache: Vec<(Schema, Vec<u8>)>,
+    /// Schemas read lately, by their JSON text.
+    read_cache: Vec<(Box<str>, Schema)>,
     cache_size: usize,
 }
 
@@ -22,8 +24,27 @@ impl JsonConverter {
         JsonConverter {
             schemas_enable,
             cache: Vec::new(),
+            read_cache: Vec::new(),
             cache_size,
         }
+    }
+
+    /// A record laid out as this converter writes it — `{"schema":S,"payload":P}` with
+    /// S a cached schema's exact text — read without scanning S again. `None`: not that
+    /// layout (the general path decides). The payload must parse as one JSON value
+    /// followed by the closing brace, so nothing else can hide in the envelope.
+    fn read_cached(&self, data: &[u8]) -> Option<Result<(Option<Schema>, Value)>> {
+        const HEAD: &[u8] = b"{\"schema\":";
+        const MIDDLE: &[u8] = b",\"payload\":";
+        let rest = data.strip_prefix(HEAD)?;
+        let (raw, schema) = self
+            .read_cache
+            .iter()
+            .find(|(raw, _)| rest.starts_with(raw.as_bytes()))?;
+        let payload = rest[raw.len()..].strip_prefix(MIDDLE)?;
+        let payload = payload.trim_ascii_end().strip_suffix(b"}")?;
+        let json: Json = serde_json::from_slice(payload).ok()?;
+        Some(value_from_json(schema, &json).map(|v| (Some(schema.clone()), v)))
     }
 
     /// The envelope, with the schema's JSON from the cache.
@@ -347,28 +368,63 @@ impl Converter for JsonConverter {
             .map_err(|e| Error::Conversion(e.to_string()))
     }
 
-    fn to_connect(&self, topic: &str, data: Option<&[u8]>) -> Result<(Option<Schema>, Value)> {
+    fn to_connect(&mut self, topic: &str, data: Option<&[u8]>) -> Result<(Option<Schema>, Value)> {
         let Some(data) = data else {
             return Ok((None, Value::Null));
         };
-        let doc: Json = serde_json::from_slice(data).map_err(|e| {
+        let not_json = |e: serde_json::Error| {
             Error::Conversion(format!("converting byte[] to Kafka Connect data failed due to serialization error of topic {topic}: {e}"))
-        })?;
+        };
         if !self.schemas_enable {
+            let doc: Json = serde_json::from_slice(data).map_err(not_json)?;
             return Ok((None, value_from_json_schemaless(&doc)));
         }
-        let (Some(schema), Some(payload)) = (doc.get("schema"), doc.get("payload")) else {
-            return Err(Error::Conversion(
-                "JsonConverter with schemas.enable requires \"schema\" and \"payload\" fields and may not contain additional fields. If you are trying to deserialize plain JSON data, set schemas.enable=false in your converter configuration.".into(),
-            ));
-        };
-        if schema.is_null() {
-            return Ok((None, value_from_json_schemaless(payload)));
+        if let Some(read) = self.read_cached(data) {
+            return read;
         }
-        let schema = schema_from_json(schema)?;
-        let value = value_from_json(&schema, payload)?;
-        Ok((Some(schema), value))
+        // The envelope split without parsing its parts: the schema is looked up by its
+        // bytes, only the payload is parsed.
+        let envelope: RawEnvelope = match serde_json::from_slice(data) {
+            Ok(e) => e,
+            Err(e) => {
+                serde_json::from_slice::<serde::de::IgnoredAny>(data).map_err(not_json)?;
+                tracing::debug!("not a JsonConverter envelope: {e}");
+                return Err(Error::Conversion(
+                    "JsonConverter with schemas.enable requires \"schema\" and \"payload\" fields and may not contain additional fields. If you are trying to deserialize plain JSON data, set schemas.enable=false in your converter configuration.".into(),
+                ));
+            }
+        };
+        let payload: Json = serde_json::from_str(envelope.payload.get()).map_err(not_json)?;
+        let raw = envelope.schema.get();
+        if raw == "null" {
+            return Ok((None, value_from_json_schemaless(&payload)));
+        }
+        let at = match self.read_cache.iter().position(|(r, _)| **r == *raw) {
+            Some(at) => at,
+            None => {
+                let json: Json = serde_json::from_str(raw).map_err(not_json)?;
+                let schema = schema_from_json(&json)?;
+                if self.read_cache.len() >= self.cache_size.max(1) {
+                    self.read_cache.remove(0);
+                }
+                self.read_cache.push((raw.into(), schema));
+                self.read_cache.len() - 1
+            }
+        };
+        let schema = &self.read_cache[at].1;
+        let value = value_from_json(schema, &payload)?;
+        Ok((Some(schema.clone()), value))
     }
+}
+
+/// Kafka's envelope: exactly these two fields.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnvelope<'a> {
+    #[serde(borrow)]
+    schema: &'a serde_json::value::RawValue,
+    #[serde(borrow)]
+    payload: &'a serde_json::value::RawValue,
 }
 
 #[cfg(test)]
@@ -417,13 +473,13 @@ mod tests {
 
     #[test]
     fn schemaless_and_errors() {
-        let c = JsonConverter::new(false, 1000);
+        let mut c = JsonConverter::new(false, 1000);
         let (s, v) = c
             .to_connect("t", Some(br#"{"a":1,"b":[true,2.5]}"#))
             .unwrap();
         assert!(s.is_none());
         assert_eq!(v.get("a"), Some(&Value::Int64(1)));
-        let with = JsonConverter::new(true, 1000);
+        let mut with = JsonConverter::new(true, 1000);
         let err = with
             .to_connect("t", Some(br#"{"a":1}"#))
             .unwrap_err()
@@ -436,6 +492,20 @@ mod tests {
             .contains("orders"));
         let bad_type = br#"{"schema":{"type":"int32","optional":false},"payload":"x"}"#;
         assert!(with.to_connect("t", Some(bad_type)).is_err());
+        // As Kafka's JsonConverter: exactly "schema" and "payload", nothing more.
+        let extra = br#"{"schema":null,"payload":1,"other":2}"#;
+        let err = with.to_connect("t", Some(extra)).unwrap_err().to_string();
+        assert!(err.contains("may not contain additional fields"), "{err}");
+        let err = with
+            .to_connect("orders", Some(b"{\"schema\":"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("serialization error of topic orders"), "{err}");
+        let schemaless = with
+            .to_connect("t", Some(br#"{"schema":null,"payload":{"a":1}}"#))
+            .unwrap();
+        assert_eq!(schemaless.0, None);
+        assert_eq!(schemaless.1.get("a"), Some(&Value::Int64(1)));
     }
 
     #[test]
@@ -463,5 +533,15 @@ mod tests {
             }
             assert!(c.cache.len() <= size);
         }
+        // Read through the cached-layout path: an extra field after the payload must
+        // still be refused, as the general path refuses it.
+        let mut c = JsonConverter::new(true, 10);
+        let bytes = c.to_bytes("t", Some(&a), &va).unwrap().unwrap();
+        c.to_connect("t", Some(&bytes)).unwrap();
+        assert!(c.read_cached(&bytes).is_some(), "the layout is recognised");
+        let mut sneaky = bytes[..bytes.len() - 1].to_vec();
+        sneaky.extend_from_slice(br#","extra":1}"#);
+        let err = c.to_connect("t", Some(&sneaky)).unwrap_err().to_string();
+        assert!(err.contains("may not contain additional fields"), "{err}");
     }
 }

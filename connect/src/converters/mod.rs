@@ -15,7 +15,7 @@ pub trait Converter: Send + Sync {
         schema: Option<&Schema>,
         value: &Value,
     ) -> Result<Option<Vec<u8>>>;
-    fn to_connect(&self, topic: &str, data: Option<&[u8]>) -> Result<(Option<Schema>, Value)>;
+    fn to_connect(&mut self, topic: &str, data: Option<&[u8]>) -> Result<(Option<Schema>, Value)>;
 }
 
 pub struct StringConverter;
@@ -33,7 +33,7 @@ impl Converter for StringConverter {
             v => Some(v.to_string().into_bytes()),
         })
     }
-    fn to_connect(&self, _topic: &str, data: Option<&[u8]>) -> Result<(Option<Schema>, Value)> {
+    fn to_connect(&mut self, _topic: &str, data: Option<&[u8]>) -> Result<(Option<Schema>, Value)> {
         let value = match data {
             None => Value::Null,
             Some(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
@@ -57,7 +57,7 @@ impl Converter for ByteArrayConverter {
             other => Err(Error::Conversion(format!("ByteArrayConverter is not compatible with objects of type {other:?} (topic {topic})"))),
         }
     }
-    fn to_connect(&self, _topic: &str, data: Option<&[u8]>) -> Result<(Option<Schema>, Value)> {
+    fn to_connect(&mut self, _topic: &str, data: Option<&[u8]>) -> Result<(Option<Schema>, Value)> {
         Ok((
             Some(Schema::new(SchemaType::Bytes).optional()),
             data.map_or(Value::Null, |b| Value::Bytes(b.to_vec())),

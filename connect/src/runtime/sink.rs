@@ -76,7 +76,7 @@ struct Converters {
     chain: Chain,
 }
 
-fn to_record(m: &BorrowedMessage<'_>, c: &Converters) -> Result<Option<SinkRecord>> {
+fn to_record(m: &BorrowedMessage<'_>, c: &mut Converters) -> Result<Option<SinkRecord>> {
     let topic = m.topic();
     let (key_schema, key) = c.key.to_connect(topic, m.key())?;
     let (value_schema, value) = c.value.to_connect(topic, m.payload())?;
@@ -158,7 +158,7 @@ fn drop_revoked(consumer: &SinkConsumer, pending: &mut HashMap<(String, i32), i6
 
 async fn sink_loop(ctx: &TaskCtx, connector: Arc<dyn SinkConnector>) -> Result<()> {
     let props = &ctx.worker.config.props;
-    let conv = Converters {
+    let mut conv = Converters {
         key: converters::for_prefix("key.converter", &ctx.config, props)?,
         value: converters::for_prefix("value.converter", &ctx.config, props)?,
         chain: Chain::from_config(&ctx.config)?,
@@ -249,7 +249,7 @@ async fn sink_loop(ctx: &TaskCtx, connector: Arc<dyn SinkConnector>) -> Result<(
             };
             wait = Duration::from_millis(2);
             pending.insert((m.topic().to_string(), m.partition()), m.offset() + 1);
-            match to_record(&m, &conv) {
+            match to_record(&m, &mut conv) {
                 Ok(Some(r)) => batch.push(r),
                 Ok(None) => {}
                 Err(e) => {
@@ -277,7 +277,7 @@ async fn sink_loop(ctx: &TaskCtx, connector: Arc<dyn SinkConnector>) -> Result<(
         if !batch.is_empty() {
             let mut retries = policy.retries();
             loop {
-                match task.put(batch.clone()).await {
+                match task.put(&batch).await {
                     Err(Error::Retriable(reason)) => retries.wait("put", &reason).await?,
                     other => break other?,
                 }

@@ -47,7 +47,7 @@ impl SinkTask for FileStreamSinkTask {
         Ok(())
     }
 
-    async fn put(&mut self, records: Vec<SinkRecord>) -> Result<()> {
+    async fn put(&mut self, records: &[SinkRecord]) -> Result<()> {
         let Some((name, out, _)) = self.out.as_mut() else {
             return Err(Error::Task("put before start".into()));
         };

@@ -511,9 +511,9 @@ impl SinkTask for PostgresSinkTask {
         Ok(())
     }
 
-    async fn put(&mut self, records: Vec<SinkRecord>) -> Result<()> {
+    async fn put(&mut self, records: &[SinkRecord]) -> Result<()> {
         let mut ops = Vec::with_capacity(records.len());
-        for r in &records {
+        for r in records {
             if let Some(op) = self.row(r)? {
                 ops.push(op);
             }
