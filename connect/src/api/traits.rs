@@ -30,6 +30,13 @@ pub trait SourceTask: Send {
     async fn start(&mut self, config: &Config, offsets: &dyn OffsetReader) -> Result<()>;
     /// Records available now (possibly none); the runtime calls again.
     async fn poll(&mut self) -> Result<Vec<SourceRecord>>;
+    /// Called after offsets were committed, with the latest committed offset per source
+    /// partition (possibly none): every record up to those was acknowledged by the
+    /// broker. Kafka Connect's `SourceTask.commit()`; a source that confirms reads to
+    /// its origin (a replication slot) does it here.
+    async fn commit(&mut self, _committed: &[(JsonMap, JsonMap)]) -> Result<()> {
+        Ok(())
+    }
     async fn stop(&mut self) -> Result<()> {
         Ok(())
     }

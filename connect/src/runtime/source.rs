@@ -1,16 +1,19 @@
 //! The source task loop: poll -> transform -> convert -> produce; offsets are committed
 //! only after the broker acknowledged every record of the batch.
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use rdkafka::message::Message as _;
 use rdkafka::message::{Header as KHeader, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
 use super::errors::{ErrorPolicy, Failure};
 use super::task::{State, TargetState, TaskCtx};
-use crate::api::{JsonMap, OffsetReader, SourceConnector, Value};
+use crate::api::{JsonMap, OffsetReader, SourceConnector, SourceTask, Value};
 use crate::converters::{self, Converter};
 use crate::error::{Error, Result};
 use crate::transforms::{Chain, RecordContext};
@@ -66,10 +69,16 @@ async fn source_loop(ctx: &TaskCtx, connector: Arc<dyn SourceConnector>) -> Resu
     let mut task = connector.create_task();
     task.start(&ctx.config, &StoreReader(ctx)).await?;
     let mut target = ctx.target.clone();
+    let mut flight = InFlight::default();
+    let flush_every = Duration::from_millis(ctx.worker.config.offset_flush_interval_ms);
+    let mut last_commit = Instant::now();
     loop {
         match ctx.target() {
             TargetState::Stopped => break,
             TargetState::Paused => {
+                // Everything sent so far is acknowledged and committed before pausing.
+                flight.settle_all().await?;
+                flight.commit(ctx, task.as_mut()).await?;
                 ctx.set_state(State::Paused);
                 if target.changed().await.is_err() {
                     break;
@@ -86,16 +95,23 @@ async fn source_loop(ctx: &TaskCtx, connector: Arc<dyn SourceConnector>) -> Resu
             }
         };
         if records.is_empty() {
+            // Idle: give the oldest record a moment, and commit what is acknowledged now
+            // rather than at the next interval, so a quiet source's offsets are never
+            // far behind. A record that is not acknowledged does not stop the polls.
+            flight.wait_oldest(IDLE_WAIT).await?;
+            flight.settle_ready()?;
+            if flight.has_uncommitted() || last_commit.elapsed() >= flush_every {
+                flight.commit(ctx, task.as_mut()).await?;
+                last_commit = Instant::now();
+            }
             continue;
         }
-        let mut offsets: Vec<(JsonMap, JsonMap)> = Vec::with_capacity(records.len());
-        let mut deliveries = Vec::with_capacity(records.len());
         for sr in records {
-            offsets.push((sr.source_partition, sr.source_offset));
             let topic = sr.record.topic.clone();
-            match convert(sr.record, &chain, key_conv.as_mut(), value_conv.as_mut()) {
-                Ok(Some(out)) => deliveries.push(send(&producer, out).await?),
-                Ok(None) => {}
+            let delivery = match convert(sr.record, &chain, key_conv.as_mut(), value_conv.as_mut())
+            {
+                Ok(Some(out)) => Some(send(&producer, out).await?),
+                Ok(None) => None,
                 Err(e) => {
                     let f = Failure {
                         connector: &ctx.connector,
@@ -109,40 +125,154 @@ async fn source_loop(ctx: &TaskCtx, connector: Arc<dyn SourceConnector>) -> Resu
                         error: &e,
                     };
                     policy.handle(f, None).await?;
+                    None
                 }
-            }
+            };
+            flight.push(sr.source_partition, sr.source_offset, delivery);
         }
-        for d in deliveries {
-            match d.await {
-                Ok(Ok(_)) => {}
-                Ok(Err((e, m))) => {
-                    return Err(Error::Task(format!(
-                        "producing to {} failed: {e}",
-                        m.topic()
-                    )))
-                }
-                Err(_) => {
-                    return Err(Error::Task(
-                        "producing failed: the producer went away".into(),
-                    ))
-                }
-            }
+        // Not waiting for the acknowledgements (as Kafka Connect's WorkerSourceTask):
+        // the next poll overlaps them. Only a full window waits.
+        flight.settle_ready()?;
+        while flight.len() > MAX_IN_FLIGHT {
+            flight.settle_one().await?;
         }
-        // Everything acknowledged: the last offset per source partition is committed.
-        let mut latest: Vec<(JsonMap, Option<JsonMap>)> = Vec::new();
-        for (p, o) in offsets.into_iter().filter(|(p, _)| !p.is_empty()) {
-            match latest.iter_mut().find(|(lp, _)| *lp == p) {
-                Some(entry) => entry.1 = Some(o),
-                None => latest.push((p, Some(o))),
-            }
+        if last_commit.elapsed() >= flush_every {
+            flight.commit(ctx, task.as_mut()).await?;
+            last_commit = Instant::now();
         }
-        ctx.worker
-            .offsets
-            .commit(&ctx.connector, latest)
-            .await
-            .map_err(|e| Error::Task(format!("committing offsets: {e}")))?;
     }
+    flight.settle_all().await?;
+    flight.commit(ctx, task.as_mut()).await?;
     task.stop().await
+}
+
+/// Records sent and not yet acknowledged at most; past it the loop waits for the oldest.
+const MAX_IN_FLIGHT: usize = 100_000;
+/// How long an idle loop waits for the oldest acknowledgement before polling again.
+const IDLE_WAIT: Duration = Duration::from_millis(100);
+
+/// A sent record's acknowledgement: awaited, or already in.
+enum Ack {
+    Pending(DeliveryFuture),
+    Done,
+}
+
+/// Records in send order, with their source offsets: an offset becomes committable
+/// only once its record and every record before it were acknowledged.
+#[derive(Default)]
+struct InFlight {
+    queue: VecDeque<(JsonMap, JsonMap, Ack)>,
+    /// The latest acknowledged offset per source partition, not yet committed.
+    acked: Vec<(JsonMap, JsonMap)>,
+}
+
+impl InFlight {
+    fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    fn has_uncommitted(&self) -> bool {
+        !self.acked.is_empty()
+    }
+
+    fn push(&mut self, partition: JsonMap, offset: JsonMap, delivery: Option<DeliveryFuture>) {
+        let ack = delivery.map_or(Ack::Done, Ack::Pending);
+        self.queue.push_back((partition, offset, ack));
+    }
+
+    fn acknowledged(&mut self, partition: JsonMap, offset: JsonMap) {
+        if partition.is_empty() {
+            return;
+        }
+        match self.acked.iter_mut().find(|(p, _)| *p == partition) {
+            Some(entry) => entry.1 = offset,
+            None => self.acked.push((partition, offset)),
+        }
+    }
+
+    /// Takes the acknowledged records off the front, without waiting.
+    fn settle_ready(&mut self) -> Result<()> {
+        while let Some((_, _, ack)) = self.queue.front_mut() {
+            if let Ack::Pending(d) = ack {
+                let ready = {
+                    let mut cx = Context::from_waker(Waker::noop());
+                    std::pin::Pin::new(d).poll(&mut cx)
+                };
+                match ready {
+                    Poll::Pending => return Ok(()),
+                    Poll::Ready(result) => delivered(result)?,
+                }
+            }
+            if let Some((p, o, _)) = self.queue.pop_front() {
+                self.acknowledged(p, o);
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest record.
+    async fn settle_one(&mut self) -> Result<()> {
+        if let Some((p, o, ack)) = self.queue.pop_front() {
+            if let Ack::Pending(d) = ack {
+                delivered(d.await)?;
+            }
+            self.acknowledged(p, o);
+        }
+        Ok(())
+    }
+
+    /// Waits up to `limit` for the oldest record's acknowledgement, keeping it in place
+    /// (settle_ready takes it off).
+    async fn wait_oldest(&mut self, limit: Duration) -> Result<()> {
+        if let Some((_, _, ack)) = self.queue.front_mut() {
+            if let Ack::Pending(d) = ack {
+                if let Ok(result) = tokio::time::timeout(limit, d).await {
+                    delivered(result)?;
+                    *ack = Ack::Done;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn settle_all(&mut self) -> Result<()> {
+        while !self.queue.is_empty() {
+            self.settle_one().await?;
+        }
+        Ok(())
+    }
+
+    /// Commits the acknowledged offsets, then tells the task (its `commit`).
+    async fn commit(&mut self, ctx: &TaskCtx, task: &mut dyn SourceTask) -> Result<()> {
+        let committed = std::mem::take(&mut self.acked);
+        if !committed.is_empty() {
+            let updates = committed
+                .iter()
+                .map(|(p, o)| (p.clone(), Some(o.clone())))
+                .collect();
+            ctx.worker
+                .offsets
+                .commit(&ctx.connector, updates)
+                .await
+                .map_err(|e| Error::Task(format!("committing offsets: {e}")))?;
+        }
+        task.commit(&committed).await
+    }
+}
+
+type Delivery = <DeliveryFuture as Future>::Output;
+
+fn delivered(result: Delivery) -> Result<()> {
+    match result {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err((e, m))) => Err(Error::Task(format!(
+            "producing to {} failed: {e}",
+            m.topic()
+        ))),
+        Err(_) => Err(Error::Task(
+            "producing failed: the producer went away".into(),
+        )),
+    }
 }
 
 fn convert(

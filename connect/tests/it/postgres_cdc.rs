@@ -316,16 +316,21 @@ async fn confirmed_flush(db: &tokio_postgres::Client) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_slot_is_confirmed_only_after_the_broker_acknowledged() {
     // Debezium's rule (and issue 16's): the standby status update reports a position as
-    // flushed only once the broker acknowledged the records before it and their offsets
-    // were committed — otherwise PostgreSQL may drop WAL that a crash would still need.
-    // The broker here does not create topics, so the change events cannot be
-    // acknowledged until the test creates the topic.
+    // flushed only once the broker acknowledged every record before it and their
+    // offsets were committed — otherwise PostgreSQL may drop WAL that a crash would
+    // still need. The broker here does not create topics: transaction B writes to a
+    // table whose topic does not exist yet, so its record cannot be acknowledged, while
+    // A before it and C after it are acknowledged (and offsets are committed every
+    // 300 ms). The slot must stay at A's end until B is acknowledged.
     let dir = tempfile::tempdir().unwrap();
     let pg = PgServer::start();
     let db = pg.client().await;
-    db.batch_execute("CREATE TABLE customers (id INT PRIMARY KEY, name TEXT)")
-        .await
-        .unwrap();
+    db.batch_execute(
+        "CREATE TABLE customers (id INT PRIMARY KEY, name TEXT); \
+         CREATE TABLE orders (id INT PRIMARY KEY, item TEXT);",
+    )
+    .await
+    .unwrap();
     let config = runnel_broker::BrokerConfig::default()
         .with_property("log.dirs", dir.path().join("broker").display().to_string())
         .and_then(|c| c.with_property("listeners", "PLAINTEXT://127.0.0.1:0"))
@@ -333,11 +338,13 @@ async fn the_slot_is_confirmed_only_after_the_broker_acknowledged() {
         .unwrap();
     let broker = runnel_broker::Broker::start(config).await.unwrap();
     let bs = broker.bootstrap();
+    create_topics(&bs, &["dbserver.public.customers"]).await;
     let worker = standalone(&bs, dir.path(), vec![]).await;
     let api = Api::new(worker.rest_addr);
     let mut connector = cdc_connector(&pg);
     connector["config"]["snapshot.mode"] = json!("never");
     connector["config"]["status.update.interval.ms"] = json!("100");
+    connector["config"]["table.include.list"] = json!("public.customers,public.orders");
     let (code, resp) = api.post("/connectors", Some(connector)).await;
     assert_eq!(code, 201, "{resp}");
     eventually_async("the slot is created and streaming", || async {
@@ -350,29 +357,41 @@ async fn the_slot_is_confirmed_only_after_the_broker_acknowledged() {
         .is_some()
     })
     .await;
-    let before: i64 = db
-        .query_one("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::int8", &[])
-        .await
-        .unwrap()
-        .get(0);
-    db.batch_execute("INSERT INTO customers SELECT g, 'n' FROM generate_series(1, 500) g")
+    let wal = || async {
+        db.query_one("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::int8", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    let before_a = wal().await;
+    db.batch_execute("INSERT INTO customers VALUES (1, 'a')")
         .await
         .unwrap();
-    // The changes were streamed and handed to the producer, but nothing is acknowledged:
-    // many status intervals later the slot has not moved past them.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    eventually_async("A is confirmed once acknowledged", || async {
+        confirmed_flush(&db).await > before_a
+    })
+    .await;
+    let before_b = wal().await;
+    db.batch_execute("INSERT INTO orders VALUES (1, 'b')")
+        .await
+        .unwrap();
+    db.batch_execute("INSERT INTO customers VALUES (2, 'c')")
+        .await
+        .unwrap();
+    let (got, _, _) = events(&bs, 2).await;
+    assert_eq!(got, vec![("c".to_string(), 1), ("c".to_string(), 2)]);
+    // C is acknowledged and offsets were committed since, but B before it is not.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let held = confirmed_flush(&db).await;
     assert!(
-        held <= before,
-        "confirmed {held} before the broker acknowledged (the insert starts at {before})"
+        held <= before_b,
+        "confirmed {held}, past B (which starts at {before_b}) before the broker acknowledged it"
     );
-    create_topics(&bs, &["dbserver.public.customers"]).await;
-    let (got, _, _) = events(&bs, 500).await;
-    assert_eq!(got.len(), 500, "{:?}", &got[..got.len().min(5)]);
-    eventually_async(
-        "the slot is confirmed past the acknowledged insert",
-        || async { confirmed_flush(&db).await > before },
-    )
+    let after_c = wal().await;
+    create_topics(&bs, &["dbserver.public.orders"]).await;
+    eventually_async("B and C are confirmed once B is acknowledged", || async {
+        confirmed_flush(&db).await >= after_c
+    })
     .await;
     worker.shutdown().await;
     broker.shutdown().await.unwrap();

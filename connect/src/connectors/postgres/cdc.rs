@@ -115,8 +115,13 @@ pub struct PostgresCdcTask {
     change_stream: Option<stream::ChangeStream>,
     /// Type names by oid, for relation messages.
     type_names: HashMap<i64, String>,
-    /// Where the slot may be confirmed once the last batch was acknowledged.
+    /// A confirmed position not yet handed to a replication connection.
     advance_to: Option<u64>,
+    /// Streamed transactions not yet confirmed: (position of the last record emitted
+    /// when the transaction ended, its end LSN), in commit order.
+    confirmable: std::collections::VecDeque<(Option<(u64, u64)>, u64)>,
+    /// The furthest (commit LSN, change index) whose offset the runtime committed.
+    committed_position: Option<(u64, u64)>,
 }
 
 fn err(e: impl std::fmt::Display) -> Error {
@@ -433,6 +438,8 @@ impl SourceTask for PostgresCdcTask {
                 o.get("lsn_proc").and_then(|v| v.as_u64()),
             ) {
                 self.resume = Some((l, n));
+                // Stored offsets were committed: what lies before them is confirmable.
+                self.committed_position = Some((l, n));
             }
             if let Some(v) = o.get("visibility").filter(|v| !v.is_null()) {
                 self.visibility = Some(Visibility {
@@ -478,6 +485,11 @@ impl SourceTask for PostgresCdcTask {
             return Ok(Vec::new());
         }
         self.stream().await
+    }
+
+    async fn commit(&mut self, committed: &[(JsonMap, JsonMap)]) -> Result<()> {
+        self.confirm(committed);
+        Ok(())
     }
 
     async fn stop(&mut self) -> Result<()> {

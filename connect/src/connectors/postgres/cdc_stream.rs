@@ -4,8 +4,8 @@
 //! a poll takes what arrived, at most `max.batch.size` records, so a transaction of any
 //! size is handed out in pieces and never held whole. The slot's confirmed position
 //! (the standby status update) moves only to the end of transactions whose every
-//! record the broker acknowledged and whose offsets were committed: the runtime polls
-//! again only after that, so the next poll confirms what the previous one handed out.
+//! record the broker acknowledged and whose offsets were committed: the runtime says
+//! so through `SourceTask::commit` (`confirm`).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -18,7 +18,7 @@ use pgwire_replication::{
 use serde_json::json;
 
 use super::{err, pg, Column, PostgresCdcTask};
-use crate::api::SourceRecord;
+use crate::api::{JsonMap, SourceRecord};
 use crate::connectors::postgres::pgoutput::{
     decode, format_lsn, parse_lsn, Message, RelationColumn, PG_EPOCH_OFFSET_US,
 };
@@ -146,7 +146,7 @@ impl PostgresCdcTask {
             Some(s) => s,
             None => self.open_stream().await?,
         };
-        // Everything handed out by the previous poll is acknowledged and committed.
+        // A confirmation that came while the stream was closed.
         if let Some(lsn) = self.advance_to.take() {
             stream.client.update_applied_lsn(Lsn::from_u64(lsn));
         }
@@ -227,7 +227,8 @@ impl PostgresCdcTask {
             }
             ReplicationEvent::Commit { end_lsn, .. } => {
                 stream.tx = None;
-                self.advance_to = Some(end_lsn.as_u64());
+                // Confirmable once the last record emitted so far is committed.
+                self.confirmable.push_back((self.resume, end_lsn.as_u64()));
             }
             ReplicationEvent::XLogData { data, .. } => {
                 let msg = decode(&data)?;
@@ -352,6 +353,33 @@ impl PostgresCdcTask {
                 }
             })
             .collect())
+    }
+
+    /// The runtime committed offsets up to `committed`: the transactions whose records
+    /// all lie at or before it are confirmed to the server (sent with the next standby
+    /// status update), never one with a record still unacknowledged.
+    pub(super) fn confirm(&mut self, committed: &[(JsonMap, JsonMap)]) {
+        for (_, offset) in committed {
+            let at = |k: &str| offset.get(k).and_then(serde_json::Value::as_u64);
+            if let (Some(l), Some(n)) = (at("lsn_commit"), at("lsn_proc")) {
+                self.committed_position = self.committed_position.max(Some((l, n)));
+            }
+        }
+        let mut confirm = None;
+        while let Some((position, end_lsn)) = self.confirmable.front().copied() {
+            if position > self.committed_position {
+                break;
+            }
+            confirm = Some(end_lsn);
+            self.confirmable.pop_front();
+        }
+        let Some(lsn) = confirm else {
+            return;
+        };
+        match &self.change_stream {
+            Some(s) => s.client.update_applied_lsn(Lsn::from_u64(lsn)),
+            None => self.advance_to = Some(lsn),
+        }
     }
 
     /// Ends the replication connection so the slot is free for the next task at once.
