@@ -57,6 +57,8 @@ struct Column {
 struct Relation {
     schema: String,
     table: String,
+    /// `<topic.prefix>.<schema>.<table>`.
+    topic: String,
     columns: Vec<Column>,
     key_schema: Schema,
     envelope: Schema,
@@ -122,6 +124,8 @@ pub struct PostgresCdcTask {
     confirmable: std::collections::VecDeque<(Option<(u64, u64)>, u64)>,
     /// The furthest (commit LSN, change index) whose offset the runtime committed.
     committed_position: Option<(u64, u64)>,
+    /// The source partition of every record, `{"server": <topic.prefix>}`.
+    partition: JsonMap,
 }
 
 fn err(e: impl std::fmt::Display) -> Error {
@@ -250,6 +254,7 @@ impl PostgresCdcTask {
         ]);
         envelope.name = Some(format!("{name}.Envelope"));
         Relation {
+            topic: name,
             schema: schema.into(),
             table: table.into(),
             columns,
@@ -334,11 +339,8 @@ impl PostgresCdcTask {
             ("op".into(), Value::String(op.into())),
             ("ts_ms".into(), Value::Int64(now)),
         ]);
-        let topic = format!("{}.{}.{}", c.topic_prefix, rel.schema, rel.table);
-        let partition: JsonMap = json!({"server": c.topic_prefix})
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
+        let topic = rel.topic.clone();
+        let partition = self.partition.clone();
         let mut rec = ConnectRecord::new(topic.clone(), Some(rel.envelope.clone()), value);
         rec.key_schema = Some(rel.key_schema.clone());
         rec.key = key.clone();
@@ -378,6 +380,7 @@ impl SourceTask for PostgresCdcTask {
             .unwrap_or_default();
         self.config = Some(c.clone());
         let stored = offsets.offset(&partition);
+        self.partition = partition;
         let client = self.client().await?;
         let has_pub = client
             .query(

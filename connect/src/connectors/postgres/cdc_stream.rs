@@ -216,6 +216,13 @@ impl PostgresCdcTask {
             } => {
                 let final_lsn = final_lsn.as_u64();
                 let seen = self.visibility.as_ref().is_some_and(|v| v.saw(xid));
+                if self.visibility.is_some() && !seen {
+                    // The snapshot did not see this transaction, so it committed after
+                    // the snapshot was taken, and so does every later one (they arrive
+                    // in commit order): the visibility has done its work, and the
+                    // offsets stop carrying it.
+                    self.visibility = None;
+                }
                 let done = self.resume.is_some_and(|(l, _)| final_lsn < l);
                 stream.tx = Some(Tx {
                     xid,
