@@ -147,7 +147,7 @@ async fn source_loop(ctx: &TaskCtx, connector: Arc<dyn SourceConnector>) -> Resu
 }
 
 /// Records sent and not yet acknowledged at most; past it the loop waits for the oldest.
-const MAX_IN_FLIGHT: usize = 100_000;
+const MAX_IN_FLIGHT: usize = 20_000;
 /// How long an idle loop waits for the oldest acknowledgement before polling again.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
 
