@@ -138,8 +138,10 @@ if [ -n "${PERF:-}" ]; then
   perf record -F 499 -g -p "$worker" -o "$PERF/sink.perf.data" -- sleep "${PERF_SECS:-10}" >/dev/null 2>&1 &
 fi
 pg_cpu0=$(awk '{s += $14 + $15} END {print s}' $(pgrep -u nobody postgres | sed 's|.*|/proc/&/stat|') 2>/dev/null || echo 0)
+first=""
 while :; do
   n=$(psql -c "SELECT count(*) FROM customers_copy")
+  [ -z "$first" ] && [ "$n" -gt 0 ] && first=$(now) && first_rows=$n
   [ "$n" -ge "$rows" ] && break
   kill -0 "$worker" || { echo "the sink worker died:"; tail -20 "$work/sink-worker.log"; exit 1; }
   sleep 0.2
@@ -151,6 +153,6 @@ psql -c "CREATE TABLE customers_ref (id INT PRIMARY KEY, name TEXT, email TEXT)"
 ref_start=$(now)
 psql -c "INSERT INTO customers_ref SELECT id, name, email FROM customers ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email"
 ref_end=$(now)
-echo "Sink upsert: $(rate "$rows" "$start" "$sink_end") rows/s (from the worker's start)"
+echo "Sink upsert: $(rate "$((rows - first_rows))" "$first" "$sink_end") rows/s from the first row written; $(rate "$rows" "$start" "$sink_end") rows/s from the worker's start (group join included)"
 echo "The same upsert in SQL inside PostgreSQL: $(rate "$rows" "$ref_start" "$ref_end") rows/s"
-python3 -c "print(f'sink / SQL upsert: {($ref_end - $ref_start) / ($sink_end - $start):.1%}')"
+python3 -c "print(f'sink / SQL upsert: {($rows - $first_rows) / ($sink_end - $first) / ($rows / ($ref_end - $ref_start)):.1%}')"

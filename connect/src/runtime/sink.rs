@@ -114,12 +114,88 @@ fn to_record(m: &BorrowedMessage<'_>, c: &mut Converters) -> Result<Option<SinkR
     }))
 }
 
+/// A batch read and converted, with the next offset per partition it covers (records
+/// dropped by transforms or tolerated errors included).
+struct Fetched {
+    records: Vec<SinkRecord>,
+    offsets: HashMap<(String, i32), i64>,
+}
+
+/// Reads up to `max_batch` records: waits 200 ms for the first, then takes what comes
+/// within 2 ms of the last.
+async fn fetch(
+    ctx: &TaskCtx,
+    consumer: &SinkConsumer,
+    conv: &mut Converters,
+    policy: &ErrorPolicy,
+    dlq: Option<&FutureProducer>,
+    max_batch: usize,
+) -> Result<Fetched> {
+    let mut out = Fetched {
+        records: Vec::new(),
+        offsets: HashMap::new(),
+    };
+    let mut wait = Duration::from_millis(200);
+    while out.records.len() < max_batch {
+        let m = match tokio::time::timeout(wait, consumer.recv()).await {
+            Err(_) => break,
+            Ok(Ok(m)) => m,
+            // Consumption errors (a topic not there yet, a broker away) are transient
+            // for a sink: librdkafka keeps retrying underneath.
+            Ok(Err(e @ rdkafka::error::KafkaError::MessageConsumption(_))) => {
+                tracing::warn!(connector = %ctx.connector, task = ctx.id, error = %e, "consumer error; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                break;
+            }
+            Ok(Err(e)) => return Err(e.into()),
+        };
+        wait = Duration::from_millis(2);
+        out.offsets
+            .insert((m.topic().to_string(), m.partition()), m.offset() + 1);
+        match to_record(&m, conv) {
+            Ok(Some(r)) => out.records.push(r),
+            Ok(None) => {}
+            Err(e) => {
+                let stage = if matches!(e, Error::Transform(_)) {
+                    "TRANSFORMATION"
+                } else {
+                    "VALUE_CONVERTER"
+                };
+                let f = Failure {
+                    connector: &ctx.connector,
+                    task: ctx.id,
+                    stage,
+                    topic: m.topic(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key(),
+                    value: m.payload(),
+                    error: &e,
+                };
+                policy.handle(f, dlq).await?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `put`, retried as `errors.retry.timeout` allows when it fails retriably.
+async fn put(task: &mut dyn SinkTask, records: &[SinkRecord], policy: &ErrorPolicy) -> Result<()> {
+    let mut retries = policy.retries();
+    loop {
+        match task.put(records).await {
+            Err(Error::Retriable(reason)) => retries.wait("put", &reason).await?,
+            other => return other,
+        }
+    }
+}
+
 async fn commit(
     task: &mut Box<dyn SinkTask>,
     consumer: &Arc<SinkConsumer>,
     pending: &mut HashMap<(String, i32), i64>,
 ) -> Result<()> {
-    drop_revoked(consumer, pending);
+    drop_revoked(consumer, pending, None);
     task.flush().await?;
     if pending.is_empty() {
         return Ok(());
@@ -143,7 +219,13 @@ async fn commit(
     Ok(())
 }
 
-fn drop_revoked(consumer: &SinkConsumer, pending: &mut HashMap<(String, i32), i64>) {
+/// Forgets the offsets of partitions a rebalance took away: in `pending`, and in the
+/// batch read ahead (its records may still be written: at least once).
+fn drop_revoked(
+    consumer: &SinkConsumer,
+    pending: &mut HashMap<(String, i32), i64>,
+    ahead: Option<&mut Fetched>,
+) {
     let revoked = std::mem::take(
         &mut *consumer
             .context()
@@ -151,8 +233,12 @@ fn drop_revoked(consumer: &SinkConsumer, pending: &mut HashMap<(String, i32), i6
             .lock()
             .unwrap_or_else(|p| p.into_inner()),
     );
+    let mut ahead = ahead;
     for tp in revoked {
         pending.remove(&tp);
+        if let Some(f) = ahead.as_deref_mut() {
+            f.offsets.remove(&tp);
+        }
     }
 }
 
@@ -213,6 +299,7 @@ async fn sink_loop(ctx: &TaskCtx, connector: Arc<dyn SinkConnector>) -> Result<(
     let flush_every = Duration::from_millis(ctx.worker.config.offset_flush_interval_ms);
     let mut last_commit = Instant::now();
     let mut pending: HashMap<(String, i32), i64> = HashMap::new();
+    let mut prefetched: Option<Fetched> = None;
     let mut paused = false;
     loop {
         match ctx.target() {
@@ -232,57 +319,24 @@ async fn sink_loop(ctx: &TaskCtx, connector: Arc<dyn SinkConnector>) -> Result<(
                 ctx.set_state(State::Running);
             }
         }
-        let mut batch = Vec::new();
-        let mut wait = Duration::from_millis(200);
-        while batch.len() < max_batch {
-            let m = match tokio::time::timeout(wait, consumer.recv()).await {
-                Err(_) => break,
-                Ok(Ok(m)) => m,
-                // Consumption errors (a topic not there yet, a broker away) are transient
-                // for a sink: librdkafka keeps retrying underneath.
-                Ok(Err(e @ rdkafka::error::KafkaError::MessageConsumption(_))) => {
-                    tracing::warn!(connector = %ctx.connector, task = ctx.id, error = %e, "consumer error; retrying");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    break;
-                }
-                Ok(Err(e)) => return Err(e.into()),
-            };
-            wait = Duration::from_millis(2);
-            pending.insert((m.topic().to_string(), m.partition()), m.offset() + 1);
-            match to_record(&m, &mut conv) {
-                Ok(Some(r)) => batch.push(r),
-                Ok(None) => {}
-                Err(e) => {
-                    let stage = if matches!(e, Error::Transform(_)) {
-                        "TRANSFORMATION"
-                    } else {
-                        "VALUE_CONVERTER"
-                    };
-                    let f = Failure {
-                        connector: &ctx.connector,
-                        task: ctx.id,
-                        stage,
-                        topic: m.topic(),
-                        partition: m.partition(),
-                        offset: m.offset(),
-                        key: m.key(),
-                        value: m.payload(),
-                        error: &e,
-                    };
-                    policy.handle(f, dlq.as_ref()).await?;
-                }
-            }
+        let fetched = match prefetched.take() {
+            Some(f) => f,
+            None => fetch(ctx, &consumer, &mut conv, &policy, dlq.as_ref(), max_batch).await?,
+        };
+        if fetched.records.is_empty() {
+            pending.extend(fetched.offsets);
+        } else {
+            // The next batch is read and converted while this one is written (one batch
+            // ahead at most); its offsets count only once it was put in turn.
+            let (put, next) = tokio::join!(
+                put(task.as_mut(), &fetched.records, &policy),
+                fetch(ctx, &consumer, &mut conv, &policy, dlq.as_ref(), max_batch)
+            );
+            put?;
+            pending.extend(fetched.offsets);
+            prefetched = Some(next?);
         }
-        drop_revoked(&consumer, &mut pending);
-        if !batch.is_empty() {
-            let mut retries = policy.retries();
-            loop {
-                match task.put(&batch).await {
-                    Err(Error::Retriable(reason)) => retries.wait("put", &reason).await?,
-                    other => break other?,
-                }
-            }
-        }
+        drop_revoked(&consumer, &mut pending, prefetched.as_mut());
         if last_commit.elapsed() >= flush_every {
             commit(&mut task, &consumer, &mut pending).await?;
             last_commit = Instant::now();
