@@ -180,3 +180,128 @@ async fn upserts_deletes_schema_changes_and_a_database_restart() {
     worker.shutdown().await;
     broker.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_connect_type_lands_as_its_column_type() {
+    // The rows travel as one JSON array per batch (json_populate_recordset): each Connect
+    // type, logical ones included, must arrive as the value it stands for, in the
+    // column auto.create made for it (Confluent's PostgreSQL dialect), into a table that
+    // also already holds a row (so the upsert path runs too).
+    let dir = tempfile::tempdir().unwrap();
+    let pg = PgServer::start();
+    let broker = broker(&dir.path().join("broker")).await;
+    let bs = broker.bootstrap();
+    create_topics(&bs, &["typed"]).await;
+    let mut wc = worker_config(&bs, dir.path());
+    for conv in ["key.converter", "value.converter"] {
+        wc.props.insert(
+            conv.into(),
+            "org.apache.kafka.connect.json.JsonConverter".into(),
+        );
+    }
+    let worker = runnel_connect::standalone::Standalone::start(wc, vec![])
+        .await
+        .unwrap();
+    let api = Api::new(worker.rest_addr);
+    let (code, resp) = api
+        .post(
+            "/connectors",
+            Some(json!({"name": "typed-sink", "config": {
+                "connector.class": "io.confluent.connect.jdbc.JdbcSinkConnector",
+                "connection.url": pg.url(), "topics": "typed",
+                "insert.mode": "upsert", "pk.mode": "record_key", "pk.fields": "id",
+                "auto.create": "true"}})),
+        )
+        .await;
+    assert_eq!(code, 201, "{resp}");
+    let field = |name: &str, ty: &str, logical: Option<&str>| {
+        let mut f = json!({"field": name, "type": ty, "optional": true});
+        if let Some(l) = logical {
+            f["name"] = json!(l);
+            if l.ends_with("Decimal") {
+                f["parameters"] = json!({"scale": "2"});
+            }
+        }
+        f
+    };
+    let schema = json!({"type": "struct", "name": "typed", "optional": false, "fields": [
+        field("i8", "int8", None), field("i16", "int16", None), field("i64", "int64", None),
+        field("f32", "float", None), field("f64", "double", None), field("b", "boolean", None),
+        field("s", "string", None), field("raw", "bytes", None),
+        field("price", "bytes", Some("org.apache.kafka.connect.data.Decimal")),
+        field("day", "int32", Some("org.apache.kafka.connect.data.Date")),
+        field("at", "int64", Some("org.apache.kafka.connect.data.Timestamp")),
+        field("tod", "int32", Some("org.apache.kafka.connect.data.Time")),
+        {"field": "tags", "type": "array", "optional": true, "items": {"type": "string", "optional": true}},
+        {"field": "attrs", "type": "map", "optional": true, "keys": {"type": "string", "optional": false}, "values": {"type": "int32", "optional": true}},
+    ]});
+    let payload = |s: &str| {
+        json!({
+            "i8": -8, "i16": 1600, "i64": 9_007_199_254_740_993_i64, "f32": 1.5, "f64": -2.25,
+            "b": true, "s": s, "raw": "AP8=", "price": "MDk=", "day": 19_782,
+            "at": 1_709_210_096_789_i64, "tod": 45_296_007, "tags": ["x", null, "y\"z"],
+            "attrs": {"k": 7}
+        })
+    };
+    let p: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bs)
+        .create()
+        .unwrap();
+    for s in ["first", "it's \"quoted\"\n\\"] {
+        let v = json!({"schema": schema, "payload": payload(s)}).to_string();
+        let k = key(1);
+        p.send(
+            FutureRecord::<String, String>::to("typed")
+                .key(&k)
+                .payload(&v),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    }
+    let c = pg.client().await;
+    let query = "SELECT i8::text, i16::text, i64::text, f32::text, f64::text, b::text, s, \
+                 encode(raw, 'hex'), price::text, day::text, at::text, tod::text, tags::text, \
+                 attrs::text, pg_typeof(price)::text, pg_typeof(at)::text FROM typed";
+    let want: Vec<String> = [
+        "-8",
+        "1600",
+        "9007199254740993",
+        "1.5",
+        "-2.25",
+        "true",
+        "it's \"quoted\"\n\\",
+        "00ff",
+        "123.45",
+        "2024-02-29",
+        "2024-02-29 12:34:56.789",
+        "12:34:56.007",
+        "{x,NULL,\"y\\\"z\"}",
+        "{\"k\": 7}",
+        "numeric",
+        "timestamp without time zone",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let got: Vec<String> = match c.query(query, &[]).await {
+            Ok(rows) if rows.len() == 1 && rows[0].get::<_, String>(6) == want[6] => {
+                (0..16).map(|i| rows[0].get(i)).collect()
+            }
+            _ => Vec::new(),
+        };
+        if !got.is_empty() {
+            assert_eq!(got, want);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the typed row never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    worker.shutdown().await;
+    broker.shutdown().await.unwrap();
+}

@@ -5,10 +5,12 @@
 pub mod cdc;
 pub mod cdc_config;
 pub mod connection;
+pub mod json_rows;
 mod keys;
 pub mod pgoutput;
 pub mod sink;
 pub mod sink_config;
+mod sink_statements;
 pub mod source;
 pub mod source_config;
 pub mod sql;

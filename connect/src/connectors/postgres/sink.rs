@@ -1,19 +1,22 @@
 //! PostgresSink, in the manner of Confluent's JDBC sink: each `put` is one transaction
-//! of batched statements — multi-row INSERT, INSERT ... ON CONFLICT ... DO UPDATE for
-//! upserts, UPDATE per row, DELETE for tombstones (`delete.enabled`). Tables are created
+//! with one bulk statement per table and kind (`sink_statements.rs`: the rows as one
+//! JSON parameter) — INSERT, INSERT ... ON CONFLICT ... DO UPDATE for upserts, UPDATE,
+//! DELETE for tombstones (`delete.enabled`). Tables are created
 //! (`auto.create`) and given new nullable columns (`auto.evolve`) from the records'
 //! schemas. A lost connection is retried (`max.retries`, `retry.backoff.ms`), then the
 //! task fails naming the last error.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio_postgres::Client;
 
 use super::connection::{describe, is_transient};
-use super::sink_config::{InsertMode, PkMode, SinkConfig};
-use super::sql::{check_schema, column_type, ident, literal, table as table_ident};
+use super::json_rows;
+use super::sink_config::{PkMode, SinkConfig};
+use super::sink_statements::{statements, Op};
+use super::sql::{check_schema, column_type, ident, table as table_ident};
 use crate::api::{Config, Schema, SchemaType, SinkConnector, SinkRecord, SinkTask, Value};
 use crate::error::{Error, Result};
 
@@ -30,21 +33,6 @@ impl SinkConnector for PostgresSinkConnector {
     fn create_task(&self) -> Box<dyn SinkTask> {
         Box::new(PostgresSinkTask::default())
     }
-}
-
-/// One row to write or delete.
-#[derive(Debug, Clone)]
-enum Op {
-    Write {
-        table: String,
-        pk: Vec<(String, String)>,
-        /// Every column (pk included), with its literal.
-        columns: Vec<(String, String)>,
-    },
-    Delete {
-        table: String,
-        pk: Vec<(String, String)>,
-    },
 }
 
 /// A column as a record's schema describes it, for CREATE and ALTER.
@@ -64,6 +52,13 @@ pub struct PostgresSinkTask {
     client: Option<Client>,
     /// Columns of the tables seen so far.
     tables: HashMap<String, Vec<String>>,
+}
+
+/// A value as its JSON cell for `json_populate_recordset`.
+fn cell(v: &Value, s: Option<&Schema>) -> String {
+    let mut out = String::new();
+    json_rows::cell(v, s, &mut out);
+    out
 }
 
 fn task_err(e: impl std::fmt::Display) -> Error {
@@ -144,7 +139,7 @@ impl PostgresSinkTask {
                         .filter(|(n, _, _)| {
                             c.pk_fields.is_empty() || c.pk_fields.iter().any(|p| p == n)
                         })
-                        .map(|(n, s, v)| (n.to_string(), literal(v, Some(&s)), col(n, &s)))
+                        .map(|(n, s, v)| (n.to_string(), cell(v, Some(&s)), col(n, &s)))
                         .collect())
                 }
                 Value::Null => Err(task_err(format!(
@@ -161,7 +156,7 @@ impl PostgresSinkTask {
                         .unwrap_or_else(|| primitive_schema(primitive));
                     Ok(vec![(
                         name.clone(),
-                        literal(primitive, Some(&schema)),
+                        cell(primitive, Some(&schema)),
                         col(name, &schema),
                     )])
                 }
@@ -184,11 +179,15 @@ impl PostgresSinkTask {
                 let coords = [
                     (
                         &c.pk_fields[0],
-                        format!("'{}'", rec.topic.replace('\'', "''")),
+                        {
+                            let mut t = String::new();
+                            json_rows::string(&rec.topic, &mut t);
+                            t
+                        },
                         "TEXT",
                     ),
-                    (&c.pk_fields[1], format!("'{}'", r.kafka_partition), "INT"),
-                    (&c.pk_fields[2], format!("'{}'", r.kafka_offset), "BIGINT"),
+                    (&c.pk_fields[1], r.kafka_partition.to_string(), "INT"),
+                    (&c.pk_fields[2], r.kafka_offset.to_string(), "BIGINT"),
                 ];
                 for (n, l, t) in coords {
                     pk.push((n.clone(), l.clone()));
@@ -210,7 +209,7 @@ impl PostgresSinkTask {
             PkMode::RecordValue => {
                 for (n, s, v) in &fields {
                     if c.pk_fields.is_empty() || c.pk_fields.iter().any(|p| p == n) {
-                        pk.push((n.to_string(), literal(v, Some(s))));
+                        pk.push((n.to_string(), cell(v, Some(s))));
                     }
                 }
                 if pk.is_empty() {
@@ -225,7 +224,7 @@ impl PostgresSinkTask {
             if columns.iter().any(|(existing, _)| existing == n) {
                 continue;
             }
-            columns.push((n.to_string(), literal(v, Some(s))));
+            columns.push((n.to_string(), cell(v, Some(s))));
             defs.push(col(n, s));
         }
         let pk_names = pk.iter().map(|(n, _)| n.clone()).collect();
@@ -340,7 +339,9 @@ impl PostgresSinkTask {
         let client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_err)?;
         for s in &statements {
-            tx.batch_execute(s).await.map_err(pg_err)?;
+            tx.execute(s.sql.as_str(), &[&s.rows])
+                .await
+                .map_err(pg_err)?;
         }
         tx.commit().await.map_err(pg_err)
     }
@@ -351,156 +352,6 @@ fn pg_err(e: tokio_postgres::Error) -> Error {
         Error::Retriable(describe(&e))
     } else {
         task_err(describe(&e))
-    }
-}
-
-/// Consecutive rows of the same kind, table and columns become one statement (the last
-/// write of a key in a run wins); updates are one statement per row.
-fn statements<'a>(mode: InsertMode, ops: impl Iterator<Item = &'a Op>) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut run: Vec<&Op> = Vec::new();
-    let same = |a: &Op, b: &Op| match (a, b) {
-        (
-            Op::Write {
-                table: t1,
-                columns: c1,
-                ..
-            },
-            Op::Write {
-                table: t2,
-                columns: c2,
-                ..
-            },
-        ) => t1 == t2 && c1.len() == c2.len() && c1.iter().zip(c2).all(|(x, y)| x.0 == y.0),
-        (Op::Delete { table: t1, pk: p1 }, Op::Delete { table: t2, pk: p2 }) => {
-            t1 == t2 && p1.iter().zip(p2).all(|(x, y)| x.0 == y.0)
-        }
-        _ => false,
-    };
-    for op in ops {
-        if run.last().is_some_and(|last| !same(last, op)) {
-            out.extend(render(mode, &run));
-            run.clear();
-        }
-        run.push(op);
-    }
-    out.extend(render(mode, &run));
-    out
-}
-
-fn render(mode: InsertMode, run: &[&Op]) -> Vec<String> {
-    let Some(first) = run.first() else {
-        return Vec::new();
-    };
-    match first {
-        Op::Delete { table, pk } => {
-            let cols: Vec<String> = pk.iter().map(|(n, _)| ident(n)).collect();
-            let tuples: Vec<String> = run
-                .iter()
-                .filter_map(|o| match o {
-                    Op::Delete { pk, .. } => Some(format!(
-                        "({})",
-                        pk.iter()
-                            .map(|(_, l)| l.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )),
-                    Op::Write { .. } => None,
-                })
-                .collect();
-            vec![format!(
-                "DELETE FROM {} WHERE ({}) IN ({})",
-                table_ident(table),
-                cols.join(", "),
-                tuples.join(", ")
-            )]
-        }
-        Op::Write { table, pk, columns } => {
-            let names: Vec<String> = columns.iter().map(|(n, _)| ident(n)).collect();
-            let mut rows: Vec<&Op> = run.to_vec();
-            if mode != InsertMode::Insert {
-                // The last write of each key wins; ON CONFLICT cannot touch a row twice.
-                let mut last: BTreeMap<Vec<&str>, usize> = BTreeMap::new();
-                for (i, o) in rows.iter().enumerate() {
-                    if let Op::Write { pk, .. } = o {
-                        last.insert(pk.iter().map(|(_, l)| l.as_str()).collect(), i);
-                    }
-                }
-                let keep: std::collections::BTreeSet<usize> = last.into_values().collect();
-                rows = rows
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(i, _)| keep.contains(i))
-                    .map(|(_, o)| o)
-                    .collect();
-            }
-            let values = |o: &&Op| match o {
-                Op::Write { columns, .. } => columns
-                    .iter()
-                    .map(|(_, l)| l.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                Op::Delete { .. } => String::new(),
-            };
-            match mode {
-                InsertMode::Insert | InsertMode::Upsert => {
-                    let tuples: Vec<String> =
-                        rows.iter().map(|o| format!("({})", values(o))).collect();
-                    let mut s = format!(
-                        "INSERT INTO {} ({}) VALUES {}",
-                        table_ident(table),
-                        names.join(", "),
-                        tuples.join(", ")
-                    );
-                    if mode == InsertMode::Upsert {
-                        let pk_names: Vec<String> = pk.iter().map(|(n, _)| ident(n)).collect();
-                        let updates: Vec<String> = columns
-                            .iter()
-                            .filter(|(n, _)| !pk.iter().any(|(p, _)| p == n))
-                            .map(|(n, _)| format!("{0} = EXCLUDED.{0}", ident(n)))
-                            .collect();
-                        if updates.is_empty() {
-                            s.push_str(&format!(
-                                " ON CONFLICT ({}) DO NOTHING",
-                                pk_names.join(", ")
-                            ));
-                        } else {
-                            s.push_str(&format!(
-                                " ON CONFLICT ({}) DO UPDATE SET {}",
-                                pk_names.join(", "),
-                                updates.join(", ")
-                            ));
-                        }
-                    }
-                    vec![s]
-                }
-                InsertMode::Update => rows
-                    .iter()
-                    .filter_map(|o| match o {
-                        Op::Write { pk, columns, .. } => {
-                            let sets: Vec<String> = columns
-                                .iter()
-                                .filter(|(n, _)| !pk.iter().any(|(p, _)| p == n))
-                                .map(|(n, l)| format!("{} = {l}", ident(n)))
-                                .collect();
-                            let conds: Vec<String> = pk
-                                .iter()
-                                .map(|(n, l)| format!("{} = {l}", ident(n)))
-                                .collect();
-                            (!sets.is_empty()).then(|| {
-                                format!(
-                                    "UPDATE {} SET {} WHERE {}",
-                                    table_ident(table),
-                                    sets.join(", "),
-                                    conds.join(" AND ")
-                                )
-                            })
-                        }
-                        Op::Delete { .. } => None,
-                    })
-                    .collect(),
-            }
-        }
     }
 }
 
@@ -552,43 +403,5 @@ impl SinkTask for PostgresSinkTask {
     async fn flush(&mut self) -> Result<()> {
         // Every put is committed in its own transaction.
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn write(table: &str, id: &str, v: &str) -> Op {
-        Op::Write {
-            table: table.into(),
-            pk: vec![("id".into(), id.into())],
-            columns: vec![("id".into(), id.into()), ("v".into(), v.into())],
-        }
-    }
-
-    #[test]
-    fn runs_become_statements() {
-        let ops = [
-            write("t", "'1'", "'a'"),
-            write("t", "'1'", "'b'"),
-            write("t", "'2'", "'c'"),
-            Op::Delete {
-                table: "t".into(),
-                pk: vec![("id".into(), "'2'".into())],
-            },
-            write("t", "'3'", "'d'"),
-        ];
-        let s = statements(InsertMode::Upsert, ops.iter());
-        assert_eq!(
-            s,
-            vec![
-                "INSERT INTO \"t\" (\"id\", \"v\") VALUES ('1', 'b'), ('2', 'c') ON CONFLICT (\"id\") DO UPDATE SET \"v\" = EXCLUDED.\"v\"",
-                "DELETE FROM \"t\" WHERE (\"id\") IN (('2'))",
-                "INSERT INTO \"t\" (\"id\", \"v\") VALUES ('3', 'd') ON CONFLICT (\"id\") DO UPDATE SET \"v\" = EXCLUDED.\"v\"",
-            ]
-        );
-        let u = statements(InsertMode::Update, ops[..1].iter());
-        assert_eq!(u, vec!["UPDATE \"t\" SET \"v\" = 'a' WHERE \"id\" = '1'"]);
     }
 }

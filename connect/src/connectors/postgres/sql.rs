@@ -1,8 +1,8 @@
-//! Turning Connect values into PostgreSQL: column types from schemas (Kafka Connect's
-//! logical types included) and SQL literals. Values travel as escaped literals so the
-//! server coerces them to whatever type an existing column has.
+//! Connect schemas in PostgreSQL: quoted names, column types from schemas (Kafka
+//! Connect's logical types included), bounded schema parameters, Decimal digits. The
+//! values themselves travel as JSON (`json_rows.rs`).
 
-use crate::api::{Schema, SchemaType, Value};
+use crate::api::{Schema, SchemaType};
 
 /// `"name"` with inner quotes doubled.
 pub fn ident(name: &str) -> String {
@@ -47,27 +47,13 @@ pub fn column_type(s: &Schema) -> String {
     }
 }
 
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2 + 4);
-    s.push_str("'\\x");
-    for b in bytes {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s.push('\'');
-    s
-}
-
 /// A Decimal's unscaled big-endian two's complement bytes with its scale, as text.
 /// The largest Decimal scale accepted either way: PostgreSQL's NUMERIC keeps at most
 /// 16,383 digits after the decimal point. The scale comes from the record's schema, so
 /// it is bounded before it is used as a width.
 pub const MAX_DECIMAL_SCALE: i64 = 16_383;
 
-const DECIMAL: &str = "org.apache.kafka.connect.data.Decimal";
+pub const DECIMAL: &str = "org.apache.kafka.connect.data.Decimal";
 
 /// The `scale` parameter of a Decimal schema, checked.
 pub fn decimal_scale(s: &Schema) -> Result<i32, String> {
@@ -105,7 +91,7 @@ pub fn check_schema(s: &Schema) -> Result<(), String> {
 
 /// A Decimal's unscaled big-endian two's complement bytes as SQL text at `scale`
 /// (negative scales multiply by powers of ten, as Java's BigDecimal).
-fn decimal(bytes: &[u8], scale: i32) -> Option<String> {
+pub fn decimal_text(bytes: &[u8], scale: i32) -> Option<String> {
     if bytes.is_empty() || bytes.len() > 16 || i64::from(scale).abs() > MAX_DECIMAL_SCALE {
         return None;
     }
@@ -140,116 +126,21 @@ fn decimal(bytes: &[u8], scale: i32) -> Option<String> {
     })
 }
 
-fn json(v: &Value) -> serde_json::Value {
-    use serde_json::Value as J;
-    match v {
-        Value::Null => J::Null,
-        Value::Boolean(b) => J::Bool(*b),
-        Value::Int8(i) => J::from(*i),
-        Value::Int16(i) => J::from(*i),
-        Value::Int32(i) => J::from(*i),
-        Value::Int64(i) => J::from(*i),
-        Value::Float32(f) => J::from(*f),
-        Value::Float64(f) => J::from(*f),
-        Value::String(s) => J::String(s.clone()),
-        Value::Bytes(b) => J::Array(b.iter().map(|x| J::from(*x)).collect()),
-        Value::Array(items) => J::Array(items.iter().map(json).collect()),
-        Value::Map(pairs) => J::Object(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), json(v)))
-                .collect(),
-        ),
-        Value::Struct(fields) => {
-            J::Object(fields.iter().map(|(k, v)| (k.clone(), json(v))).collect())
-        }
-    }
-}
-
-/// A SQL expression for a value of the given schema.
-pub fn literal(v: &Value, s: Option<&Schema>) -> String {
-    if v.is_null() {
-        return "NULL".into();
-    }
-    let logical = s.and_then(|s| s.name.as_deref());
-    match (logical, v) {
-        (Some("org.apache.kafka.connect.data.Timestamp"), Value::Int64(ms)) => {
-            return format!("(TIMESTAMP 'epoch' + {ms} * INTERVAL '1 millisecond')")
-        }
-        (Some("org.apache.kafka.connect.data.Date"), Value::Int32(days)) => {
-            return format!("(DATE 'epoch' + {days})")
-        }
-        (Some("org.apache.kafka.connect.data.Time"), Value::Int32(ms)) => {
-            return format!("(TIME '00:00' + {ms} * INTERVAL '1 millisecond')")
-        }
-        (Some(DECIMAL), Value::Bytes(b)) => {
-            // Schemas were checked (check_schema) before literals are made.
-            let scale = s.and_then(|s| decimal_scale(s).ok()).unwrap_or(0);
-            if let Some(d) = decimal(b, scale) {
-                return quote(&d);
-            }
-        }
-        _ => {}
-    }
-    match v {
-        Value::Null => "NULL".into(),
-        Value::Boolean(b) => if *b { "TRUE" } else { "FALSE" }.into(),
-        Value::Int8(i) => quote(&i.to_string()),
-        Value::Int16(i) => quote(&i.to_string()),
-        Value::Int32(i) => quote(&i.to_string()),
-        Value::Int64(i) => quote(&i.to_string()),
-        Value::Float32(f) => quote(&f.to_string()),
-        Value::Float64(f) => quote(&f.to_string()),
-        Value::String(st) => quote(st),
-        Value::Bytes(b) => hex(b),
-        Value::Array(items) if s.is_some_and(|s| column_type(s).ends_with("[]")) => {
-            let item = s.and_then(|s| s.key.as_deref());
-            // Inside ARRAY[...] quoted literals would make a text[]: numbers go bare.
-            let rendered: Vec<String> = items
-                .iter()
-                .map(|i| match i {
-                    Value::Int8(_) | Value::Int16(_) | Value::Int32(_) | Value::Int64(_) => {
-                        i.to_string()
-                    }
-                    Value::Float32(f) if f.is_finite() => f.to_string(),
-                    Value::Float64(f) if f.is_finite() => f.to_string(),
-                    other => literal(other, item),
-                })
-                .collect();
-            format!(
-                "ARRAY[{}]::{}",
-                rendered.join(","),
-                s.map(column_type).unwrap_or_default()
-            )
-        }
-        other => quote(&json(other).to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn literals_escape_and_convert() {
-        assert_eq!(literal(&Value::String("it's".into()), None), "'it''s'");
-        assert_eq!(literal(&Value::Bytes(vec![0, 255]), None), "'\\x00ff'");
-        assert_eq!(decimal(&[0x30, 0x39], 2).as_deref(), Some("123.45"));
-        assert_eq!(decimal(&[0xff, 0x85], 3).as_deref(), Some("-0.123"));
-        assert_eq!(decimal(&[0x05], 2).as_deref(), Some("0.05"));
-        assert_eq!(decimal(&[0x0c], -2).as_deref(), Some("1200"));
-        assert_eq!(decimal(&[0xf4], -1).as_deref(), Some("-120"));
+    fn names_types_and_decimals() {
+        assert_eq!(decimal_text(&[0x30, 0x39], 2).as_deref(), Some("123.45"));
+        assert_eq!(decimal_text(&[0xff, 0x85], 3).as_deref(), Some("-0.123"));
+        assert_eq!(decimal_text(&[0x05], 2).as_deref(), Some("0.05"));
+        assert_eq!(decimal_text(&[0x0c], -2).as_deref(), Some("1200"));
+        assert_eq!(decimal_text(&[0xf4], -1).as_deref(), Some("-120"));
         assert_eq!(ident("we\"ird"), "\"we\"\"ird\"");
         assert_eq!(table("s.t"), "\"s\".\"t\"");
         let arr = Schema::array(Schema::new(SchemaType::Int32));
         assert_eq!(column_type(&arr), "INT[]");
-        assert_eq!(
-            literal(
-                &Value::Array(vec![Value::Int32(1), Value::Int32(2)]),
-                Some(&arr)
-            ),
-            "ARRAY[1,2]::INT[]"
-        );
     }
 
     #[test]
@@ -261,7 +152,7 @@ mod tests {
         d.parameters = vec![("scale".into(), "4000000000".into())];
         let e = check_schema(&d).unwrap_err();
         assert!(e.contains("outside -16383..16383"), "{e}");
-        assert_eq!(decimal(&[1], 2_000_000_000), None);
+        assert_eq!(decimal_text(&[1], 2_000_000_000), None);
         let mut st = Schema::new(SchemaType::Struct);
         st.fields = std::sync::Arc::new(vec![crate::api::Field {
             name: "price".into(),
