@@ -4,6 +4,7 @@
 use base64::Engine;
 use serde_json::{json, Map, Number, Value as Json};
 
+use super::json_read::Seed;
 use super::json_write::{Envelope, JsonSchema, JsonValue};
 use super::Converter;
 use crate::api::{Field, Schema, SchemaType, Value};
@@ -43,8 +44,9 @@ impl JsonConverter {
             .find(|(raw, _)| rest.starts_with(raw.as_bytes()))?;
         let payload = rest[raw.len()..].strip_prefix(MIDDLE)?;
         let payload = payload.trim_ascii_end().strip_suffix(b"}")?;
-        let json: Json = serde_json::from_slice(payload).ok()?;
-        Some(value_from_json(schema, &json).map(|v| (Some(schema.clone()), v)))
+        // Not valid JSON: the general path decides (and names the error).
+        let value = payload_value(schema, payload)?;
+        Some(value.map(|v| (Some(schema.clone()), v)))
     }
 
     /// The envelope, with the schema's JSON from the cache.
@@ -394,9 +396,9 @@ impl Converter for JsonConverter {
                 ));
             }
         };
-        let payload: Json = serde_json::from_str(envelope.payload.get()).map_err(not_json)?;
         let raw = envelope.schema.get();
         if raw == "null" {
+            let payload: Json = serde_json::from_str(envelope.payload.get()).map_err(not_json)?;
             return Ok((None, value_from_json_schemaless(&payload)));
         }
         let at = match self.read_cache.iter().position(|(r, _)| **r == *raw) {
@@ -412,9 +414,32 @@ impl Converter for JsonConverter {
             }
         };
         let schema = &self.read_cache[at].1;
-        let value = value_from_json(schema, &payload)?;
+        let value = match payload_value(schema, envelope.payload.get().as_bytes()) {
+            Some(v) => v?,
+            None => return Err(not_json_text(topic)),
+        };
         Ok((Some(schema.clone()), value))
     }
+}
+
+/// A payload of a known schema: parsed straight into a value (`json_read`); when that
+/// fails, through a JSON tree and `value_from_json`, which names the mismatch. `None`:
+/// not JSON at all.
+fn payload_value(schema: &Schema, payload: &[u8]) -> Option<Result<Value>> {
+    let mut de = serde_json::Deserializer::from_slice(payload);
+    let direct = serde::de::DeserializeSeed::deserialize(Seed(schema), &mut de)
+        .and_then(|v| de.end().map(|()| v));
+    if let Ok(v) = direct {
+        return Some(Ok(v));
+    }
+    let json: Json = serde_json::from_slice(payload).ok()?;
+    Some(value_from_json(schema, &json))
+}
+
+fn not_json_text(topic: &str) -> Error {
+    Error::Conversion(format!(
+        "converting byte[] to Kafka Connect data failed due to serialization error of topic {topic}: the payload is not JSON"
+    ))
 }
 
 /// Kafka's envelope: exactly these two fields.

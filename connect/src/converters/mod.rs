@@ -2,6 +2,7 @@
 //! schema envelope), StringConverter, ByteArrayConverter.
 
 pub mod json;
+mod json_read;
 mod json_write;
 
 use crate::api::{Config, Schema, SchemaType, Value};
