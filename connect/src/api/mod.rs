@@ -1,5 +1,6 @@
 //! What connectors are written against: the data model, records and traits.
 
+pub mod calendar;
 pub mod data;
 pub mod record;
 pub mod traits;

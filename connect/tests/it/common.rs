@@ -65,6 +65,19 @@ pub async fn standalone(
         .unwrap()
 }
 
+/// A standalone worker whose converters are JsonConverter with schemas (Kafka's
+/// defaults), as the PostgreSQL sink needs.
+pub async fn json_worker(bootstrap: &str, dir: &Path) -> Standalone {
+    let mut wc = worker_config(bootstrap, dir);
+    for conv in ["key.converter", "value.converter"] {
+        wc.props.insert(
+            conv.into(),
+            "org.apache.kafka.connect.json.JsonConverter".into(),
+        );
+    }
+    Standalone::start(wc, vec![]).await.unwrap()
+}
+
 /// Waits until `check` holds, polling.
 pub async fn eventually<F: FnMut() -> bool>(what: &str, secs: u64, mut check: F) {
     let deadline = Instant::now() + Duration::from_secs(secs);

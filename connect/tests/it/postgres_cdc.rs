@@ -183,16 +183,7 @@ async fn a_cdc_topic_feeds_the_sink_through_extract_new_record_state() {
     let broker = broker(&dir.path().join("broker")).await;
     let bs = broker.bootstrap();
     create_topics(&bs, &["dbserver.public.customers"]).await;
-    let mut wc = worker_config(&bs, dir.path());
-    for conv in ["key.converter", "value.converter"] {
-        wc.props.insert(
-            conv.into(),
-            "org.apache.kafka.connect.json.JsonConverter".into(),
-        );
-    }
-    let worker = runnel_connect::standalone::Standalone::start(wc, vec![])
-        .await
-        .unwrap();
+    let worker = json_worker(&bs, dir.path()).await;
     let api = Api::new(worker.rest_addr);
     let mut cdc = cdc_connector(&pg);
     for k in [

@@ -61,16 +61,7 @@ async fn upserts_deletes_schema_changes_and_a_database_restart() {
     let broker = broker(&dir.path().join("broker")).await;
     let bs = broker.bootstrap();
     create_topics(&bs, &["customers"]).await;
-    let mut wc = worker_config(&bs, dir.path());
-    for conv in ["key.converter", "value.converter"] {
-        wc.props.insert(
-            conv.into(),
-            "org.apache.kafka.connect.json.JsonConverter".into(),
-        );
-    }
-    let worker = runnel_connect::standalone::Standalone::start(wc, vec![])
-        .await
-        .unwrap();
+    let worker = json_worker(&bs, dir.path()).await;
     let api = Api::new(worker.rest_addr);
     let (code, resp) = api
         .post(
@@ -192,16 +183,7 @@ async fn every_connect_type_lands_as_its_column_type() {
     let broker = broker(&dir.path().join("broker")).await;
     let bs = broker.bootstrap();
     create_topics(&bs, &["typed"]).await;
-    let mut wc = worker_config(&bs, dir.path());
-    for conv in ["key.converter", "value.converter"] {
-        wc.props.insert(
-            conv.into(),
-            "org.apache.kafka.connect.json.JsonConverter".into(),
-        );
-    }
-    let worker = runnel_connect::standalone::Standalone::start(wc, vec![])
-        .await
-        .unwrap();
+    let worker = json_worker(&bs, dir.path()).await;
     let api = Api::new(worker.rest_addr);
     let (code, resp) = api
         .post(

@@ -9,6 +9,7 @@
 use std::fmt::Write as _;
 
 use super::sql::{decimal_scale, decimal_text, DECIMAL};
+use crate::api::calendar::civil;
 use crate::api::{Schema, Value};
 
 /// Appends `v` as a JSON value for a column of schema `s`.
@@ -138,16 +139,7 @@ pub fn string(s: &str, out: &mut String) {
 /// `YYYY-MM-DD` for days since 1970-01-01 (proleptic Gregorian; BC as PostgreSQL
 /// writes it).
 fn date(days: i64, out: &mut String) {
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = civil(days);
     if year > 0 {
         let _ = write!(out, "{year:04}-{month:02}-{day:02}");
     } else {

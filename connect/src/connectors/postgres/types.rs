@@ -3,6 +3,7 @@
 //! Connect's logical types, json/jsonb and uuid as strings, bytea as bytes, and
 //! one-dimensional arrays of these.
 
+use crate::api::calendar::days_from_civil;
 use crate::api::{Schema, SchemaType, Value};
 use crate::error::{Error, Result};
 
@@ -47,17 +48,6 @@ pub fn schema_for(pg_type: &str, nullable: bool, scale: Option<u32>) -> Schema {
 
 fn bad(pg_type: &str, text: &str) -> Error {
     Error::Conversion(format!("cannot read PostgreSQL {pg_type} value {text:?}"))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 fn parse_date(s: &str) -> Option<i64> {
