@@ -110,6 +110,7 @@ delete.enabled=true
 transforms=unwrap
 transforms.unwrap.type=io.debezium.transforms.ExtractNewRecordState
 consumer.override.max.poll.records=${SINK_BATCH:-10000}
+batch.size=${SINK_BATCH_SIZE:-3000}
 PROPS
 start=$(now)
 "$bin" connect standalone "$work/sink-worker.properties" "$work/sink.properties" > "$work/sink-worker.log" 2>&1 &

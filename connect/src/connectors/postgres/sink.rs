@@ -334,8 +334,11 @@ impl PostgresSinkTask {
                 self.ensure_table(table, defs, pk).await?;
             }
         }
-        let mode = self.cfg()?.insert_mode;
-        let statements = statements(mode, ops.iter().map(|(o, _, _)| o));
+        let (mode, max_rows) = {
+            let c = self.cfg()?;
+            (c.insert_mode, c.batch_size)
+        };
+        let statements = statements(mode, ops.iter().map(|(o, _, _)| o), max_rows);
         let client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_err)?;
         for s in &statements {
@@ -369,18 +372,15 @@ impl SinkTask for PostgresSinkTask {
                 ops.push(op);
             }
         }
-        let (batch, retries, backoff) = {
+        let (retries, backoff) = {
             let c = self.cfg()?;
-            (
-                c.batch_size,
-                c.max_retries,
-                Duration::from_millis(c.retry_backoff_ms),
-            )
+            (c.max_retries, Duration::from_millis(c.retry_backoff_ms))
         };
-        for chunk in ops.chunks(batch) {
+        // The whole put in one transaction.
+        {
             let mut attempt = 0;
             loop {
-                match self.write(chunk).await {
+                match self.write(&ops).await {
                     Ok(()) => break,
                     Err(Error::Retriable(reason)) if attempt < retries => {
                         attempt += 1;

@@ -55,7 +55,13 @@ pub struct Statement {
     pub rows: String,
 }
 
-pub fn statements<'a>(mode: InsertMode, ops: impl Iterator<Item = &'a Op>) -> Vec<Statement> {
+/// The statements for a put's rows; a statement carries at most `max_rows` rows
+/// (`batch.size`, as Confluent's sink means it).
+pub fn statements<'a>(
+    mode: InsertMode,
+    ops: impl Iterator<Item = &'a Op>,
+    max_rows: usize,
+) -> Vec<Statement> {
     let ops: Vec<&Op> = ops.collect();
     let keyless = ops.iter().any(|op| op.pk().is_empty());
     let kept: Vec<&Op> = if mode == InsertMode::Insert || keyless {
@@ -96,7 +102,11 @@ pub fn statements<'a>(mode: InsertMode, ops: impl Iterator<Item = &'a Op>) -> Ve
             None => groups.push(vec![op]),
         }
     }
-    groups.iter().filter_map(|g| render(mode, g)).collect()
+    groups
+        .iter()
+        .flat_map(|g| g.chunks(max_rows.max(1)))
+        .filter_map(|g| render(mode, g))
+        .collect()
 }
 
 fn render(mode: InsertMode, group: &[&Op]) -> Option<Statement> {
@@ -218,7 +228,7 @@ mod tests {
             delete("t", "4"),
             write("t", "4", "\"e\""),
         ];
-        let s = statements(InsertMode::Upsert, ops.iter());
+        let s = statements(InsertMode::Upsert, ops.iter(), 100);
         let upsert = |t: &str| {
             format!(
                 "INSERT INTO \"{t}\" (\"id\", \"v\") SELECT \"id\", \"v\" FROM json_populate_recordset(NULL::\"{t}\", $1::text::json) ON CONFLICT (\"id\") DO UPDATE SET \"v\" = EXCLUDED.\"v\""
@@ -242,13 +252,13 @@ mod tests {
             ]
         );
         // Insert mode keeps every row, in order.
-        let i = statements(InsertMode::Insert, ops[..3].iter());
+        let i = statements(InsertMode::Insert, ops[..3].iter(), 100);
         assert_eq!(i.len(), 1);
         assert_eq!(
             i[0].rows,
             r#"[{"id":1,"v":"a"},{"id":1,"v":"b"},{"id":2,"v":"c"}]"#
         );
-        let u = statements(InsertMode::Update, ops[..2].iter());
+        let u = statements(InsertMode::Update, ops[..2].iter(), 100);
         assert_eq!(
             u,
             vec![Statement {
