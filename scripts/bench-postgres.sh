@@ -111,6 +111,7 @@ transforms=unwrap
 transforms.unwrap.type=io.debezium.transforms.ExtractNewRecordState
 consumer.override.max.poll.records=${SINK_BATCH:-10000}
 batch.size=${SINK_BATCH_SIZE:-3000}
+${SINK_EXTRA:-}
 PROPS
 start=$(now)
 "$bin" connect standalone "$work/sink-worker.properties" "$work/sink.properties" > "$work/sink-worker.log" 2>&1 &

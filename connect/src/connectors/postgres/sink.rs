@@ -12,10 +12,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio_postgres::Client;
 
+use super::connection::Connection;
 use super::connection::{describe, is_transient};
 use super::json_rows;
 use super::sink_config::{PkMode, SinkConfig};
-use super::sink_statements::{statements, Op};
+use super::sink_statements::{statements, Op, Statement};
 use super::sql::{check_schema, column_type, ident, table as table_ident};
 use crate::api::{Config, Schema, SchemaType, SinkConnector, SinkRecord, SinkTask, Value};
 use crate::error::{Error, Result};
@@ -52,6 +53,8 @@ pub struct PostgresSinkTask {
     client: Option<Client>,
     /// Columns of the tables seen so far.
     tables: HashMap<String, Vec<String>>,
+    /// The last put's write, running: its connection comes back with its outcome.
+    pending: Option<tokio::task::JoinHandle<(Option<Client>, Result<()>)>>,
 }
 
 /// A value as its JSON cell for `json_populate_recordset`.
@@ -328,25 +331,90 @@ impl PostgresSinkTask {
         Ok(())
     }
 
-    async fn write(&mut self, ops: &[Row]) -> Result<()> {
-        for (op, defs, pk) in ops {
-            if let Op::Write { table, .. } = op {
-                self.ensure_table(table, defs, pk).await?;
+    /// Waits for the write in progress, and takes its connection back.
+    async fn settle(&mut self) -> Result<()> {
+        let Some(pending) = self.pending.take() else {
+            return Ok(());
+        };
+        let (client, result) = pending
+            .await
+            .map_err(|e| task_err(format!("the write task ended: {e}")))?;
+        self.client = client;
+        result
+    }
+
+    /// Creates or evolves the tables the rows need, retried as max.retries allows.
+    async fn prepare(&mut self, ops: &[Row]) -> Result<()> {
+        let (retries, backoff) = {
+            let c = self.cfg()?;
+            (c.max_retries, Duration::from_millis(c.retry_backoff_ms))
+        };
+        let mut attempt = 0;
+        loop {
+            let mut result = Ok(());
+            for (op, defs, pk) in ops {
+                if let Op::Write { table, .. } = op {
+                    result = self.ensure_table(table, defs, pk).await;
+                    if result.is_err() {
+                        break;
+                    }
+                }
+            }
+            match result {
+                Err(Error::Retriable(reason)) if attempt < retries => {
+                    attempt += 1;
+                    tracing::warn!(attempt, "PostgresSink: {reason}; retrying in {backoff:?}");
+                    self.client = None;
+                    tokio::time::sleep(backoff).await;
+                }
+                Err(Error::Retriable(reason)) => return Err(gave_up(retries, &reason)),
+                other => return other,
             }
         }
-        let (mode, max_rows) = {
-            let c = self.cfg()?;
-            (c.insert_mode, c.batch_size)
-        };
-        let statements = statements(mode, ops.iter().map(|(o, _, _)| o), max_rows);
-        let client = self.client().await?;
-        let tx = client.transaction().await.map_err(pg_err)?;
-        for s in &statements {
-            tx.execute(s.sql.as_str(), &[&s.rows])
-                .await
-                .map_err(pg_err)?;
+    }
+}
+
+fn gave_up(retries: u32, reason: &str) -> Error {
+    task_err(format!(
+        "giving up after {retries} retries (max.retries): {reason}"
+    ))
+}
+
+/// Runs a put's statements in one transaction on `client` (a new connection when it is
+/// gone), retried as max.retries allows; hands the connection back with the outcome.
+async fn execute(
+    mut client: Option<Client>,
+    connection: Connection,
+    statements: Vec<Statement>,
+    retries: u32,
+    backoff: Duration,
+) -> (Option<Client>, Result<()>) {
+    let mut attempt = 0;
+    loop {
+        let result = async {
+            if client.as_ref().is_none_or(Client::is_closed) {
+                client = Some(connection.connect().await?);
+            }
+            let c = client.as_mut().ok_or_else(|| task_err("no connection"))?;
+            let tx = c.transaction().await.map_err(pg_err)?;
+            for s in &statements {
+                tx.execute(s.sql.as_str(), &[&s.rows])
+                    .await
+                    .map_err(pg_err)?;
+            }
+            tx.commit().await.map_err(pg_err)
         }
-        tx.commit().await.map_err(pg_err)
+        .await;
+        match result {
+            Err(Error::Retriable(reason)) if attempt < retries => {
+                attempt += 1;
+                tracing::warn!(attempt, "PostgresSink: {reason}; retrying in {backoff:?}");
+                client = None;
+                tokio::time::sleep(backoff).await;
+            }
+            Err(Error::Retriable(reason)) => return (None, Err(gave_up(retries, &reason))),
+            other => return (client, other),
+        }
     }
 }
 
@@ -365,6 +433,9 @@ impl SinkTask for PostgresSinkTask {
         Ok(())
     }
 
+    /// Turns the records into statements, then writes them in the background: the
+    /// next batch is read while PostgreSQL works. The next put or flush waits for that
+    /// write and reports its failure, so offsets are committed only after it succeeded.
     async fn put(&mut self, records: &[SinkRecord]) -> Result<()> {
         let mut ops = Vec::with_capacity(records.len());
         for r in records {
@@ -372,36 +443,27 @@ impl SinkTask for PostgresSinkTask {
                 ops.push(op);
             }
         }
-        let (retries, backoff) = {
-            let c = self.cfg()?;
-            (c.max_retries, Duration::from_millis(c.retry_backoff_ms))
-        };
-        // The whole put in one transaction.
-        {
-            let mut attempt = 0;
-            loop {
-                match self.write(&ops).await {
-                    Ok(()) => break,
-                    Err(Error::Retriable(reason)) if attempt < retries => {
-                        attempt += 1;
-                        tracing::warn!(attempt, "PostgresSink: {reason}; retrying in {backoff:?}");
-                        self.client = None;
-                        tokio::time::sleep(backoff).await;
-                    }
-                    Err(Error::Retriable(reason)) => {
-                        return Err(task_err(format!(
-                            "giving up after {retries} retries (max.retries): {reason}"
-                        )))
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-        }
+        self.settle().await?;
+        self.prepare(&ops).await?;
+        let client = self.client.take();
+        let c = self.cfg()?;
+        let statements = statements(c.insert_mode, ops.iter().map(|(o, _, _)| o), c.batch_size);
+        let write = execute(
+            client,
+            c.connection.clone(),
+            statements,
+            c.max_retries,
+            Duration::from_millis(c.retry_backoff_ms),
+        );
+        self.pending = Some(tokio::spawn(write));
         Ok(())
     }
 
     async fn flush(&mut self) -> Result<()> {
-        // Every put is committed in its own transaction.
-        Ok(())
+        self.settle().await
+    }
+
+    async fn stop(&mut self) -> Result<()> {
+        self.settle().await
     }
 }
