@@ -443,11 +443,15 @@ impl SinkTask for PostgresSinkTask {
                 ops.push(op);
             }
         }
+        // Built while the previous write may still run: only then wait for it.
+        let statements = {
+            let c = self.cfg()?;
+            statements(c.insert_mode, ops.iter().map(|(o, _, _)| o), c.batch_size)
+        };
         self.settle().await?;
         self.prepare(&ops).await?;
         let client = self.client.take();
         let c = self.cfg()?;
-        let statements = statements(c.insert_mode, ops.iter().map(|(o, _, _)| o), c.batch_size);
         let write = execute(
             client,
             c.connection.clone(),
