@@ -27,19 +27,7 @@ value.converter=org.apache.kafka.connect.json.JsonConverter
 key.converter.schemas.enable=false
 value.converter.schemas.enable=false
 PROPS
-cat > "$work/cdc.properties" <<PROPS
-name=cdc
-connector.class=io.debezium.connector.postgresql.PostgresConnector
-database.hostname=127.0.0.1
-database.port=$pgport
-database.user=postgres
-database.dbname=postgres
-topic.prefix=dbserver
-table.include.list=public.customers
-publication.autocreate.mode=filtered
-slot.name=runnel
-publication.name=runnel_pub
-PROPS
+cdc_properties "$work/cdc.properties" publication.autocreate.mode=filtered
 start=$(date +%s.%N)
 "$bin" connect standalone "$work/worker.properties" "$work/cdc.properties" > "$work/worker.log" 2>&1 &
 worker=$!

@@ -40,20 +40,7 @@ value.converter=org.apache.kafka.connect.json.JsonConverter
 PROPS
 }
 worker_props cdc-worker "$(free_port)"
-cat > "$work/cdc.properties" <<PROPS
-name=cdc
-connector.class=io.debezium.connector.postgresql.PostgresConnector
-database.hostname=127.0.0.1
-database.port=$pgport
-database.user=postgres
-database.dbname=postgres
-topic.prefix=dbserver
-table.include.list=public.customers
-publication.autocreate.mode=disabled
-slot.name=runnel
-publication.name=runnel_pub
-snapshot.mode=never
-PROPS
+cdc_properties "$work/cdc.properties" publication.autocreate.mode=disabled snapshot.mode=never
 "$bin" connect standalone "$work/cdc-worker.properties" "$work/cdc.properties" > "$work/cdc-worker.log" 2>&1 &
 worker=$!
 pids+=($worker)

@@ -23,3 +23,20 @@ printf "port=%s\nlisten_addresses='127.0.0.1'\nunix_socket_directories='%s'\nwal
   "$pgport" "$work/pg" >> "$work/pg/postgresql.conf"
 as_pg "$pgbin/pg_ctl" -D "$work/pg" -l "$work/pg/log" -w start >/dev/null
 psql() { "$pgbin/psql" -h 127.0.0.1 -p "$pgport" -U postgres -qAt "$@"; }
+# cdc_properties FILE [EXTRA-LINE...]: PostgresCdcSource's config for table customers.
+cdc_properties() {
+  local file=$1; shift
+  cat > "$file" <<PROPS
+name=cdc
+connector.class=io.debezium.connector.postgresql.PostgresConnector
+database.hostname=127.0.0.1
+database.port=$pgport
+database.user=postgres
+database.dbname=postgres
+topic.prefix=dbserver
+table.include.list=public.customers
+slot.name=runnel
+publication.name=runnel_pub
+PROPS
+  printf '%s\n' "$@" >> "$file"
+}
