@@ -9,6 +9,8 @@ work=$(mktemp -d)
 chmod 755 "$work"
 pids=()
 cleanup() {
+  # LOGS=DIR keeps the logs of what ran (workers, broker) in DIR.
+  if [ -n "${LOGS:-}" ]; then cp "$work"/*.log "$LOGS"/ 2>/dev/null || true; fi
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   [ -f "$work/pg/postmaster.pid" ] && as_pg "$pgbin/pg_ctl" -D "$work/pg" stop -m immediate >/dev/null 2>&1
   wait 2>/dev/null; rm -rf "$work"

@@ -10,6 +10,7 @@ pub mod herder;
 pub mod kafka_log;
 pub mod offsets;
 pub mod sink;
+mod sink_fetch;
 pub mod source;
 pub mod task;
 pub mod worker;

@@ -2,55 +2,26 @@
 //! every `offset.flush.interval.ms` (and on stop) the task flushes, then the consumed
 //! offsets are committed — never before the flush succeeded.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::producer::FutureProducer;
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::ClientContext;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::errors::{ErrorPolicy, Failure};
+use super::errors::ErrorPolicy;
+use super::sink_fetch::{Converters, Fetcher, PendingOffsets, SinkConsumer, SinkContext};
 use super::task::{State, TargetState, TaskCtx};
-use crate::api::{ConnectRecord, Header, Schema, SinkConnector, SinkRecord, SinkTask, Value};
-use crate::converters::{self, Converter};
+use crate::api::{SinkConnector, SinkRecord, SinkTask};
+use crate::converters;
 use crate::error::{Error, Result};
-use crate::transforms::{Chain, RecordContext};
+use crate::transforms::Chain;
 
 pub fn group_id(connector: &str) -> String {
     format!("connect-{connector}")
 }
-
-/// Remembers the partitions a rebalance took from this task: their offsets, consumed
-/// but not yet flushed, must not be committed by it. The new owner reads them again
-/// (at least once).
-#[derive(Default)]
-struct SinkContext {
-    revoked: std::sync::Mutex<Vec<(String, i32)>>,
-}
-
-impl ClientContext for SinkContext {}
-
-impl ConsumerContext for SinkContext {
-    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            let mut revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
-            revoked.extend(
-                tpl.elements()
-                    .iter()
-                    .map(|e| (e.topic().to_string(), e.partition())),
-            );
-        }
-    }
-}
-
-type SinkConsumer = StreamConsumer<SinkContext>;
 
 /// A commit refused because the group moved on: not the task's failure.
 fn lost_to_rebalance(e: &KafkaError) -> bool {
@@ -70,115 +41,6 @@ pub async fn run(ctx: TaskCtx, connector: Arc<dyn SinkConnector>) {
     ctx.finish(result);
 }
 
-struct Converters {
-    key: Box<dyn Converter>,
-    value: Box<dyn Converter>,
-    chain: Chain,
-}
-
-fn to_record(m: &BorrowedMessage<'_>, c: &mut Converters) -> Result<Option<SinkRecord>> {
-    let topic = m.topic();
-    let (key_schema, key) = c.key.to_connect(topic, m.key())?;
-    let (value_schema, value) = c.value.to_connect(topic, m.payload())?;
-    let headers = m
-        .headers()
-        .map(|hs| {
-            hs.iter()
-                .map(|h| Header {
-                    key: h.key.to_string(),
-                    schema: Some(Schema::optional_string()),
-                    value: h.value.map_or(Value::Null, |v| {
-                        Value::String(String::from_utf8_lossy(v).into_owned())
-                    }),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let record = ConnectRecord {
-        topic: topic.to_string(),
-        partition: Some(m.partition()),
-        key_schema,
-        key,
-        value_schema,
-        value,
-        timestamp: m.timestamp().to_millis(),
-        headers,
-    };
-    let ctx = RecordContext {
-        kafka_offset: Some(m.offset()),
-    };
-    Ok(c.chain.apply(record, &ctx)?.map(|record| SinkRecord {
-        record,
-        kafka_partition: m.partition(),
-        kafka_offset: m.offset(),
-    }))
-}
-
-/// A batch read and converted, with the next offset per partition it covers (records
-/// dropped by transforms or tolerated errors included).
-struct Fetched {
-    records: Vec<SinkRecord>,
-    offsets: HashMap<(String, i32), i64>,
-}
-
-/// Reads up to `max_batch` records: waits 200 ms for the first, then takes what comes
-/// within 2 ms of the last.
-async fn fetch(
-    ctx: &TaskCtx,
-    consumer: &SinkConsumer,
-    conv: &mut Converters,
-    policy: &ErrorPolicy,
-    dlq: Option<&FutureProducer>,
-    max_batch: usize,
-) -> Result<Fetched> {
-    let mut out = Fetched {
-        records: Vec::new(),
-        offsets: HashMap::new(),
-    };
-    let mut wait = Duration::from_millis(200);
-    while out.records.len() < max_batch {
-        let m = match tokio::time::timeout(wait, consumer.recv()).await {
-            Err(_) => break,
-            Ok(Ok(m)) => m,
-            // Consumption errors (a topic not there yet, a broker away) are transient
-            // for a sink: librdkafka keeps retrying underneath.
-            Ok(Err(e @ rdkafka::error::KafkaError::MessageConsumption(_))) => {
-                tracing::warn!(connector = %ctx.connector, task = ctx.id, error = %e, "consumer error; retrying");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                break;
-            }
-            Ok(Err(e)) => return Err(e.into()),
-        };
-        wait = Duration::from_millis(2);
-        out.offsets
-            .insert((m.topic().to_string(), m.partition()), m.offset() + 1);
-        match to_record(&m, conv) {
-            Ok(Some(r)) => out.records.push(r),
-            Ok(None) => {}
-            Err(e) => {
-                let stage = if matches!(e, Error::Transform(_)) {
-                    "TRANSFORMATION"
-                } else {
-                    "VALUE_CONVERTER"
-                };
-                let f = Failure {
-                    connector: &ctx.connector,
-                    task: ctx.id,
-                    stage,
-                    topic: m.topic(),
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    key: m.key(),
-                    value: m.payload(),
-                    error: &e,
-                };
-                policy.handle(f, dlq).await?;
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// `put`, retried as `errors.retry.timeout` allows when it fails retriably.
 async fn put(task: &mut dyn SinkTask, records: &[SinkRecord], policy: &ErrorPolicy) -> Result<()> {
     let mut retries = policy.retries();
@@ -193,15 +55,15 @@ async fn put(task: &mut dyn SinkTask, records: &[SinkRecord], policy: &ErrorPoli
 async fn commit(
     task: &mut Box<dyn SinkTask>,
     consumer: &Arc<SinkConsumer>,
-    pending: &mut HashMap<(String, i32), i64>,
+    pending: &mut PendingOffsets,
 ) -> Result<()> {
-    drop_revoked(consumer, pending, None);
+    pending.forget_revoked(consumer.context(), None);
     task.flush().await?;
-    if pending.is_empty() {
+    if pending.offsets.is_empty() {
         return Ok(());
     }
     let mut tpl = TopicPartitionList::new();
-    for ((t, p), next) in pending.iter() {
+    for ((t, p), next) in pending.offsets.iter() {
         tpl.add_partition_offset(t, *p, Offset::Offset(*next))?;
     }
     // A synchronous commit blocks on the network: keep it off the async workers.
@@ -210,7 +72,7 @@ async fn commit(
         .await
         .map_err(|e| Error::Task(format!("committing offsets: {e}")))?
     {
-        Ok(()) => pending.clear(),
+        Ok(()) => pending.offsets.clear(),
         Err(e) if lost_to_rebalance(&e) => {
             tracing::info!(error = %e, "offsets not committed: the group is rebalancing");
         }
@@ -219,32 +81,9 @@ async fn commit(
     Ok(())
 }
 
-/// Forgets the offsets of partitions a rebalance took away: in `pending`, and in the
-/// batch read ahead (its records may still be written: at least once).
-fn drop_revoked(
-    consumer: &SinkConsumer,
-    pending: &mut HashMap<(String, i32), i64>,
-    ahead: Option<&mut Fetched>,
-) {
-    let revoked = std::mem::take(
-        &mut *consumer
-            .context()
-            .revoked
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()),
-    );
-    let mut ahead = ahead;
-    for tp in revoked {
-        pending.remove(&tp);
-        if let Some(f) = ahead.as_deref_mut() {
-            f.offsets.remove(&tp);
-        }
-    }
-}
-
 async fn sink_loop(ctx: &TaskCtx, connector: Arc<dyn SinkConnector>) -> Result<()> {
     let props = &ctx.worker.config.props;
-    let mut conv = Converters {
+    let conv = Converters {
         key: converters::for_prefix("key.converter", &ctx.config, props)?,
         value: converters::for_prefix("value.converter", &ctx.config, props)?,
         chain: Chain::from_config(&ctx.config)?,
@@ -297,9 +136,20 @@ async fn sink_loop(ctx: &TaskCtx, connector: Arc<dyn SinkConnector>) -> Result<(
     let mut task = connector.create_task();
     task.start(&ctx.config).await?;
     let flush_every = Duration::from_millis(ctx.worker.config.offset_flush_interval_ms);
+    let (mut batches, reader) = Fetcher {
+        connector: ctx.connector.clone(),
+        task: ctx.id,
+        consumer: consumer.clone(),
+        conv,
+        policy: policy.clone(),
+        dlq,
+        max_batch,
+    }
+    .spawn();
+    // The reader stops with the loop, however it ends.
+    let _reader = AbortOnDrop(reader);
     let mut last_commit = Instant::now();
-    let mut pending: HashMap<(String, i32), i64> = HashMap::new();
-    let mut prefetched: Option<Fetched> = None;
+    let mut pending = PendingOffsets::default();
     let mut paused = false;
     loop {
         match ctx.target() {
@@ -319,24 +169,17 @@ async fn sink_loop(ctx: &TaskCtx, connector: Arc<dyn SinkConnector>) -> Result<(
                 ctx.set_state(State::Running);
             }
         }
-        let fetched = match prefetched.take() {
-            Some(f) => f,
-            None => fetch(ctx, &consumer, &mut conv, &policy, dlq.as_ref(), max_batch).await?,
-        };
-        if fetched.records.is_empty() {
-            pending.extend(fetched.offsets);
-        } else {
-            // The next batch is read and converted while this one is written (one batch
-            // ahead at most); its offsets count only once it was put in turn.
-            let (put, next) = tokio::join!(
-                put(task.as_mut(), &fetched.records, &policy),
-                fetch(ctx, &consumer, &mut conv, &policy, dlq.as_ref(), max_batch)
-            );
-            put?;
-            pending.extend(fetched.offsets);
-            prefetched = Some(next?);
+        // The next batch is read and converted while this one is put (one batch ahead
+        // at most); its offsets count only once it was put in turn.
+        let mut fetched = batches
+            .recv()
+            .await
+            .ok_or_else(|| Error::Task("the sink's reader stopped".into()))??;
+        pending.forget_revoked(consumer.context(), Some(&mut fetched));
+        if !fetched.records.is_empty() {
+            put(task.as_mut(), &fetched.records, &policy).await?;
         }
-        drop_revoked(&consumer, &mut pending, prefetched.as_mut());
+        pending.offsets.extend(fetched.offsets);
         if last_commit.elapsed() >= flush_every {
             commit(&mut task, &consumer, &mut pending).await?;
             last_commit = Instant::now();
@@ -344,4 +187,13 @@ async fn sink_loop(ctx: &TaskCtx, connector: Arc<dyn SinkConnector>) -> Result<(
     }
     commit(&mut task, &consumer, &mut pending).await?;
     task.stop().await
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
