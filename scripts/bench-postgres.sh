@@ -56,9 +56,10 @@ walsender=$(psql -c "SELECT active_pid FROM pg_replication_slots WHERE slot_name
 psql -c "INSERT INTO customers SELECT g, 'name ' || g, 'user' || g || '@example.com' FROM generate_series(1, $rows) g"
 start=$(now)
 cpu0="$(cpu "$worker") $(cpu "$broker_pid") $(cpu "$walsender")"
-# PERF=DIR: a CPU profile of the worker while it streams (perf record -g), kept in DIR.
+# PERF=DIR: a CPU profile of the worker while it streams (perf record -g), kept in DIR;
+# PERF_GRAPH="--call-graph dwarf" unwinds through code built without frame pointers.
 if [ -n "${PERF:-}" ]; then
-  perf record -F 499 -g -p "$worker" -o "$PERF/cdc.perf.data" -- sleep "${PERF_SECS:-10}" >/dev/null 2>&1 &
+  perf record -F 499 ${PERF_GRAPH:--g} -p "$worker" -o "$PERF/cdc.perf.data" -- sleep "${PERF_SECS:-10}" >/dev/null 2>&1 &
 fi
 peak=0
 while :; do
@@ -105,7 +106,7 @@ start=$(now)
 worker=$!
 pids+=($worker)
 if [ -n "${PERF:-}" ]; then
-  perf record -F 499 -g -p "$worker" -o "$PERF/sink.perf.data" -- sleep "${PERF_SECS:-10}" >/dev/null 2>&1 &
+  perf record -F 499 ${PERF_GRAPH:--g} -p "$worker" -o "$PERF/sink.perf.data" -- sleep "${PERF_SECS:-10}" >/dev/null 2>&1 &
 fi
 pg_cpu0=$(awk '{s += $14 + $15} END {print s}' $(pgrep -u nobody postgres | sed 's|.*|/proc/&/stat|') 2>/dev/null || echo 0)
 first=""

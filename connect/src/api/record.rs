@@ -1,6 +1,8 @@
 //! Records as connectors see them: source records carry a source partition and offset;
 //! sink records carry the Kafka coordinates they were read from.
 
+use std::sync::Arc;
+
 use serde_json::Map;
 
 use super::data::{Schema, Value};
@@ -50,7 +52,9 @@ impl ConnectRecord {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceRecord {
-    pub source_partition: JsonMap,
+    /// Shared: a source sends the same partition with many records (the runtime
+    /// compares it by pointer first).
+    pub source_partition: Arc<JsonMap>,
     pub source_offset: JsonMap,
     pub record: ConnectRecord,
 }

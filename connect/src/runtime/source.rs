@@ -161,9 +161,9 @@ enum Ack {
 /// only once its record and every record before it were acknowledged.
 #[derive(Default)]
 struct InFlight {
-    queue: VecDeque<(JsonMap, JsonMap, Ack)>,
+    queue: VecDeque<(Arc<JsonMap>, JsonMap, Ack)>,
     /// The latest acknowledged offset per source partition, not yet committed.
-    acked: Vec<(JsonMap, JsonMap)>,
+    acked: Vec<(Arc<JsonMap>, JsonMap)>,
 }
 
 impl InFlight {
@@ -175,16 +175,17 @@ impl InFlight {
         !self.acked.is_empty()
     }
 
-    fn push(&mut self, partition: JsonMap, offset: JsonMap, delivery: Option<DeliveryFuture>) {
+    fn push(&mut self, partition: Arc<JsonMap>, offset: JsonMap, delivery: Option<DeliveryFuture>) {
         let ack = delivery.map_or(Ack::Done, Ack::Pending);
         self.queue.push_back((partition, offset, ack));
     }
 
-    fn acknowledged(&mut self, partition: JsonMap, offset: JsonMap) {
+    fn acknowledged(&mut self, partition: Arc<JsonMap>, offset: JsonMap) {
         if partition.is_empty() {
             return;
         }
-        match self.acked.iter_mut().find(|(p, _)| *p == partition) {
+        let same = |p: &Arc<JsonMap>| Arc::ptr_eq(p, &partition) || *p == partition;
+        match self.acked.iter_mut().find(|(p, _)| same(p)) {
             Some(entry) => entry.1 = offset,
             None => self.acked.push((partition, offset)),
         }
@@ -244,7 +245,10 @@ impl InFlight {
 
     /// Commits the acknowledged offsets, then tells the task (its `commit`).
     async fn commit(&mut self, ctx: &TaskCtx, task: &mut dyn SourceTask) -> Result<()> {
-        let committed = std::mem::take(&mut self.acked);
+        let committed: Vec<(JsonMap, JsonMap)> = std::mem::take(&mut self.acked)
+            .into_iter()
+            .map(|(p, o)| (Arc::unwrap_or_clone(p), o))
+            .collect();
         if !committed.is_empty() {
             let updates = committed
                 .iter()

@@ -6,6 +6,7 @@
 use std::io::SeekFrom;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -198,7 +199,7 @@ impl FileInput {
 
     /// Complete lines from the pending bytes, with the offset after each.
     fn take_lines(&mut self, max: usize, topic: &str) -> Vec<SourceRecord> {
-        let partition = partition_of(&self.path);
+        let partition = Arc::new(partition_of(&self.path));
         let mut out = Vec::new();
         let mut consumed = 0usize;
         while out.len() < max {
@@ -266,7 +267,7 @@ impl SourceTask for FileStreamSourceTask {
                 let first = tokio::time::timeout(POLL_FALLBACK, lines.next_line()).await;
                 if let Ok(Ok(Some(line))) = first {
                     out.push(SourceRecord {
-                        source_partition: JsonMap::new(),
+                        source_partition: Arc::default(),
                         source_offset: JsonMap::new(),
                         record: ConnectRecord::new(
                             &cfg.topic,

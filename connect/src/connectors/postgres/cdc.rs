@@ -8,6 +8,7 @@
 //! in-progress list) are skipped, so the hand-over has no gap and no duplicate.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -62,6 +63,8 @@ struct Relation {
     columns: Vec<Column>,
     key_schema: Schema,
     envelope: Schema,
+    /// In `table.include.list` (or no list is set).
+    included: bool,
 }
 
 /// Which transactions the snapshot saw: `xid < xmin`, or `< xmax` and not in progress.
@@ -125,7 +128,7 @@ pub struct PostgresCdcTask {
     /// The furthest (commit LSN, change index) whose offset the runtime committed.
     committed_position: Option<(u64, u64)>,
     /// The source partition of every record, `{"server": <topic.prefix>}`.
-    partition: JsonMap,
+    partition: Arc<JsonMap>,
 }
 
 fn err(e: impl std::fmt::Display) -> Error {
@@ -138,6 +141,15 @@ fn pg(e: tokio_postgres::Error) -> Error {
     } else {
         err(describe(&e))
     }
+}
+
+/// A source offset from its entries, built in place (no intermediate JSON value).
+fn offset_map<const N: usize>(entries: [(&str, serde_json::Value); N]) -> JsonMap {
+    let mut m = JsonMap::with_capacity(N);
+    for (k, v) in entries {
+        m.insert(k.to_string(), v);
+    }
+    m
 }
 
 fn source_schema() -> Schema {
@@ -219,7 +231,12 @@ impl PostgresCdcTask {
             .as_ref()
             .map(|c| c.topic_prefix.clone())
             .unwrap_or_default();
-        let name = format!("{prefix}.{schema}.{table}");
+        let qualified = format!("{schema}.{table}");
+        let included = self
+            .config
+            .as_ref()
+            .is_none_or(|c| c.tables.is_empty() || c.tables.contains(&qualified));
+        let name = format!("{prefix}.{qualified}");
         let mut row_schema = Schema::structure(
             columns
                 .iter()
@@ -260,6 +277,7 @@ impl PostgresCdcTask {
             columns,
             key_schema,
             envelope,
+            included,
         }
     }
 
@@ -301,7 +319,8 @@ impl PostgresCdcTask {
         snapshot: &str,
         tx: Option<(u32, u64)>,
         offset: JsonMap,
-    ) -> Result<Vec<SourceRecord>> {
+        out: &mut Vec<SourceRecord>,
+    ) -> Result<()> {
         let c = self.cfg()?;
         let key = Self::key_of(
             rel,
@@ -339,27 +358,27 @@ impl PostgresCdcTask {
             ("op".into(), Value::String(op.into())),
             ("ts_ms".into(), Value::Int64(now)),
         ]);
-        let topic = rel.topic.clone();
-        let partition = self.partition.clone();
-        let mut rec = ConnectRecord::new(topic.clone(), Some(rel.envelope.clone()), value);
+        let mut rec = ConnectRecord::new(rel.topic.clone(), Some(rel.envelope.clone()), value);
         rec.key_schema = Some(rel.key_schema.clone());
-        rec.key = key.clone();
-        let mut out = vec![SourceRecord {
-            source_partition: partition.clone(),
-            source_offset: offset.clone(),
-            record: rec,
-        }];
-        if op == "d" {
-            let mut tomb = ConnectRecord::new(topic, None, Value::Null);
+        // A delete is followed by its tombstone, with the same key and offset.
+        let tombstone = (op == "d").then(|| {
+            let mut tomb = ConnectRecord::new(rel.topic.clone(), None, Value::Null);
             tomb.key_schema = Some(rel.key_schema.clone());
-            tomb.key = key;
-            out.push(SourceRecord {
-                source_partition: partition,
-                source_offset: offset,
+            tomb.key = key.clone();
+            SourceRecord {
+                source_partition: self.partition.clone(),
+                source_offset: offset.clone(),
                 record: tomb,
-            });
-        }
-        Ok(out)
+            }
+        });
+        rec.key = key;
+        out.push(SourceRecord {
+            source_partition: self.partition.clone(),
+            source_offset: offset,
+            record: rec,
+        });
+        out.extend(tombstone);
+        Ok(())
     }
 
     fn visibility_json(&self) -> serde_json::Value {
@@ -380,7 +399,7 @@ impl SourceTask for PostgresCdcTask {
             .unwrap_or_default();
         self.config = Some(c.clone());
         let stored = offsets.offset(&partition);
-        self.partition = partition;
+        self.partition = Arc::new(partition);
         let client = self.client().await?;
         let has_pub = client
             .query(

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use serde_json::json;
 use tokio_postgres::{SimpleQueryMessage, SimpleQueryRow};
 
-use super::{err, pg, PostgresCdcTask, Relation, Visibility};
+use super::{err, offset_map, pg, PostgresCdcTask, Relation, Visibility};
 use crate::api::{SourceRecord, Value};
 use crate::connectors::postgres::pgoutput::Datum;
 use crate::connectors::postgres::sql::{ident, table as table_ident};
@@ -116,6 +116,7 @@ impl PostgresCdcTask {
                     continue;
                 }
             }
+            let mut records = Vec::with_capacity(1);
             while out.len() < batch {
                 let Some(row) = run.fetched.pop_front() else {
                     break;
@@ -125,8 +126,11 @@ impl PostgresCdcTask {
                     .map(|i| row.get(i).map_or(Datum::Null, |t| Datum::Text(t.into())))
                     .collect();
                 let after = Self::row(&rel, &datums)?;
-                let offset = json!({"snapshot": true, "snapshot_completed": false});
-                let records = self.event(
+                let offset = offset_map([
+                    ("snapshot", true.into()),
+                    ("snapshot_completed", false.into()),
+                ]);
+                self.event(
                     &rel,
                     "r",
                     None,
@@ -134,9 +138,10 @@ impl PostgresCdcTask {
                     run.now,
                     "true",
                     None,
-                    offset.as_object().cloned().unwrap_or_default(),
+                    offset,
+                    &mut records,
                 )?;
-                for r in records {
+                for r in records.drain(..) {
                     out.extend(run.held.replace(r));
                 }
             }

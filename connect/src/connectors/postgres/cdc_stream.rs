@@ -15,9 +15,8 @@ use std::time::Duration;
 use pgwire_replication::{
     Lsn, PgWireError, ReplicationClient, ReplicationConfig, ReplicationEvent, TlsConfig,
 };
-use serde_json::json;
 
-use super::{err, pg, Column, PostgresCdcTask};
+use super::{err, offset_map, pg, Column, PostgresCdcTask};
 use crate::api::{JsonMap, SourceRecord};
 use crate::connectors::postgres::pgoutput::{
     decode, format_lsn, parse_lsn, Message, RelationColumn, PG_EPOCH_OFFSET_US,
@@ -284,21 +283,22 @@ impl PostgresCdcTask {
             return Ok(());
         }
         let tx = *tx;
-        let c = self.cfg()?;
         let Some(rel) = self.relations.get(&relation) else {
             return Err(err(format!(
                 "a change of relation {relation} came before its description"
             )));
         };
-        if !c.tables.is_empty() && !c.tables.contains(&format!("{}.{}", rel.schema, rel.table)) {
+        if !rel.included {
             return Ok(());
         }
         let ts_ms = (tx.time + PG_EPOCH_OFFSET_US) / 1000;
-        let offset = json!({
-            "lsn_commit": tx.commit_lsn, "lsn_proc": tx.index, "txId": tx.xid,
-            "snapshot_completed": true, "visibility": self.visibility_json(),
-        });
-        let offset = offset.as_object().cloned().unwrap_or_default();
+        let offset = offset_map([
+            ("lsn_commit", tx.commit_lsn.into()),
+            ("lsn_proc", tx.index.into()),
+            ("txId", tx.xid.into()),
+            ("snapshot_completed", true.into()),
+            ("visibility", self.visibility_json()),
+        ]);
         let (before, after) = match msg {
             Message::Insert { new, .. } => (None, Some(Self::row(rel, &new)?)),
             Message::Update { old, new, .. } => (
@@ -308,7 +308,7 @@ impl PostgresCdcTask {
             Message::Delete { old, .. } => (Some(Self::row(rel, &old)?), None),
             _ => return Ok(()),
         };
-        out.extend(self.event(
+        self.event(
             rel,
             op,
             before,
@@ -317,7 +317,8 @@ impl PostgresCdcTask {
             "false",
             Some((tx.xid, tx.commit_lsn)),
             offset,
-        )?);
+            out,
+        )?;
         self.resume = Some((tx.commit_lsn, tx.index));
         Ok(())
     }

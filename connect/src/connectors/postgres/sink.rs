@@ -304,8 +304,11 @@ impl PostgresSinkTask {
             }
             self.tables.insert(table.to_string(), columns);
         }
-        let known = self.tables.get(table).cloned().unwrap_or_default();
-        let missing: Vec<&ColumnDef> = defs.iter().filter(|d| !known.contains(&d.name)).collect();
+        let known = self.tables.get(table);
+        let missing: Vec<&ColumnDef> = defs
+            .iter()
+            .filter(|d| !known.is_some_and(|k| k.contains(&d.name)))
+            .collect();
         if missing.is_empty() {
             return Ok(());
         }
@@ -352,8 +355,19 @@ impl PostgresSinkTask {
         let mut attempt = 0;
         loop {
             let mut result = Ok(());
+            // Rows of a batch mostly share their table and columns: check each shape once.
+            let mut checked: Option<(&str, &[ColumnDef])> = None;
             for (op, defs, pk) in ops {
                 if let Op::Write { table, .. } = op {
+                    let same = |(t, d): (&str, &[ColumnDef])| {
+                        t == table
+                            && d.len() == defs.len()
+                            && d.iter().zip(defs).all(|(a, b)| a.name == b.name)
+                    };
+                    if checked.is_some_and(same) {
+                        continue;
+                    }
+                    checked = Some((table, defs));
                     result = self.ensure_table(table, defs, pk).await;
                     if result.is_err() {
                         break;

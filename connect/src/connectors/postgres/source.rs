@@ -6,6 +6,7 @@
 //! and offsets `{"incrementing": ...}` / `{"timestamp": ms, "timestamp_nanos": ns}`.
 //! Tables are shared out over the tasks.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -329,7 +330,7 @@ impl PostgresSourceTask {
                 );
             }
             out.push(SourceRecord {
-                source_partition: state.partition(),
+                source_partition: Arc::new(state.partition()),
                 source_offset: offset,
                 record: ConnectRecord::new(
                     topic.clone(),
