@@ -174,8 +174,8 @@ async fn upserts_deletes_schema_changes_and_a_database_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_connect_type_lands_as_its_column_type() {
-    // The rows travel as one JSON array per batch (json_populate_recordset): each Connect
-    // type, logical ones included, must arrive as the value it stands for, in the
+    // The rows travel in COPY's text format (escaped tabs, newlines, backslashes): each
+    // Connect type, logical ones included, must arrive as the value it stands for, in the
     // column auto.create made for it (Confluent's PostgreSQL dialect), into a table that
     // also already holds a row (so the upsert path runs too).
     let dir = tempfile::tempdir().unwrap();
@@ -229,7 +229,7 @@ async fn every_connect_type_lands_as_its_column_type() {
         .set("bootstrap.servers", &bs)
         .create()
         .unwrap();
-    for s in ["first", "it's \"quoted\"\n\\"] {
+    for s in ["first", "it's \"quoted\"\t\r\n\\"] {
         let v = json!({"schema": schema, "payload": payload(s)}).to_string();
         let k = key(1);
         p.send(
@@ -252,7 +252,7 @@ async fn every_connect_type_lands_as_its_column_type() {
         "1.5",
         "-2.25",
         "true",
-        "it's \"quoted\"\n\\",
+        "it's \"quoted\"\t\r\n\\",
         "00ff",
         "123.45",
         "2024-02-29",

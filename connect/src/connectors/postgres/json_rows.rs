@@ -1,10 +1,8 @@
-//! Connect values as the JSON that `json_populate_recordset` turns into table rows: the
-//! sink writes a whole batch of a table as one JSON array parameter, and PostgreSQL
-//! converts each field with the column's own input function (so an existing column of
-//! another type still takes the value, as a literal would). Kafka Connect's logical
-//! types become the text PostgreSQL reads for them: Timestamp `YYYY-MM-DD HH:MM:SS.mmm`
-//! (UTC), Date `YYYY-MM-DD`, Time `HH:MM:SS.mmm`, Decimal its digits; bytes are
-//! `\x` hex; arrays for array columns are JSON arrays; maps and structs JSON objects.
+//! Connect values as JSON, for the sink's JSONB columns (maps, structs, arrays of
+//! them: `copy_rows.rs` writes that JSON as a COPY field) and the texts both share.
+//! Kafka Connect's logical types become the text PostgreSQL reads for them: Timestamp
+//! `YYYY-MM-DD HH:MM:SS.mmm` (UTC), Date `YYYY-MM-DD`, Time `HH:MM:SS.mmm`, Decimal its
+//! digits; bytes are `\x` hex; arrays are JSON arrays; maps and structs JSON objects.
 
 use std::fmt::Write as _;
 
@@ -47,10 +45,9 @@ pub fn cell(v: &Value, s: Option<&Schema>, out: &mut String) {
             }
         }
         (_, Value::Boolean(b)) => out.push_str(if *b { "true" } else { "false" }),
-        (_, Value::Int8(i)) => push(out, i),
-        (_, Value::Int16(i)) => push(out, i),
-        (_, Value::Int32(i)) => push(out, i),
-        (_, Value::Int64(i)) => push(out, i),
+        (_, Value::Int8(_) | Value::Int16(_) | Value::Int32(_) | Value::Int64(_)) => {
+            integer(v, out);
+        }
         (_, Value::Float32(f)) => float(f64::from(*f), out),
         (_, Value::Float64(f)) => float(*f, out),
         (_, Value::String(st)) => string(st, out),
@@ -98,27 +95,57 @@ pub fn cell(v: &Value, s: Option<&Schema>, out: &mut String) {
     }
 }
 
-fn push(out: &mut String, v: impl std::fmt::Display) {
+pub(super) fn push(out: &mut String, v: impl std::fmt::Display) {
     let _ = write!(out, "{v}");
+}
+
+/// An integer's digits (nothing for other values).
+pub(super) fn integer(v: &Value, out: &mut String) {
+    match v {
+        Value::Int8(i) => push(out, i),
+        Value::Int16(i) => push(out, i),
+        Value::Int32(i) => push(out, i),
+        Value::Int64(i) => push(out, i),
+        _ => {}
+    }
+}
+
+/// A float as PostgreSQL reads it: its digits, or NaN, Infinity, -Infinity.
+pub(super) fn float_text(f: f64, out: &mut String) {
+    if f.is_finite() {
+        push(out, f);
+    } else if f.is_nan() {
+        out.push_str("NaN");
+    } else if f > 0.0 {
+        out.push_str("Infinity");
+    } else {
+        out.push_str("-Infinity");
+    }
 }
 
 fn float(f: f64, out: &mut String) {
     if f.is_finite() {
         push(out, f);
-    } else if f.is_nan() {
-        out.push_str("\"NaN\"");
-    } else if f > 0.0 {
-        out.push_str("\"Infinity\"");
     } else {
-        out.push_str("\"-Infinity\"");
+        out.push('"');
+        float_text(f, out);
+        out.push('"');
+    }
+}
+
+/// Bytes as lowercase hex digits.
+pub(super) fn hex_digits(bytes: &[u8], out: &mut String) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
     }
 }
 
 fn hex(bytes: &[u8], out: &mut String) {
     out.push_str("\"\\\\x");
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
+    hex_digits(bytes, out);
     out.push('"');
 }
 

@@ -5,6 +5,7 @@
 pub mod cdc;
 pub mod cdc_config;
 pub mod connection;
+mod copy_rows;
 pub mod json_rows;
 mod keys;
 pub mod pgoutput;

@@ -1,6 +1,6 @@
 //! PostgresSink, in the manner of Confluent's JDBC sink: each `put` is one transaction
-//! with one bulk statement per table and kind (`sink_statements.rs`: the rows as one
-//! JSON parameter) — INSERT, INSERT ... ON CONFLICT ... DO UPDATE for upserts, UPDATE,
+//! with one bulk statement per table and kind (`sink_statements.rs`: the rows streamed
+//! with COPY) — INSERT, INSERT ... ON CONFLICT ... DO UPDATE for upserts, UPDATE,
 //! DELETE for tombstones (`delete.enabled`). Tables are created
 //! (`auto.create`) and given new nullable columns (`auto.evolve`) from the records'
 //! schemas. A lost connection is retried (`max.retries`, `retry.backoff.ms`), then the
@@ -10,11 +10,12 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::SinkExt;
 use tokio_postgres::Client;
 
 use super::connection::Connection;
 use super::connection::{describe, is_transient};
-use super::json_rows;
+use super::copy_rows;
 use super::sink_config::{PkMode, SinkConfig};
 use super::sink_statements::{statements, Op, Statement};
 use super::sql::{check_schema, column_type, ident, table as table_ident};
@@ -57,10 +58,10 @@ pub struct PostgresSinkTask {
     pending: Option<tokio::task::JoinHandle<(Option<Client>, Result<()>)>>,
 }
 
-/// A value as its JSON cell for `json_populate_recordset`.
+/// A value as its COPY text field.
 fn cell(v: &Value, s: Option<&Schema>) -> String {
     let mut out = String::new();
-    json_rows::cell(v, s, &mut out);
+    copy_rows::field(v, s, &mut out);
     out
 }
 
@@ -184,7 +185,7 @@ impl PostgresSinkTask {
                         &c.pk_fields[0],
                         {
                             let mut t = String::new();
-                            json_rows::string(&rec.topic, &mut t);
+                            copy_rows::escape(&rec.topic, &mut t);
                             t
                         },
                         "TEXT",
@@ -412,9 +413,20 @@ async fn execute(
             let c = client.as_mut().ok_or_else(|| task_err("no connection"))?;
             let tx = c.transaction().await.map_err(pg_err)?;
             for s in &statements {
-                tx.execute(s.sql.as_str(), &[&s.rows])
-                    .await
-                    .map_err(pg_err)?;
+                if let Some(setup) = &s.setup {
+                    tx.batch_execute(setup).await.map_err(pg_err)?;
+                }
+                let copy = tx.copy_in(s.copy.as_str()).await.map_err(pg_err)?;
+                let mut copy = std::pin::pin!(copy);
+                for rows in &s.rows {
+                    copy.send(bytes::Bytes::copy_from_slice(rows.as_bytes()))
+                        .await
+                        .map_err(pg_err)?;
+                }
+                copy.as_mut().finish().await.map_err(pg_err)?;
+                if let Some(apply) = &s.apply {
+                    tx.batch_execute(apply).await.map_err(pg_err)?;
+                }
             }
             tx.commit().await.map_err(pg_err)
         }
