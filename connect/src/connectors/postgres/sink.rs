@@ -45,6 +45,33 @@ struct ColumnDef {
     optional: bool,
 }
 
+/// What a record's columns depend on: its topic and its schemas (by identity: the
+/// converter hands out its cached schemas, sharing their fields).
+#[derive(PartialEq)]
+struct Shape<'a> {
+    topic: &'a str,
+    key: Option<(usize, SchemaType, Option<&'a str>)>,
+    value: Option<(usize, SchemaType, Option<&'a str>)>,
+}
+
+fn schema_id(s: &Option<Schema>) -> Option<(usize, SchemaType, Option<&str>)> {
+    s.as_ref().map(|s| {
+        let fields = std::sync::Arc::as_ptr(&s.fields) as usize;
+        (fields, s.ty, s.name.as_deref())
+    })
+}
+
+impl Shape<'_> {
+    fn of(r: &SinkRecord) -> Shape<'_> {
+        let id = schema_id;
+        Shape {
+            topic: &r.record.topic,
+            key: id(&r.record.key_schema),
+            value: id(&r.record.value_schema),
+        }
+    }
+}
+
 /// A row with the column definitions and primary key it needs.
 type Row = (Op, Vec<ColumnDef>, Vec<String>);
 
@@ -88,7 +115,7 @@ fn struct_fields<'a>(
     what: &str,
     schema: Option<&'a Schema>,
     v: &'a Value,
-) -> Result<Vec<(&'a str, Schema, &'a Value)>> {
+) -> Result<Vec<(&'a str, &'a Schema, &'a Value)>> {
     let (Some(schema), Value::Struct(values)) = (schema, v) else {
         return Err(task_err(format!(
             "the record {what} must be a struct with a schema (JsonConverter with schemas.enable=true), not {v}"
@@ -103,7 +130,7 @@ fn struct_fields<'a>(
                 .find(|(n, _)| n == &f.name)
                 .map(|(_, v)| v)
                 .unwrap_or(&Value::Null);
-            (f.name.as_str(), f.schema.clone(), value)
+            (f.name.as_str(), &f.schema, value)
         })
         .collect())
 }
@@ -115,11 +142,14 @@ impl PostgresSinkTask {
             .ok_or_else(|| task_err("the task was not started"))
     }
 
-    /// The row a record becomes, with column definitions for auto.create/evolve.
-    fn row(&self, r: &SinkRecord) -> Result<Option<Row>> {
+    /// The row a record becomes, with column definitions for auto.create/evolve —
+    /// those only when `same_shape` is false: a record with the shape of the one before
+    /// (topic and schemas) needs no new definitions, and its schemas were checked.
+    fn row(&self, r: &SinkRecord, same_shape: bool) -> Result<Option<Row>> {
         let c = self.cfg()?;
         let rec = &r.record;
-        for (what, schema) in [("key", &rec.key_schema), ("value", &rec.value_schema)] {
+        let schemas = [("key", &rec.key_schema), ("value", &rec.value_schema)];
+        for (what, schema) in schemas.into_iter().filter(|_| !same_shape) {
             if let Some(Err(e)) = schema.as_ref().map(check_schema) {
                 return Err(task_err(format!(
                     "the record at {}-{} offset {} has an unusable {what} schema: {e}",
@@ -143,7 +173,7 @@ impl PostgresSinkTask {
                         .filter(|(n, _, _)| {
                             c.pk_fields.is_empty() || c.pk_fields.iter().any(|p| p == n)
                         })
-                        .map(|(n, s, v)| (n.to_string(), cell(v, Some(&s)), col(n, &s)))
+                        .map(|(n, s, v)| (n.to_string(), cell(v, Some(s)), col(n, s)))
                         .collect())
                 }
                 Value::Null => Err(task_err(format!(
@@ -229,7 +259,13 @@ impl PostgresSinkTask {
                 continue;
             }
             columns.push((n.to_string(), cell(v, Some(s))));
-            defs.push(col(n, s));
+            if !same_shape {
+                defs.push(col(n, s));
+            }
+        }
+        if same_shape {
+            // Empty: `prepare` checks the table once for the first row of this shape.
+            defs.clear();
         }
         let pk_names = pk.iter().map(|(n, _)| n.clone()).collect();
         Ok(Some((Op::Write { table, pk, columns }, defs, pk_names)))
@@ -360,6 +396,10 @@ impl PostgresSinkTask {
             let mut checked: Option<(&str, &[ColumnDef])> = None;
             for (op, defs, pk) in ops {
                 if let Op::Write { table, .. } = op {
+                    if defs.is_empty() {
+                        // The shape of the row before it: checked already.
+                        continue;
+                    }
                     let same = |(t, d): (&str, &[ColumnDef])| {
                         t == table
                             && d.len() == defs.len()
@@ -464,11 +504,16 @@ impl SinkTask for PostgresSinkTask {
     /// write and reports its failure, so offsets are committed only after it succeeded.
     async fn put(&mut self, records: &[SinkRecord]) -> Result<()> {
         let mut ops = Vec::with_capacity(records.len());
+        let mut last: Option<Shape> = None;
         for r in records {
-            if let Some(op) = self.row(r)? {
+            let shape = Shape::of(r);
+            let same = last.as_ref() == Some(&shape);
+            if let Some(op) = self.row(r, same)? {
                 ops.push(op);
             }
+            last = Some(shape);
         }
+        drop(last);
         // Built while the previous write may still run: only then wait for it.
         let statements = {
             let c = self.cfg()?;
