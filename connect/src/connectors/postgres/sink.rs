@@ -513,7 +513,6 @@ impl SinkTask for PostgresSinkTask {
             }
             last = Some(shape);
         }
-        drop(last);
         // Built while the previous write may still run: only then wait for it.
         let statements = {
             let c = self.cfg()?;
