@@ -11,6 +11,7 @@ mod keys;
 pub mod pgoutput;
 pub mod sink;
 pub mod sink_config;
+mod sink_rows;
 mod sink_statements;
 pub mod source;
 pub mod source_config;

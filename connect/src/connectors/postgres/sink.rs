@@ -15,11 +15,11 @@ use tokio_postgres::Client;
 
 use super::connection::Connection;
 use super::connection::{describe, is_transient};
-use super::copy_rows;
-use super::sink_config::{PkMode, SinkConfig};
+use super::sink_config::SinkConfig;
+use super::sink_rows::{task_err, ColumnDef, Known, RowBuilder, Shape};
 use super::sink_statements::{statements, Op, Statement};
-use super::sql::{check_schema, column_type, ident, table as table_ident};
-use crate::api::{Config, Schema, SchemaType, SinkConnector, SinkRecord, SinkTask, Value};
+use super::sql::{ident, table as table_ident};
+use crate::api::{Config, SinkConnector, SinkRecord, SinkTask};
 use crate::error::{Error, Result};
 
 pub struct PostgresSinkConnector;
@@ -37,44 +37,6 @@ impl SinkConnector for PostgresSinkConnector {
     }
 }
 
-/// A column as a record's schema describes it, for CREATE and ALTER.
-#[derive(Debug, Clone)]
-struct ColumnDef {
-    name: String,
-    sql_type: String,
-    optional: bool,
-}
-
-/// What a record's columns depend on: its topic and its schemas (by identity: the
-/// converter hands out its cached schemas, sharing their fields).
-#[derive(PartialEq)]
-struct Shape<'a> {
-    topic: &'a str,
-    key: Option<(usize, SchemaType, Option<&'a str>)>,
-    value: Option<(usize, SchemaType, Option<&'a str>)>,
-}
-
-fn schema_id(s: &Option<Schema>) -> Option<(usize, SchemaType, Option<&str>)> {
-    s.as_ref().map(|s| {
-        let fields = std::sync::Arc::as_ptr(&s.fields) as usize;
-        (fields, s.ty, s.name.as_deref())
-    })
-}
-
-impl Shape<'_> {
-    fn of(r: &SinkRecord) -> Shape<'_> {
-        let id = schema_id;
-        Shape {
-            topic: &r.record.topic,
-            key: id(&r.record.key_schema),
-            value: id(&r.record.value_schema),
-        }
-    }
-}
-
-/// A row with the column definitions and primary key it needs.
-type Row = (Op, Vec<ColumnDef>, Vec<String>);
-
 #[derive(Default)]
 pub struct PostgresSinkTask {
     config: Option<SinkConfig>,
@@ -85,190 +47,11 @@ pub struct PostgresSinkTask {
     pending: Option<tokio::task::JoinHandle<(Option<Client>, Result<()>)>>,
 }
 
-/// A value as its COPY text field.
-fn cell(v: &Value, s: Option<&Schema>) -> String {
-    let mut out = String::new();
-    copy_rows::field(v, s, &mut out);
-    out
-}
-
-fn task_err(e: impl std::fmt::Display) -> Error {
-    Error::Task(format!("PostgresSink: {e}"))
-}
-
-fn primitive_schema(v: &Value) -> Schema {
-    Schema::new(match v {
-        Value::Boolean(_) => SchemaType::Boolean,
-        Value::Int8(_) => SchemaType::Int8,
-        Value::Int16(_) => SchemaType::Int16,
-        Value::Int32(_) => SchemaType::Int32,
-        Value::Int64(_) => SchemaType::Int64,
-        Value::Float32(_) => SchemaType::Float32,
-        Value::Float64(_) => SchemaType::Float64,
-        Value::Bytes(_) => SchemaType::Bytes,
-        _ => SchemaType::String,
-    })
-}
-
-/// (name, schema, value) of a struct's fields, with their schemas.
-fn struct_fields<'a>(
-    what: &str,
-    schema: Option<&'a Schema>,
-    v: &'a Value,
-) -> Result<Vec<(&'a str, &'a Schema, &'a Value)>> {
-    let (Some(schema), Value::Struct(values)) = (schema, v) else {
-        return Err(task_err(format!(
-            "the record {what} must be a struct with a schema (JsonConverter with schemas.enable=true), not {v}"
-        )));
-    };
-    Ok(schema
-        .fields
-        .iter()
-        .map(|f| {
-            let value = values
-                .iter()
-                .find(|(n, _)| n == &f.name)
-                .map(|(_, v)| v)
-                .unwrap_or(&Value::Null);
-            (f.name.as_str(), &f.schema, value)
-        })
-        .collect())
-}
-
 impl PostgresSinkTask {
     fn cfg(&self) -> Result<&SinkConfig> {
         self.config
             .as_ref()
             .ok_or_else(|| task_err("the task was not started"))
-    }
-
-    /// The row a record becomes, with column definitions for auto.create/evolve —
-    /// those only when `same_shape` is false: a record with the shape of the one before
-    /// (topic and schemas) needs no new definitions, and its schemas were checked.
-    fn row(&self, r: &SinkRecord, same_shape: bool) -> Result<Option<Row>> {
-        let c = self.cfg()?;
-        let rec = &r.record;
-        let schemas = [("key", &rec.key_schema), ("value", &rec.value_schema)];
-        for (what, schema) in schemas.into_iter().filter(|_| !same_shape) {
-            if let Some(Err(e)) = schema.as_ref().map(check_schema) {
-                return Err(task_err(format!(
-                    "the record at {}-{} offset {} has an unusable {what} schema: {e}",
-                    rec.topic, r.kafka_partition, r.kafka_offset
-                )));
-            }
-        }
-        let table = c.table_for(&rec.topic);
-        let col = |name: &str, s: &Schema| ColumnDef {
-            name: name.to_string(),
-            sql_type: column_type(s),
-            optional: s.optional,
-        };
-        // Primary key columns from the key, as record_key and delete need them.
-        let key_pk = || -> Result<Vec<(String, String, ColumnDef)>> {
-            match &rec.key {
-                Value::Struct(_) => {
-                    let fields = struct_fields("key", rec.key_schema.as_ref(), &rec.key)?;
-                    Ok(fields
-                        .into_iter()
-                        .filter(|(n, _, _)| {
-                            c.pk_fields.is_empty() || c.pk_fields.iter().any(|p| p == n)
-                        })
-                        .map(|(n, s, v)| (n.to_string(), cell(v, Some(s)), col(n, s)))
-                        .collect())
-                }
-                Value::Null => Err(task_err(format!(
-                    "pk.mode=record_key but the record at {}-{} offset {} has no key",
-                    rec.topic, r.kafka_partition, r.kafka_offset
-                ))),
-                primitive => {
-                    let name = c.pk_fields.first().ok_or_else(|| {
-                        Error::config("pk.fields", "pk.mode=record_key with a primitive key needs the column name in pk.fields")
-                    })?;
-                    let schema = rec
-                        .key_schema
-                        .clone()
-                        .unwrap_or_else(|| primitive_schema(primitive));
-                    Ok(vec![(
-                        name.clone(),
-                        cell(primitive, Some(&schema)),
-                        col(name, &schema),
-                    )])
-                }
-            }
-        };
-        if rec.value.is_null() {
-            if !c.delete_enabled {
-                return Ok(None);
-            }
-            let pk = key_pk()?.into_iter().map(|(n, l, _)| (n, l)).collect();
-            return Ok(Some((Op::Delete { table, pk }, Vec::new(), Vec::new())));
-        }
-        let fields = struct_fields("value", rec.value_schema.as_ref(), &rec.value)?;
-        let mut pk: Vec<(String, String)> = Vec::new();
-        let mut defs: Vec<ColumnDef> = Vec::new();
-        let mut columns: Vec<(String, String)> = Vec::new();
-        match c.pk_mode {
-            PkMode::None => {}
-            PkMode::Kafka => {
-                let coords = [
-                    (
-                        &c.pk_fields[0],
-                        {
-                            let mut t = String::new();
-                            copy_rows::escape(&rec.topic, &mut t);
-                            t
-                        },
-                        "TEXT",
-                    ),
-                    (&c.pk_fields[1], r.kafka_partition.to_string(), "INT"),
-                    (&c.pk_fields[2], r.kafka_offset.to_string(), "BIGINT"),
-                ];
-                for (n, l, t) in coords {
-                    pk.push((n.clone(), l.clone()));
-                    columns.push((n.clone(), l));
-                    defs.push(ColumnDef {
-                        name: n.clone(),
-                        sql_type: t.into(),
-                        optional: false,
-                    });
-                }
-            }
-            PkMode::RecordKey => {
-                for (n, l, d) in key_pk()? {
-                    pk.push((n.clone(), l.clone()));
-                    columns.push((n, l));
-                    defs.push(d);
-                }
-            }
-            PkMode::RecordValue => {
-                for (n, s, v) in &fields {
-                    if c.pk_fields.is_empty() || c.pk_fields.iter().any(|p| p == n) {
-                        pk.push((n.to_string(), cell(v, Some(s))));
-                    }
-                }
-                if pk.is_empty() {
-                    return Err(Error::config(
-                        "pk.fields",
-                        format!("none of {:?} is a field of the record value", c.pk_fields),
-                    ));
-                }
-            }
-        }
-        for (n, s, v) in &fields {
-            if columns.iter().any(|(existing, _)| existing == n) {
-                continue;
-            }
-            columns.push((n.to_string(), cell(v, Some(s))));
-            if !same_shape {
-                defs.push(col(n, s));
-            }
-        }
-        if same_shape {
-            // Empty: `prepare` checks the table once for the first row of this shape.
-            defs.clear();
-        }
-        let pk_names = pk.iter().map(|(n, _)| n.clone()).collect();
-        Ok(Some((Op::Write { table, pk, columns }, defs, pk_names)))
     }
 
     /// The connection, opened again if it was lost.
@@ -384,7 +167,7 @@ impl PostgresSinkTask {
     }
 
     /// Creates or evolves the tables the rows need, retried as max.retries allows.
-    async fn prepare(&mut self, ops: &[Row]) -> Result<()> {
+    async fn prepare(&mut self, ops: &[(Op, Vec<ColumnDef>)]) -> Result<()> {
         let (retries, backoff) = {
             let c = self.cfg()?;
             (c.max_retries, Duration::from_millis(c.retry_backoff_ms))
@@ -394,8 +177,9 @@ impl PostgresSinkTask {
             let mut result = Ok(());
             // Rows of a batch mostly share their table and columns: check each shape once.
             let mut checked: Option<(&str, &[ColumnDef])> = None;
-            for (op, defs, pk) in ops {
-                if let Op::Write { table, .. } = op {
+            for (op, defs) in ops {
+                if let Op::Write { columns, .. } = op {
+                    let (table, pk) = (&*columns.table, &columns.pk[..]);
                     if defs.is_empty() {
                         // The shape of the row before it: checked already.
                         continue;
@@ -504,11 +288,17 @@ impl SinkTask for PostgresSinkTask {
     /// write and reports its failure, so offsets are committed only after it succeeded.
     async fn put(&mut self, records: &[SinkRecord]) -> Result<()> {
         let mut ops = Vec::with_capacity(records.len());
+        let mut rows = RowBuilder {
+            config: self.cfg()?,
+            known: Known::default(),
+        };
         let mut last: Option<Shape> = None;
         for r in records {
             let shape = Shape::of(r);
-            let same = last.as_ref() == Some(&shape);
-            if let Some(op) = self.row(r, same)? {
+            if last.as_ref() != Some(&shape) {
+                rows.known = Known::default();
+            }
+            if let Some(op) = rows.row(r)? {
                 ops.push(op);
             }
             last = Some(shape);
@@ -516,7 +306,7 @@ impl SinkTask for PostgresSinkTask {
         // Built while the previous write may still run: only then wait for it.
         let statements = {
             let c = self.cfg()?;
-            statements(c.insert_mode, ops.iter().map(|(o, _, _)| o), c.batch_size)
+            statements(c.insert_mode, ops.iter().map(|(o, _)| o), c.batch_size)
         };
         self.settle().await?;
         self.prepare(&ops).await?;

@@ -11,41 +11,60 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use super::sink_config::InsertMode;
 use super::sql::{ident, table as table_ident};
 
-/// One row to write or delete; values are COPY text fields (`copy_rows::field`).
+/// The table and column names rows of one shape share.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Columns {
+    pub table: Arc<str>,
+    /// Every column of a write (pk included), or the key columns of a delete.
+    pub names: Arc<[String]>,
+    pub pk: Arc<[String]>,
+}
+
+impl Columns {
+    fn same(&self, other: &Columns) -> bool {
+        let names = Arc::ptr_eq(&self.names, &other.names) || self.names == other.names;
+        names && self.table == other.table
+    }
+}
+
+/// One row to write or delete, as COPY text fields (`copy_rows::field`).
 #[derive(Debug, Clone)]
 pub enum Op {
     Write {
-        table: String,
-        pk: Vec<(String, String)>,
-        /// Every column (pk included), with its JSON cell.
-        columns: Vec<(String, String)>,
+        columns: Columns,
+        /// The primary key's fields, tab-separated (last write per key wins).
+        key: String,
+        /// Every field, tab-separated, in `columns.names` order.
+        line: String,
     },
     Delete {
-        table: String,
-        pk: Vec<(String, String)>,
+        columns: Columns,
+        /// The key's fields, tab-separated: the whole row.
+        key: String,
     },
 }
 
 impl Op {
-    fn table(&self) -> &str {
+    fn columns(&self) -> &Columns {
         match self {
-            Op::Write { table, .. } | Op::Delete { table, .. } => table,
+            Op::Write { columns, .. } | Op::Delete { columns, .. } => columns,
         }
     }
-    fn pk(&self) -> &[(String, String)] {
+    fn key(&self) -> &str {
         match self {
-            Op::Write { pk, .. } | Op::Delete { pk, .. } => pk,
+            Op::Write { key, .. } | Op::Delete { key, .. } => key,
         }
     }
-    /// The cells under their column names: the whole row, or the key of a delete.
-    fn cells(&self) -> &[(String, String)] {
+    /// The row's COPY line, without its newline.
+    fn line(&self) -> &str {
         match self {
-            Op::Write { columns, .. } => columns,
-            Op::Delete { pk, .. } => pk,
+            Op::Write { line, .. } => line,
+            Op::Delete { key, .. } => key,
         }
     }
 }
@@ -71,15 +90,14 @@ pub fn statements<'a>(
     max_rows: usize,
 ) -> Vec<Statement> {
     let ops: Vec<&Op> = ops.collect();
-    let keyless = ops.iter().any(|op| op.pk().is_empty());
+    let keyless = ops.iter().any(|op| op.columns().pk.is_empty());
     let kept: Vec<&Op> = if mode == InsertMode::Insert || keyless {
         ops
     } else {
         // The last operation on each key of each table.
-        let mut last: HashMap<(&str, Vec<&str>), usize> = HashMap::with_capacity(ops.len());
+        let mut last: HashMap<(&str, &str), usize> = HashMap::with_capacity(ops.len());
         for (i, op) in ops.iter().enumerate() {
-            let key = op.pk().iter().map(|(_, v)| v.as_str()).collect();
-            last.insert((op.table(), key), i);
+            last.insert((&op.columns().table, op.key()), i);
         }
         let mut keep = vec![false; ops.len()];
         for i in last.into_values() {
@@ -94,10 +112,8 @@ pub fn statements<'a>(
     // only groups neighbours, so rows stay in order.
     let mut groups: Vec<Vec<&Op>> = Vec::new();
     let same = |a: &Op, b: &Op| {
-        a.table() == b.table()
-            && matches!(a, Op::Write { .. }) == matches!(b, Op::Write { .. })
-            && a.cells().len() == b.cells().len()
-            && a.cells().iter().zip(b.cells()).all(|(x, y)| x.0 == y.0)
+        matches!(a, Op::Write { .. }) == matches!(b, Op::Write { .. })
+            && a.columns().same(b.columns())
     };
     for op in kept {
         let group = if mode == InsertMode::Insert {
@@ -118,10 +134,11 @@ pub fn statements<'a>(
 
 fn render(mode: InsertMode, group: &[&Op], max_rows: usize) -> Option<Statement> {
     let first = group.first()?;
-    let table = table_ident(first.table());
-    let names: Vec<String> = first.cells().iter().map(|(n, _)| ident(n)).collect();
+    let columns = first.columns();
+    let table = table_ident(&columns.table);
+    let names: Vec<String> = columns.names.iter().map(|n| ident(n)).collect();
     let cols = names.join(", ");
-    let pk: Vec<String> = first.pk().iter().map(|(n, _)| ident(n)).collect();
+    let pk: Vec<String> = columns.pk.iter().map(|n| ident(n)).collect();
     let key_match = pk
         .iter()
         .map(|c| format!("d.{c} = r.{c}"))
@@ -179,18 +196,10 @@ fn render(mode: InsertMode, group: &[&Op], max_rows: usize) -> Option<Statement>
     let rows = group
         .chunks(max_rows)
         .map(|chunk| {
-            let size: usize = chunk
-                .iter()
-                .map(|op| op.cells().iter().map(|(_, v)| v.len() + 1).sum::<usize>())
-                .sum();
+            let size: usize = chunk.iter().map(|op| op.line().len() + 1).sum();
             let mut rows = String::with_capacity(size);
             for op in chunk {
-                for (j, (_, cell)) in op.cells().iter().enumerate() {
-                    if j > 0 {
-                        rows.push('\t');
-                    }
-                    rows.push_str(cell);
-                }
+                rows.push_str(op.line());
                 rows.push('\n');
             }
             rows
@@ -208,18 +217,26 @@ fn render(mode: InsertMode, group: &[&Op], max_rows: usize) -> Option<Statement>
 mod tests {
     use super::*;
 
+    fn columns(table: &str, names: &[&str]) -> Columns {
+        Columns {
+            table: table.into(),
+            names: names.iter().map(|n| n.to_string()).collect(),
+            pk: ["id".to_string()].into(),
+        }
+    }
+
     fn write(table: &str, id: &str, v: &str) -> Op {
         Op::Write {
-            table: table.into(),
-            pk: vec![("id".into(), id.into())],
-            columns: vec![("id".into(), id.into()), ("v".into(), v.into())],
+            columns: columns(table, &["id", "v"]),
+            key: id.into(),
+            line: format!("{id}\t{v}"),
         }
     }
 
     fn delete(table: &str, id: &str) -> Op {
         Op::Delete {
-            table: table.into(),
-            pk: vec![("id".into(), id.into())],
+            columns: columns(table, &["id"]),
+            key: id.into(),
         }
     }
 
