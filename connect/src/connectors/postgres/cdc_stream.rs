@@ -26,6 +26,8 @@ use crate::error::{Error, Result};
 
 /// How long a poll that has records waits for more once the buffer is empty.
 const BATCH_LINGER: Duration = Duration::from_millis(5);
+/// Records a poll reserves room for before reading (a larger `max.batch.size` grows).
+const MAX_PRESIZE: usize = 100_000;
 
 /// An open replication stream and the transaction it is in the middle of.
 pub(super) struct ChangeStream {
@@ -149,7 +151,8 @@ impl PostgresCdcTask {
         if let Some(lsn) = self.advance_to.take() {
             stream.client.update_applied_lsn(Lsn::from_u64(lsn));
         }
-        let mut out = Vec::new();
+        // Sized up front: growing moves every record read so far.
+        let mut out = Vec::with_capacity(c.max_batch_size.min(MAX_PRESIZE));
         let wait = Duration::from_millis(c.poll_interval_ms);
         while out.len() < c.max_batch_size {
             let next = if out.is_empty() {
