@@ -9,8 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::FutureExt;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use futures::{FutureExt, StreamExt};
+use rdkafka::consumer::{
+    BaseConsumer, Consumer, ConsumerContext, MessageStream, Rebalance, StreamConsumer,
+};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::producer::FutureProducer;
 use rdkafka::ClientContext;
@@ -157,8 +159,12 @@ impl Fetcher {
     pub fn spawn(mut self) -> (mpsc::Receiver<Result<Fetched>>, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(1);
         let handle = tokio::spawn(async move {
+            // One message stream for the task's life: `recv` makes (and registers) a
+            // new one for every message.
+            let consumer = self.consumer.clone();
+            let mut stream = consumer.stream();
             loop {
-                let batch = self.fetch().await;
+                let batch = self.fetch(&mut stream).await;
                 let failed = batch.is_err();
                 if tx.send(batch).await.is_err() || failed {
                     break;
@@ -170,7 +176,7 @@ impl Fetcher {
 
     /// Reads up to `max_batch` records: waits 200 ms for the first, then takes what
     /// comes within 2 ms of the last.
-    async fn fetch(&mut self) -> Result<Fetched> {
+    async fn fetch(&mut self, stream: &mut MessageStream<'_, SinkContext>) -> Result<Fetched> {
         let mut out = Fetched {
             // Sized up front: growing moves every record read so far.
             records: Vec::with_capacity(self.max_batch.min(MAX_PRESIZE)),
@@ -181,21 +187,22 @@ impl Fetcher {
         let mut wait = Duration::from_millis(200);
         while out.records.len() < self.max_batch {
             // A queued message needs no timer.
-            let next = match self.consumer.recv().now_or_never() {
+            let next = match stream.next().now_or_never() {
                 Some(m) => Ok(m),
-                None => tokio::time::timeout(wait, self.consumer.recv()).await,
+                None => tokio::time::timeout(wait, stream.next()).await,
             };
             let m = match next {
-                Err(_) => break,
-                Ok(Ok(m)) => m,
+                // A message stream never ends; None is taken as a pause.
+                Err(_) | Ok(None) => break,
+                Ok(Some(Ok(m))) => m,
                 // Consumption errors (a topic not there yet, a broker away) are transient
                 // for a sink: librdkafka keeps retrying underneath.
-                Ok(Err(e @ rdkafka::error::KafkaError::MessageConsumption(_))) => {
+                Ok(Some(Err(e @ rdkafka::error::KafkaError::MessageConsumption(_)))) => {
                     tracing::warn!(connector = %self.connector, task = self.task, error = %e, "consumer error; retrying");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     break;
                 }
-                Ok(Err(e)) => return Err(e.into()),
+                Ok(Some(Err(e))) => return Err(e.into()),
             };
             wait = Duration::from_millis(2);
             // Few partitions per task: a scan, and no allocation per record.
