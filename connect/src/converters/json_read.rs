@@ -11,7 +11,7 @@ use serde::de::{
     DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
 };
 
-use crate::api::{Schema, SchemaType, Value};
+use crate::api::{Field, Schema, SchemaType, Value};
 
 /// Parses one JSON value of schema `schema`.
 pub struct Seed<'a>(pub &'a Schema);
@@ -130,17 +130,41 @@ impl<'de> Visitor<'de> for Seed<'_> {
         match self.0.ty {
             SchemaType::Struct => {
                 let fields = &self.0.fields;
-                let mut values: Vec<Option<Value>> = vec![None; fields.len()];
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    match fields.iter().position(|f| f.name == key) {
-                        Some(i) => values[i] = Some(map.next_value_seed(Seed(&fields[i].schema))?),
+                // Fields in the schema's order (as JsonConverter writes them) go straight
+                // to the struct; any other order goes through slots.
+                let mut out: Vec<(String, Value)> = Vec::with_capacity(fields.len());
+                let mut slots: Option<Vec<Option<Value>>> = None;
+                while let Some(at) = map.next_key_seed(FieldIndex(fields))? {
+                    let Some(i) = at else {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    };
+                    let v = map.next_value_seed(Seed(&fields[i].schema))?;
+                    match &mut slots {
+                        None if i == out.len() => out.push((fields[i].name.clone(), v)),
                         None => {
-                            map.next_value::<IgnoredAny>()?;
+                            let mut s: Vec<Option<Value>> = vec![None; fields.len()];
+                            for (j, (_, earlier)) in out.drain(..).enumerate() {
+                                s[j] = Some(earlier);
+                            }
+                            s[i] = Some(v);
+                            slots = Some(s);
                         }
+                        Some(s) => s[i] = Some(v),
                     }
                 }
-                let mut out = Vec::with_capacity(fields.len());
-                for (f, v) in fields.iter().zip(values) {
+                let given: Vec<Option<Value>> = match slots {
+                    Some(s) => s,
+                    None if out.len() == fields.len() => return Ok(Value::Struct(out)),
+                    None => {
+                        // Fields missing at the end: null where optional.
+                        let mut given: Vec<Option<Value>> =
+                            out.drain(..).map(|(_, v)| Some(v)).collect();
+                        given.resize(fields.len(), None);
+                        given
+                    }
+                };
+                for (f, v) in fields.iter().zip(given) {
                     let v = match v {
                         Some(v) => v,
                         None if f.schema.optional => Value::Null,
@@ -161,6 +185,29 @@ impl<'de> Visitor<'de> for Seed<'_> {
             }
             _ => Err(mismatch()),
         }
+    }
+}
+
+/// A struct's key as the index of its field (`None`: not a field), read without
+/// allocating: serde's `Cow<str>` keys are always owned.
+struct FieldIndex<'a>(&'a [Field]);
+
+impl<'de> DeserializeSeed<'de> for FieldIndex<'_> {
+    type Value = Option<usize>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldIndex<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a field name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Option<usize>, E> {
+        Ok(self.0.iter().position(|f| f.name == key))
     }
 }
 
@@ -248,6 +295,9 @@ mod tests {
             r#"{"i8": 1, "tags": "x"}"#,
             r#"[1]"#,
             r#"null"#,
+            // Every field in the schema's order; then out of order, with an escaped key.
+            r#"{"i8": 1, "i32": 2, "i64": 3, "f": 4, "d": 5, "b": true, "s": "s", "raw": "", "tags": [], "by_name": {}, "by_id": []}"#,
+            r#"{"b": true, "s": "s", "\u0069\u0038": 7, "i32": 2, "i8": 9}"#,
         ];
         let mut read = 0;
         for doc in docs {
@@ -258,7 +308,7 @@ mod tests {
             read += usize::from(got.is_some());
             assert_eq!(got, want, "{doc}");
         }
-        // Documents 1 and 3 to 6 match the schema (2 overflows Int64).
-        assert_eq!(read, 5);
+        // Documents 1, 3 to 6 and the last two match the schema (2 overflows Int64).
+        assert_eq!(read, 7);
     }
 }
