@@ -79,33 +79,34 @@ impl Transform for ExtractNewRecordState {
         if r.value.is_null() {
             return Ok((!self.drop_tombstones).then_some(r));
         }
-        let Some(op) = r
+        let Some(delete) = r
             .value
             .get("op")
             .and_then(Value::as_str)
-            .map(str::to_string)
+            .map(|op| op == "d")
         else {
             return Ok(Some(r));
         };
-        let part = |name: &str, r: &ConnectRecord| -> (Option<Schema>, Value) {
+        // The row is taken out of the envelope, not copied: the rest is dropped.
+        let part = |name: &str, r: &mut ConnectRecord| -> (Option<Schema>, Value) {
             let schema = r
                 .value_schema
                 .as_ref()
                 .and_then(|s| s.field(name))
                 .map(|f| f.schema.clone());
-            (schema, r.value.get(name).cloned().unwrap_or(Value::Null))
+            (schema, take_field(&mut r.value, name))
         };
-        let (schema, value) = if op == "d" {
+        let (schema, value) = if delete {
             match self.deletes {
                 DeleteHandling::Drop => return Ok(None),
                 DeleteHandling::None => (None, Value::Null),
                 DeleteHandling::Rewrite => {
-                    let (s, v) = part("before", &r);
+                    let (s, v) = part("before", &mut r);
                     with_deleted(s, v, true)
                 }
             }
         } else {
-            let (s, v) = part("after", &r);
+            let (s, v) = part("after", &mut r);
             if self.deletes == DeleteHandling::Rewrite {
                 with_deleted(s, v, false)
             } else {
@@ -116,6 +117,20 @@ impl Transform for ExtractNewRecordState {
         r.value = value;
         Ok(Some(r))
     }
+}
+
+/// Moves a struct's (or string-keyed map's) field out, leaving null; null if absent.
+fn take_field(v: &mut Value, name: &str) -> Value {
+    let slot = match v {
+        Value::Struct(fields) => fields.iter_mut().find(|(n, _)| n == name).map(|(_, v)| v),
+        Value::Map(entries) => entries
+            .iter_mut()
+            .find(|(k, _)| matches!(k, Value::String(s) if s == name))
+            .map(|(_, v)| v),
+        _ => None,
+    };
+    slot.map(|v| std::mem::replace(v, Value::Null))
+        .unwrap_or(Value::Null)
 }
 
 #[cfg(test)]
