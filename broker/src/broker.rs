@@ -1,5 +1,6 @@
 //! The broker as a whole: shared state, start-up (recovery, loading offsets), the
-//! background tasks (retention, compaction, flush, group deadlines) and shutdown.
+//! background tasks (retention, compaction, flush, group deadlines, transaction
+//! timeouts) and shutdown.
 
 use std::fs;
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use crate::group::{GroupCoordinator, GroupTimeouts, OffsetStore};
 use crate::log::now_ms;
 use crate::protocol::server;
 use crate::topics::TopicRegistry;
+use crate::txn::{TxnCoordinator, TxnLimits};
 
 /// Marker left by a clean shutdown, as Kafka's `.kafka_cleanshutdown`.
 const CLEAN_SHUTDOWN: &str = ".runnel_cleanshutdown";
@@ -67,6 +69,7 @@ pub(crate) struct BrokerState {
     pub topics: Arc<TopicRegistry>,
     pub groups: Arc<GroupCoordinator>,
     pub offsets: Arc<OffsetStore>,
+    pub txns: Arc<TxnCoordinator>,
     pub producer_ids: ProducerIds,
     /// Woken on every append, for fetches waiting on min_bytes.
     pub appended: Notify,
@@ -118,13 +121,22 @@ impl Broker {
         durable::remove_file(&marker)?;
         let cluster_id = load_cluster_id(&config)?;
         let cfg = config.clone();
-        let (topics, offsets) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let (topics, offsets, txns) = tokio::task::spawn_blocking(move || -> Result<_> {
             let topics = Arc::new(TopicRegistry::open(cfg.clone(), recover)?);
             let offsets = Arc::new(OffsetStore::open(
                 topics.clone(),
                 cfg.offsets_topic_partitions,
             )?);
-            Ok((topics, offsets))
+            let limits = TxnLimits {
+                partitions: cfg.transaction_state_partitions,
+                max_timeout_ms: cfg.transaction_max_timeout_ms,
+            };
+            let txns = Arc::new(TxnCoordinator::open(
+                topics.clone(),
+                offsets.clone(),
+                limits,
+            )?);
+            Ok((topics, offsets, txns))
         })
         .await
         .map_err(|e| Error::io("start-up", std::io::Error::other(e)))??;
@@ -161,12 +173,16 @@ impl Broker {
             topics,
             groups,
             offsets,
+            txns,
             producer_ids,
             appended: Notify::new(),
             advertised_host,
             advertised_port: advertised_port as i32,
             cluster_id,
         });
+        // Finish what a crash left between a transaction's Prepare and Complete records
+        // (and abort what timed out) before any client can read the partitions.
+        state.txns.expire(now_ms()).await;
         let (stop, stop_rx) = watch::channel(false);
         let tasks = vec![
             tokio::spawn(server::accept_loop(
@@ -187,10 +203,13 @@ impl Broker {
     }
 }
 
-/// Periodic work: group deadlines and flush.ms every 100 ms. Retention and compaction
-/// run in their own task ([`log_cleaner`]) so a long pass never delays these.
+/// Periodic work: group deadlines and flush.ms every 100 ms, transaction timeouts every
+/// `transaction.abort.timed.out.transaction.cleanup.interval.ms`. Retention and
+/// compaction run in their own task ([`log_cleaner`]) so a long pass never delays these.
 async fn housekeeping(state: Arc<BrokerState>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let txn_every = state.config.transaction_abort_interval_ms as i64;
+    let mut last_txn_check = now_ms();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -198,6 +217,12 @@ async fn housekeeping(state: Arc<BrokerState>, mut stop: watch::Receiver<bool>) 
         }
         state.groups.tick();
         let now = now_ms();
+        if now - last_txn_check >= txn_every {
+            last_txn_check = now;
+            if state.txns.expire(now).await > 0 {
+                state.appended.notify_waiters();
+            }
+        }
         for log in state.topics.all_partitions() {
             if let Err(e) = log.flush_if_due(now).await {
                 tracing::error!(topic = %log.topic, partition = log.partition, error = %e, "flush failed");

@@ -408,6 +408,12 @@ pub struct BrokerConfig {
     pub max_connections_per_ip: usize,
     pub retention_check_interval_ms: u64,
     pub offsets_topic_partitions: i32,
+    /// `transaction.state.log.num.partitions`
+    pub transaction_state_partitions: i32,
+    /// `transaction.max.timeout.ms`: the longest timeout a transactional producer may ask.
+    pub transaction_max_timeout_ms: i32,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`
+    pub transaction_abort_interval_ms: u64,
     pub group_initial_rebalance_delay_ms: u64,
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
@@ -520,6 +526,13 @@ impl BrokerConfig {
             max_connections_per_ip: positive(&props, "max.connections.per.ip")?,
             retention_check_interval_ms: num(&props, "log.retention.check.interval.ms", 300_000)?,
             offsets_topic_partitions: num(&props, "offsets.topic.num.partitions", 50)?,
+            transaction_state_partitions: num(&props, "transaction.state.log.num.partitions", 50)?,
+            transaction_max_timeout_ms: num(&props, "transaction.max.timeout.ms", 900_000)?,
+            transaction_abort_interval_ms: num(
+                &props,
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+                10_000,
+            )?,
             group_initial_rebalance_delay_ms: num(
                 &props,
                 "group.initial.rebalance.delay.ms",

@@ -87,6 +87,11 @@ pub enum ErrorCode {
     OutOfOrderSequenceNumber = 45,
     DuplicateSequenceNumber = 46,
     InvalidProducerEpoch = 47,
+    InvalidTxnState = 48,
+    InvalidProducerIdMapping = 49,
+    InvalidTransactionTimeout = 50,
+    ConcurrentTransactions = 51,
+    OperationNotAttempted = 55,
     InvalidConfig = 40,
     KafkaStorageError = 56,
     UnknownProducerId = 59,
@@ -97,6 +102,8 @@ pub enum ErrorCode {
     UnknownTopicId = 100,
     TransactionalIdAuthorizationFailed = 53,
     GroupMaxSizeReached = 81,
+    ProducerFenced = 90,
+    TransactionalIdNotFound = 105,
 }
 
 impl ErrorCode {

@@ -4,9 +4,10 @@
 //!
 //! Layout:
 //! - [`log`]: partition storage — segments of v2 record batches, indexes, recovery,
-//!   retention, compaction, idempotent producer state.
+//!   retention, compaction, idempotent producer state, partitions' transaction state.
 //! - [`protocol`]: the tokio server, framing and one module per Kafka API family.
 //! - [`group`]: the classic group coordinator and committed offsets.
+//! - [`txn`]: the transaction coordinator and `__transaction_state`.
 //! - [`topics`]: the topic registry on disk.
 //! - [`config`]: typed broker and topic configs with Kafka's names and defaults.
 //! - [`durable`]: fsync helpers (atomic file replacement, directory fsyncs).
@@ -20,6 +21,7 @@ pub mod group;
 pub mod log;
 pub mod protocol;
 pub mod topics;
+pub mod txn;
 
 #[cfg(test)]
 mod fuzz_tests;

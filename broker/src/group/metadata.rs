@@ -34,7 +34,7 @@ const KEY_VERSION: i16 = 2;
 const VALUE_VERSION: i16 = 3;
 
 /// A Kafka STRING (i16 length); shared with the offset-commit records.
-pub(super) fn put_str(b: &mut BytesMut, s: &str) {
+pub(crate) fn put_str(b: &mut BytesMut, s: &str) {
     // Callers bound every string (group ids, client ids, member ids) to i16::MAX.
     b.put_i16(s.len().min(i16::MAX as usize) as i16);
     b.put_slice(&s.as_bytes()[..s.len().min(i16::MAX as usize)]);
@@ -69,7 +69,7 @@ fn get_nullable(b: &mut Bytes) -> Option<Option<String>> {
 }
 
 /// A Kafka STRING or NULLABLE_STRING (null reads as empty).
-pub(super) fn get_str(b: &mut Bytes) -> Option<String> {
+pub(crate) fn get_str(b: &mut Bytes) -> Option<String> {
     get_nullable(b).map(Option::unwrap_or_default)
 }
 

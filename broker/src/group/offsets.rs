@@ -1,7 +1,10 @@
 //! Committed offsets, kept in memory and written to the compacted internal topic
 //! `__consumer_offsets` in Kafka's record formats (key v1: group, topic, partition;
 //! value v3: offset, leader epoch, metadata, commit timestamp), so they survive
-//! restarts like any data and Kafka's tools could read them.
+//! restarts like any data and Kafka's tools could read them. Offsets committed inside
+//! a transaction (TxnOffsetCommit) are written as that producer's transactional records
+//! and take effect when its COMMIT marker is written (dropped on ABORT), as Kafka's
+//! group coordinator does, also when the log is read back at start-up.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -28,11 +31,16 @@ pub struct Committed {
 
 type GroupOffsets = HashMap<(String, i32), Committed>;
 
+/// Offsets a transaction committed, waiting for its marker: (group, topic, partition).
+type Staged = Vec<(String, String, i32, Committed)>;
+
 #[derive(Debug)]
 pub struct OffsetStore {
     topics: Arc<TopicRegistry>,
     partitions: i32,
     offsets: Mutex<HashMap<String, GroupOffsets>>,
+    /// Per producer id, offsets of its open transaction.
+    staged: Mutex<HashMap<i64, Staged>>,
     /// Group metadata read at start-up, until the coordinator takes it.
     loaded_groups: Mutex<Vec<(String, GroupMetadata)>>,
     /// Test hook: sleep after each log append, to widen any race behind it.
@@ -41,7 +49,7 @@ pub struct OffsetStore {
 }
 
 /// Java's `String.hashCode`, which Kafka uses to place a group on an offsets partition.
-fn java_hash(s: &str) -> i32 {
+pub(crate) fn java_hash(s: &str) -> i32 {
     s.encode_utf16()
         .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
 }
@@ -133,6 +141,7 @@ impl OffsetStore {
         let mut offsets: HashMap<String, GroupOffsets> = HashMap::new();
         let mut groups: HashMap<String, Option<GroupMetadata>> = HashMap::new();
         let mut loaded = 0usize;
+        let mut staged: HashMap<i64, Staged> = HashMap::new();
         for log in topic.partitions() {
             let mut next = log.log_start_offset();
             let end = log.log_end_offset();
@@ -146,7 +155,26 @@ impl OffsetStore {
                 for set in sets {
                     for r in set.records {
                         next = r.offset + 1;
+                        if r.control {
+                            let commit = crate::log::transactions::marker_type(r.key.as_ref());
+                            let txn = staged.remove(&r.producer_id).unwrap_or_default();
+                            if commit == Some(true) {
+                                for (g, t, p, c) in txn {
+                                    offsets.entry(g).or_default().insert((t, p), c);
+                                    loaded += 1;
+                                }
+                            }
+                            continue;
+                        }
                         let Some(key) = r.key else { continue };
+                        if r.transactional {
+                            if let (Some((g, t, p)), Some(c)) =
+                                (decode_key(key), r.value.and_then(decode_value))
+                            {
+                                staged.entry(r.producer_id).or_default().push((g, t, p, c));
+                            }
+                            continue;
+                        }
                         if let Some(group) = metadata::decode_key(key.clone()) {
                             groups.insert(group, r.value.and_then(metadata::decode_value));
                             continue;
@@ -184,6 +212,7 @@ impl OffsetStore {
             topics,
             partitions,
             offsets: Mutex::new(offsets),
+            staged: Mutex::new(staged),
             loaded_groups: Mutex::new(groups),
             #[cfg(test)]
             slow_append: Default::default(),
@@ -194,12 +223,24 @@ impl OffsetStore {
         self.offsets.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn partition_for(&self, group: &str) -> i32 {
+    /// The `__consumer_offsets` partition holding a group's records.
+    pub fn partition_for(&self, group: &str) -> i32 {
         (java_hash(group) & 0x7fff_ffff) % self.partitions.max(1)
     }
 
     /// Appends the records for a group's commits (or tombstones) to its partition.
     fn write(&self, group: &str, rows: Vec<(Bytes, Option<Bytes>)>) -> Result<()> {
+        self.write_as(group, rows, None)
+    }
+
+    /// [`OffsetStore::write`], as a transactional producer's records when `producer`
+    /// (id, epoch) is given.
+    fn write_as(
+        &self,
+        group: &str,
+        rows: Vec<(Bytes, Option<Bytes>)>,
+        producer: Option<(i64, i16)>,
+    ) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -208,10 +249,20 @@ impl OffsetStore {
             .partition(OFFSETS_TOPIC, self.partition_for(group))
             .ok_or_else(|| Error::UnknownTopicOrPartition(OFFSETS_TOPIC.into()))?;
         let now = now_ms();
-        let buf = batch::encode_plain(
-            rows.into_iter().map(|(key, value)| (Some(key), value, now)),
-            Compression::None,
-        )?;
+        let records: Vec<_> = rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, (key, value))| {
+                let mut r = batch::plain_record(i as i64, Some(key), value, now);
+                if let Some((id, epoch)) = producer {
+                    r.transactional = true;
+                    r.producer_id = id;
+                    r.producer_epoch = epoch;
+                }
+                r
+            })
+            .collect();
+        let buf = batch::encode_records(&records, Compression::None)?;
         log.append(&buf, now)?;
         #[cfg(test)]
         if self.slow_append.load(std::sync::atomic::Ordering::Relaxed) {
@@ -235,6 +286,49 @@ impl OffsetStore {
             entry.insert((t, p), c);
         }
         Ok(())
+    }
+
+    /// Writes offsets committed inside producer `producer_id`'s transaction; they take
+    /// effect at [`OffsetStore::complete_txn`] with `commit`.
+    pub fn stage_txn(
+        &self,
+        group: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        commits: Vec<(String, i32, Committed)>,
+    ) -> Result<()> {
+        check_group_id(group)?;
+        let rows = commits
+            .iter()
+            .map(|(t, p, c)| (encode_key(group, t, *p), Some(encode_value(c))))
+            .collect();
+        let _map = self.lock();
+        self.write_as(group, rows, Some((producer_id, producer_epoch)))?;
+        let mut staged = self.staged.lock().unwrap_or_else(|p| p.into_inner());
+        let txn = staged.entry(producer_id).or_default();
+        txn.extend(
+            commits
+                .into_iter()
+                .map(|(t, p, c)| (group.to_string(), t, p, c)),
+        );
+        Ok(())
+    }
+
+    /// Applies (commit) or drops (abort) the offsets of `producer_id`'s transaction,
+    /// once its marker is in the log.
+    pub fn complete_txn(&self, producer_id: i64, commit: bool) {
+        let mut map = self.lock();
+        let txn = self
+            .staged
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&producer_id)
+            .unwrap_or_default();
+        if commit {
+            for (g, t, p, c) in txn {
+                map.entry(g).or_default().insert((t, p), c);
+            }
+        }
     }
 
     pub fn fetch(&self, group: &str, topic: &str, partition: i32) -> Option<Committed> {

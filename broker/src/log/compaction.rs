@@ -1,6 +1,9 @@
 //! Log compaction (`cleanup.policy=compact`): closed segments are rewritten keeping only
 //! the latest record per key; tombstones (null values) are dropped once older than
 //! `delete.retention.ms`. Offsets never change; batches keep their producer fields.
+//! Transactions (as Kafka's LogCleaner): nothing at or past the last stable offset is
+//! cleaned or counts as a newer value, records of aborted transactions are dropped and
+//! never hide an older committed value, control markers are kept.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -16,6 +19,7 @@ use kafka_protocol::records::{
 use super::batch::{split_batches, BatchHeader, HEADER_LEN};
 use super::partition::PartitionLog;
 use super::segment::{Segment, CLEANED, SWAP};
+use super::transactions::{is_aborted, AbortedTxn};
 use crate::durable;
 use crate::error::{Error, Result};
 
@@ -133,9 +137,17 @@ impl PartitionLog {
         let Ok(_cleaning) = self.cleaning.try_lock() else {
             return Ok(None);
         };
-        let (snapshots, cleanable) = {
+        let (snapshots, cleanable, lso, aborted) = {
             let inner = self.lock();
-            let closed = inner.segments.len() - 1;
+            let lso = inner.txns.last_stable_offset(inner.next_offset());
+            let aborted = inner.txns.aborted().to_vec();
+            // Segments holding records of open transactions stay as they are.
+            let closed = inner
+                .segments
+                .iter()
+                .take(inner.segments.len() - 1)
+                .take_while(|s| s.next_offset() <= lso)
+                .count();
             if closed == 0 {
                 return Ok(None);
             }
@@ -173,13 +185,16 @@ impl PartitionLog {
                     next_offset: s.next_offset(),
                 })
                 .collect();
-            (snapshots, cleanable)
+            (snapshots, cleanable, lso, aborted)
         };
         self.faults.compaction_running();
         let mut latest: HashMap<Bytes, i64> = HashMap::new();
         for s in &snapshots {
             for_each_batch(s, |_, records| {
                 for r in records {
+                    if r.offset >= lso || r.control || is_aborted(&r, &aborted) {
+                        continue;
+                    }
                     if let Some(k) = r.key {
                         latest.insert(k, r.offset);
                     }
@@ -191,7 +206,7 @@ impl PartitionLog {
         let dir = self.dir().to_path_buf();
         let mut cleaned: Vec<(i64, Option<Segment>)> = Vec::new();
         for s in &snapshots[..cleanable] {
-            let out = self.clean_segment(s, &latest, &dir, &config, now, &mut stats)?;
+            let out = self.clean_segment(s, &latest, &aborted, &dir, &config, now, &mut stats)?;
             cleaned.push((s.base, out));
         }
         // Every output is complete and on disk: decide the swaps.
@@ -214,6 +229,7 @@ impl PartitionLog {
         &self,
         s: &Snapshot,
         latest: &HashMap<Bytes, i64>,
+        aborted: &[AbortedTxn],
         dir: &Path,
         config: &crate::config::TopicConfig,
         now: i64,
@@ -227,8 +243,10 @@ impl PartitionLog {
             let kept: Vec<Record> = records
                 .into_iter()
                 .filter(|r| {
-                    r.key.as_ref().and_then(|k| latest.get(k)) == Some(&r.offset)
-                        && !(r.value.is_none() && tombstones_expire)
+                    r.control
+                        || (r.key.as_ref().and_then(|k| latest.get(k)) == Some(&r.offset)
+                            && !(r.value.is_none() && tombstones_expire)
+                            && !is_aborted(r, aborted))
                 })
                 .collect();
             stats.records_after += kept.len();

@@ -9,6 +9,7 @@ pub mod partition;
 pub mod producer_state;
 pub mod retention;
 pub mod segment;
+pub mod transactions;
 pub mod validator;
 
-pub use partition::{now_ms, AppendResult, PartitionLog, ReadResult};
+pub use partition::{now_ms, AppendResult, Isolation, PartitionLog, ReadResult};

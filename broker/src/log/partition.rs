@@ -13,6 +13,7 @@ use super::batch::{self, BatchHeader, HEADER_LEN};
 use super::flush::{Faults, Unsynced};
 use super::producer_state::{ProducerStates, SequenceCheck};
 use super::segment::Segment;
+use super::transactions::{marker_type, AbortedTxn, PartitionTxns};
 use super::validator::{validate_batch, Rules};
 use crate::config::TopicConfig;
 use crate::error::{Error, ErrorCode, Result};
@@ -33,7 +34,18 @@ pub struct AppendResult {
 pub struct ReadResult {
     pub records: Bytes,
     pub high_watermark: i64,
+    pub last_stable_offset: i64,
     pub log_start_offset: i64,
+    /// For `read_committed` reads: the aborted transactions overlapping the records.
+    pub aborted: Vec<AbortedTxn>,
+}
+
+/// Fetch's `isolation_level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    ReadUncommitted,
+    /// Only up to the last stable offset, with the aborted transactions listed.
+    ReadCommitted,
 }
 
 #[derive(Debug)]
@@ -41,6 +53,7 @@ pub(super) struct LogInner {
     pub(super) segments: Vec<Segment>,
     pub(super) log_start: i64,
     pub(super) producers: ProducerStates,
+    pub(super) txns: PartitionTxns,
     pub(super) unflushed_messages: i64,
     pub(super) last_flush_ms: i64,
     /// Offsets below this were already compacted.
@@ -105,6 +118,15 @@ fn segment_bases(dir: &Path) -> Result<Vec<i64>> {
     Ok(bases)
 }
 
+/// The marker type of the control batch at `pos` (`None` if it holds no marker).
+fn read_marker(seg: &Segment, pos: u64, h: &BatchHeader) -> Result<Option<bool>> {
+    let data =
+        Segment::read_at(&seg.file(), pos, h.size).map_err(|e| Error::io(seg.path().display(), e))?;
+    let set = RecordBatchDecoder::decode(&mut Bytes::from(data))
+        .map_err(|e| Error::CorruptBatch(e.to_string()))?;
+    Ok(set.records.first().and_then(|r| marker_type(r.key.as_ref())))
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -141,9 +163,16 @@ impl PartitionLog {
             segments.push(Segment::open(dir, 0, false)?.0);
         }
         let mut producers = ProducerStates::default();
+        let mut txns = PartitionTxns::default();
         for seg in &segments {
-            for (_, h) in seg.headers_from(0)? {
+            for (pos, h) in seg.headers_from(0)? {
                 producers.record(&h);
+                txns.on_batch(&h);
+                if h.is_control() {
+                    if let Some(commit) = read_marker(seg, pos, &h)? {
+                        txns.on_marker(h.producer_id, commit, h.base_offset);
+                    }
+                }
             }
         }
         let log_start = segments[0].base_offset;
@@ -151,6 +180,7 @@ impl PartitionLog {
             segments,
             log_start,
             producers,
+            txns,
             unflushed_messages: 0,
             last_flush_ms: now_ms(),
             cleaned_to: log_start,
@@ -258,12 +288,6 @@ impl PartitionLog {
                     ),
                 ));
             }
-            if h.is_transactional() {
-                return Err(Error::Kafka(
-                    ErrorCode::InvalidRecord,
-                    "transactional batches are not supported".into(),
-                ));
-            }
             let rules = Rules {
                 partition: &tp,
                 require_keys: config.compact,
@@ -313,18 +337,7 @@ impl PartitionLog {
                 -1
             };
             let header = BatchHeader::parse(&head)?;
-            let written = self
-                .maybe_roll(&mut inner, &header, &config, now)
-                .and_then(|()| {
-                    inner
-                        .active_mut()
-                        .append(&header, &[&head, rest], config.index_interval_bytes)
-                });
-            if let Err(e) = written {
-                return Err(self.take_offline(e));
-            }
-            inner.producers.record(&header);
-            inner.unflushed_messages += header.record_count as i64;
+            self.write_batch(&mut inner, &header, &[&head, rest], &config, now)?;
             let r = result.get_or_insert(AppendResult {
                 base_offset: base,
                 last_offset: header.last_offset(),
@@ -337,6 +350,30 @@ impl PartitionLog {
         let mut result = result.ok_or_else(|| Error::CorruptBatch("empty request".into()))?;
         result.flush_due = inner.unflushed_messages >= config.flush_messages;
         Ok(result)
+    }
+
+    /// Writes one batch whose base offset is set at the log end (rolling first if
+    /// due) and updates the producer and transaction state.
+    pub(super) fn write_batch(
+        &self,
+        inner: &mut LogInner,
+        header: &BatchHeader,
+        parts: &[&[u8]],
+        config: &TopicConfig,
+        now: i64,
+    ) -> Result<()> {
+        let written = self.maybe_roll(inner, header, config, now).and_then(|()| {
+            inner
+                .active_mut()
+                .append(header, parts, config.index_interval_bytes)
+        });
+        if let Err(e) = written {
+            return Err(self.take_offline(e));
+        }
+        inner.producers.record(header);
+        inner.txns.on_batch(header);
+        inner.unflushed_messages += header.record_count as i64;
+        Ok(())
     }
 
     fn maybe_roll(
@@ -382,6 +419,17 @@ impl PartitionLog {
     /// Reads whole batches from `offset`: at least one batch (even above `max_bytes`, so a
     /// consumer always progresses), then more while they fit.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult> {
+        self.read_isolated(offset, max_bytes, Isolation::ReadUncommitted)
+    }
+
+    /// [`PartitionLog::read`] with Fetch's isolation level: `read_committed` stops at
+    /// the last stable offset and lists the aborted transactions in what it returns.
+    pub fn read_isolated(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        isolation: Isolation,
+    ) -> Result<ReadResult> {
         self.check_online()?;
         let inner = self.lock();
         let hw = inner.next_offset();
@@ -392,12 +440,19 @@ impl PartitionLog {
                 format!("offset {offset} is outside {log_start}..{hw}"),
             ));
         }
+        let lso = inner.txns.last_stable_offset(hw);
+        let upper = match isolation {
+            Isolation::ReadUncommitted => hw,
+            Isolation::ReadCommitted => lso,
+        };
         let empty = ReadResult {
             records: Bytes::new(),
             high_watermark: hw,
+            last_stable_offset: lso,
             log_start_offset: log_start,
+            aborted: Vec::new(),
         };
-        if offset == hw {
+        if offset >= upper {
             return Ok(empty);
         }
         let first = inner
@@ -410,18 +465,29 @@ impl PartitionLog {
                 None => continue,
             };
             let mut end = start;
+            let mut last = offset;
             while let Some(h) = seg.header_at(end)? {
                 let next_end = end + h.size as u64;
-                if next_end > seg.size() || (end > start && (next_end - start) as usize > max_bytes)
+                // A transaction's first batch starts at the LSO, so batches never
+                // straddle it.
+                if next_end > seg.size()
+                    || h.base_offset >= upper
+                    || (end > start && (next_end - start) as usize > max_bytes)
                 {
                     break;
                 }
                 end = next_end;
+                last = h.last_offset();
             }
             let data = Segment::read_at(&seg.file(), start, (end - start) as usize)
                 .map_err(|e| Error::io(seg.path().display(), e))?;
+            let aborted = match isolation {
+                Isolation::ReadCommitted => inner.txns.aborted_overlapping(offset, last),
+                Isolation::ReadUncommitted => Vec::new(),
+            };
             return Ok(ReadResult {
                 records: Bytes::from(data),
+                aborted,
                 ..empty
             });
         }
@@ -489,6 +555,8 @@ impl PartitionLog {
         }
         crate::durable::fsync_dir(&self.dir)?;
         inner.log_start = inner.log_start.max(inner.segments[0].base_offset);
+        let log_start = inner.log_start;
+        inner.txns.truncate_before(log_start);
         inner.cleaned_to = inner.cleaned_to.max(inner.log_start);
         Ok(n)
     }

@@ -11,7 +11,9 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable};
 
-use super::{admin, api_versions, configs, fetch, groups, metadata, offsets, produce};
+use super::{
+    admin, api_versions, configs, fetch, groups, metadata, offsets, produce, transactions,
+};
 use crate::broker::BrokerState;
 use crate::error::ErrorCode;
 
@@ -117,7 +119,23 @@ pub(crate) fn dispatch(
         ApiKey::Metadata => ctx.ready(metadata::metadata(&st, decode(b, v)?, v)),
         ApiKey::DescribeCluster => ctx.ready(metadata::describe_cluster(&st, decode(b, v)?)),
         ApiKey::Produce => produce::produce(st, decode(b, v)?, ctx),
-        ApiKey::InitProducerId => ctx.ready(produce::init_producer_id(&st, decode(b, v)?)),
+        ApiKey::InitProducerId => {
+            ctx.later(transactions::init_producer_id(st, decode(b, v)?, v))
+        }
+        ApiKey::AddPartitionsToTxn => {
+            ctx.later(transactions::add_partitions_to_txn(st, decode(b, v)?, v))
+        }
+        ApiKey::AddOffsetsToTxn => {
+            ctx.later(transactions::add_offsets_to_txn(st, decode(b, v)?, v))
+        }
+        ApiKey::TxnOffsetCommit => ctx.later(transactions::txn_offset_commit(st, decode(b, v)?)),
+        ApiKey::EndTxn => ctx.later(transactions::end_txn(st, decode(b, v)?, v)),
+        ApiKey::DescribeTransactions => {
+            ctx.later(transactions::describe_transactions(st, decode(b, v)?))
+        }
+        ApiKey::ListTransactions => {
+            ctx.later(transactions::list_transactions(st, decode(b, v)?))
+        }
         ApiKey::Fetch => ctx.later(fetch::fetch(st, decode(b, v)?)),
         ApiKey::ListOffsets => ctx.ready(fetch::list_offsets(&st, decode(b, v)?)),
         ApiKey::CreateTopics => ctx.ready(admin::create_topics(&st, decode(b, v)?, v)),

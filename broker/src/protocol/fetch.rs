@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
@@ -13,13 +15,24 @@ use kafka_protocol::messages::*;
 
 use crate::broker::BrokerState;
 use crate::error::ErrorCode;
+use crate::log::Isolation;
 
 const EARLIEST: i64 = -2;
 const LATEST: i64 = -1;
 const MAX_TIMESTAMP: i64 = -3;
 
+/// Fetch's and ListOffsets' `isolation_level`: 1 is READ_COMMITTED.
+fn isolation(level: i8) -> Isolation {
+    if level == 1 {
+        Isolation::ReadCommitted
+    } else {
+        Isolation::ReadUncommitted
+    }
+}
+
 /// One pass over the requested partitions; returns the response and its record bytes.
 fn read_once(state: &BrokerState, req: &FetchRequest) -> (FetchResponse, usize, bool) {
+    let isolation = isolation(req.isolation_level);
     let mut resp = FetchResponse::default();
     let mut budget = req.max_bytes.max(0) as usize;
     let mut total = 0usize;
@@ -44,18 +57,33 @@ fn read_once(state: &BrokerState, req: &FetchRequest) -> (FetchResponse, usize, 
                     // Once the response is full, other partitions report their marks only.
                     let limit = (p.partition_max_bytes.max(0) as usize).min(budget);
                     let result = if limit == 0 && total > 0 {
-                        log.read(p.fetch_offset, 0).map(|mut r| {
-                            r.records = Default::default();
-                            r
-                        })
+                        log.read_isolated(p.fetch_offset, 0, isolation)
+                            .map(|mut r| {
+                                r.records = Default::default();
+                                r.aborted.clear();
+                                r
+                            })
                     } else {
-                        log.read(p.fetch_offset, limit)
+                        log.read_isolated(p.fetch_offset, limit, isolation)
                     };
                     match result {
                         Ok(r) => {
                             pd.high_watermark = r.high_watermark;
-                            pd.last_stable_offset = r.high_watermark;
+                            pd.last_stable_offset = r.last_stable_offset;
                             pd.log_start_offset = r.log_start_offset;
+                            if isolation == Isolation::ReadCommitted {
+                                pd.aborted_transactions = Some(
+                                    r.aborted
+                                        .iter()
+                                        .map(|a| {
+                                            let mut t = AbortedTransaction::default();
+                                            t.producer_id = ProducerId(a.producer_id);
+                                            t.first_offset = a.first_offset;
+                                            t
+                                        })
+                                        .collect(),
+                                );
+                            }
                             total += r.records.len();
                             budget = budget.saturating_sub(r.records.len());
                             pd.records = Some(r.records);
@@ -63,7 +91,7 @@ fn read_once(state: &BrokerState, req: &FetchRequest) -> (FetchResponse, usize, 
                         Err(e) => {
                             pd.error_code = e.code().code();
                             pd.high_watermark = log.log_end_offset();
-                            pd.last_stable_offset = pd.high_watermark;
+                            pd.last_stable_offset = log.last_stable_offset();
                             pd.log_start_offset = log.log_start_offset();
                             errors = true;
                         }
@@ -100,6 +128,7 @@ pub(crate) async fn fetch(state: Arc<BrokerState>, req: FetchRequest) -> FetchRe
 }
 
 pub(crate) fn list_offsets(state: &BrokerState, req: ListOffsetsRequest) -> ListOffsetsResponse {
+    let committed = isolation(req.isolation_level) == Isolation::ReadCommitted;
     let mut resp = ListOffsetsResponse::default();
     for topic in req.topics {
         let found = state.topics.get(topic.name.0.as_str());
@@ -116,6 +145,7 @@ pub(crate) fn list_offsets(state: &BrokerState, req: ListOffsetsRequest) -> List
                 Some(log) => {
                     let looked_up = match p.timestamp {
                         EARLIEST => Ok(Some((log.log_start_offset(), -1))),
+                        LATEST if committed => Ok(Some((log.last_stable_offset(), -1))),
                         LATEST => Ok(Some((log.log_end_offset(), -1))),
                         MAX_TIMESTAMP => log.offset_for_max_timestamp(),
                         ts => log.offset_for_timestamp(ts),

@@ -20,9 +20,10 @@ pub(crate) fn find_coordinator(
     _version: i16,
 ) -> FindCoordinatorResponse {
     let mut resp = FindCoordinatorResponse::default();
-    if req.key_type != 0 {
-        resp.error_code = ErrorCode::CoordinatorNotAvailable.code();
-        resp.error_message = Some(sb("transactions are not supported"));
+    // Key type 0 is a group, 1 a transactional id: this broker coordinates both.
+    if !(0..=1).contains(&req.key_type) {
+        resp.error_code = ErrorCode::InvalidRequest.code();
+        resp.error_message = Some(sb(&format!("unknown coordinator key type {}", req.key_type)));
         resp.node_id = BrokerId(-1);
         resp.port = -1;
         return resp;

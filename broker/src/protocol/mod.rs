@@ -12,6 +12,7 @@ pub(crate) mod metadata;
 pub(crate) mod offsets;
 pub(crate) mod produce;
 pub(crate) mod server;
+pub(crate) mod transactions;
 
 use kafka_protocol::protocol::StrBytes;
 

@@ -1,5 +1,5 @@
-//! Produce (acks 0, 1 and all, with group-committed fsyncs for acks=all) and
-//! InitProducerId for idempotent producers.
+//! Produce (acks 0, 1 and all, with group-committed fsyncs for acks=all). Batches of
+//! transactional producers are checked against their open transaction first.
 
 use std::sync::Arc;
 
@@ -31,6 +31,9 @@ pub(crate) fn produce(state: Arc<BrokerState>, req: ProduceRequest, ctx: Ctx) ->
     let mut flush_due: Vec<(Arc<PartitionLog>, i64)> = Vec::new();
     let mut resp = ProduceResponse::default();
     let mut appended = false;
+    // Taken at the first transactional batch and held until every append is done, so
+    // EndTxn cannot write its markers between the check and the append.
+    let mut producing = None;
     for (ti, topic) in req.topic_data.into_iter().enumerate() {
         let name = topic.name.0.to_string();
         let found = state.topics.get(&name);
@@ -66,6 +69,16 @@ pub(crate) fn produce(state: Arc<BrokerState>, req: ProduceRequest, ctx: Ctx) ->
                 continue;
             }
             let records = pd.records.unwrap_or_default();
+            if super::transactions::is_transactional(&records) {
+                let open = producing.get_or_insert_with(|| state.txns.producing());
+                if let Err((code, message)) =
+                    super::transactions::check_transactional(open, &records, &name, pd.index)
+                {
+                    tr.partition_responses
+                        .push(partition_error(pd.index, code, message));
+                    continue;
+                }
+            }
             match log.append(&records, now) {
                 Ok(r) => {
                     appended = true;
@@ -95,6 +108,7 @@ pub(crate) fn produce(state: Arc<BrokerState>, req: ProduceRequest, ctx: Ctx) ->
         }
         resp.responses.push(tr);
     }
+    drop(producing);
     if appended {
         state.appended.notify_waiters();
     }
@@ -119,38 +133,4 @@ pub(crate) fn produce(state: Arc<BrokerState>, req: ProduceRequest, ctx: Ctx) ->
         }
         resp
     })
-}
-
-pub(crate) fn init_producer_id(
-    state: &BrokerState,
-    req: InitProducerIdRequest,
-) -> InitProducerIdResponse {
-    let mut resp = InitProducerIdResponse::default();
-    if req.transactional_id.is_some() {
-        resp.error_code = ErrorCode::TransactionalIdAuthorizationFailed.code();
-        resp.producer_id = ProducerId(-1);
-        resp.producer_epoch = -1;
-        return resp;
-    }
-    if req.producer_id.0 >= 0 && req.producer_epoch >= 0 {
-        // KIP-360: an idempotent producer bumps its epoch to reset its sequences.
-        if req.producer_epoch < i16::MAX - 1 {
-            resp.producer_id = req.producer_id;
-            resp.producer_epoch = req.producer_epoch + 1;
-            return resp;
-        }
-    }
-    match state.producer_ids.allocate() {
-        Ok(id) => {
-            resp.producer_id = ProducerId(id);
-            resp.producer_epoch = 0;
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "could not allocate a producer id");
-            resp.error_code = ErrorCode::CoordinatorNotAvailable.code();
-            resp.producer_id = ProducerId(-1);
-            resp.producer_epoch = -1;
-        }
-    }
-    resp
 }
