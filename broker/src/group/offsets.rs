@@ -263,7 +263,7 @@ impl OffsetStore {
             })
             .collect();
         let buf = batch::encode_records(&records, Compression::None)?;
-        log.append(&buf, now)?;
+        log.append_as_coordinator(&buf, now)?;
         #[cfg(test)]
         if self.slow_append.load(std::sync::atomic::Ordering::Relaxed) {
             std::thread::sleep(std::time::Duration::from_micros(300));

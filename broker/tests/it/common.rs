@@ -23,6 +23,7 @@ pub async fn start(dir: &Path, extra: &[(&str, &str)]) -> BrokerHandle {
         .and_then(|c| c.with_property("listeners", "PLAINTEXT://127.0.0.1:0"))
         .and_then(|c| c.with_property("group.initial.rebalance.delay.ms", "0"))
         .and_then(|c| c.with_property("offsets.topic.num.partitions", "5"))
+        .and_then(|c| c.with_property("transaction.state.log.num.partitions", "5"))
         .expect("test config");
     for (k, v) in extra {
         config = config.with_property(k, *v).expect("test config override");
@@ -90,12 +91,19 @@ pub async fn produce_all(
 
 /// A consumer assigned to every partition of `topic` from the beginning, with each
 /// partition's end offset.
-fn assigned_reader(bootstrap: &str, topic: &str) -> (BaseConsumer, Vec<(i32, i64)>) {
-    let consumer: BaseConsumer = client_config(bootstrap)
+fn assigned_reader(
+    bootstrap: &str,
+    topic: &str,
+    extra: &[(String, String)],
+) -> (BaseConsumer, Vec<(i32, i64)>) {
+    let mut config = client_config(bootstrap);
+    config
         .set("group.id", "reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
+        .set("enable.auto.commit", "false");
+    for (k, v) in extra {
+        config.set(k, v);
+    }
+    let consumer: BaseConsumer = config.create().unwrap();
     let md = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .unwrap();
@@ -129,9 +137,23 @@ fn row(m: &rdkafka::message::BorrowedMessage<'_>) -> Row {
 /// timeout, then briefly more (anything beyond `expected` is a duplicate). It blocks,
 /// so it runs off the async workers the in-process broker needs.
 pub async fn read_all(bootstrap: &str, topic: &str, expected: usize) -> Vec<Row> {
+    read_all_with(bootstrap, topic, expected, &[]).await
+}
+
+/// [`read_all`] with extra consumer settings (e.g. `isolation.level`).
+pub async fn read_all_with(
+    bootstrap: &str,
+    topic: &str,
+    expected: usize,
+    extra: &[(&str, &str)],
+) -> Vec<Row> {
     let (bs, t) = (bootstrap.to_string(), topic.to_string());
+    let extra: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     tokio::task::spawn_blocking(move || {
-        let (consumer, _) = assigned_reader(&bs, &t);
+        let (consumer, _) = assigned_reader(&bs, &t, &extra);
         let mut out = Vec::new();
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while out.len() < expected && std::time::Instant::now() < deadline {
@@ -155,7 +177,7 @@ pub async fn read_all(bootstrap: &str, topic: &str, expected: usize) -> Vec<Row>
 pub async fn read_to_end(bootstrap: &str, topic: &str) -> Vec<Row> {
     let (bs, t) = (bootstrap.to_string(), topic.to_string());
     tokio::task::spawn_blocking(move || {
-        let (consumer, ends) = assigned_reader(&bs, &t);
+        let (consumer, ends) = assigned_reader(&bs, &t, &[]);
         let mut remaining: std::collections::HashMap<i32, i64> =
             ends.into_iter().filter(|(_, h)| *h > 0).collect();
         let mut out = Vec::new();

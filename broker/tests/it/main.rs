@@ -8,3 +8,4 @@ mod limits;
 mod produce_fetch;
 mod raw;
 mod restart;
+mod transactions;
