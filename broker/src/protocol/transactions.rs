@@ -382,12 +382,13 @@ pub(crate) fn check_transactional(
     }
     match producing.get(&h.producer_id) {
         None => Err((
-            ErrorCode::InvalidTxnState,
+            ErrorCode::InvalidProducerIdMapping,
             format!(
-                "producer {} has no open transaction (add {topic}-{partition} to it first)",
+                "producer id {} belongs to no transactional id",
                 h.producer_id
             ),
         )),
+        // An older epoch was fenced by InitProducerId or a timed-out abort.
         Some(p) if p.epoch != h.producer_epoch => Err((
             ErrorCode::InvalidProducerEpoch,
             format!(
@@ -395,7 +396,7 @@ pub(crate) fn check_transactional(
                 h.producer_id, h.producer_epoch, p.epoch
             ),
         )),
-        Some(p) if !p.partitions.contains(&(topic.to_string(), partition)) => Err((
+        Some(p) if !p.open || !p.partitions.contains(&(topic.to_string(), partition)) => Err((
             ErrorCode::InvalidTxnState,
             format!(
                 "{topic}-{partition} was not added to producer {}'s transaction",

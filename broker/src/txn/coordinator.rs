@@ -25,11 +25,29 @@ use crate::topics::TopicRegistry;
 
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 
-/// A transactional producer's open transaction, as Produce checks it.
+/// A transactional producer id's current epoch and open transaction, as Produce
+/// checks them.
 #[derive(Debug, Clone)]
 pub struct Producing {
     pub epoch: i16,
+    /// A transaction is open (partitions may be written).
+    pub open: bool,
     pub partitions: HashSet<(String, i32)>,
+}
+
+impl Producing {
+    fn of(m: &TxnMetadata) -> Producing {
+        let open = m.state == TxnState::Ongoing;
+        Producing {
+            epoch: m.producer_epoch,
+            open,
+            partitions: if open {
+                m.partitions.iter().cloned().collect()
+            } else {
+                HashSet::new()
+            },
+        }
+    }
 }
 
 /// One transactional id's slot: `None` until InitProducerId wrote it.
@@ -103,18 +121,11 @@ impl TxnCoordinator {
         let mut producing = HashMap::new();
         for (id, m) in last {
             let Some(m) = m else { continue };
-            if m.state == TxnState::Ongoing {
-                producing.insert(
-                    m.producer_id,
-                    Producing {
-                        epoch: m.producer_epoch,
-                        partitions: m.partitions.iter().cloned().collect(),
-                    },
-                );
-            }
+            producing.insert(m.producer_id, Producing::of(&m));
             slots.insert(id, Arc::new(tokio::sync::Mutex::new(Some(m))));
         }
-        tracing::info!(transactional_ids = slots.len(), open = producing.len(), "loaded transaction state");
+        let open = producing.values().filter(|p| p.open).count();
+        tracing::info!(transactional_ids = slots.len(), open, "loaded transaction state");
         Ok(TxnCoordinator {
             topics,
             offsets,
@@ -144,17 +155,7 @@ impl TxnCoordinator {
 
     fn set_producing(&self, m: &TxnMetadata) {
         let mut map = self.producing.write().unwrap_or_else(|p| p.into_inner());
-        if m.state == TxnState::Ongoing {
-            map.insert(
-                m.producer_id,
-                Producing {
-                    epoch: m.producer_epoch,
-                    partitions: m.partitions.iter().cloned().collect(),
-                },
-            );
-        } else {
-            map.remove(&m.producer_id);
-        }
+        map.insert(m.producer_id, Producing::of(m));
     }
 
     fn partition_for(&self, id: &str) -> i32 {
@@ -224,6 +225,7 @@ impl TxnCoordinator {
                 start_ms: -1,
             };
             self.persist(id, &m, true).await?;
+            self.set_producing(&m);
             let out = (m.producer_id, m.producer_epoch);
             *guard = Some(m);
             return Ok(out);
@@ -256,6 +258,7 @@ impl TxnCoordinator {
         m.start_ms = -1;
         m.last_update_ms = now_ms();
         self.persist(id, m, true).await?;
+        self.set_producing(m);
         Ok((m.producer_id, m.producer_epoch))
     }
 
