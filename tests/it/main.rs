@@ -8,3 +8,4 @@ mod crash;
 mod ksql_shell;
 mod streams_crash;
 mod support;
+mod transactions;

@@ -120,11 +120,14 @@ fn segment_bases(dir: &Path) -> Result<Vec<i64>> {
 
 /// The marker type of the control batch at `pos` (`None` if it holds no marker).
 fn read_marker(seg: &Segment, pos: u64, h: &BatchHeader) -> Result<Option<bool>> {
-    let data =
-        Segment::read_at(&seg.file(), pos, h.size).map_err(|e| Error::io(seg.path().display(), e))?;
+    let data = Segment::read_at(&seg.file(), pos, h.size)
+        .map_err(|e| Error::io(seg.path().display(), e))?;
     let set = RecordBatchDecoder::decode(&mut Bytes::from(data))
         .map_err(|e| Error::CorruptBatch(e.to_string()))?;
-    Ok(set.records.first().and_then(|r| marker_type(r.key.as_ref())))
+    Ok(set
+        .records
+        .first()
+        .and_then(|r| marker_type(r.key.as_ref())))
 }
 
 pub fn now_ms() -> i64 {

@@ -99,7 +99,9 @@ pub fn is_aborted(r: &Record, aborted: &[AbortedTxn]) -> bool {
     r.transactional
         && !r.control
         && aborted.iter().any(|a| {
-            a.producer_id == r.producer_id && a.first_offset <= r.offset && r.offset <= a.last_offset
+            a.producer_id == r.producer_id
+                && a.first_offset <= r.offset
+                && r.offset <= a.last_offset
         })
 }
 

@@ -119,9 +119,7 @@ pub(crate) fn dispatch(
         ApiKey::Metadata => ctx.ready(metadata::metadata(&st, decode(b, v)?, v)),
         ApiKey::DescribeCluster => ctx.ready(metadata::describe_cluster(&st, decode(b, v)?)),
         ApiKey::Produce => produce::produce(st, decode(b, v)?, ctx),
-        ApiKey::InitProducerId => {
-            ctx.later(transactions::init_producer_id(st, decode(b, v)?, v))
-        }
+        ApiKey::InitProducerId => ctx.later(transactions::init_producer_id(st, decode(b, v)?, v)),
         ApiKey::AddPartitionsToTxn => {
             ctx.later(transactions::add_partitions_to_txn(st, decode(b, v)?, v))
         }
@@ -133,9 +131,7 @@ pub(crate) fn dispatch(
         ApiKey::DescribeTransactions => {
             ctx.later(transactions::describe_transactions(st, decode(b, v)?))
         }
-        ApiKey::ListTransactions => {
-            ctx.later(transactions::list_transactions(st, decode(b, v)?))
-        }
+        ApiKey::ListTransactions => ctx.later(transactions::list_transactions(st, decode(b, v)?)),
         ApiKey::Fetch => ctx.later(fetch::fetch(st, decode(b, v)?)),
         ApiKey::ListOffsets => ctx.ready(fetch::list_offsets(&st, decode(b, v)?)),
         ApiKey::CreateTopics => ctx.ready(admin::create_topics(&st, decode(b, v)?, v)),

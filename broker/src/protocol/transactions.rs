@@ -157,7 +157,10 @@ pub(crate) async fn add_offsets_to_txn(
         resp.error_code = ErrorCode::InvalidGroupId.code();
         return resp;
     }
-    let partition = (OFFSETS_TOPIC.to_string(), state.offsets.partition_for(group));
+    let partition = (
+        OFFSETS_TOPIC.to_string(),
+        state.offsets.partition_for(group),
+    );
     let result = state
         .txns
         .add_partitions(
@@ -341,13 +344,15 @@ pub(crate) async fn list_transactions(
     let now = now_ms();
     for (id, m) in state.txns.list().await {
         let state_ok = req.state_filters.is_empty()
-            || req.state_filters.iter().any(|s| s.as_str() == m.state.name());
+            || req
+                .state_filters
+                .iter()
+                .any(|s| s.as_str() == m.state.name());
         let pid_ok = req.producer_id_filters.is_empty()
             || req.producer_id_filters.iter().any(|p| p.0 == m.producer_id);
         // KIP-994: only transactions running longer than this many ms.
         let duration_ok = req.duration_filter < 0
-            || (m.state == crate::txn::TxnState::Ongoing
-                && now - m.start_ms > req.duration_filter);
+            || (m.state == crate::txn::TxnState::Ongoing && now - m.start_ms > req.duration_filter);
         if state_ok && pid_ok && duration_ok {
             let mut l = Listed::default();
             l.transactional_id = TransactionalId(sb(&id));

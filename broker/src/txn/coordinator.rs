@@ -125,7 +125,11 @@ impl TxnCoordinator {
             slots.insert(id, Arc::new(tokio::sync::Mutex::new(Some(m))));
         }
         let open = producing.values().filter(|p| p.open).count();
-        tracing::info!(transactional_ids = slots.len(), open, "loaded transaction state");
+        tracing::info!(
+            transactional_ids = slots.len(),
+            open,
+            "loaded transaction state"
+        );
         Ok(TxnCoordinator {
             topics,
             offsets,
@@ -210,7 +214,9 @@ impl TxnCoordinator {
         if timeout_ms <= 0 || timeout_ms > self.limits.max_timeout_ms {
             return Err(ErrorCode::InvalidTransactionTimeout);
         }
-        let slot = self.slot(id, true).ok_or(ErrorCode::CoordinatorNotAvailable)?;
+        let slot = self
+            .slot(id, true)
+            .ok_or(ErrorCode::CoordinatorNotAvailable)?;
         let mut guard = slot.lock().await;
         let allocate = || allocate().map_err(|e| storage("allocate a producer id", e));
         let Some(m) = guard.as_mut() else {
@@ -449,7 +455,9 @@ impl TxnCoordinator {
             };
             match result {
                 Ok(()) => ended += 1,
-                Err(e) => tracing::warn!(transactional_id = %id, error = ?e, "could not end a transaction; will retry"),
+                Err(e) => {
+                    tracing::warn!(transactional_id = %id, error = ?e, "could not end a transaction; will retry")
+                }
             }
         }
         ended

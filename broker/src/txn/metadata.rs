@@ -180,9 +180,13 @@ mod tests {
             last_producer_epoch: -1,
             timeout_ms: 60_000,
             state: TxnState::Ongoing,
-            partitions: [("a".to_string(), 1), ("a".to_string(), 0), ("b".to_string(), 3)]
-                .into_iter()
-                .collect(),
+            partitions: [
+                ("a".to_string(), 1),
+                ("a".to_string(), 0),
+                ("b".to_string(), 3),
+            ]
+            .into_iter()
+            .collect(),
             last_update_ms: 11,
             start_ms: 10,
         };
