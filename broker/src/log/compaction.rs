@@ -41,6 +41,22 @@ struct Snapshot {
     next_offset: i64,
 }
 
+/// What a pass keeps: the offset of each key's latest committed record, and the
+/// aborted transactions whose records go.
+struct Keep<'a> {
+    latest: &'a HashMap<Bytes, i64>,
+    aborted: &'a [AbortedTxn],
+}
+
+impl Keep<'_> {
+    fn keeps(&self, r: &Record, tombstones_expire: bool) -> bool {
+        r.control
+            || (r.key.as_ref().and_then(|k| self.latest.get(k)) == Some(&r.offset)
+                && !(r.value.is_none() && tombstones_expire)
+                && !is_aborted(r, self.aborted))
+    }
+}
+
 /// Calls `f` with each batch's compression and records, one batch at a time.
 fn for_each_batch(
     s: &Snapshot,
@@ -202,11 +218,15 @@ impl PartitionLog {
                 Ok(())
             })?;
         }
+        let keep = Keep {
+            latest: &latest,
+            aborted: &aborted,
+        };
         let mut stats = CompactionStats::default();
         let dir = self.dir().to_path_buf();
         let mut cleaned: Vec<(i64, Option<Segment>)> = Vec::new();
         for s in &snapshots[..cleanable] {
-            let out = self.clean_segment(s, &latest, &aborted, &dir, &config, now, &mut stats)?;
+            let out = self.clean_segment(s, &keep, &dir, &config, now, &mut stats)?;
             cleaned.push((s.base, out));
         }
         // Every output is complete and on disk: decide the swaps.
@@ -228,8 +248,7 @@ impl PartitionLog {
     fn clean_segment(
         &self,
         s: &Snapshot,
-        latest: &HashMap<Bytes, i64>,
-        aborted: &[AbortedTxn],
+        keep: &Keep<'_>,
         dir: &Path,
         config: &crate::config::TopicConfig,
         now: i64,
@@ -242,12 +261,7 @@ impl PartitionLog {
             stats.records_before += records.len();
             let kept: Vec<Record> = records
                 .into_iter()
-                .filter(|r| {
-                    r.control
-                        || (r.key.as_ref().and_then(|k| latest.get(k)) == Some(&r.offset)
-                            && !(r.value.is_none() && tombstones_expire)
-                            && !is_aborted(r, aborted))
-                })
+                .filter(|r| keep.keeps(r, tombstones_expire))
                 .collect();
             stats.records_after += kept.len();
             if kept.is_empty() {
@@ -338,6 +352,67 @@ mod tests {
             }
         }
         out
+    }
+
+    /// A transactional batch from `pid` (epoch 0) holding one keyed record.
+    fn txn_record(pid: i64, key: &str, value: &str) -> Vec<u8> {
+        let mut r = crate::log::batch::plain_record(
+            0,
+            Some(Bytes::copy_from_slice(key.as_bytes())),
+            Some(Bytes::copy_from_slice(value.as_bytes())),
+            100,
+        );
+        (r.transactional, r.producer_id, r.producer_epoch, r.sequence) = (true, pid, 0, 0);
+        crate::log::batch::encode_records(&[r], Compression::None)
+            .unwrap()
+            .to_vec()
+    }
+
+    #[test]
+    fn aborted_records_never_hide_committed_ones_and_open_transactions_are_left_alone() {
+        // Kafka's LogCleaner: aborted transactional records are removed and do not count
+        // as a newer value; markers stay; nothing at or past the LSO is cleaned.
+        let dir = tempfile::tempdir().unwrap();
+        let config = TopicConfig {
+            compact: true,
+            delete: false,
+            segment_bytes: 1, // one batch per segment
+            ..TopicConfig::default()
+        };
+        let log = open(dir.path(), config);
+        log.append(&keyed(&[("a", Some("1"))], 100), 0).unwrap(); // 0
+        log.append(&txn_record(5, "a", "aborted"), 0).unwrap(); // 1
+        log.append_marker(5, 0, false, 0, 100).unwrap(); // 2
+        log.append(&txn_record(6, "b", "committed"), 0).unwrap(); // 3
+        log.append_marker(6, 0, true, 0, 100).unwrap(); // 4
+        log.append(&txn_record(7, "a", "open"), 0).unwrap(); // 5: holds the LSO
+        log.append(&keyed(&[("a", Some("after"))], 100), 0).unwrap(); // 6
+        log.append(&keyed(&[("z", Some("active"))], 100), 0)
+            .unwrap(); // 7
+        log.compact(500, true).unwrap().unwrap();
+        let s = |x: &str| Some(x.to_string());
+        let control = |t: u8| String::from_utf8_lossy(&[0, 0, 0, t]).to_string();
+        assert_eq!(
+            all_records(&log),
+            vec![
+                (0, "a".into(), s("1")),
+                (
+                    2,
+                    control(0),
+                    Some(String::from_utf8_lossy(&[0; 6]).to_string())
+                ),
+                (3, "b".into(), s("committed")),
+                (
+                    4,
+                    control(1),
+                    Some(String::from_utf8_lossy(&[0; 6]).to_string())
+                ),
+                (5, "a".into(), s("open")),
+                (6, "a".into(), s("after")),
+                (7, "z".into(), s("active")),
+            ]
+        );
+        assert_eq!(log.last_stable_offset(), 5);
     }
 
     #[test]

@@ -23,10 +23,7 @@ pub(crate) fn find_coordinator(
     // Key type 0 is a group, 1 a transactional id: this broker coordinates both.
     if !(0..=1).contains(&req.key_type) {
         resp.error_code = ErrorCode::InvalidRequest.code();
-        resp.error_message = Some(sb(&format!(
-            "unknown coordinator key type {}",
-            req.key_type
-        )));
+        resp.error_message = Some(sb(format!("unknown coordinator key type {}", req.key_type)));
         resp.node_id = BrokerId(-1);
         resp.port = -1;
         return resp;

@@ -299,10 +299,8 @@ impl TxnCoordinator {
         m.partitions.extend(partitions);
         m.state = TxnState::Ongoing;
         m.last_update_ms = now_ms();
-        if let Err(e) = self.persist(id, m, true).await {
-            // Not written: the next attempt writes the whole set again.
-            return Err(e);
-        }
+        // If this fails nothing was written: the next attempt writes the whole set.
+        self.persist(id, m, true).await?;
         self.set_producing(m);
         Ok(())
     }
@@ -490,5 +488,117 @@ impl TxnCoordinator {
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::Isolation;
+    use bytes::Bytes;
+
+    fn open(dir: &std::path::Path) -> (Arc<TopicRegistry>, TxnCoordinator) {
+        let config = crate::BrokerConfig::default()
+            .with_property("log.dirs", dir.display().to_string())
+            .unwrap();
+        let topics = Arc::new(TopicRegistry::open(Arc::new(config), false).unwrap());
+        if topics.get("t").is_none() {
+            topics.create("t", 1, BTreeMap::new(), false).unwrap();
+        }
+        let offsets = Arc::new(OffsetStore::open(topics.clone(), 1).unwrap());
+        let limits = TxnLimits {
+            partitions: 1,
+            max_timeout_ms: 60_000,
+        };
+        let coordinator = TxnCoordinator::open(topics.clone(), offsets, limits).unwrap();
+        (topics, coordinator)
+    }
+
+    /// One transactional record from `pid`/`epoch` appended to t-0, as a producer would.
+    fn produce(topics: &TopicRegistry, pid: i64, epoch: i16) {
+        let mut r = batch::plain_record(0, None, Some(Bytes::from_static(b"v")), 1);
+        (r.transactional, r.producer_id, r.producer_epoch, r.sequence) = (true, pid, epoch, 0);
+        let b = batch::encode_records(&[r], Compression::None).unwrap();
+        topics.partition("t", 0).unwrap().append(&b, 1).unwrap();
+    }
+
+    async fn state_of(c: &TxnCoordinator, id: &str) -> TxnState {
+        c.describe(id).await.unwrap().state
+    }
+
+    #[tokio::test]
+    async fn a_commit_a_crash_left_prepared_is_finished_at_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let (topics, c) = open(dir.path());
+        let (pid, epoch) = c.init_producer_id("x", 1000, None, || Ok(7)).await.unwrap();
+        c.add_partitions("x", pid, epoch, vec![("t".into(), 0)])
+            .await
+            .unwrap();
+        produce(&topics, pid, epoch);
+        let log = topics.partition("t", 0).unwrap();
+        assert_eq!(log.last_stable_offset(), 0);
+        // The crash: the PrepareCommit record is durable, no marker was written.
+        {
+            let slot = c.slot("x", false).unwrap();
+            let mut guard = slot.lock().await;
+            let m = guard.as_mut().unwrap();
+            m.state = TxnState::PrepareCommit;
+            c.persist("x", m, true).await.unwrap();
+        }
+        drop((c, log, topics));
+        let (topics, c) = open(dir.path());
+        assert_eq!(state_of(&c, "x").await, TxnState::PrepareCommit);
+        let log = topics.partition("t", 0).unwrap();
+        assert_eq!(log.last_stable_offset(), 0, "still open after the restart");
+        assert_eq!(c.expire(now_ms()).await, 1);
+        assert_eq!(state_of(&c, "x").await, TxnState::CompleteCommit);
+        let read = log
+            .read_isolated(0, 1 << 20, Isolation::ReadCommitted)
+            .unwrap();
+        assert_eq!((read.last_stable_offset, read.high_watermark), (2, 2));
+        assert!(read.aborted.is_empty(), "committed, not aborted");
+        assert!(!read.records.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_transaction_is_aborted_and_its_producer_fenced() {
+        let dir = tempfile::tempdir().unwrap();
+        let (topics, c) = open(dir.path());
+        let (pid, epoch) = c.init_producer_id("y", 1000, None, || Ok(9)).await.unwrap();
+        c.add_partitions("y", pid, epoch, vec![("t".into(), 0)])
+            .await
+            .unwrap();
+        produce(&topics, pid, epoch);
+        assert_eq!(c.expire(now_ms()).await, 0, "not yet timed out");
+        assert_eq!(c.expire(now_ms() + 1_500).await, 1);
+        assert_eq!(state_of(&c, "y").await, TxnState::CompleteAbort);
+        let read = topics
+            .partition("t", 0)
+            .unwrap()
+            .read_isolated(0, 1 << 20, Isolation::ReadCommitted)
+            .unwrap();
+        assert_eq!(read.last_stable_offset, 2);
+        assert_eq!(read.aborted.len(), 1, "the consumer is told to drop it");
+        assert_eq!(
+            c.end_txn("y", pid, epoch, true).await,
+            Err(ErrorCode::ProducerFenced)
+        );
+        assert_eq!(c.producing().get(&pid).map(|p| p.epoch), Some(epoch + 1));
+        // Its owner may still recover with its old epoch (KIP-360) and gets a newer one.
+        let (pid2, epoch2) = c
+            .init_producer_id("y", 1000, Some((pid, epoch)), || Ok(99))
+            .await
+            .unwrap();
+        assert_eq!((pid2, epoch2), (pid, epoch + 2));
+        assert_eq!(
+            c.init_producer_id("y", 1000, Some((pid, epoch)), || Ok(99))
+                .await,
+            Err(ErrorCode::ProducerFenced),
+            "a stale epoch is refused once a newer one was handed out"
+        );
+        assert_eq!(
+            c.init_producer_id("z", 3_600_000, None, || Ok(5)).await,
+            Err(ErrorCode::InvalidTransactionTimeout)
+        );
     }
 }

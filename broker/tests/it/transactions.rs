@@ -201,9 +201,7 @@ async fn committed_offset(bs: &str, group: &str, topic: &str) -> Offset {
     tpl.add_partition(topic, 0);
     tokio::task::spawn_blocking(move || {
         let got = c.committed_offsets(tpl, T).unwrap();
-        got.find_partition(&got.elements()[0].topic().to_string(), 0)
-            .unwrap()
-            .offset()
+        got.elements()[0].offset()
     })
     .await
     .unwrap()
