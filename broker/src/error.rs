@@ -99,6 +99,7 @@ pub enum ErrorCode {
     GroupIdNotFound = 69,
     MemberIdRequired = 79,
     InvalidRecord = 87,
+    UnstableOffsetCommit = 88,
     UnknownTopicId = 100,
     TransactionalIdAuthorizationFailed = 53,
     GroupMaxSizeReached = 81,

@@ -1,5 +1,6 @@
 //! `runnel perf produce|consume`, in the manner of kafka-producer-perf-test and
-//! kafka-consumer-perf-test: records/s, MB/s and (for produce) latency percentiles.
+//! kafka-consumer-perf-test: records/s, MB/s and (for produce) latency percentiles;
+//! `--transaction-duration-ms` produces in transactions, as Kafka's tool does.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,6 +28,12 @@ pub enum PerfCommand {
         throughput: i64,
         #[arg(long, default_value = "1")]
         acks: String,
+        /// Produce in transactions committed after this many ms (Kafka's
+        /// kafka-producer-perf-test option); 0 disables transactions.
+        #[arg(long, default_value_t = 0)]
+        transaction_duration_ms: u64,
+        #[arg(long, default_value = "performance-producer-default-transactional-id")]
+        transactional_id: String,
         #[command(flatten)]
         conn: Connection,
     },
@@ -159,12 +166,24 @@ pub async fn run(cmd: PerfCommand) -> anyhow::Result<()> {
             record_size,
             throughput,
             acks,
+            transaction_duration_ms,
+            transactional_id,
             conn,
         } => {
-            tokio::task::spawn_blocking(move || {
-                produce(&conn, &topic, num_records, record_size, throughput, &acks)
-            })
-            .await?
+            let load = Load {
+                topic,
+                n: num_records,
+                size: record_size,
+                throughput,
+                acks,
+                transactions: (transaction_duration_ms > 0).then(|| {
+                    (
+                        transactional_id,
+                        Duration::from_millis(transaction_duration_ms),
+                    )
+                }),
+            };
+            tokio::task::spawn_blocking(move || produce(&conn, &load)).await?
         }
         PerfCommand::Sink { listen, dir } => {
             tokio::task::spawn_blocking(move || super::perf_sink::run(&listen, &dir)).await?
@@ -180,18 +199,28 @@ pub async fn run(cmd: PerfCommand) -> anyhow::Result<()> {
     }
 }
 
-fn produce(
-    conn: &Connection,
-    topic: &str,
+/// What `perf produce` sends.
+struct Load {
+    topic: String,
     n: u64,
     size: usize,
     throughput: i64,
-    acks: &str,
-) -> anyhow::Result<()> {
+    acks: String,
+    /// Transactional id and how long each transaction runs.
+    transactions: Option<(String, Duration)>,
+}
+
+const TXN_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn produce(conn: &Connection, load: &Load) -> anyhow::Result<()> {
+    let (topic, n, size, throughput) = (&load.topic, load.n, load.size, load.throughput);
     let stats = Arc::new(Mutex::new(Stats::default()));
     let mut config = conn.config()?;
+    if let Some((id, _)) = &load.transactions {
+        config.set("transactional.id", id);
+    }
     config
-        .set("acks", acks)
+        .set("acks", &load.acks)
         .set("linger.ms", "5")
         .set("batch.size", "1000000")
         .set("queue.buffering.max.messages", "500000");
@@ -201,8 +230,26 @@ fn produce(
         })
         .context("creating the producer")?;
     let payload: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+    if load.transactions.is_some() {
+        producer
+            .init_transactions(TXN_TIMEOUT)
+            .context("initializing transactions")?;
+        producer.begin_transaction()?;
+    }
+    let mut transactions = 0u64;
     let start = Instant::now();
+    let mut txn_start = start;
     for i in 0..n {
+        if let Some((_, every)) = &load.transactions {
+            if txn_start.elapsed() >= *every {
+                producer
+                    .commit_transaction(TXN_TIMEOUT)
+                    .context("committing")?;
+                transactions += 1;
+                producer.begin_transaction()?;
+                txn_start = Instant::now();
+            }
+        }
         if throughput > 0 {
             let due = start + Duration::from_secs_f64(i as f64 / throughput as f64);
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
@@ -226,10 +273,22 @@ fn produce(
             }
         }
     }
+    if load.transactions.is_some() {
+        producer
+            .commit_transaction(TXN_TIMEOUT)
+            .context("committing")?;
+        transactions += 1;
+    }
     producer
         .flush(Duration::from_secs(120))
         .context("flushing")?;
     let elapsed = start.elapsed().as_secs_f64();
+    if load.transactions.is_some() {
+        println!(
+            "{transactions} transactions committed, {:.1} per second",
+            transactions as f64 / elapsed
+        );
+    }
     let mut s = stats.lock().unwrap_or_else(|p| p.into_inner());
     s.latencies_us.sort_unstable();
     let ok = s.latencies_us.len() as f64;

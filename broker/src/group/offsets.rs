@@ -331,6 +331,16 @@ impl OffsetStore {
         }
     }
 
+    /// Whether an open transaction has an offset for this group and partition.
+    pub fn has_staged(&self, group: &str, topic: &str, partition: i32) -> bool {
+        self.staged
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .flatten()
+            .any(|(g, t, p, _)| g == group && t == topic && *p == partition)
+    }
+
     pub fn fetch(&self, group: &str, topic: &str, partition: i32) -> Option<Committed> {
         self.lock()
             .get(group)

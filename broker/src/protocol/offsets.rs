@@ -91,6 +91,14 @@ pub(crate) fn offset_fetch(state: &BrokerState, req: OffsetFetchRequest) -> Offs
     let partition = |topic: &str, p: i32| {
         let mut pr = OffsetFetchResponsePartition::default();
         pr.partition_index = p;
+        // KIP-447: a consumer that asks for stable offsets (librdkafka does under
+        // read_committed) retries while a transaction's offset for it is pending.
+        if req.require_stable && state.offsets.has_staged(&group, topic, p) {
+            pr.error_code = ErrorCode::UnstableOffsetCommit.code();
+            pr.committed_offset = -1;
+            pr.committed_leader_epoch = -1;
+            return pr;
+        }
         match state.offsets.fetch(&group, topic, p) {
             Some(c) => {
                 pr.committed_offset = c.offset;

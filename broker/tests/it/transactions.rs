@@ -287,3 +287,54 @@ async fn an_open_transaction_survives_a_restart_until_its_id_is_reused() {
     assert_eq!(payloads(&rows), values("plain", 2).into_iter().collect());
     broker.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_committed_consumers_wait_for_offsets_a_transaction_has_pending() {
+    // KIP-447: OffsetFetch with require_stable (librdkafka sets it under read_committed)
+    // answers UNSTABLE_OFFSET_COMMIT while an open transaction holds an offset.
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), &[]).await;
+    let bs = broker.bootstrap();
+    create_topic(&bs, "src", 1, &[]).await;
+    let p = txn_producer(&bs, "stable-1", &[]);
+    blocking(&p, |p| p.init_transactions(T)).await.unwrap();
+    let consumer: BaseConsumer = client_config(&bs)
+        .set("group.id", "stable-group")
+        .create()
+        .unwrap();
+    p.begin_transaction().unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("src", 0, Offset::Offset(7))
+        .unwrap();
+    let cgm = consumer.group_metadata().unwrap();
+    blocking(&p, move |p| p.send_offsets_to_transaction(&tpl, &cgm, T))
+        .await
+        .unwrap();
+    let fetch = |isolation: &'static str| {
+        let c: BaseConsumer = client_config(&bs)
+            .set("group.id", "stable-group")
+            .set("isolation.level", isolation)
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition("src", 0);
+        tokio::task::spawn_blocking(move || {
+            c.committed_offsets(tpl, Duration::from_secs(2))
+                .map(|got| got.elements()[0].offset())
+        })
+    };
+    assert_eq!(
+        fetch("read_uncommitted").await.unwrap().unwrap(),
+        Offset::Invalid
+    );
+    assert!(
+        fetch("read_committed").await.unwrap().is_err(),
+        "a stable offset cannot be had while the transaction is open"
+    );
+    blocking(&p, |p| p.commit_transaction(T)).await.unwrap();
+    assert_eq!(
+        fetch("read_committed").await.unwrap().unwrap(),
+        Offset::Offset(7)
+    );
+    broker.shutdown().await.unwrap();
+}
