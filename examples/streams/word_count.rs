@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Options: `--bootstrap-server`, `--input`, `--output`, `--application-id`,
-//! `--state-dir`, `--commit-interval-ms`. Ctrl-C (or SIGTERM) commits and stops.
+//! `--state-dir`, `--commit-interval-ms`, `--processing-guarantee` (`at_least_once` or
+//! `exactly_once_v2`). Ctrl-C (or SIGTERM) commits and stops.
 
 #[path = "common.rs"]
 mod common;
@@ -29,6 +30,10 @@ fn main() -> anyhow::Result<()> {
         &arg("--bootstrap-server", "127.0.0.1:9092"),
     )?
     .with("commit.interval.ms", &arg("--commit-interval-ms", "1000"))?
+    .with(
+        "processing.guarantee",
+        &arg("--processing-guarantee", "at_least_once"),
+    )?
     .with(
         "state.dir",
         &arg("--state-dir", &common::default_state_dir()),

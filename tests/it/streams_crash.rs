@@ -1,5 +1,7 @@
 //! The word count example killed with -9 in the middle of its input and started again:
-//! restored from its changelog, it ends with exactly the right counts.
+//! restored from its changelog, it ends with exactly the right counts. Under
+//! exactly_once_v2 a read_committed reader sees each word's counts 1, 2, ..., n once
+//! each (nothing counted twice, nothing of the killed run's open transaction).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -34,7 +36,12 @@ impl Drop for Killed {
     }
 }
 
-fn start_word_count(bootstrap: &str, state: &std::path::Path, log: &std::path::Path) -> Killed {
+fn start_word_count(
+    bootstrap: &str,
+    state: &std::path::Path,
+    log: &std::path::Path,
+    guarantee: &str,
+) -> Killed {
     let log = std::fs::File::options()
         .create(true)
         .append(true)
@@ -55,6 +62,8 @@ fn start_word_count(bootstrap: &str, state: &std::path::Path, log: &std::path::P
                 "crash-out",
                 "--commit-interval-ms",
                 "300",
+                "--processing-guarantee",
+                guarantee,
             ])
             .arg("--state-dir")
             .arg(state)
@@ -65,16 +74,18 @@ fn start_word_count(bootstrap: &str, state: &std::path::Path, log: &std::path::P
     )
 }
 
-/// The latest count per word in the output topic, read until `done` holds when no
-/// record is waiting (or the time is up).
+/// Every count per word in the output topic, in order, read (with `isolation`) until
+/// `done` holds of the latest counts when no record is waiting (or the time is up).
 fn counts(
     bootstrap: &str,
+    isolation: &str,
     secs: u64,
     done: impl Fn(&BTreeMap<String, i64>) -> bool,
-) -> BTreeMap<String, i64> {
+) -> (BTreeMap<String, i64>, BTreeMap<String, Vec<i64>>) {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "crash-reader")
+        .set("isolation.level", isolation)
         .create()
         .unwrap();
     let mut tpl = TopicPartitionList::new();
@@ -84,6 +95,7 @@ fn counts(
     }
     c.assign(&tpl).unwrap();
     let mut latest = BTreeMap::new();
+    let mut all: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     let deadline = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < deadline {
         match c.poll(Duration::from_millis(300)) {
@@ -92,6 +104,7 @@ fn counts(
                 let v = String::from_utf8_lossy(m.payload().unwrap_or_default())
                     .parse()
                     .unwrap_or(-1);
+                all.entry(k.clone()).or_default().push(v);
                 latest.insert(k, v);
             }
             Some(Err(_)) => {}
@@ -99,11 +112,26 @@ fn counts(
             None => {}
         }
     }
-    latest
+    (latest, all)
 }
 
 #[test]
 fn word_count_killed_mid_run_ends_with_exact_counts() {
+    killed_mid_run("at_least_once");
+}
+
+#[test]
+fn exactly_once_word_count_killed_mid_run_counts_nothing_twice() {
+    killed_mid_run("exactly_once_v2");
+}
+
+fn killed_mid_run(guarantee: &str) {
+    let eos = guarantee == "exactly_once_v2";
+    let isolation = if eos {
+        "read_committed"
+    } else {
+        "read_uncommitted"
+    };
     let dir = tempfile::tempdir().unwrap();
     let broker = ChildBroker::start(&dir.path().join("data"), free_port(), &[]);
     let bs = broker.bootstrap.clone();
@@ -157,15 +185,15 @@ fn word_count_killed_mid_run_ends_with_exact_counts() {
     p.flush(Duration::from_secs(60)).unwrap();
     let state = dir.path().join("state");
     let log = dir.path().join("word_count.log");
-    let mut first = start_word_count(&bs, &state, &log);
+    let mut first = start_word_count(&bs, &state, &log, guarantee);
     // Kill it once it has counted some but not all of the input.
     let total: i64 = expected.values().sum();
-    let seen = counts(&bs, 120, |l| !l.is_empty());
+    let (seen, _) = counts(&bs, isolation, 120, |l| !l.is_empty());
     assert!(!seen.is_empty(), "the word count produced nothing");
     first.0.kill().unwrap(); // SIGKILL
     first.0.wait().unwrap();
-    let _second = start_word_count(&bs, &state, &log);
-    let got = counts(&bs, 180, |l| l == &expected);
+    let _second = start_word_count(&bs, &state, &log, guarantee);
+    let (got, all) = counts(&bs, isolation, 180, |l| l == &expected);
     if let Ok(keep) = std::env::var("STREAMS_CRASH_LOG") {
         let _ = std::fs::copy(&log, keep);
     }
@@ -181,4 +209,16 @@ fn word_count_killed_mid_run_ends_with_exact_counts() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+    if eos {
+        for (word, seq) in &all {
+            let want: Vec<i64> = (1..=expected[word]).collect();
+            assert!(
+                seq == &want,
+                "{word}: {} counts read for {} occurrences; first out of step at {:?}",
+                seq.len(),
+                expected[word],
+                seq.iter().zip(&want).position(|(a, b)| a != b)
+            );
+        }
+    }
 }

@@ -6,12 +6,25 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
+/// `processing.guarantee`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessingGuarantee {
+    /// Outputs and changelogs are acknowledged before input offsets are committed; a
+    /// crash may repeat what came after the last commit.
+    AtLeastOnce,
+    /// KIP-447: one transactional producer per stream thread; outputs, changelog
+    /// writes and input offsets are committed in one transaction per commit.
+    ExactlyOnceV2,
+}
+
 #[derive(Debug, Clone)]
 pub struct StreamsConfig {
     pub application_id: String,
     pub bootstrap_servers: String,
     pub num_stream_threads: usize,
+    /// `commit.interval.ms`: 30 s, or 100 ms under exactly-once (Kafka's defaults).
     pub commit_interval: Duration,
+    pub processing_guarantee: ProcessingGuarantee,
     /// `max.task.idle.ms`: how long a task waits for an input that is behind before
     /// it processes the others' records out of time order.
     pub max_task_idle: Duration,
@@ -74,15 +87,25 @@ impl StreamsConfig {
                 ),
             ));
         }
-        match props.get("processing.guarantee").map(String::as_str) {
-            None | Some("at_least_once") => {}
+        let processing_guarantee = match props.get("processing.guarantee").map(String::as_str) {
+            None | Some("at_least_once") => ProcessingGuarantee::AtLeastOnce,
+            // exactly_once_beta is Kafka 2.6-2.8's name of the same protocol.
+            Some("exactly_once_v2") | Some("exactly_once_beta") => {
+                ProcessingGuarantee::ExactlyOnceV2
+            }
             Some(other) => {
                 return Err(Error::config(
                     "processing.guarantee",
-                    format!("{other} is not supported: only at_least_once (Runnel's broker has no transactions)"),
+                    format!(
+                        "{other} is not one of at_least_once, exactly_once_v2 (exactly_once, a producer per task, was removed in Kafka 4.0)"
+                    ),
                 ))
             }
-        }
+        };
+        let default_commit_ms = match processing_guarantee {
+            ProcessingGuarantee::AtLeastOnce => 30_000u64,
+            ProcessingGuarantee::ExactlyOnceV2 => 100,
+        };
         let skip_bad_records = match props
             .get("default.deserialization.exception.handler")
             .map(String::as_str)
@@ -111,7 +134,12 @@ impl StreamsConfig {
                 .cloned()
                 .unwrap_or_else(|| "localhost:9092".into()),
             num_stream_threads: threads,
-            commit_interval: Duration::from_millis(parse(&props, "commit.interval.ms", 30_000u64)?),
+            commit_interval: Duration::from_millis(parse(
+                &props,
+                "commit.interval.ms",
+                default_commit_ms,
+            )?),
+            processing_guarantee,
             max_task_idle: Duration::from_millis(parse(&props, "max.task.idle.ms", 500u64)?),
             state_dir: PathBuf::from(props.get("state.dir").cloned().unwrap_or_else(|| {
                 std::env::temp_dir()
@@ -137,6 +165,10 @@ impl StreamsConfig {
         .set("enable.auto.commit", "false")
         .set("fetch.queue.backoff.ms", "10");
         c
+    }
+
+    pub fn exactly_once(&self) -> bool {
+        self.processing_guarantee == ProcessingGuarantee::ExactlyOnceV2
     }
 
     /// The client settings for `kind` ("consumer", "producer", "admin"): bootstrap servers
@@ -169,9 +201,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("num.stream.threads"), "{e}");
-        let e = c
+        let eos = c
             .clone()
             .with("processing.guarantee", "exactly_once_v2")
+            .unwrap();
+        assert_eq!(eos.processing_guarantee, ProcessingGuarantee::ExactlyOnceV2);
+        assert_eq!(eos.commit_interval, Duration::from_millis(100));
+        let e = c
+            .clone()
+            .with("processing.guarantee", "exactly_once")
             .unwrap_err()
             .to_string();
         assert!(e.contains("processing.guarantee"), "{e}");

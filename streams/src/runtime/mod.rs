@@ -4,6 +4,7 @@
 mod block_on;
 pub mod config;
 mod partition_group;
+mod process;
 pub mod query;
 pub mod restore;
 pub mod restore_from;
@@ -12,7 +13,7 @@ pub mod task;
 mod thread;
 mod topics;
 
-pub use config::StreamsConfig;
+pub use config::{ProcessingGuarantee, StreamsConfig};
 pub use query::{
     QueryableStores, ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore,
 };

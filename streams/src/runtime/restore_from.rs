@@ -32,6 +32,18 @@ pub trait StateRestoreListener: Send + Sync {
 }
 
 const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The consumer's position in `topic`-`partition` (-1 when it has none).
+fn position(consumer: &BaseConsumer, topic: &str, partition: i32) -> i64 {
+    consumer
+        .position()
+        .ok()
+        .and_then(|tpl| match tpl.find_partition(topic, partition)?.offset() {
+            Offset::Offset(o) => Some(o),
+            _ => None,
+        })
+        .unwrap_or(-1)
+}
 /// Records applied between progress reports.
 const BATCH: u64 = 10_000;
 
@@ -84,6 +96,9 @@ pub fn restore(
                         }
                     }
                     Some(Err(e)) => return Err(e.into()),
+                    // Under read_committed the log may end with a transaction marker,
+                    // which is never delivered: librdkafka's position moves past it.
+                    None if position(consumer, &topic, partition) >= high => break,
                     None if idle.elapsed() > TIMEOUT => {
                         return Err(Error::Runtime(format!(
                             "restoring {topic}-{partition}: no records for {TIMEOUT:?} at offset {next} of {high}"

@@ -44,6 +44,8 @@ pub(crate) struct Shared {
     pub partitions_of: PartitionsOf,
     pub stop: AtomicBool,
     pub restore_listener: Mutex<Option<Arc<dyn StateRestoreListener>>>,
+    /// This instance's id (`kafka-streams-process-metadata`), set at start.
+    pub process_id: String,
     registry: Mutex<HashMap<String, BTreeMap<i32, StoreHandle>>>,
     threads: Mutex<BTreeMap<String, State>>,
     error: Mutex<Option<String>>,
@@ -177,6 +179,7 @@ impl KafkaStreams {
                 partitions_of: Arc::new(|_| None),
                 stop: AtomicBool::new(false),
                 restore_listener: Mutex::new(None),
+                process_id: String::new(),
                 registry: Mutex::new(HashMap::new()),
                 threads: Mutex::new(BTreeMap::new()),
                 error: Mutex::new(None),
@@ -220,6 +223,9 @@ impl KafkaStreams {
             .ok_or_else(|| Error::Runtime("KafkaStreams is shared before start".into()))?;
         shared.global = Arc::new(global);
         shared.partitions_of = partitions_of;
+        let config = &shared.config;
+        shared.process_id =
+            super::process::process_id(&config.state_dir.join(&config.application_id))?;
         if let Some(reader) = global_reader {
             reader.bootstrap(&self.shared.topology)?;
             let shared = self.shared.clone();

@@ -4,6 +4,13 @@
 //! acknowledged, write the changelog batches and wait again, then commit the input
 //! offsets. A rebalance commits first; tasks reassigned to the same thread keep their
 //! state, new ones are restored from their changelogs.
+//!
+//! Under `processing.guarantee=exactly_once_v2` the producer is transactional (id
+//! `<application.id>-<process id>-<thread index>`, KIP-447): a transaction is always
+//! open, and a commit sends the changelog batches, adds the input offsets with
+//! `send_offsets_to_transaction` and commits — outputs, state and progress become
+//! visible to `read_committed` readers together or not at all. The consumer and the
+//! restore consumer read committed data only.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
@@ -68,6 +75,10 @@ struct ThreadCtx {
     restore: BaseConsumer,
 }
 
+fn txn_error(what: &str, e: rdkafka::error::KafkaError) -> Error {
+    Error::Runtime(format!("{what} the transaction: {e}"))
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -80,7 +91,8 @@ impl ConsumerContext for ThreadCtx {
             self.shared.thread_rebalancing(&self.name);
             let mut st = lock(&self.state);
             if st.error.is_none() {
-                if let Err(e) = commit(consumer, &self.producer, &mut st) {
+                let eos = self.shared.config.exactly_once();
+                if let Err(e) = commit(consumer, &self.producer, &mut st, eos) {
                     st.error = Some(e);
                 }
             }
@@ -208,12 +220,28 @@ fn flush(producer: &Producer_) -> Result<()> {
     }
 }
 
-/// Outputs acknowledged, then changelogs, then input offsets.
+/// The next offset to read of every input partition of the thread's tasks.
+fn consumed_offsets(st: &ThreadState) -> Result<TopicPartitionList> {
+    let mut tpl = TopicPartitionList::new();
+    for task in st.tasks.values() {
+        for (topic, next) in &task.consumed {
+            tpl.add_partition_offset(topic, task.id.partition, Offset::Offset(*next))?;
+        }
+    }
+    Ok(tpl)
+}
+
+/// At least once: outputs acknowledged, then changelogs, then input offsets. Exactly
+/// once: changelogs and input offsets join the open transaction, which commits.
 fn commit<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     producer: &Producer_,
     st: &mut ThreadState,
+    exactly_once: bool,
 ) -> Result<()> {
+    if exactly_once {
+        return commit_transaction(consumer, producer, st);
+    }
     flush(producer)?;
     for task in st.tasks.values_mut() {
         for o in task.changelog_batch() {
@@ -221,12 +249,7 @@ fn commit<C: ConsumerContext>(
         }
     }
     flush(producer)?;
-    let mut tpl = TopicPartitionList::new();
-    for task in st.tasks.values() {
-        for (topic, next) in &task.consumed {
-            tpl.add_partition_offset(topic, task.id.partition, Offset::Offset(*next))?;
-        }
-    }
+    let tpl = consumed_offsets(st)?;
     if tpl.count() > 0 {
         if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
             // The group moved on: the new owner resumes from the changelog markers.
@@ -234,6 +257,38 @@ fn commit<C: ConsumerContext>(
         }
     }
     Ok(())
+}
+
+fn commit_transaction<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    producer: &Producer_,
+    st: &mut ThreadState,
+) -> Result<()> {
+    for task in st.tasks.values_mut() {
+        for o in task.changelog_batch() {
+            send(producer, &o)?;
+        }
+    }
+    let tpl = consumed_offsets(st)?;
+    if tpl.count() > 0 {
+        // The group's generation goes with the offsets: a member fenced by a
+        // rebalance cannot commit them (KIP-447).
+        let group = consumer
+            .group_metadata()
+            .ok_or_else(|| Error::Runtime("the consumer has no group metadata".into()))?;
+        producer
+            .send_offsets_to_transaction(&tpl, &group, FLUSH_TIMEOUT)
+            .map_err(|e| txn_error("adding the input offsets to", e))?;
+    }
+    producer
+        .commit_transaction(FLUSH_TIMEOUT)
+        .map_err(|e| txn_error("committing", e))?;
+    if let Some(f) = lock(&producer.context().failure).take() {
+        return Err(Error::Runtime(f));
+    }
+    producer
+        .begin_transaction()
+        .map_err(|e| txn_error("beginning", e))
 }
 
 fn raw(m: &rdkafka::message::BorrowedMessage<'_>) -> RawRecord {
@@ -257,20 +312,48 @@ fn raw(m: &rdkafka::message::BorrowedMessage<'_>) -> RawRecord {
 
 pub(crate) fn run(shared: Arc<Shared>, name: String) -> Result<()> {
     let config = &shared.config;
-    let producer: Producer_ = config
-        .client("producer")
+    let eos = config.exactly_once();
+    let mut producer_config = config.client("producer");
+    producer_config
         .set("acks", "all")
         .set("enable.idempotence", "true")
         .set("partitioner", "murmur2_random")
-        .set("linger.ms", "5")
-        .create_with_context(DeliveryCtx::default())?;
+        .set("linger.ms", "5");
+    if eos {
+        let index = name.rsplit('-').next().unwrap_or("1");
+        producer_config.set(
+            "transactional.id",
+            format!("{}-{}-{index}", config.application_id, shared.process_id),
+        );
+        if !config.props.contains_key("producer.transaction.timeout.ms") {
+            // Kafka Streams' default under exactly-once.
+            producer_config.set("transaction.timeout.ms", "10000");
+        }
+    }
+    let producer: Producer_ = producer_config.create_with_context(DeliveryCtx::default())?;
+    if eos {
+        // Fences this thread's previous life and aborts what it left open, before any
+        // changelog is restored.
+        producer
+            .init_transactions(FLUSH_TIMEOUT)
+            .map_err(|e| txn_error("initializing", e))?;
+        producer
+            .begin_transaction()
+            .map_err(|e| txn_error("beginning", e))?;
+    }
     let producer = Arc::new(producer);
-    let restore: BaseConsumer = config
-        .assign_only_consumer("restore.consumer")
-        // It reads to a known end: a long-poll only delays the next partition's restore
-        // (by 500 ms each with librdkafka's default).
-        .set("fetch.wait.max.ms", "10")
-        .create()?;
+    let mut restore_config = config.assign_only_consumer("restore.consumer");
+    // It reads to a known end: a long-poll only delays the next partition's restore
+    // (by 500 ms each with librdkafka's default).
+    restore_config.set("fetch.wait.max.ms", "10");
+    let mut consumer_config = config.client("consumer");
+    if eos {
+        restore_config.set("isolation.level", "read_committed");
+        if !config.props.contains_key("consumer.isolation.level") {
+            consumer_config.set("isolation.level", "read_committed");
+        }
+    }
+    let restore: BaseConsumer = restore_config.create()?;
     let state = Arc::new(Mutex::new(ThreadState::default()));
     let ctx = ThreadCtx {
         shared: shared.clone(),
@@ -279,8 +362,7 @@ pub(crate) fn run(shared: Arc<Shared>, name: String) -> Result<()> {
         producer: producer.clone(),
         restore,
     };
-    let consumer: BaseConsumer<ThreadCtx> = config
-        .client("consumer")
+    let consumer: BaseConsumer<ThreadCtx> = consumer_config
         .set("group.id", &config.application_id)
         .set("client.id", format!("{}-{name}", config.application_id))
         .set("enable.auto.commit", "false")
@@ -370,12 +452,12 @@ pub(crate) fn run(shared: Arc<Shared>, name: String) -> Result<()> {
                 }
             }
             if last_commit.elapsed() >= config.commit_interval {
-                commit(&consumer, &producer, &mut st)?;
+                commit(&consumer, &producer, &mut st, eos)?;
                 last_commit = Instant::now();
             }
         }
         let mut st = lock(&state);
-        commit(&consumer, &producer, &mut st)
+        commit(&consumer, &producer, &mut st, eos)
     })();
     let tasks: Vec<Task> = {
         let mut st = lock(&state);
