@@ -241,7 +241,20 @@ fn read_to_end(c: &BaseConsumer, topic: &str) -> Result<Vec<Fetched>> {
                 let _ = m.headers().map(|h| h.count());
             }
             Some(Err(e)) => return Err(e.into()),
-            None => {}
+            // A transactional topic may end with a marker, which is never delivered;
+            // the consumer's position moves past it.
+            None => {
+                let positions = c.position()?;
+                ends.retain(|p, end| {
+                    let at = positions
+                        .find_partition(topic, *p)
+                        .and_then(|e| match e.offset() {
+                            Offset::Offset(o) => Some(o),
+                            _ => None,
+                        });
+                    at.is_none_or(|at| at < *end)
+                });
+            }
         }
     }
     out.sort_by_key(|f| (f.partition, f.offset));

@@ -73,6 +73,7 @@ async fn ksql(State(st): State<AppState>, Json(req): Json<Value>) -> Response {
         Ok(s) => s,
         Err(e) => return error_response(&e, sql),
     };
+    let props = props_of(&req, "streamsProperties");
     let mut out = Vec::new();
     for s in &statements {
         if matches!(
@@ -84,7 +85,7 @@ async fn ksql(State(st): State<AppState>, Json(req): Json<Value>) -> Response {
             *r.status_mut() = StatusCode::BAD_REQUEST;
             return r;
         }
-        match st.engine.execute_statement(s).await {
+        match st.engine.execute_statement_with(s, &props).await {
             Ok(v) => out.push(v),
             Err(e) => return error_response(&e, &s.text),
         }

@@ -63,6 +63,9 @@ pub enum PerfCommand {
         /// An in-memory store instead of the persistent (fjall) one.
         #[arg(long)]
         in_memory: bool,
+        /// `at_least_once` or `exactly_once_v2`.
+        #[arg(long, default_value = "at_least_once")]
+        processing_guarantee: String,
         #[command(flatten)]
         conn: Connection,
     },
@@ -134,6 +137,7 @@ pub async fn run(cmd: PerfCommand) -> anyhow::Result<()> {
             partitions,
             threads,
             in_memory,
+            processing_guarantee,
             conn,
         } => {
             let args = super::perf_streams::Args {
@@ -143,6 +147,7 @@ pub async fn run(cmd: PerfCommand) -> anyhow::Result<()> {
                 partitions,
                 threads,
                 in_memory,
+                processing_guarantee,
             };
             tokio::task::spawn_blocking(move || super::perf_streams::run(args)).await?
         }

@@ -19,6 +19,7 @@ pub struct Args {
     pub partitions: i32,
     pub threads: usize,
     pub in_memory: bool,
+    pub processing_guarantee: String,
 }
 
 /// Sends a record, waiting while the producer's queue is full.
@@ -94,7 +95,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let state = tempfile::tempdir()?;
     let config = StreamsConfig::new(&app, &a.bootstrap)?
         .with("num.stream.threads", &a.threads.to_string())?
-        .with("state.dir", &state.path().display().to_string())?;
+        .with("state.dir", &state.path().display().to_string())?
+        .with("processing.guarantee", &a.processing_guarantee)?;
     let mut streams = KafkaStreams::new(builder.build(), config);
     let started = Instant::now();
     streams.start().context("starting the count")?;
@@ -102,6 +104,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let reader: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &a.bootstrap)
         .set("group.id", format!("{app}-reader"))
+        // Under exactly-once only committed counts are results.
+        .set("isolation.level", "read_committed")
         .set("fetch.queue.backoff.ms", "10")
         .create()?;
     let per_key = a.num_records / a.keys;
@@ -148,14 +152,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let elapsed = started.elapsed();
     streams.close()?;
     println!(
-        "{} records counted end to end in {:.2} s: {:.0} records/s ({} keys, {} partitions, {} thread(s), {} store)",
+        "{} records counted end to end in {:.2} s: {:.0} records/s ({} keys, {} partitions, {} thread(s), {} store, {})",
         a.num_records,
         elapsed.as_secs_f64(),
         a.num_records as f64 / elapsed.as_secs_f64(),
         a.keys,
         a.partitions,
         a.threads,
-        if a.in_memory { "in-memory" } else { "persistent" }
+        if a.in_memory { "in-memory" } else { "persistent" },
+        a.processing_guarantee
     );
     Ok(())
 }

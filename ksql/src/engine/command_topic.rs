@@ -12,6 +12,14 @@ struct Command {
     statement: String,
     #[serde(rename = "queryId", default, skip_serializing_if = "Option::is_none")]
     query_id: Option<String>,
+    /// The Streams settings the query started with (`processing.guarantee`, ...), so it
+    /// runs the same way after a restart.
+    #[serde(
+        rename = "streamsProperties",
+        default,
+        skip_serializing_if = "std::collections::BTreeMap::is_empty"
+    )]
+    streams_properties: std::collections::BTreeMap<String, String>,
 }
 
 impl Engine {
@@ -20,11 +28,13 @@ impl Engine {
         inner: &mut Inner,
         s: &crate::parser::ast::ParsedStatement,
         query_id: Option<&str>,
+        streams_properties: &std::collections::BTreeMap<String, String>,
     ) -> Result<()> {
         inner.sequence += 1;
         let cmd = Command {
             statement: s.text.clone(),
             query_id: query_id.map(str::to_string),
+            streams_properties: streams_properties.clone(),
         };
         let value = serde_json::to_vec(&cmd).map_err(|e| Error::Engine(e.to_string()))?;
         let key = json!({"sequence": inner.sequence}).to_string();
@@ -72,6 +82,7 @@ impl Engine {
                 let origin = Origin {
                     query_id: cmd.query_id.clone(),
                     replay: true,
+                    props: cmd.streams_properties.clone(),
                 };
                 if let Err(e) = self.execute_locked(&mut inner, &s, origin).await {
                     tracing::warn!(statement = %s.text, "command topic: replay failed: {e}");

@@ -205,7 +205,7 @@ impl Engine {
         }
         inner.catalog.sources.insert(name.clone(), source);
         if !origin.replay {
-            self.record(inner, s, None).await?;
+            self.record(inner, s, None, &Default::default()).await?;
         }
         let what = if *kind == SourceKind::Stream {
             "Stream"
@@ -264,7 +264,7 @@ impl Engine {
             self.kafka.delete_topic(&source.topic).await?;
         }
         if !origin.replay {
-            self.record(inner, s, None).await?;
+            self.record(inner, s, None, &Default::default()).await?;
         }
         Ok(status(
             &s.text,

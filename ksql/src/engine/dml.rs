@@ -157,6 +157,7 @@ impl Engine {
                 .create_topic(&sink.topic, partitions, compact)
                 .await?;
         }
+        let query_props = streams_props(&inner.props, &origin.props);
         let streams = {
             let (c, service, bootstrap, dir) = (
                 compiled.clone(),
@@ -164,12 +165,7 @@ impl Engine {
                 self.config.bootstrap_servers.clone(),
                 self.config.state_dir.clone(),
             );
-            let props: Vec<(String, String)> = inner
-                .props
-                .iter()
-                .filter(|(k, _)| is_streams_prop(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+            let props: Vec<(String, String)> = query_props.clone().into_iter().collect();
             tokio::task::spawn_blocking(move || {
                 persistent::start(&c, &service, &bootstrap, &dir, &props)
             })
@@ -194,7 +190,7 @@ impl Engine {
         );
         inner.running.insert(query_id.clone(), Running { streams });
         if !origin.replay {
-            self.record(inner, s, Some(&query_id)).await?;
+            self.record(inner, s, Some(&query_id), &query_props).await?;
         }
         Ok(status(
             &s.text,
@@ -291,7 +287,24 @@ impl Engine {
     }
 }
 
-/// Properties SET in a session that configure the Streams runtime of new queries.
+/// The Streams settings of a new persistent query: the session's SET properties, then
+/// the request's (which win), by Kafka Streams name — ksqlDB's `ksql.streams.` prefix
+/// is accepted too (`ksql.streams.processing.guarantee` = `processing.guarantee`).
+fn streams_props(
+    session: &std::collections::BTreeMap<String, String>,
+    request: &std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
+    session
+        .iter()
+        .chain(request)
+        .filter_map(|(k, v)| {
+            let k = k.strip_prefix("ksql.streams.").unwrap_or(k);
+            is_streams_prop(k).then(|| (k.to_string(), v.clone()))
+        })
+        .collect()
+}
+
+/// Properties that configure the Streams runtime of new queries.
 fn is_streams_prop(k: &str) -> bool {
     matches!(
         k,

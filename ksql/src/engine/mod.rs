@@ -72,6 +72,8 @@ pub(crate) struct Origin {
     /// The query id the command topic recorded for this statement.
     pub query_id: Option<String>,
     pub replay: bool,
+    /// The request's `streamsProperties` (or those the command topic recorded).
+    pub props: std::collections::BTreeMap<String, String>,
 }
 
 impl Engine {
@@ -107,8 +109,22 @@ impl Engine {
     }
 
     pub async fn execute_statement(&self, s: &ParsedStatement) -> Result<Value> {
+        self.execute_statement_with(s, &Default::default()).await
+    }
+
+    /// [`Engine::execute_statement`] with a request's `streamsProperties`, which
+    /// configure a persistent query it starts (ksqlDB's overwrite properties).
+    pub async fn execute_statement_with(
+        &self,
+        s: &ParsedStatement,
+        props: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Value> {
         let mut inner = self.inner.lock().await;
-        self.execute_locked(&mut inner, s, Origin::default()).await
+        let origin = Origin {
+            props: props.clone(),
+            ..Origin::default()
+        };
+        self.execute_locked(&mut inner, s, origin).await
     }
 
     pub(crate) async fn execute_locked(
@@ -148,7 +164,7 @@ impl Engine {
                     self.terminate(inner, id).await?;
                 }
                 if !origin.replay {
-                    self.record(inner, s, None).await?;
+                    self.record(inner, s, None, &Default::default()).await?;
                 }
                 Ok(status(text, "Query terminated.", None))
             }

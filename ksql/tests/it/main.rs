@@ -1,5 +1,6 @@
 mod cases;
 mod common;
+mod exactly_once;
 mod functions;
 mod rest;
 mod restart;
