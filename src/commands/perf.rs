@@ -247,6 +247,9 @@ fn produce(conn: &Connection, load: &Load) -> anyhow::Result<()> {
     for i in 0..n {
         if let Some((_, every)) = &load.transactions {
             if txn_start.elapsed() >= *every {
+                // flush serves delivery reports on this thread; commit_transaction
+                // alone waits for the poll thread's next round (100 ms).
+                producer.flush(TXN_TIMEOUT).context("flushing")?;
                 producer
                     .commit_transaction(TXN_TIMEOUT)
                     .context("committing")?;

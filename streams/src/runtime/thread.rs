@@ -280,12 +280,12 @@ fn commit_transaction<C: ConsumerContext>(
             .send_offsets_to_transaction(&tpl, &group, FLUSH_TIMEOUT)
             .map_err(|e| txn_error("adding the input offsets to", e))?;
     }
+    // Flushing here serves the delivery reports on this thread; commit_transaction
+    // alone waits for the ThreadedProducer's poll loop (every 100 ms) to serve them.
+    flush(producer)?;
     producer
         .commit_transaction(FLUSH_TIMEOUT)
         .map_err(|e| txn_error("committing", e))?;
-    if let Some(f) = lock(&producer.context().failure).take() {
-        return Err(Error::Runtime(f));
-    }
     producer
         .begin_transaction()
         .map_err(|e| txn_error("beginning", e))
