@@ -380,6 +380,7 @@ async fn plugins() -> Json<Json_> {
 }
 
 async fn validate(
+    State(w): W,
     Path(plugin): Path<String>,
     payload: Result<Json<Json_>, JsonRejection>,
 ) -> ApiResult<Json<Json_>> {
@@ -399,7 +400,7 @@ async fn validate(
     config
         .entry("connector.class".into())
         .or_insert(class.clone());
-    let errors = config::validate(&config);
+    let errors = config::validate(&config, w.exactly_once_source());
     let mut names: Vec<String> = ["name", "connector.class", "tasks.max"]
         .iter()
         .map(|s| s.to_string())

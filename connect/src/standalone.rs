@@ -76,6 +76,11 @@ impl Standalone {
     ) -> Result<Standalone> {
         let (listener, config) = crate::rest::bind(config).await?;
         let rest_addr = config.listen;
+        use crate::runtime::exactly_once::{SourceSupport, SOURCE_SUPPORT};
+        if SourceSupport::from_props(&config.props)? != SourceSupport::Disabled {
+            // As in Kafka Connect: a distributed worker's setting.
+            tracing::warn!("{SOURCE_SUPPORT} applies to distributed workers only; standalone source tasks deliver at least once");
+        }
         let worker = Worker::new(config)?;
         for (name, c) in connectors {
             worker.create(&name, c).await?;

@@ -7,4 +7,6 @@ pub mod traits;
 
 pub use data::{Field, Schema, SchemaType, Value};
 pub use record::{ConnectRecord, Header, JsonMap, SinkRecord, SourceRecord};
-pub use traits::{Config, OffsetReader, SinkConnector, SinkTask, SourceConnector, SourceTask};
+pub use traits::{
+    Config, ExactlyOnceSupport, OffsetReader, SinkConnector, SinkTask, SourceConnector, SourceTask,
+};

@@ -16,6 +16,16 @@ pub trait OffsetReader: Send + Sync {
     fn offset(&self, partition: &JsonMap) -> Option<JsonMap>;
 }
 
+/// Whether a source connector delivers exactly once when its records and offsets are
+/// committed in one transaction (KIP-618's `SourceConnector.exactlyOnceSupport`): a
+/// connector supports it when, restarted from its last committed offset, it emits
+/// exactly what followed that offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExactlyOnceSupport {
+    Supported,
+    Unsupported,
+}
+
 #[async_trait]
 pub trait SourceConnector: Send + Sync {
     /// Checks the connector config; errors name the field.
@@ -23,6 +33,11 @@ pub trait SourceConnector: Send + Sync {
     /// At most `max_tasks` task configs.
     fn task_configs(&self, config: &Config, max_tasks: usize) -> Result<Vec<Config>>;
     fn create_task(&self) -> Box<dyn SourceTask>;
+    /// Exactly-once support with this config; `None`: the connector does not say, so
+    /// `exactly.once.support=required` is refused (Kafka's preflight check).
+    fn exactly_once_support(&self, _config: &Config) -> Option<ExactlyOnceSupport> {
+        None
+    }
 }
 
 #[async_trait]

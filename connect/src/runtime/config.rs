@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use super::exactly_once::SourceSupport;
 use crate::api::Config;
 use crate::connectors;
 use crate::error::{Error, Result};
@@ -89,7 +90,7 @@ const COMMON_KEYS: &[&str] = &[
     "topics.regex",
     "exactly.once.support",
     "transaction.boundary",
-    "offsets.storage.topic",
+    "transaction.boundary.interval.ms",
     "topic.creation.groups",
 ];
 const COMMON_PREFIXES: &[&str] = &[
@@ -104,8 +105,9 @@ const COMMON_PREFIXES: &[&str] = &[
     "topic.creation.",
 ];
 
-/// Per-field problems with a connector config; empty when it is valid.
-pub fn validate(config: &Config) -> Vec<(String, String)> {
+/// Per-field problems with a connector config; empty when it is valid. `exactly_once`
+/// is the worker's `exactly.once.source.support` (always disabled in standalone mode).
+pub fn validate(config: &Config, exactly_once: SourceSupport) -> Vec<(String, String)> {
     let mut errors = Vec::new();
     let class = config
         .get("connector.class")
@@ -180,7 +182,22 @@ pub fn validate(config: &Config) -> Vec<(String, String)> {
             _ => {}
         }
     }
+    if config.contains_key("offsets.storage.topic") {
+        errors.push((
+            "offsets.storage.topic".into(),
+            "Invalid value for configuration offsets.storage.topic: a connector-specific offsets topic is not supported; \
+             source offsets are kept in the worker's offset.storage.topic"
+                .into(),
+        ));
+    }
     let connector = plugin.instantiate();
+    if let connectors::Connector::Source(c) = &connector {
+        errors.extend(super::exactly_once::validate(
+            config,
+            c.as_ref(),
+            exactly_once,
+        ));
+    }
     let own = match &connector {
         connectors::Connector::Source(c) => c.validate(config),
         connectors::Connector::Sink(c) => c.validate(config),

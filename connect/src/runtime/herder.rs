@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 
 use super::config::WorkerConfig;
+use super::exactly_once::SourceSupport;
 use super::worker::{ConnectorStatus, Worker};
 use crate::api::{Config, JsonMap};
 use crate::error::Result;
@@ -13,6 +14,10 @@ use crate::error::Result;
 #[async_trait]
 pub trait Herder: Send + Sync {
     fn config(&self) -> &WorkerConfig;
+    /// The worker's `exactly.once.source.support`; standalone workers have none.
+    fn exactly_once_source(&self) -> SourceSupport {
+        SourceSupport::Disabled
+    }
     /// Creates a connector; `Err(AlreadyExists)` if the name is taken.
     async fn create(&self, name: &str, config: Config) -> Result<()>;
     /// Creates or reconfigures; true when created.

@@ -86,8 +86,12 @@ impl KafkaLog {
             .set("enable.idempotence", "true")
             .set("linger.ms", "0")
             .create()?;
+        // read_committed: exactly-once source tasks write offsets in transactions, and
+        // an offset is real only once its records are (Kafka's offset log does the same).
+        // A log without transactions reads the same either way.
         let consumer: BaseConsumer = client
             .clone()
+            .set("isolation.level", "read_committed")
             .set("group.id", format!("{}-reader", spec.topic))
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
@@ -97,6 +101,7 @@ impl KafkaLog {
         let watermarks: Arc<BaseConsumer> = Arc::new(
             client
                 .clone()
+                .set("isolation.level", "read_committed")
                 .set("group.id", format!("{}-watermarks", spec.topic))
                 .create()?,
         );
@@ -151,7 +156,29 @@ impl KafkaLog {
                                 progress_tx.send_replace(n);
                             }
                             Some(Err(e)) => tracing::warn!(%topic, error = %e, "reading the log"),
-                            None => {}
+                            // A transaction's marker is never delivered, but the
+                            // position moves past it: the end of a log may be one.
+                            None => {
+                                let Ok(at) = consumer.position() else {
+                                    continue;
+                                };
+                                let mut moved = false;
+                                let mut pos = positions.lock().unwrap_or_else(|p| p.into_inner());
+                                for e in at.elements_for_topic(&topic) {
+                                    if let Offset::Offset(o) = e.offset() {
+                                        let known = pos.entry(e.partition()).or_insert(0);
+                                        if o > *known {
+                                            *known = o;
+                                            moved = true;
+                                        }
+                                    }
+                                }
+                                drop(pos);
+                                if moved {
+                                    n += 1;
+                                    progress_tx.send_replace(n);
+                                }
+                            }
                         }
                     }
                 })

@@ -6,12 +6,14 @@ pub mod config;
 pub mod connector_offsets;
 pub mod distributed;
 pub mod errors;
+pub mod exactly_once;
 pub mod herder;
 pub mod kafka_log;
 pub mod offsets;
 pub mod sink;
 mod sink_fetch;
 pub mod source;
+mod source_transactional;
 pub mod task;
 pub mod worker;
 

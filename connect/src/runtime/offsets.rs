@@ -115,6 +115,23 @@ impl OffsetStore {
         self.offsets.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The offsets topic (distributed mode); `None` for a file.
+    pub fn topic(&self) -> Option<&str> {
+        match &self.backend {
+            Backend::File(_) => None,
+            Backend::Topic(log) => Some(log.topic()),
+        }
+    }
+
+    /// Takes in offsets another producer wrote to the topic (an exactly-once task's
+    /// transaction), so this worker's tasks see them before the reader applies them.
+    pub fn remember(&self, connector: &str, updates: &[(JsonMap, JsonMap)]) {
+        let mut map = self.lock();
+        for (partition, offset) in updates {
+            map.insert(key(connector, partition), offset.clone());
+        }
+    }
+
     pub fn get(&self, connector: &str, partition: &JsonMap) -> Option<JsonMap> {
         self.lock().get(&key(connector, partition)).cloned()
     }

@@ -18,7 +18,7 @@ use crate::converters::{self, Converter};
 use crate::error::{Error, Result};
 use crate::transforms::{Chain, RecordContext};
 
-struct StoreReader<'a>(&'a TaskCtx);
+pub(super) struct StoreReader<'a>(pub(super) &'a TaskCtx);
 
 impl OffsetReader for StoreReader<'_> {
     fn offset(&self, partition: &JsonMap) -> Option<JsonMap> {
@@ -27,12 +27,15 @@ impl OffsetReader for StoreReader<'_> {
 }
 
 pub async fn run(ctx: TaskCtx, connector: Arc<dyn SourceConnector>) {
-    let result = source_loop(&ctx, connector).await;
+    let result = match ctx.worker.exactly_once_group.clone() {
+        Some(group) => super::source_transactional::source_loop(&ctx, connector, &group).await,
+        None => source_loop(&ctx, connector).await,
+    };
     ctx.finish(result);
 }
 
 /// A converted record ready to send.
-struct Outgoing {
+pub(super) struct Outgoing {
     topic: String,
     partition: Option<i32>,
     key: Option<Vec<u8>>,
@@ -264,9 +267,9 @@ impl InFlight {
     }
 }
 
-type Delivery = <DeliveryFuture as Future>::Output;
+pub(super) type Delivery = <DeliveryFuture as Future>::Output;
 
-fn delivered(result: Delivery) -> Result<()> {
+pub(super) fn delivered(result: Delivery) -> Result<()> {
     match result {
         Ok(Ok(_)) => Ok(()),
         Ok(Err((e, m))) => Err(Error::Task(format!(
@@ -279,7 +282,7 @@ fn delivered(result: Delivery) -> Result<()> {
     }
 }
 
-fn convert(
+pub(super) fn convert(
     r: crate::api::ConnectRecord,
     chain: &Chain,
     key_conv: &mut dyn Converter,
@@ -305,7 +308,7 @@ fn convert(
     }))
 }
 
-async fn send(
+pub(super) async fn send(
     producer: &FutureProducer,
     out: Outgoing,
 ) -> Result<rdkafka::producer::DeliveryFuture> {

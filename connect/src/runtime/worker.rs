@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::config::{self, WorkerConfig};
+use super::exactly_once::SourceSupport;
 use super::offsets::OffsetStore;
 use super::task::{State, TargetState, TaskCtx, TaskStatus};
 use super::{connector_offsets, sink, source};
@@ -20,6 +21,9 @@ use crate::error::{Error, Result};
 pub struct WorkerShared {
     pub config: WorkerConfig,
     pub offsets: OffsetStore,
+    /// The group id when source tasks run exactly once (distributed mode with
+    /// `exactly.once.source.support=enabled`): their transactional ids start with it.
+    pub exactly_once_group: Option<String>,
 }
 
 /// A running task, as the worker holds it.
@@ -102,13 +106,22 @@ impl Worker {
     /// A standalone worker: source offsets in `offset.storage.file.filename`.
     pub fn new(config: WorkerConfig) -> Result<Arc<Worker>> {
         let offsets = OffsetStore::open(config.offset_storage_file.clone())?;
-        Ok(Worker::with_offsets(config, offsets))
+        Ok(Worker::with_offsets(config, offsets, None))
     }
 
-    /// A worker keeping source offsets in the given store.
-    pub fn with_offsets(config: WorkerConfig, offsets: OffsetStore) -> Arc<Worker> {
+    /// A worker keeping source offsets in the given store; with `exactly_once_group`,
+    /// its source tasks are transactional.
+    pub fn with_offsets(
+        config: WorkerConfig,
+        offsets: OffsetStore,
+        exactly_once_group: Option<String>,
+    ) -> Arc<Worker> {
         Arc::new(Worker {
-            shared: Arc::new(WorkerShared { config, offsets }),
+            shared: Arc::new(WorkerShared {
+                config,
+                offsets,
+                exactly_once_group,
+            }),
             connectors: tokio::sync::Mutex::new(BTreeMap::new()),
         })
     }
@@ -198,7 +211,7 @@ impl Worker {
             return Err(Error::config("name", "a connector needs a name"));
         }
         config.insert("name".into(), name.to_string());
-        let errors = config::validate(&config);
+        let errors = config::validate(&config, SourceSupport::Disabled);
         if !errors.is_empty() {
             return Err(invalid(errors));
         }
@@ -236,7 +249,7 @@ impl Worker {
         }
         let mut config = config;
         config.insert("name".into(), name.to_string());
-        let errors = config::validate(&config);
+        let errors = config::validate(&config, SourceSupport::Disabled);
         if !errors.is_empty() {
             return Err(invalid(errors));
         }

@@ -23,6 +23,7 @@ pub async fn broker(dir: &Path) -> BrokerHandle {
         .and_then(|c| c.with_property("listeners", "PLAINTEXT://127.0.0.1:0"))
         .and_then(|c| c.with_property("group.initial.rebalance.delay.ms", "0"))
         .and_then(|c| c.with_property("offsets.topic.num.partitions", "3"))
+        .and_then(|c| c.with_property("transaction.state.log.num.partitions", "3"))
         .unwrap();
     Broker::start(config).await.unwrap()
 }

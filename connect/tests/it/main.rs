@@ -4,6 +4,7 @@
 mod common;
 mod distributed;
 mod errors;
+mod exactly_once;
 mod file_roundtrip;
 mod pg;
 mod pgoutput;

@@ -4,7 +4,9 @@ pub mod config;
 pub mod sink;
 pub mod source;
 
-use crate::api::{Config, SinkConnector, SinkTask, SourceConnector, SourceTask};
+use crate::api::{
+    Config, ExactlyOnceSupport, SinkConnector, SinkTask, SourceConnector, SourceTask,
+};
 use crate::error::Result;
 use config::{FileSinkConfig, FileSourceConfig};
 
@@ -20,6 +22,11 @@ impl SourceConnector for FileStreamSourceConnector {
     }
     fn create_task(&self) -> Box<dyn SourceTask> {
         Box::new(source::FileStreamSourceTask::new())
+    }
+    /// Restarted at its committed position it reads on from there, as Kafka's
+    /// FileStreamSourceConnector (which answers SUPPORTED).
+    fn exactly_once_support(&self, _config: &Config) -> Option<ExactlyOnceSupport> {
+        Some(ExactlyOnceSupport::Supported)
     }
 }
 

@@ -26,8 +26,8 @@ use super::pgoutput::{format_lsn, Datum};
 use super::sql::{ident, table as table_ident};
 use super::types::{schema_for, value_for};
 use crate::api::{
-    Config, ConnectRecord, Field, JsonMap, OffsetReader, Schema, SchemaType, SourceConnector,
-    SourceRecord, SourceTask, Value,
+    Config, ConnectRecord, ExactlyOnceSupport, Field, JsonMap, OffsetReader, Schema, SchemaType,
+    SourceConnector, SourceRecord, SourceTask, Value,
 };
 use crate::error::{Error, Result};
 
@@ -43,6 +43,17 @@ impl SourceConnector for PostgresCdcConnector {
     }
     fn create_task(&self) -> Box<dyn SourceTask> {
         Box::new(PostgresCdcTask::default())
+    }
+    /// The stream resumes after the committed (commit LSN, change index), so it repeats
+    /// nothing; an interrupted snapshot starts over (as Debezium's does) and would repeat
+    /// the rows of its committed transactions.
+    fn exactly_once_support(&self, config: &Config) -> Option<ExactlyOnceSupport> {
+        let c = CdcConfig::parse(config).ok()?;
+        Some(if c.snapshot == SnapshotMode::Never {
+            ExactlyOnceSupport::Supported
+        } else {
+            ExactlyOnceSupport::Unsupported
+        })
     }
 }
 

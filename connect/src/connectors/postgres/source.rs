@@ -18,8 +18,8 @@ use super::source_config::{Mode, SourceConfig};
 use super::sql::{ident, table as table_ident};
 use super::types::{schema_for, value_for};
 use crate::api::{
-    Config, ConnectRecord, Field, JsonMap, OffsetReader, Schema, SourceConnector, SourceRecord,
-    SourceTask, Value,
+    Config, ConnectRecord, ExactlyOnceSupport, Field, JsonMap, OffsetReader, Schema,
+    SourceConnector, SourceRecord, SourceTask, Value,
 };
 use crate::error::{Error, Result};
 
@@ -50,6 +50,16 @@ impl SourceConnector for PostgresSourceConnector {
     }
     fn create_task(&self) -> Box<dyn SourceTask> {
         Box::new(PostgresSourceTask::default())
+    }
+    /// Each query starts after the committed offset, so a restart repeats nothing —
+    /// except in bulk mode, which copies whole tables every poll.
+    fn exactly_once_support(&self, config: &Config) -> Option<ExactlyOnceSupport> {
+        let c = SourceConfig::parse(config).ok()?;
+        Some(if c.mode == Mode::Bulk {
+            ExactlyOnceSupport::Unsupported
+        } else {
+            ExactlyOnceSupport::Supported
+        })
     }
 }
 

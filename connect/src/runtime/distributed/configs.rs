@@ -2,7 +2,8 @@
 //! Connect's record formats: `connector-<name>` {"properties"}, `task-<name>-<n>`
 //! {"properties"}, `commit-<name>` {"tasks"}, `target-state-<name>` {"state",
 //! "state.v2"}, `restart-connector-<name>` {"include-tasks", "only-failed"} — and
-//! `restart-task-<name>-<n>`, Runnel's own, for one task's restart.
+//! `tasks-fencing-<name>` {"task-count"} (KIP-618: the previous task set is fenced) —
+//! and `restart-task-<name>-<n>`, Runnel's own, for one task's restart.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +25,8 @@ pub enum ConfigEvent {
         only_failed: bool,
     },
     RestartTask(String, usize),
+    /// The connector's previous task generation was fenced: its tasks may start.
+    Fenced(String),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -34,6 +37,12 @@ pub struct ConnectorEntry {
     pub tasks: Vec<Config>,
     /// Task configs written but not yet committed.
     pending: BTreeMap<usize, Config>,
+    /// The task count of the last `tasks-fencing-<name>` record: how many transactional
+    /// ids the next fencing covers.
+    pub fenced_task_count: Option<usize>,
+    /// Task configs were committed after the last fencing: with exactly-once source
+    /// support, the tasks wait until the connector's owner fences the previous ones.
+    pub pending_fencing: bool,
 }
 
 impl ConnectorEntry {
@@ -68,6 +77,9 @@ pub fn restart_key(name: &str) -> String {
 pub fn restart_task_key(name: &str, id: usize) -> String {
     format!("restart-task-{name}-{id}")
 }
+pub fn task_count_key(name: &str) -> String {
+    format!("tasks-fencing-{name}")
+}
 
 pub fn properties_value(config: &Config) -> Vec<u8> {
     json!({ "properties": config }).to_string().into_bytes()
@@ -86,6 +98,9 @@ pub fn target_value(t: TargetState) -> Vec<u8> {
     json!({ "state": v1, "state.v2": v2 })
         .to_string()
         .into_bytes()
+}
+pub fn task_count_value(tasks: usize) -> Vec<u8> {
+    json!({ "task-count": tasks }).to_string().into_bytes()
 }
 pub fn restart_value(include_tasks: bool, only_failed: bool) -> Vec<u8> {
     json!({ "include-tasks": include_tasks, "only-failed": only_failed })
@@ -183,6 +198,13 @@ impl ConfigState {
             let (name, id) = split_task(rest)?;
             return Some(ConfigEvent::RestartTask(name.to_string(), id));
         }
+        if let Some(name) = key.strip_prefix("tasks-fencing-") {
+            let n = doc?.get("task-count")?.as_u64()? as usize;
+            let entry = self.connectors.get_mut(name)?;
+            entry.fenced_task_count = Some(n);
+            entry.pending_fencing = false;
+            return Some(ConfigEvent::Fenced(name.to_string()));
+        }
         if let Some(rest) = key.strip_prefix("task-") {
             let (name, id) = split_task(rest)?;
             let config = doc.as_ref().and_then(properties)?;
@@ -200,6 +222,7 @@ impl ConfigState {
             }
             entry.tasks = tasks;
             entry.pending.clear();
+            entry.pending_fencing = true;
             return Some(ConfigEvent::Rebalance);
         }
         None
@@ -248,6 +271,14 @@ mod tests {
         assert_eq!(e.tasks.len(), 2);
         assert_eq!(e.tasks[1].get("file").map(String::as_str), Some("b"));
         assert_eq!(e.target(), TargetState::Started);
+        assert!(e.pending_fencing);
+        assert_eq!(
+            s.apply(4, b"tasks-fencing-my-conn", Some(&task_count_value(2))),
+            Some(ConfigEvent::Fenced("my-conn".into()))
+        );
+        let e = s.live("my-conn").unwrap();
+        assert!(!e.pending_fencing);
+        assert_eq!(e.fenced_task_count, Some(2));
         s.apply(
             4,
             b"target-state-my-conn",

@@ -18,6 +18,7 @@ use super::{lock, DistributedHerder, Local};
 use crate::connectors::{self, Connector};
 use crate::error::{Error, Result};
 use crate::runtime::config as wconfig;
+use crate::runtime::exactly_once::{fence_producers, transactional_id, SourceSupport};
 use crate::runtime::task::{State, TargetState};
 
 /// How often statuses are compared with what was last written.
@@ -89,6 +90,7 @@ pub(super) async fn run(
                         h.restart_local(&name, include_tasks, only_failed).await
                     }
                     ConfigEvent::RestartTask(name, id) => h.restart_local_task(&name, id).await,
+                    ConfigEvent::Fenced(name) => h.start_fenced(&name).await,
                 },
                 _ = publish.tick() => h.publish_statuses().await,
             }
@@ -145,6 +147,14 @@ async fn join_and_sync(
     Ok(Some(assignment))
 }
 
+fn is_source(config: &crate::api::Config) -> bool {
+    let class = config
+        .get("connector.class")
+        .map(String::as_str)
+        .unwrap_or("");
+    connectors::find(class).is_ok_and(|p| p.kind == "source")
+}
+
 fn instantiate(config: &crate::api::Config) -> Result<Connector> {
     let class = config
         .get("connector.class")
@@ -168,7 +178,7 @@ impl DistributedHerder {
         let mut local = self.local.lock().await;
         local.connectors = a.connectors.clone();
         for name in &a.connectors {
-            if let Err(e) = self.reconcile(name).await {
+            if let Err(e) = self.reconcile_and_fence(name).await {
                 tracing::error!(connector = %name, error = %e, "connector failed");
                 local.failures.insert(name.clone(), e.to_string());
             }
@@ -178,14 +188,71 @@ impl DistributedHerder {
         }
     }
 
-    /// The connector's owner splits its work into task configs and, where they changed,
-    /// writes them and their commit record — which makes the group rebalance.
-    async fn reconcile(&self, name: &str) -> Result<()> {
+    /// Brings the connector's task configs up to date; when they are current, fences
+    /// the previous task generation if that is still to do.
+    async fn reconcile_and_fence(&self, name: &str) -> Result<()> {
+        if !self.reconcile(name).await? {
+            self.fence_zombies(name).await?;
+        }
+        Ok(())
+    }
+
+    /// KIP-618's zombie fencing, by the connector's owner once the previous task
+    /// generation stopped (the eager rebalance released every task): every transactional
+    /// id of that generation is fenced, then the new task count is recorded, which lets
+    /// the new tasks start wherever they were assigned.
+    async fn fence_zombies(&self, name: &str) -> Result<()> {
+        if !self.settings.exactly_once.fences() {
+            return Ok(());
+        }
         let Some(entry) = lock(&self.configs).live(name).cloned() else {
             return Ok(());
         };
-        if entry.target() == TargetState::Stopped {
+        let config = entry.config.clone().unwrap_or_default();
+        if !entry.pending_fencing || entry.target() == TargetState::Stopped || !is_source(&config) {
             return Ok(());
+        }
+        let ids: Vec<String> = (0..entry.fenced_task_count.unwrap_or(0))
+            .map(|t| transactional_id(&self.settings.group_id, name, t))
+            .collect();
+        tracing::info!(connector = %name, fenced = ?ids, tasks = entry.tasks.len(), "fencing out the previous task generation");
+        let mut client = rdkafka::ClientConfig::new();
+        client.set("bootstrap.servers", &self.worker.config().bootstrap_servers);
+        for (k, v) in wconfig::with_prefix(&self.worker.config().props, "producer.") {
+            client.set(k, v);
+        }
+        fence_producers(client, ids).await?;
+        self.config_log
+            .send(
+                &configs::task_count_key(name),
+                Some(&configs::task_count_value(entry.tasks.len())),
+            )
+            .await?;
+        self.config_log.read_to_end().await
+    }
+
+    /// Starts the tasks that waited for their connector's fencing.
+    async fn start_fenced(&self, name: &str) {
+        let mut local = self.local.lock().await;
+        let (ready, waiting): (Vec<_>, Vec<_>) = local
+            .awaiting_fencing
+            .drain(..)
+            .partition(|(n, _)| n == name);
+        local.awaiting_fencing = waiting;
+        for (n, id) in ready {
+            self.start_task(&mut local, &n, id);
+        }
+    }
+
+    /// The connector's owner splits its work into task configs and, where they changed,
+    /// writes them and their commit record — which makes the group rebalance. True when
+    /// it wrote.
+    async fn reconcile(&self, name: &str) -> Result<bool> {
+        let Some(entry) = lock(&self.configs).live(name).cloned() else {
+            return Ok(false);
+        };
+        if entry.target() == TargetState::Stopped {
+            return Ok(false);
         }
         let config = entry.config.unwrap_or_default();
         let max = wconfig::tasks_max(&config);
@@ -195,7 +262,7 @@ impl DistributedHerder {
         };
         wanted.truncate(max);
         if wanted == entry.tasks {
-            return Ok(());
+            return Ok(false);
         }
         for (id, t) in wanted.iter().enumerate() {
             self.config_log
@@ -210,7 +277,8 @@ impl DistributedHerder {
                 &configs::commit_key(name),
                 Some(&configs::commit_value(wanted.len())),
             )
-            .await
+            .await?;
+        Ok(true)
     }
 
     fn start_task(&self, local: &mut Local, name: &str, id: usize) {
@@ -226,6 +294,14 @@ impl DistributedHerder {
         }
         let target = entry.target();
         let config = entry.config.unwrap_or_default();
+        if entry.pending_fencing
+            && self.settings.exactly_once == SourceSupport::Enabled
+            && is_source(&config)
+        {
+            tracing::info!(connector = %name, task = id, "waiting for the connector to fence out the tasks of its previous generation");
+            local.awaiting_fencing.push((name.to_string(), id));
+            return;
+        }
         match instantiate(&config) {
             Ok(connector) => {
                 let run = self.worker.spawn_task(
@@ -275,7 +351,7 @@ impl DistributedHerder {
         }
         if local.connectors.iter().any(|c| c == name) {
             // Resumed from STOPPED: its task configs may need writing again.
-            if let Err(e) = self.reconcile(name).await {
+            if let Err(e) = self.reconcile_and_fence(name).await {
                 local.failures.insert(name.to_string(), e.to_string());
             }
         }
@@ -287,7 +363,7 @@ impl DistributedHerder {
             && (!only_failed || local.failures.contains_key(name))
         {
             local.failures.remove(name);
-            if let Err(e) = self.reconcile(name).await {
+            if let Err(e) = self.reconcile_and_fence(name).await {
                 local.failures.insert(name.to_string(), e.to_string());
             }
         }

@@ -28,6 +28,7 @@ use self::settings::DistributedSettings;
 use self::status::StatusState;
 use super::config::{self as wconfig, WorkerConfig};
 use super::connector_offsets;
+use super::exactly_once::SourceSupport;
 use super::herder::Herder;
 use super::kafka_log::KafkaLog;
 use super::offsets::OffsetStore;
@@ -44,6 +45,9 @@ pub(crate) struct Local {
     pub tasks: BTreeMap<(String, usize), TaskRun>,
     /// Assigned tasks that are not running because their connector is STOPPED.
     pub idle: Vec<(String, usize)>,
+    /// Assigned exactly-once source tasks waiting for their connector's owner to fence
+    /// the previous task generation.
+    pub awaiting_fencing: Vec<(String, usize)>,
     pub failures: BTreeMap<String, String>,
     /// Status records last written, so only changes are written.
     pub published: BTreeMap<String, Vec<u8>>,
@@ -95,6 +99,8 @@ impl DistributedHerder {
         let mut client = rdkafka::ClientConfig::new();
         client.set("bootstrap.servers", &config.bootstrap_servers);
         let offsets = OffsetStore::open_topic(client.clone(), settings.offsets.clone()).await?;
+        let exactly_once_group =
+            (settings.exactly_once == SourceSupport::Enabled).then(|| settings.group_id.clone());
 
         let configs: Arc<Mutex<ConfigState>> = Arc::default();
         let (events_tx, events) = mpsc::unbounded_channel();
@@ -121,7 +127,7 @@ impl DistributedHerder {
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let herder = Arc::new(DistributedHerder {
-            worker: Worker::with_offsets(config, offsets),
+            worker: Worker::with_offsets(config, offsets, exactly_once_group),
             settings,
             configs,
             config_log,
@@ -160,7 +166,7 @@ impl DistributedHerder {
 
     async fn write_config(&self, name: &str, mut config: Config) -> Result<()> {
         config.insert("name".into(), name.to_string());
-        let errors = wconfig::validate(&config);
+        let errors = wconfig::validate(&config, self.settings.exactly_once);
         if !errors.is_empty() {
             return Err(invalid(errors));
         }
@@ -189,6 +195,10 @@ impl DistributedHerder {
 impl Herder for DistributedHerder {
     fn config(&self) -> &WorkerConfig {
         self.worker.config()
+    }
+
+    fn exactly_once_source(&self) -> SourceSupport {
+        self.settings.exactly_once
     }
 
     async fn create(&self, name: &str, config: Config) -> Result<()> {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::api::Config;
 use crate::error::{Error, Result};
+use crate::runtime::exactly_once::SourceSupport;
 use crate::runtime::kafka_log::LogSpec;
 
 #[derive(Debug, Clone)]
@@ -17,6 +18,8 @@ pub struct DistributedSettings {
     pub session_timeout: Duration,
     pub heartbeat_interval: Duration,
     pub rebalance_timeout: Duration,
+    /// `exactly.once.source.support` (KIP-618).
+    pub exactly_once: SourceSupport,
 }
 
 fn number(props: &Config, key: &str, default: i64) -> Result<i64> {
@@ -76,6 +79,7 @@ impl DistributedSettings {
             session_timeout: millis(props, "session.timeout.ms", 10_000)?,
             heartbeat_interval: millis(props, "heartbeat.interval.ms", 3_000)?,
             rebalance_timeout: millis(props, "rebalance.timeout.ms", 60_000)?,
+            exactly_once: SourceSupport::from_props(props)?,
         })
     }
 }
