@@ -39,7 +39,7 @@ exactly.once.source.support=$mode
 key.converter=org.apache.kafka.connect.storage.StringConverter
 value.converter=org.apache.kafka.connect.storage.StringConverter
 PROPS
-  "$bin" connect distributed "$work/worker-$mode.properties" >"$work/worker-$mode.log" 2>&1 &
+  RUST_LOG=${RUST_LOG:-warn} "$bin" connect distributed "$work/worker-$mode.properties" >"$work/worker-$mode.log" 2>&1 &
   pids+=($!)
   until curl -s "http://127.0.0.1:$rest/" >/dev/null; do sleep 0.1; done
   start=$(date +%s.%N)
