@@ -3,7 +3,9 @@
 # topic on a distributed worker, with exactly.once.source.support=disabled and then
 # =enabled, same broker, same file, same run (release binary). A run ends when the
 # connector's committed offset reaches the file's end (GET /connectors/src/offsets), so
-# both modes are timed to the same point: every line delivered and its offset committed.
+# every mode is timed to the same point: every line delivered and its offset committed.
+# Modes: disabled; enabled (transaction.boundary=poll, one transaction per poll of
+# batch.size lines); interval (enabled, transaction.boundary=interval every 100 ms).
 # Not a test; prints figures. Usage: scripts/bench-connect-eos.sh [LINES] [BATCH_SIZE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +15,8 @@ bin=target/release/runnel
 [ -x "$bin" ] || cargo build --release
 work=$(mktemp -d)
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+# Workers stop before the broker they would otherwise wait for.
+trap 'for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null; wait "${pids[i]}" 2>/dev/null; done; rm -rf "$work"' EXIT
 port=$((20000 + RANDOM % 10000))
 python3 - "$work/input.txt" "$n" <<'PY'
 import sys
@@ -25,7 +28,12 @@ size=$(stat -c %s "$work/input.txt")
 "$bin" broker --data-dir "$work/data" --listen 127.0.0.1:$port >/dev/null 2>&1 &
 pids+=($!)
 sleep 1
-for mode in disabled enabled; do
+for mode in disabled enabled interval; do
+  support=$mode extra=""
+  if [ "$mode" = interval ]; then
+    support=enabled
+    extra=', "transaction.boundary": "interval", "transaction.boundary.interval.ms": "100"'
+  fi
   rest=$((port + 1 + ${#pids[@]}))
   cat > "$work/worker-$mode.properties" <<PROPS
 bootstrap.servers=127.0.0.1:$port
@@ -35,7 +43,7 @@ config.storage.topic=bench-$mode-configs
 offset.storage.topic=bench-$mode-offsets
 status.storage.topic=bench-$mode-status
 offset.flush.interval.ms=100
-exactly.once.source.support=$mode
+exactly.once.source.support=$support
 key.converter=org.apache.kafka.connect.storage.StringConverter
 value.converter=org.apache.kafka.connect.storage.StringConverter
 PROPS
@@ -44,9 +52,10 @@ PROPS
   until curl -s "http://127.0.0.1:$rest/" >/dev/null; do sleep 0.1; done
   start=$(date +%s.%N)
   curl -s -X POST -H 'Content-Type: application/json' "http://127.0.0.1:$rest/connectors" \
-    -d "{\"name\": \"src\", \"config\": {\"connector.class\": \"FileStreamSource\", \"file\": \"$work/input.txt\", \"topic\": \"bench-$mode\", \"batch.size\": \"$batch\"}}" >/dev/null
+    -d "{\"name\": \"src\", \"config\": {\"connector.class\": \"FileStreamSource\", \"file\": \"$work/input.txt\", \"topic\": \"bench-$mode\", \"batch.size\": \"$batch\"$extra}}" >/dev/null
   position() { curl -s "http://127.0.0.1:$rest/connectors/src/offsets" | python3 -c 'import sys,json; o=json.load(sys.stdin).get("offsets",[]); print(o[0]["offset"]["position"] if o else 0)' 2>/dev/null || echo 0; }
   until [ "$(position)" -ge "$size" ]; do sleep 0.1; done
   t=$(echo "$(date +%s.%N) - $start" | bc)
-  echo "exactly.once.source.support=$mode: $n lines (batch.size $batch) in ${t}s = $(echo "$n / $t" | bc) lines/s"
+  kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+  echo "$mode: $n lines (batch.size $batch) in ${t}s = $(echo "$n / $t" | bc) lines/s"
 done

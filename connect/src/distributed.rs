@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::rest::RestServer;
+pub use crate::runtime::distributed::SHUTDOWN_TIMEOUT;
 use crate::runtime::distributed::DistributedHerder;
 use crate::runtime::WorkerConfig;
 

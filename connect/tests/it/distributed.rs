@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 use runnel_connect::distributed::Distributed;
 use runnel_connect::WorkerConfig;
@@ -200,4 +201,43 @@ async fn workers_share_connectors_and_take_over_when_one_leaves() {
 
     b.shutdown().await;
     broker.shutdown().await.unwrap();
+}
+
+/// A worker asked to stop after its cluster went away stops anyway, within Kafka's
+/// bound (`DistributedHerder.stop` waits `worker.sync.timeout.ms` +
+/// `task.shutdown.graceful.timeout.ms` + the connector's graceful shutdown, then gives
+/// up): its final status and offset writes cannot reach a broker, and used to hang
+/// SIGTERM forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_stops_within_its_bound_when_the_cluster_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker(&dir.path().join("broker")).await;
+    let bs = broker.bootstrap();
+    create_topics(&bs, &["lines"]).await;
+    let w = Distributed::start(distributed_config(&bs)).await.unwrap();
+    let api = Api::new(w.rest_addr);
+    let input = dir.path().join("in.txt");
+    append(&input, 0, 100);
+    let (code, _) = api
+        .post(
+            "/connectors",
+            Some(json!({"name": "src", "config": {
+                "connector.class": "FileStreamSource", "file": input.display().to_string(),
+                "topic": "lines"}})),
+        )
+        .await;
+    assert_eq!(code, 201);
+    eventually_async("src running", || async {
+        running_on(&api, &["src"]).await.is_some()
+    })
+    .await;
+    broker.shutdown().await.unwrap();
+    append(&input, 100, 200);
+    let bound = runnel_connect::distributed::SHUTDOWN_TIMEOUT + Duration::from_secs(10);
+    let started = std::time::Instant::now();
+    assert!(
+        tokio::time::timeout(bound, w.shutdown()).await.is_ok(),
+        "the worker was still stopping after {bound:?}"
+    );
+    eprintln!("stopped in {:?} without a broker", started.elapsed());
 }

@@ -38,6 +38,11 @@ use crate::api::{Config, JsonMap};
 use crate::connectors;
 use crate::error::{Error, Result};
 
+/// Kafka's herder executor timeout with the default settings: `worker.sync.timeout.ms`
+/// (3 s) + `task.shutdown.graceful.timeout.ms` (5 s) + the connector's graceful
+/// shutdown (5 s) + 1 s.
+pub const SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(14);
+
 /// What runs on this worker.
 #[derive(Default)]
 pub(crate) struct Local {
@@ -148,12 +153,20 @@ impl DistributedHerder {
     }
 
     /// Stops this worker's tasks, writes their final statuses and leaves the group, so
-    /// the others take its work over at once.
+    /// the others take its work over at once. Bounded as Kafka's `DistributedHerder.stop`
+    /// bounds it: with the cluster gone those writes never finish, and the worker gives
+    /// up on them after [`SHUTDOWN_TIMEOUT`] instead of hanging.
     pub async fn shutdown(&self) {
         let _ = self.shutdown.send(true);
         let handle = lock(&self.member).take();
-        if let Some(h) = handle {
-            let _ = h.await;
+        if let Some(mut h) = handle {
+            if tokio::time::timeout(SHUTDOWN_TIMEOUT, &mut h).await.is_err() {
+                tracing::warn!(
+                    timeout_ms = SHUTDOWN_TIMEOUT.as_millis() as u64,
+                    "graceful shutdown timed out: final statuses and offsets may not be written"
+                );
+                h.abort();
+            }
         }
     }
 
