@@ -160,7 +160,10 @@ impl DistributedHerder {
         let _ = self.shutdown.send(true);
         let handle = lock(&self.member).take();
         if let Some(mut h) = handle {
-            if tokio::time::timeout(SHUTDOWN_TIMEOUT, &mut h).await.is_err() {
+            if tokio::time::timeout(SHUTDOWN_TIMEOUT, &mut h)
+                .await
+                .is_err()
+            {
                 tracing::warn!(
                     timeout_ms = SHUTDOWN_TIMEOUT.as_millis() as u64,
                     "graceful shutdown timed out: final statuses and offsets may not be written"
