@@ -224,11 +224,14 @@ impl Engine {
             }
         }
         let ctx = planner::session(1)?;
+        // Each value aliased by position: equal values ('a', 1, 'a') would otherwise be
+        // two projections of the same name, which DataFusion refuses.
         let select = format!(
             "SELECT {}",
             values
                 .iter()
-                .map(|v| v.to_string())
+                .enumerate()
+                .map(|(i, v)| format!("{v} AS v{i}"))
                 .collect::<Vec<_>>()
                 .join(", ")
         );

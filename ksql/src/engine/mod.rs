@@ -51,6 +51,21 @@ pub(crate) struct Running {
     pub streams: KafkaStreams,
 }
 
+impl Inner {
+    /// A persistent query's state as ksqlDB reports it (`KsqlQueryStatus`): RUNNING
+    /// while its Streams application runs or rebalances, ERROR with the reason once a
+    /// stream thread failed (or when it is not running at all).
+    pub(crate) fn query_state(&self, id: &str) -> (&'static str, Option<String>) {
+        match self.running.get(id) {
+            Some(r) if r.streams.state() == runnel_streams::runtime::State::Error => {
+                ("ERROR", Some(r.streams.last_error().unwrap_or_default()))
+            }
+            Some(_) => ("RUNNING", None),
+            None => ("ERROR", Some("the query is not running".into())),
+        }
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Inner {
     pub catalog: Catalog,
@@ -178,12 +193,19 @@ impl Engine {
                     .queries
                     .get(id)
                     .ok_or_else(|| Error::semantic(format!("Query with id:{id} does not exist, use SHOW QUERIES to view the full set of running queries.")))?;
+                let (state, error) = inner.query_state(id);
+                // ksqlDB's QueryError entries: when, what, and the kind it could tell.
+                let errors: Vec<Value> = error
+                    .map(|e| json!({"timestamp": now_ms(), "errorMessage": e, "type": "UNKNOWN"}))
+                    .into_iter()
+                    .collect();
                 Ok(json!({
                     "@type": "queryDescription",
                     "statementText": text,
                     "queryDescription": {
                         "id": q.id, "statementText": q.sql, "sources": q.sources,
-                        "sinks": [q.sink], "queryType": "PERSISTENT", "state": "RUNNING",
+                        "sinks": [q.sink], "queryType": "PERSISTENT", "state": state,
+                        "queryErrors": errors,
                     },
                     "warnings": [],
                 }))
@@ -297,4 +319,11 @@ pub(crate) fn status(text: &str, message: &str, query_id: Option<&str>) -> Value
         "commandStatus": cs,
         "warnings": [],
     })
+}
+
+/// Milliseconds since the epoch, now (0 if the clock is before it).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

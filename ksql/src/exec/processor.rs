@@ -126,6 +126,13 @@ impl QueryProcessor {
         retract: bool,
     ) -> Result<()> {
         let src = &self.q.source;
+        if src.kind == SourceKind::Table && r.key.is_none() && !self.rekeyed {
+            // A table row needs a key: Kafka Streams' KTableSource skips (and counts) a
+            // record without one, and a compacted sink would refuse its result.
+            return Err(crate::error::Error::Serde(
+                "a table record without a key".into(),
+            ));
+        }
         let keys: Vec<_> = src.key_columns().collect();
         let values: Vec<_> = src.value_columns().collect();
         let (key, window) =

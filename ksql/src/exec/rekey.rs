@@ -108,6 +108,12 @@ impl RekeyProcessor {
     }
 
     fn process_record(&mut self, ctx: &mut Ctx<'_>, r: Record<Bytes, Bytes>) -> Result<()> {
+        if self.source().kind == SourceKind::Table && r.key.is_none() {
+            // As Kafka Streams' KTableSource: a table record without a key is skipped.
+            return Err(crate::error::Error::Serde(
+                "a table record without a key".into(),
+            ));
+        }
         let ts = match self.by {
             Rekey::Group => {
                 let helper = QueryProcessor::new(self.q.clone());

@@ -1,3 +1,4 @@
+mod bad_records;
 mod cases;
 mod common;
 mod exactly_once;

@@ -251,7 +251,14 @@ impl KafkaStreams {
             let handle = std::thread::Builder::new()
                 .name(name.clone())
                 .spawn(move || {
-                    if let Err(e) = thread::run(shared.clone(), name.clone()) {
+                    // A panic in a processor (user code, or a bug of ours) ends this
+                    // thread as an error would: state ERROR with the reason, instead of
+                    // a thread gone while the application still says RUNNING.
+                    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        thread::run(shared.clone(), name.clone())
+                    }))
+                    .unwrap_or_else(|panic| Err(Error::Runtime(panic_message(&*panic))));
+                    if let Err(e) = run {
                         tracing::error!(thread = %name, error = %e, "stream thread failed");
                         lock(&shared.error).get_or_insert_with(|| format!("{name}: {e}"));
                         lock(&shared.threads).insert(name, State::Error);
@@ -357,4 +364,14 @@ impl QueryableStores for KafkaStreams {
         }
         Ok(handles)
     }
+}
+
+/// The message a panic was raised with.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into());
+    format!("a processor panicked: {text}")
 }

@@ -243,3 +243,45 @@ fn a_partitioner_picks_the_output_partition() {
     assert_eq!(seen, expected);
     app.close().unwrap();
 }
+
+/// The empty string is a key like any other (Kafka's `StringSerializer` writes it as
+/// zero bytes): the persistent store counts it, where fjall alone refuses (panics on)
+/// an empty key. A processor that panics ends its thread as an uncaught exception ends
+/// a Kafka Streams thread: state ERROR, with the reason, not a silent RUNNING.
+#[test]
+fn the_empty_key_is_counted_and_a_panicking_processor_puts_the_app_in_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(&dir.path().join("broker"));
+    let bs = broker.bootstrap.clone();
+    create_topic(&bs, "ek-in", 1);
+    let b = StreamsBuilder::new();
+    b.stream::<(), String>("ek-in")
+        .peek(|_, v: &String| {
+            // The test's poison record: a bug in user code.
+            assert_ne!(v, "boom", "poison record");
+        })
+        .group_by(|_, v: &String| v.clone())
+        .count(Materialized::named("ek-counts"))
+        .to_stream()
+        .to("ek-out");
+    let mut app = KafkaStreams::new(b.build(), config(&bs, "ek", &dir.path().join("state")));
+    app.start().unwrap();
+    let words = ["", "a", "", "b", ""];
+    produce(
+        &bs,
+        "ek-in",
+        words.iter().map(|w| (None, w.as_bytes().to_vec(), 0)),
+    );
+    let want: BTreeMap<String, i64> = [("".into(), 3), ("a".into(), 1), ("b".into(), 1)].into();
+    let got = latest_per_key(&bs, "ek-out", 60, |m| decoded(m) == want);
+    assert_eq!(decoded(&got), want);
+
+    produce(&bs, "ek-in", [(None, b"boom".to_vec(), 0)]);
+    wait_for("state ERROR", 60, || app.state() == State::Error);
+    let e = app.last_error().unwrap_or_default();
+    assert!(
+        e.contains("a processor panicked") && e.contains("poison record"),
+        "{e}"
+    );
+    assert!(app.close().is_err(), "close reports the thread's failure");
+}
