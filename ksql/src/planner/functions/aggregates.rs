@@ -1,6 +1,5 @@
-//! ksqlDB's function names on DataFusion's library: aliases where DataFusion has the
-//! same function under another name, and the aggregates it lacks
-//! (LATEST_BY_OFFSET, EARLIEST_BY_OFFSET, TOPK).
+//! The aggregates ksqlDB has and DataFusion lacks (LATEST_BY_OFFSET,
+//! EARLIEST_BY_OFFSET, TOPK).
 
 use std::sync::Arc;
 
@@ -14,32 +13,13 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
-/// ksqlDB name -> DataFusion name.
-const SCALAR_ALIASES: &[(&str, &str)] = &[
-    ("ucase", "upper"),
-    ("lcase", "lower"),
-    ("len", "character_length"),
-    ("ifnull", "nvl"),
-    ("instr", "strpos"),
-    ("split", "string_to_array"),
-    ("array_length", "cardinality"),
-    ("unix_timestamp", "now"),
-];
-
-pub fn register(ctx: &SessionContext) -> Result<()> {
-    for (alias, target) in SCALAR_ALIASES {
-        if let Ok(udf) = ctx.udf(target) {
-            let aliased = udf.as_ref().clone().with_aliases([*alias]);
-            ctx.register_udf(aliased);
-        }
-    }
+pub fn register(ctx: &SessionContext) {
     if let Ok(agg) = ctx.udaf("array_agg") {
         ctx.register_udaf(agg.as_ref().clone().with_aliases(["collect_list"]));
     }
     ctx.register_udaf(AggregateUDF::from(ByOffset::new(true)));
     ctx.register_udaf(AggregateUDF::from(ByOffset::new(false)));
     ctx.register_udaf(AggregateUDF::from(TopK::new()));
-    Ok(())
 }
 
 /// LATEST_BY_OFFSET / EARLIEST_BY_OFFSET: the last / first non-NULL value in input

@@ -1,0 +1,51 @@
+//! ksqlDB's functions on DataFusion's library: aliases where DataFusion has the same
+//! function under another name, and what it lacks written here — one file per family
+//! (aggregates, strings, arrays and maps, JSON, bytes, geography), most of them
+//! per-row functions built with [`row::udf`].
+
+pub mod aggregates;
+pub mod arrays;
+pub mod maps;
+pub mod row;
+pub mod strings;
+
+use datafusion::common::Result;
+use datafusion::execution::FunctionRegistry;
+use datafusion::prelude::SessionContext;
+
+/// ksqlDB name -> DataFusion name.
+const SCALAR_ALIASES: &[(&str, &str)] = &[
+    ("ucase", "upper"),
+    ("lcase", "lower"),
+    ("len", "character_length"),
+    ("ifnull", "nvl"),
+    ("split", "string_to_array"),
+    ("array_length", "cardinality"),
+    ("unix_timestamp", "now"),
+];
+
+pub fn register(ctx: &SessionContext) -> Result<()> {
+    for (alias, target) in SCALAR_ALIASES {
+        if let Ok(udf) = ctx.udf(target) {
+            let aliased = udf.as_ref().clone().with_aliases([*alias]);
+            ctx.register_udf(aliased);
+        }
+    }
+    for f in strings::all()
+        .into_iter()
+        .chain(arrays::all())
+        .chain(maps::all())
+    {
+        ctx.register_udf(f);
+    }
+    // AS_VALUE(key column) copies a key column into the value: to the expression it
+    // is the column itself; the planner sees the call and does not make it a key.
+    ctx.register_udf(row::udf(
+        "as_value",
+        &[1],
+        |t| Ok(t[0].clone()),
+        |a, _| Ok(a[0].clone()),
+    ));
+    aggregates::register(ctx);
+    Ok(())
+}
