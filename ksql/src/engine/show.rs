@@ -195,6 +195,9 @@ impl Engine {
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
+                    crate::planner::pipeline::Stage::Unnest { lists } => {
+                        format!("Unnest: columns {lists:?}")
+                    }
                 })
                 .collect()
         };

@@ -212,7 +212,7 @@ impl QueryProcessor {
             let args = f
                 .expressions()
                 .iter()
-                .map(|e| e.evaluate(b).and_then(|c| c.into_array(1)))
+                .map(|e| pipeline::evaluate(e, b).and_then(|c| c.into_array(1)))
                 .collect::<datafusion::common::Result<Vec<ArrayRef>>>()?;
             if retract {
                 acc.retract_batch(&args)?;

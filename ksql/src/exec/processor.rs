@@ -174,7 +174,18 @@ impl QueryProcessor {
             return self.aggregate(ctx, old, new, ts);
         }
         let out = match &value {
+            None if src.kind == SourceKind::Stream => {
+                return self.forward_null_value(ctx, &key, window, ts);
+            }
             None => None,
+            Some(v) if src.kind == SourceKind::Stream => {
+                let row = self.row(&key, v, window, ts, ctx);
+                let w = window.and_then(|w| src.windowed.map(|k| (k, w)));
+                for out in pipeline::run_all(&self.q.pipeline.pre, row)? {
+                    self.emit(ctx, &out, w, ts)?;
+                }
+                return Ok(());
+            }
             Some(v) => pipeline::run(&self.q.pipeline.pre, self.row(&key, v, window, ts, ctx))?,
         };
         if src.kind == SourceKind::Table {
@@ -209,6 +220,35 @@ impl QueryProcessor {
             self.emit(ctx, &out, w, ts)?;
         }
         Ok(())
+    }
+
+    /// A stream record without a value: ksqlDB's stream SELECT maps a null row to a
+    /// null row (the key still computed from the record's key), and a WHERE never
+    /// accepts one.
+    fn forward_null_value(
+        &self,
+        ctx: &mut Ctx<'_>,
+        key: &Row,
+        window: Option<WindowBounds>,
+        ts: i64,
+    ) -> Result<()> {
+        let filtered = self
+            .q
+            .pipeline
+            .pre
+            .iter()
+            .any(|s| matches!(s, pipeline::Stage::Filter { .. }));
+        if filtered {
+            return Ok(());
+        }
+        let nulls: Row = Vec::new();
+        let row = self.row(key, &nulls, window, ts, ctx);
+        let Some(out) = pipeline::run(&self.q.pipeline.pre, row)? else {
+            return Ok(());
+        };
+        let key_out: Row = self.q.key_idx.iter().map(|i| out[*i].clone()).collect();
+        let w = window.and_then(|w| self.q.source.windowed.map(|k| (k, w)));
+        self.emit_tombstone(ctx, &key_out, w, ts)
     }
 
     /// Forwards an output row: key columns to the key, the rest to the value.

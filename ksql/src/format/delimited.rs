@@ -47,7 +47,7 @@ pub fn decode(bytes: &[u8], columns: &[&Column]) -> Result<Row> {
                 return Ok(null_of(&c.sql_type));
             }
             let json = match c.sql_type {
-                SqlType::String => serde_json::Value::String(f.clone()),
+                SqlType::String | SqlType::Bytes => serde_json::Value::String(f.clone()),
                 _ => serde_json::from_str(f.trim()).map_err(|_| {
                     bad(format!(
                         "column {}: '{f}' is not a valid {}",
@@ -62,15 +62,21 @@ pub fn decode(bytes: &[u8], columns: &[&Column]) -> Result<Row> {
 
 pub fn encode(row: &[ScalarValue]) -> Vec<u8> {
     row.iter()
-        .map(|v| {
+        .enumerate()
+        .map(|(i, v)| {
             if v.is_null() {
                 return String::new();
             }
-            let s = match scalar_to_json(v) {
-                serde_json::Value::String(s) => s,
-                other => other.to_string(),
+            let s = match v {
+                ScalarValue::Float64(Some(f)) => super::java_double(*f),
+                ScalarValue::Float32(Some(f)) => super::java_double(*f as f64),
+                ScalarValue::Decimal128(Some(x), _, scale) => super::decimal_text(*x, *scale),
+                _ => match scalar_to_json(v) {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                },
             };
-            if s.contains(',') || s.contains('"') {
+            if needs_quotes(&s, i == 0) {
                 format!("\"{}\"", s.replace('"', "\"\""))
             } else {
                 s
@@ -79,4 +85,14 @@ pub fn encode(row: &[ScalarValue]) -> Vec<u8> {
         .collect::<Vec<_>>()
         .join(",")
         .into_bytes()
+}
+
+/// Apache Commons CSV's minimal quoting, which ksqlDB's DELIMITED format writes with:
+/// an empty first field, a field starting with a character up to '#', holding a
+/// delimiter, quote or line break, or ending in whitespace.
+fn needs_quotes(s: &str, first: bool) -> bool {
+    let Some(c) = s.chars().next() else {
+        return first;
+    };
+    c <= '#' || s.contains([',', '"', '\n', '\r']) || s.chars().last().is_some_and(|c| c <= ' ')
 }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use base64::Engine as _;
 use datafusion::arrow::array::{Array, ListArray, MapArray, StructArray};
 use datafusion::common::ScalarValue;
 use serde_json::{Map, Value};
@@ -122,8 +123,13 @@ pub fn json_to_scalar(v: &Value, t: &SqlType) -> Result<ScalarValue> {
                     other => other,
                 })?
         }
+        // ksqlDB writes BYTES as base64 text in JSON and DELIMITED.
         SqlType::Bytes => match v {
-            Value::String(s) => ScalarValue::Binary(Some(s.as_bytes().to_vec())),
+            Value::String(s) => ScalarValue::Binary(Some(
+                base64::engine::general_purpose::STANDARD
+                    .decode(s)
+                    .map_err(|_| wrong())?,
+            )),
             _ => return Err(wrong()),
         },
         SqlType::Date | SqlType::Time => ScalarValue::Utf8(Some(match v {
@@ -150,7 +156,7 @@ pub fn json_to_scalar(v: &Value, t: &SqlType) -> Result<ScalarValue> {
                 true,
             ));
             let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![field]));
-            let line = serde_json::json!({ "v": v }).to_string();
+            let line = serde_json::json!({ "v": declared_case(v, t) }).to_string();
             let mut reader = datafusion::arrow::json::ReaderBuilder::new(schema)
                 .build(std::io::Cursor::new(line.into_bytes()))
                 .map_err(bad)?;
@@ -188,6 +194,11 @@ pub fn scalar_to_json(v: &ScalarValue) -> Value {
         ScalarValue::TimestampSecond(Some(t), _) => (*t * 1000).into(),
         ScalarValue::TimestampMicrosecond(Some(t), _) => (*t / 1000).into(),
         ScalarValue::TimestampNanosecond(Some(t), _) => (*t / 1_000_000).into(),
+        ScalarValue::Binary(Some(b))
+        | ScalarValue::LargeBinary(Some(b))
+        | ScalarValue::BinaryView(Some(b)) => {
+            Value::String(base64::engine::general_purpose::STANDARD.encode(b))
+        }
         ScalarValue::List(arr) => list_json(arr),
         ScalarValue::Struct(arr) => struct_json(arr),
         ScalarValue::Map(arr) => map_json(arr),
@@ -247,4 +258,30 @@ fn map_json(arr: &Arc<MapArray>) -> Value {
         obj.insert(k, v);
     }
     Value::Object(obj)
+}
+
+/// `v` with each struct field named as declared: ksqlDB matches JSON field names to
+/// STRUCT fields ignoring case, Arrow's reader does not.
+fn declared_case(v: &Value, t: &SqlType) -> Value {
+    match (v, t) {
+        (Value::Object(obj), SqlType::Struct(fields)) => Value::Object(
+            obj.iter()
+                .map(
+                    |(k, x)| match fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)) {
+                        Some((n, ft)) => (n.clone(), declared_case(x, ft)),
+                        None => (k.clone(), x.clone()),
+                    },
+                )
+                .collect(),
+        ),
+        (Value::Object(obj), SqlType::Map(_, vt)) => Value::Object(
+            obj.iter()
+                .map(|(k, x)| (k.clone(), declared_case(x, vt)))
+                .collect(),
+        ),
+        (Value::Array(items), SqlType::Array(it)) => {
+            Value::Array(items.iter().map(|x| declared_case(x, it)).collect())
+        }
+        _ => v.clone(),
+    }
 }

@@ -133,3 +133,46 @@ fn bad(what: impl std::fmt::Display) -> Error {
 
 #[cfg(test)]
 mod tests;
+
+/// A double as Java's `Double.toString` writes it (ksqlDB's text for DOUBLE in
+/// DELIMITED and in string conversions): at least one digit after the point, and
+/// scientific notation (`1.0E10`, `4.9E-324`) outside [10^-3, 10^7).
+pub fn java_double(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-3..1e7).contains(&abs) {
+        let s = format!("{f:E}");
+        let (mantissa, exp) = s.split_once('E').unwrap_or((&s, "0"));
+        let mantissa = if mantissa.contains('.') {
+            mantissa.to_string()
+        } else {
+            format!("{mantissa}.0")
+        };
+        return format!("{mantissa}E{exp}");
+    }
+    let s = f.to_string();
+    if s.contains('.') {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+/// A DECIMAL's digits with exactly `scale` digits after the point (`10.120`), as
+/// Java's `BigDecimal.toPlainString`.
+pub fn decimal_text(unscaled: i128, scale: i8) -> String {
+    if scale <= 0 {
+        return (unscaled * 10i128.pow(scale.unsigned_abs() as u32)).to_string();
+    }
+    let digits = unscaled.unsigned_abs().to_string();
+    let scale = scale as usize;
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    let sign = if unscaled < 0 { "-" } else { "" };
+    format!("{sign}{int}.{frac}")
+}

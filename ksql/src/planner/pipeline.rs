@@ -11,11 +11,13 @@ use datafusion::arrow::array::{Array, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::ScalarValue;
+use datafusion::logical_expr::ColumnarValue;
 use datafusion::physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::unnest::UnnestExec;
 use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
 
 use crate::error::{Error, Result};
@@ -33,6 +35,11 @@ pub enum Stage {
     Project {
         exprs: Vec<Expr>,
         input: SchemaRef,
+    },
+    /// A table function (EXPLODE): one row per element of the `lists` columns, zipped,
+    /// the shorter ones padded with NULL; a NULL or empty list gives no row.
+    Unnest {
+        lists: Vec<usize>,
     },
 }
 
@@ -115,6 +122,22 @@ impl Pipeline {
                     exprs: pr.expr().iter().map(|e| e.expr.clone()).collect(),
                     input: pr.input().schema(),
                 })
+            } else if let Some(u) = n.downcast_ref::<UnnestExec>() {
+                let one_to_one = u.struct_column_indices().is_empty()
+                    && u.list_column_indices().iter().all(|l| l.depth == 1)
+                    && u.schema().fields().len() == u.input().schema().fields().len();
+                if !one_to_one {
+                    return Err(Error::Engine(
+                        "a continuous query cannot unnest structs or nested lists".into(),
+                    ));
+                }
+                Some(Stage::Unnest {
+                    lists: u
+                        .list_column_indices()
+                        .iter()
+                        .map(|l| l.index_in_input_schema)
+                        .collect(),
+                })
             } else if let Some(a) = n.downcast_ref::<AggregateExec>() {
                 let finishes_partial = matches!(
                     a.mode(),
@@ -181,12 +204,27 @@ pub fn batch(schema: &SchemaRef, row: &[ScalarValue]) -> Result<RecordBatch> {
     RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::Engine(e.to_string()))
 }
 
+/// Evaluates an expression; a function that panics on its input (a library bug, e.g.
+/// an allocation sized by a negative length) fails this evaluation only, as an error,
+/// instead of the stream thread.
+pub fn evaluate(e: &Expr, b: &RecordBatch) -> datafusion::common::Result<ColumnarValue> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.evaluate(b))).unwrap_or_else(
+        |panic| {
+            let why = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            datafusion::common::exec_err!("{e} failed: {why}")
+        },
+    )
+}
+
 /// Evaluates an expression on a one-row batch; an error (division by zero, a failed
 /// cast) is NULL, as ksqlDB makes it.
 pub fn eval(e: &Expr, b: &RecordBatch) -> ScalarValue {
     let dt = e.data_type(&b.schema()).ok();
-    let v = e
-        .evaluate(b)
+    let v = evaluate(e, b)
         .and_then(|c| c.into_array(1))
         .and_then(|a| ScalarValue::try_from_array(&a, 0));
     match (v, dt) {
@@ -198,7 +236,7 @@ pub fn eval(e: &Expr, b: &RecordBatch) -> ScalarValue {
 
 /// The predicate's verdict; an error or NULL is false.
 pub fn passes(e: &Expr, b: &RecordBatch) -> bool {
-    e.evaluate(b)
+    evaluate(e, b)
         .and_then(|c| c.into_array(1))
         .ok()
         .and_then(|a| {
@@ -209,28 +247,68 @@ pub fn passes(e: &Expr, b: &RecordBatch) -> bool {
         .unwrap_or(false)
 }
 
-/// Runs filters and projections on a row; `None` when a filter drops it.
-pub fn run(stages: &[Stage], mut row: Row) -> Result<Option<Row>> {
+/// Runs filters and projections on a row; `None` when a filter drops it. A pipeline
+/// with a table function, which can make several rows, goes through [`run_all`].
+pub fn run(stages: &[Stage], row: Row) -> Result<Option<Row>> {
+    let mut rows = run_all(stages, row)?;
+    match rows.len() {
+        0 | 1 => Ok(rows.pop()),
+        _ => Err(Error::Engine(
+            "a table function (EXPLODE) is not supported in this query".into(),
+        )),
+    }
+}
+
+/// Runs the stages on a row: the rows that come out (none when a filter drops it,
+/// several after a table function).
+pub fn run_all(stages: &[Stage], row: Row) -> Result<Vec<Row>> {
+    let mut rows = vec![row];
     for s in stages {
-        match s {
-            Stage::Filter {
-                predicate,
-                projection,
-                input,
-            } => {
-                let b = batch(input, &row)?;
-                if !passes(predicate, &b) {
-                    return Ok(None);
+        let mut next = Vec::with_capacity(rows.len());
+        for mut row in rows {
+            match s {
+                Stage::Filter {
+                    predicate,
+                    projection,
+                    input,
+                } => {
+                    let b = batch(input, &row)?;
+                    if !passes(predicate, &b) {
+                        continue;
+                    }
+                    if let Some(p) = projection {
+                        row = p.iter().map(|i| row[*i].clone()).collect();
+                    }
+                    next.push(row);
                 }
-                if let Some(p) = projection {
-                    row = p.iter().map(|i| row[*i].clone()).collect();
+                Stage::Project { exprs, input } => {
+                    let b = batch(input, &row)?;
+                    next.push(exprs.iter().map(|e| eval(e, &b)).collect());
                 }
-            }
-            Stage::Project { exprs, input } => {
-                let b = batch(input, &row)?;
-                row = exprs.iter().map(|e| eval(e, &b)).collect();
+                Stage::Unnest { lists } => unnest(&row, lists, &mut next)?,
             }
         }
+        rows = next;
     }
-    Ok(Some(row))
+    Ok(rows)
+}
+
+fn unnest(row: &Row, lists: &[usize], out: &mut Vec<Row>) -> Result<()> {
+    let items = lists
+        .iter()
+        .map(|i| {
+            crate::planner::functions::row::list_items(&row[*i])
+                .map(Option::unwrap_or_default)
+                .map_err(|e| Error::Engine(e.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let n = items.iter().map(Vec::len).max().unwrap_or(0);
+    for j in 0..n {
+        let mut r = row.clone();
+        for (i, list) in lists.iter().zip(&items) {
+            r[*i] = list.get(j).cloned().unwrap_or(ScalarValue::Null);
+        }
+        out.push(r);
+    }
+    Ok(())
 }

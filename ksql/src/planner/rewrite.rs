@@ -10,8 +10,9 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    visit_expressions_mut, DuplicateTreatment, Expr, FunctionArguments, GroupByExpr, Ident,
-    ObjectName, ObjectNamePart, Select, SelectItem, SelectItemQualifiedWildcardKind,
+    visit_expressions_mut, BinaryOperator, DuplicateTreatment, Expr, Function, FunctionArg,
+    FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr, Ident, ObjectName,
+    ObjectNamePart, Select, SelectItem, SelectItemQualifiedWildcardKind, Value,
 };
 
 use crate::catalog::{Source, WINDOWEND, WINDOWSTART};
@@ -46,6 +47,20 @@ pub fn expand_select(select: &mut Select, from: &[FromSource<'_>]) {
         if let SelectItem::UnnamedExpr(e) = item {
             match e {
                 Expr::Identifier(_) => {}
+                // ksqlDB names a struct field access after the field.
+                Expr::BinaryOp {
+                    op: BinaryOperator::Arrow,
+                    right,
+                    ..
+                } if matches!(right.as_ref(), Expr::Identifier(_)) => {
+                    if let Expr::Identifier(field) = right.as_ref() {
+                        let alias = field.clone();
+                        *item = SelectItem::ExprWithAlias {
+                            expr: e.clone(),
+                            alias,
+                        };
+                    }
+                }
                 Expr::CompoundIdentifier(parts) => {
                     let last = parts.last().cloned().unwrap_or_else(|| Ident::new(""));
                     *item = SelectItem::ExprWithAlias {
@@ -64,6 +79,106 @@ pub fn expand_select(select: &mut Select, from: &[FromSource<'_>]) {
         }
     }
     select.projection = items;
+    ksql_forms(select);
+}
+
+/// ksqlDB's expression forms, spelled as DataFusion's functions:
+/// - `s->f` (struct field access) is `get_field(s, 'F')`;
+/// - `STRUCT(f := v, ...)` is `named_struct('F', v, ...)`;
+/// - `MAP(k := v, ...)` is `make_map(k, v, ...)`.
+pub fn ksql_forms(select: &mut Select) {
+    let _ = visit_expressions_mut(select, |e| {
+        match e {
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Arrow,
+                right,
+            } => {
+                if let Expr::Identifier(field) = right.as_ref() {
+                    let name = Expr::Value(Value::SingleQuotedString(field.value.clone()).into());
+                    *e = call("get_field", vec![(**left).clone(), name]);
+                }
+            }
+            Expr::Function(f) => {
+                let name = f.name.to_string().to_ascii_uppercase();
+                if name == "EXPLODE" {
+                    // DataFusion's table function for a list, with the same zip.
+                    f.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new("unnest"))]);
+                }
+                let FunctionArguments::List(list) = &f.args else {
+                    return ControlFlow::<()>::Continue(());
+                };
+                let pairs: Option<Vec<(Expr, Expr)>> = list
+                    .args
+                    .iter()
+                    .map(|a| match a {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::BinaryOp {
+                            left,
+                            op: BinaryOperator::Assignment,
+                            right,
+                        })) => Some(((**left).clone(), (**right).clone())),
+                        FunctionArg::Named {
+                            name,
+                            arg: FunctionArgExpr::Expr(v),
+                            ..
+                        } => Some((Expr::Identifier(name.clone()), v.clone())),
+                        FunctionArg::ExprNamed {
+                            name,
+                            arg: FunctionArgExpr::Expr(v),
+                            ..
+                        } => Some((name.clone(), v.clone())),
+                        _ => None,
+                    })
+                    .collect();
+                let Some(pairs) = pairs.filter(|p| !p.is_empty()) else {
+                    return ControlFlow::<()>::Continue(());
+                };
+                match name.as_str() {
+                    "STRUCT" => {
+                        let args = pairs
+                            .into_iter()
+                            .flat_map(|(k, v)| {
+                                let field = match k {
+                                    Expr::Identifier(i) => i.value,
+                                    other => other.to_string(),
+                                };
+                                [Expr::Value(Value::SingleQuotedString(field).into()), v]
+                            })
+                            .collect();
+                        *e = call("named_struct", args);
+                    }
+                    "MAP" => {
+                        let args = pairs.into_iter().flat_map(|(k, v)| [k, v]).collect();
+                        *e = call("make_map", args);
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// A call of the function `name`.
+fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+                .collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
 }
 
 fn star(f: &FromSource<'_>, joined: bool) -> Vec<SelectItem> {

@@ -231,39 +231,11 @@ fn display(v: &ScalarValue) -> String {
         return "null".into();
     }
     match v {
-        ScalarValue::Float64(Some(f)) => java_double(*f),
-        ScalarValue::Float32(Some(f)) => java_double(*f as f64),
+        ScalarValue::Float64(Some(f)) => crate::format::java_double(*f),
+        ScalarValue::Float32(Some(f)) => crate::format::java_double(*f as f64),
+        ScalarValue::Decimal128(Some(x), _, s) => crate::format::decimal_text(*x, *s),
         ScalarValue::Utf8(Some(s)) => s.clone(),
         other => other.to_string(),
-    }
-}
-
-/// A double as Java's `Double.toString` writes it for ordinary magnitudes: at least
-/// one digit after the point.
-pub fn java_double(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "Infinity" } else { "-Infinity" }.into();
-    }
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-3..1e7).contains(&abs) {
-        // Java's computerized scientific notation: 1.0E10, 4.9E-324.
-        let s = format!("{f:E}");
-        let (mantissa, exp) = s.split_once('E').unwrap_or((&s, "0"));
-        let mantissa = if mantissa.contains('.') {
-            mantissa.to_string()
-        } else {
-            format!("{mantissa}.0")
-        };
-        return format!("{mantissa}E{exp}");
-    }
-    let s = f.to_string();
-    if s.contains('.') {
-        s
-    } else {
-        format!("{s}.0")
     }
 }
 
