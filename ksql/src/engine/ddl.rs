@@ -21,6 +21,16 @@ pub(crate) fn bool_prop(props: &Props, name: &str, default: bool) -> Result<bool
     }
 }
 
+/// `WRAP_SINGLE_VALUE`, which only a source with one value column may set.
+pub(crate) fn wrap_single_value(props: &Props, value_columns: usize) -> Result<bool> {
+    if prop(props, "WRAP_SINGLE_VALUE").is_some() && value_columns != 1 {
+        return Err(Error::semantic(
+            "'WRAP_SINGLE_VALUE' is only valid for single-field value schemas",
+        ));
+    }
+    bool_prop(props, "WRAP_SINGLE_VALUE", true)
+}
+
 /// The rules every source's columns and formats must satisfy.
 pub(crate) fn validate(source: &Source) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
@@ -46,16 +56,57 @@ pub(crate) fn validate(source: &Source) -> Result<()> {
             source.name
         )));
     }
-    if source.value_format == Format::Kafka && values > 1 {
+    for c in source.key_columns() {
+        if c.sql_type.contains_map() {
+            return Err(Error::semantic(format!(
+                "Map keys, including types that contain maps, are not supported as they may \
+                 lead to unexpected behavior due to inconsistent serialization. Key column name: \
+                 `{}`. Column type: {}. See https://github.com/confluentinc/ksql/issues/6621 for more.",
+                c.name,
+                c.sql_type.quoted()
+            )));
+        }
+    }
+    for (fmt, cols) in [
+        (source.key_format, source.key_columns().collect::<Vec<_>>()),
+        (
+            source.value_format,
+            source.value_columns().collect::<Vec<_>>(),
+        ),
+    ] {
+        if fmt == Format::Json && cols.iter().any(|c| c.sql_type.has_non_string_map_key()) {
+            return Err(Error::semantic(
+                "JSON only supports MAP types with STRING keys",
+            ));
+        }
+    }
+    // ksqlDB's KafkaFormat: a single field of INT, BIGINT, DOUBLE, STRING or BYTES.
+    let kafka_type = |t: &SqlType| {
+        matches!(
+            t,
+            SqlType::Integer | SqlType::Bigint | SqlType::Double | SqlType::String | SqlType::Bytes
+        )
+    };
+    if source.key_format == Format::Kafka
+        && (keys > 1 || source.key_columns().any(|c| !kafka_type(&c.sql_type)))
+    {
         return Err(Error::semantic(format!(
-            "The 'KAFKA' format only supports a single field. Got: {values} value columns in {}",
-            source.name
+            "Key format does not support schema.\nformat: KAFKA\nschema: {}",
+            source
+                .key_columns()
+                .map(|c| format!("`{}` {} KEY", c.name, c.sql_type.quoted()))
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
-    if source.key_format == Format::Kafka && keys > 1 {
+    if source.value_format == Format::Kafka && values > 1 {
         return Err(Error::semantic(format!(
-            "The 'KAFKA' format only supports a single field. Got: {keys} key columns in {}",
-            source.name
+            "The 'KAFKA' format only supports a single field. Got: [{}]",
+            source
+                .value_columns()
+                .map(|c| format!("`{}` {}", c.name, c.sql_type.quoted()))
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     for (fmt, cols) in [
@@ -66,17 +117,20 @@ pub(crate) fn validate(source: &Source) -> Result<()> {
         ),
     ] {
         if fmt == Format::Delimited || fmt == Format::Kafka {
-            if let Some(c) = cols.iter().find(|c| {
-                matches!(
-                    c.sql_type,
-                    SqlType::Array(_) | SqlType::Map(_, _) | SqlType::Struct(_)
-                )
-            }) {
+            if let Some(c) = cols.iter().find(|c| c.sql_type.is_nested()) {
                 return Err(Error::semantic(format!(
-                    "The '{}' format does not support type '{}' (column {})",
+                    "The '{}' format does not support type '{}', column: `{}`",
                     fmt.name(),
-                    c.sql_type,
+                    c.sql_type.base_name(),
                     c.name
+                )));
+            }
+        }
+        if fmt == Format::Kafka {
+            if let Some(c) = cols.iter().find(|c| !kafka_type(&c.sql_type)) {
+                return Err(Error::semantic(format!(
+                    "The 'KAFKA' format does not support type '{}'",
+                    c.sql_type.base_name()
                 )));
             }
         }
@@ -180,7 +234,7 @@ impl Engine {
                 .collect(),
             timestamp: prop(props, "TIMESTAMP").map(|t| t.to_ascii_uppercase()),
             timestamp_format: prop(props, "TIMESTAMP_FORMAT"),
-            wrap_single_value: bool_prop(props, "WRAP_SINGLE_VALUE", true)?,
+            wrap_single_value: wrap_single_value(props, columns.iter().filter(|c| !c.key).count())?,
             windowed: None,
             window_size_ms: None,
             written_by: Vec::new(),

@@ -5,7 +5,7 @@ use datafusion::common::ScalarValue;
 use datafusion::sql::sqlparser::ast::Expr as SqlExpr;
 use serde_json::Value;
 
-use super::ddl::{bool_prop, check_name, validate};
+use super::ddl::{check_name, validate};
 use super::{status, Engine, Inner, Origin, Running};
 use crate::catalog::{formats, prop, QueryInfo, Source, ROWTIME};
 use crate::error::{Error, Result};
@@ -57,6 +57,7 @@ impl Engine {
             }
             _ => return Err(Error::Engine("not a persistent query".into())),
         };
+        reserved_in_projection(query)?;
         let plan = self.plan_query(inner, query).await?;
         if plan.kind != kind {
             return Err(Error::semantic(format!(
@@ -95,7 +96,10 @@ impl Engine {
                 columns: plan.columns.clone(),
                 timestamp: prop(&props, "TIMESTAMP").map(|t| t.to_ascii_uppercase()),
                 timestamp_format: prop(&props, "TIMESTAMP_FORMAT"),
-                wrap_single_value: bool_prop(&props, "WRAP_SINGLE_VALUE", true)?,
+                wrap_single_value: super::ddl::wrap_single_value(
+                    &props,
+                    plan.columns.iter().filter(|c| !c.key).count(),
+                )?,
                 windowed: plan.window.map(|w| w.kind),
                 window_size_ms: plan.window.map(|w| w.size_ms),
                 written_by: Vec::new(),
@@ -313,4 +317,36 @@ fn is_streams_prop(k: &str) -> bool {
         k,
         "num.stream.threads" | "commit.interval.ms" | "processing.guarantee" | "replication.factor"
     )
+}
+
+/// A persistent query may not output a pseudo column under its own name (ksqlDB's
+/// `Reserved column name in select`); aliased, it may.
+fn reserved_in_projection(q: &crate::parser::ast::KsqlQuery) -> Result<()> {
+    use datafusion::sql::sqlparser::ast::{Expr, SelectItem, SetExpr};
+    let SetExpr::Select(select) = q.query.body.as_ref() else {
+        return Ok(());
+    };
+    for item in &select.projection {
+        let name = match item {
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) => &i.value,
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => match parts.last() {
+                Some(i) => &i.value,
+                None => continue,
+            },
+            _ => continue,
+        };
+        let reserved = [
+            crate::catalog::ROWTIME,
+            crate::catalog::ROWPARTITION,
+            crate::catalog::ROWOFFSET,
+            crate::catalog::WINDOWSTART,
+            crate::catalog::WINDOWEND,
+        ];
+        if reserved.contains(&name.as_str()) {
+            return Err(Error::semantic(format!(
+                "Reserved column name in select: `{name}`. Please remove or alias the column."
+            )));
+        }
+    }
+    Ok(())
 }

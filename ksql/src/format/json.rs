@@ -132,6 +132,17 @@ pub fn json_to_scalar(v: &Value, t: &SqlType) -> Result<ScalarValue> {
             )),
             _ => return Err(wrong()),
         },
+        // ksqlDB writes DATE as days since the epoch and TIME as milliseconds of the day.
+        SqlType::Date if v.is_number() => ScalarValue::Date32(Some(
+            int(v)
+                .and_then(|d| i32::try_from(d).ok())
+                .ok_or_else(wrong)?,
+        )),
+        SqlType::Time if v.is_number() => ScalarValue::Time32Millisecond(Some(
+            int(v)
+                .and_then(|d| i32::try_from(d).ok())
+                .ok_or_else(wrong)?,
+        )),
         SqlType::Date | SqlType::Time => ScalarValue::Utf8(Some(match v {
             Value::String(s) => s.clone(),
             other => other.to_string(),
@@ -191,6 +202,8 @@ pub fn scalar_to_json(v: &ScalarValue) -> Value {
             float(d)
         }
         ScalarValue::TimestampMillisecond(Some(t), _) => (*t).into(),
+        ScalarValue::Date32(Some(d)) => (*d).into(),
+        ScalarValue::Time32Millisecond(Some(t)) => (*t).into(),
         ScalarValue::TimestampSecond(Some(t), _) => (*t * 1000).into(),
         ScalarValue::TimestampMicrosecond(Some(t), _) => (*t / 1000).into(),
         ScalarValue::TimestampNanosecond(Some(t), _) => (*t / 1_000_000).into(),

@@ -372,6 +372,19 @@ impl Cursor {
         let at = self.pos;
         let name = self.identifier()?;
         if let Some(t) = SqlType::simple(&name) {
+            // ksqlDB's grammar takes `VARCHAR(STRING)` for STRING; any other
+            // parameter after a simple type is an error at the parameter, as there.
+            if self.eat(&Token::LParen) {
+                let param = self.pos;
+                if name == "VARCHAR" && self.identifier().ok().as_deref() == Some("STRING") {
+                    self.expect(&Token::RParen)?;
+                    return Ok(t);
+                }
+                return Err(Error::at(
+                    &self.tokens[param.min(self.tokens.len() - 1)],
+                    &format!("{name} takes no parameters"),
+                ));
+            }
             return Ok(t);
         }
         match name.as_str() {

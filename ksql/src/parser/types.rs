@@ -111,6 +111,63 @@ impl SqlType {
     }
 }
 
+impl SqlType {
+    /// ARRAY, MAP or STRUCT.
+    pub fn is_nested(&self) -> bool {
+        matches!(
+            self,
+            SqlType::Array(_) | SqlType::Map(_, _) | SqlType::Struct(_)
+        )
+    }
+
+    /// The type's name without its parameters (`ARRAY`, `DECIMAL`), as ksqlDB's
+    /// format errors name it.
+    pub fn base_name(&self) -> String {
+        let full = self.to_string();
+        full.split(['<', '('])
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Whether the type is or holds a MAP.
+    pub fn contains_map(&self) -> bool {
+        match self {
+            SqlType::Map(_, _) => true,
+            SqlType::Array(t) => t.contains_map(),
+            SqlType::Struct(fields) => fields.iter().any(|(_, t)| t.contains_map()),
+            _ => false,
+        }
+    }
+
+    /// Whether the type holds a MAP whose keys are not STRING (JSON cannot).
+    pub fn has_non_string_map_key(&self) -> bool {
+        match self {
+            SqlType::Map(k, v) => **k != SqlType::String || v.has_non_string_map_key(),
+            SqlType::Array(t) => t.has_non_string_map_key(),
+            SqlType::Struct(fields) => fields.iter().any(|(_, t)| t.has_non_string_map_key()),
+            _ => false,
+        }
+    }
+
+    /// The type as ksqlDB's messages write it: struct fields in backticks.
+    pub fn quoted(&self) -> String {
+        match self {
+            SqlType::Array(t) => format!("ARRAY<{}>", t.quoted()),
+            SqlType::Map(k, v) => format!("MAP<{}, {}>", k.quoted(), v.quoted()),
+            SqlType::Struct(fields) => format!(
+                "STRUCT<{}>",
+                fields
+                    .iter()
+                    .map(|(n, t)| format!("`{n}` {}", t.quoted()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for SqlType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -42,7 +42,25 @@ pub fn expand_select(select: &mut Select, from: &[FromSource<'_>]) {
             other => items.push(other),
         }
     }
+    // Generated names skip the names the sources and the projection already use, as
+    // ksqlDB's ColumnNames.columnAliasGenerator does.
+    let mut taken: std::collections::HashSet<String> = from
+        .iter()
+        .flat_map(|f| f.source.columns.iter().map(|c| c.name.clone()))
+        .collect();
+    for item in &items {
+        if let SelectItem::ExprWithAlias { alias, .. } = item {
+            taken.insert(alias.value.clone());
+        }
+    }
     let mut generated = 0;
+    let mut next_name = || loop {
+        let name = format!("KSQL_COL_{generated}");
+        generated += 1;
+        if !taken.contains(&name) {
+            return name;
+        }
+    };
     for item in &mut items {
         if let SelectItem::UnnamedExpr(e) = item {
             match e {
@@ -71,9 +89,8 @@ pub fn expand_select(select: &mut Select, from: &[FromSource<'_>]) {
                 _ => {
                     *item = SelectItem::ExprWithAlias {
                         expr: e.clone(),
-                        alias: Ident::new(format!("KSQL_COL_{generated}")),
+                        alias: Ident::new(next_name()),
                     };
-                    generated += 1;
                 }
             }
         }
@@ -210,7 +227,6 @@ pub fn distinct_aggregates(select: &mut Select) {
             let name = f.name.to_string().to_ascii_uppercase();
             let target = match name.as_str() {
                 "COUNT_DISTINCT" => Some("COUNT"),
-                "COLLECT_SET" => Some("ARRAY_AGG"),
                 _ => None,
             };
             if let (Some(target), FunctionArguments::List(args)) = (target, &mut f.args) {

@@ -9,7 +9,7 @@ use datafusion::common::{Result, ScalarValue};
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility,
+    Accumulator, AggregateUDF, AggregateUDFImpl, Signature, TypeSignature, Volatility,
 };
 use datafusion::prelude::SessionContext;
 
@@ -19,11 +19,14 @@ pub fn register(ctx: &SessionContext) {
     }
     ctx.register_udaf(AggregateUDF::from(ByOffset::new(true)));
     ctx.register_udaf(AggregateUDF::from(ByOffset::new(false)));
-    ctx.register_udaf(AggregateUDF::from(TopK::new()));
+    ctx.register_udaf(AggregateUDF::from(TopK::new(false)));
+    ctx.register_udaf(AggregateUDF::from(TopK::new(true)));
+    ctx.register_udaf(AggregateUDF::from(CollectSet::new()));
 }
 
-/// LATEST_BY_OFFSET / EARLIEST_BY_OFFSET: the last / first non-NULL value in input
-/// order.
+/// LATEST_BY_OFFSET / EARLIEST_BY_OFFSET(col [, n] [, ignoreNulls]): the last / first
+/// value in input order — NULLs skipped unless `ignoreNulls` is false — or, with `n`,
+/// an array of the last / first n such values in input order.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct ByOffset {
     latest: bool,
@@ -34,9 +37,32 @@ impl ByOffset {
     fn new(latest: bool) -> ByOffset {
         ByOffset {
             latest,
-            signature: Signature::any(1, Volatility::Immutable),
+            signature: Signature::one_of(
+                vec![
+                    TypeSignature::Any(1),
+                    TypeSignature::Any(2),
+                    TypeSignature::Any(3),
+                ],
+                Volatility::Immutable,
+            ),
         }
     }
+
+    fn upper_name(&self) -> &'static str {
+        if self.latest {
+            "LATEST_BY_OFFSET"
+        } else {
+            "EARLIEST_BY_OFFSET"
+        }
+    }
+}
+
+/// The literal value of an aggregate's argument `i`.
+fn literal_arg(args: &AccumulatorArgs, i: usize) -> Option<ScalarValue> {
+    args.exprs.get(i).and_then(|e| {
+        e.downcast_ref::<datafusion::physical_expr::expressions::Literal>()
+            .map(|l| l.value().clone())
+    })
 }
 
 impl AggregateUDFImpl for ByOffset {
@@ -51,18 +77,54 @@ impl AggregateUDFImpl for ByOffset {
         &self.signature
     }
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        Ok(arg_types[0].clone())
+        match arg_types {
+            [t] | [t, DataType::Boolean] => Ok(t.clone()),
+            [t, n] | [t, n, DataType::Boolean] if n.is_integer() => Ok(list_of(t)),
+            _ => super::row::no_signature(self.upper_name(), arg_types),
+        }
     }
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let (mut n, mut ignore_nulls, mut many) = (1usize, true, false);
+        for i in 1..args.exprs.len() {
+            match literal_arg(&args, i) {
+                Some(ScalarValue::Boolean(Some(b))) => ignore_nulls = b,
+                Some(v) if super::row::int(&v).is_some() => {
+                    let k = super::row::int(&v).unwrap_or(1);
+                    if k <= 0 {
+                        return datafusion::common::plan_err!(
+                            "{} must be called with a positive number of values, got {k}",
+                            self.upper_name()
+                        );
+                    }
+                    n = k as usize;
+                    many = true;
+                }
+                _ => {
+                    return datafusion::common::plan_err!(
+                        "{}'s arguments after the first must be literals",
+                        self.upper_name()
+                    )
+                }
+            }
+        }
+        let item = match args.return_field.data_type() {
+            DataType::List(f) if many => f.data_type().clone(),
+            other => other.clone(),
+        };
         Ok(Box::new(ByOffsetAcc {
             latest: self.latest,
-            value: ScalarValue::try_from(args.return_field.data_type())?,
+            n,
+            many,
+            ignore_nulls,
+            item,
+            values: Vec::new(),
         }))
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let item = args.input_fields[0].data_type();
         Ok(vec![Arc::new(Field::new(
-            format!("{}[value]", args.name),
-            args.return_field.data_type().clone(),
+            format!("{}[values]", args.name),
+            list_of(item),
             true,
         ))])
     }
@@ -71,45 +133,86 @@ impl AggregateUDFImpl for ByOffset {
 #[derive(Debug)]
 struct ByOffsetAcc {
     latest: bool,
-    value: ScalarValue,
+    /// How many values are kept (1 without `n`).
+    n: usize,
+    many: bool,
+    ignore_nulls: bool,
+    item: DataType,
+    /// The kept values in input order.
+    values: Vec<ScalarValue>,
+}
+
+impl ByOffsetAcc {
+    fn add(&mut self, v: ScalarValue) {
+        if self.ignore_nulls && v.is_null() {
+            return;
+        }
+        if self.latest {
+            self.values.push(v);
+            if self.values.len() > self.n {
+                self.values.remove(0);
+            }
+        } else if self.values.len() < self.n {
+            self.values.push(v);
+        }
+    }
 }
 
 impl Accumulator for ByOffsetAcc {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         let a = &values[0];
         for i in 0..a.len() {
-            if a.is_null(i) {
-                continue;
-            }
-            if self.latest || self.value.is_null() {
-                self.value = ScalarValue::try_from_array(a, i)?;
-            }
+            self.add(ScalarValue::try_from_array(a, i)?);
         }
         Ok(())
     }
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        self.update_batch(states)
+        let a = &states[0];
+        for i in 0..a.len() {
+            let state = ScalarValue::try_from_array(a, i)?;
+            let ignore = std::mem::replace(&mut self.ignore_nulls, false);
+            for v in super::row::list_items(&state)?.unwrap_or_default() {
+                self.add(v);
+            }
+            self.ignore_nulls = ignore;
+        }
+        Ok(())
     }
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![self.value.clone()])
+        Ok(vec![ScalarValue::List(ScalarValue::new_list_nullable(
+            &self.values,
+            &self.item,
+        ))])
     }
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(self.value.clone())
+        if self.many {
+            return Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+                &self.values,
+                &self.item,
+            )));
+        }
+        match self.values.first() {
+            Some(v) => Ok(v.clone()),
+            None => ScalarValue::try_from(&self.item),
+        }
     }
     fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.value.size()
+        std::mem::size_of_val(self) + self.values.iter().map(|v| v.size()).sum::<usize>()
     }
 }
 
-/// TOPK(col, k): the k largest values, largest first.
+/// TOPK(col, k) / TOPKDISTINCT(col, k): the k largest (distinct) values, largest
+/// first.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct TopK {
+    distinct: bool,
     signature: Signature,
 }
 
 impl TopK {
-    fn new() -> TopK {
+    fn new(distinct: bool) -> TopK {
         TopK {
+            distinct,
             signature: Signature::any(2, Volatility::Immutable),
         }
     }
@@ -121,7 +224,11 @@ fn list_of(t: &DataType) -> DataType {
 
 impl AggregateUDFImpl for TopK {
     fn name(&self) -> &str {
-        "topk"
+        if self.distinct {
+            "topkdistinct"
+        } else {
+            "topk"
+        }
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -152,6 +259,7 @@ impl AggregateUDFImpl for TopK {
         };
         Ok(Box::new(TopKAcc {
             k,
+            distinct: self.distinct,
             item,
             values: Vec::new(),
         }))
@@ -168,13 +276,14 @@ impl AggregateUDFImpl for TopK {
 #[derive(Debug)]
 struct TopKAcc {
     k: usize,
+    distinct: bool,
     item: DataType,
     values: Vec<ScalarValue>,
 }
 
 impl TopKAcc {
     fn add(&mut self, v: ScalarValue) {
-        if v.is_null() {
+        if v.is_null() || (self.distinct && self.values.contains(&v)) {
             return;
         }
         self.values.push(v);
@@ -217,5 +326,151 @@ impl Accumulator for TopKAcc {
     }
     fn size(&self) -> usize {
         std::mem::size_of_val(self) + self.values.iter().map(|v| v.size()).sum::<usize>()
+    }
+}
+
+/// COLLECT_SET(col): the distinct values in the order they first arrived (ksqlDB keeps
+/// insertion order; DataFusion's DISTINCT array_agg hashes). Over a table a replaced
+/// row's value is retracted.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CollectSet {
+    signature: Signature,
+}
+
+impl CollectSet {
+    fn new() -> CollectSet {
+        CollectSet {
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+impl AggregateUDFImpl for CollectSet {
+    fn name(&self) -> &str {
+        "collect_set"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        Ok(list_of(&arg_types[0]))
+    }
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let item = match args.return_field.data_type() {
+            DataType::List(f) => f.data_type().clone(),
+            other => other.clone(),
+        };
+        Ok(Box::new(CollectSetAcc {
+            item,
+            values: Vec::new(),
+        }))
+    }
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![
+            Arc::new(Field::new(
+                format!("{}[values]", args.name),
+                args.return_field.data_type().clone(),
+                true,
+            )),
+            Arc::new(Field::new(
+                format!("{}[counts]", args.name),
+                list_of(&DataType::Int64),
+                true,
+            )),
+        ])
+    }
+}
+
+/// The set with how many times each value was added, so a retraction removes a
+/// value only when no other row still holds it.
+#[derive(Debug)]
+struct CollectSetAcc {
+    item: DataType,
+    values: Vec<(ScalarValue, usize)>,
+}
+
+impl CollectSetAcc {
+    fn add(&mut self, v: ScalarValue, n: usize) {
+        match self.values.iter_mut().find(|(x, _)| same_value(x, &v)) {
+            Some(slot) => slot.1 += n,
+            None => self.values.push((v, n)),
+        }
+    }
+}
+
+impl Accumulator for CollectSetAcc {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let a = &values[0];
+        for i in 0..a.len() {
+            self.add(ScalarValue::try_from_array(a, i)?, 1);
+        }
+        Ok(())
+    }
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let a = &values[0];
+        for i in 0..a.len() {
+            let v = ScalarValue::try_from_array(a, i)?;
+            if let Some(pos) = self.values.iter().position(|(x, _)| same_value(x, &v)) {
+                self.values[pos].1 -= 1;
+                if self.values[pos].1 == 0 {
+                    self.values.remove(pos);
+                }
+            }
+        }
+        Ok(())
+    }
+    fn supports_retract_batch(&self) -> bool {
+        true
+    }
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        for i in 0..states[0].len() {
+            let values = ScalarValue::try_from_array(&states[0], i)?;
+            let counts = match states.get(1) {
+                Some(c) => super::row::list_items(&ScalarValue::try_from_array(c, i)?)?,
+                None => None,
+            }
+            .unwrap_or_default();
+            for (j, v) in super::row::list_items(&values)?
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+            {
+                let n = counts.get(j).and_then(super::row::int).unwrap_or(1);
+                self.add(v, n.max(1) as usize);
+            }
+        }
+        Ok(())
+    }
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let counts: Vec<ScalarValue> = self
+            .values
+            .iter()
+            .map(|(_, n)| ScalarValue::Int64(Some(*n as i64)))
+            .collect();
+        Ok(vec![
+            self.evaluate()?,
+            ScalarValue::List(ScalarValue::new_list_nullable(&counts, &DataType::Int64)),
+        ])
+    }
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let values: Vec<ScalarValue> = self.values.iter().map(|(v, _)| v.clone()).collect();
+        Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+            &values, &self.item,
+        )))
+    }
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.values.iter().map(|(v, _)| v.size()).sum::<usize>()
+    }
+}
+
+/// Value equality where a map's entry order does not matter (ksqlDB's maps are
+/// Java maps).
+fn same_value(a: &ScalarValue, b: &ScalarValue) -> bool {
+    match (a, b) {
+        (ScalarValue::Map(_), _) | (ScalarValue::List(_), _) | (ScalarValue::Struct(_), _) => {
+            crate::format::scalar_to_json(a) == crate::format::scalar_to_json(b)
+                && a.data_type() == b.data_type()
+        }
+        _ => a == b,
     }
 }
