@@ -68,6 +68,9 @@ pub struct Source {
     pub window_size_ms: Option<i64>,
     /// The persistent queries writing to it.
     pub written_by: Vec<String>,
+    /// Declared with CREATE SOURCE STREAM/TABLE: nothing may write to it.
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 /// The pseudo columns every source row carries.
@@ -173,6 +176,16 @@ pub fn prop(props: &Props, name: &str) -> Option<String> {
 
 /// The key and value formats a CREATE names, with ksqlDB's defaults.
 pub fn formats(props: &Props, inherit: Option<&Source>) -> Result<(Format, Format)> {
+    if prop(props, "FORMAT").is_some() {
+        for single in ["KEY_FORMAT", "VALUE_FORMAT"] {
+            if prop(props, single).is_some() {
+                let short = single.trim_end_matches("_FORMAT");
+                return Err(Error::semantic(format!(
+                    "Cannot supply both '{single}' and 'FORMAT' properties, as 'FORMAT' sets both key and value formats. Either use just 'FORMAT', or use 'KEY_FORMAT' and 'VALUE_FORMAT'. ({short})"
+                )));
+            }
+        }
+    }
     let both = prop(props, "FORMAT")
         .map(|f| Format::parse(&f))
         .transpose()?;
@@ -188,7 +201,7 @@ pub fn formats(props: &Props, inherit: Option<&Source>) -> Result<(Format, Forma
             Some(f) => f,
             None => {
                 return Err(Error::semantic(
-                    "Missing required property \"VALUE_FORMAT\" which has no default value.",
+                    "Statement is missing the 'VALUE_FORMAT' property from the WITH clause. Either provide one or set a default via the 'ksql.persistence.default.format.value' config.",
                 ))
             }
         },

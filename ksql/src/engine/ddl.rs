@@ -175,6 +175,11 @@ pub(crate) fn check_name(
     match inner.catalog.sources.get(name) {
         None => Ok(false),
         Some(_) if if_not_exists => Ok(true),
+        Some(existing) if or_replace && existing.read_only => Err(Error::semantic(format!(
+            "Cannot add {} '{name}': CREATE OR REPLACE is not supported on source {}s.",
+            kind.to_string().to_lowercase(),
+            existing.kind.to_string().to_lowercase()
+        ))),
         Some(existing) if or_replace && existing.kind == kind => Ok(false),
         Some(existing) => Err(Error::semantic(format!(
             "Cannot add {} '{name}': A {} with the same name already exists",
@@ -194,6 +199,7 @@ impl Engine {
         let Statement::CreateSource {
             kind,
             or_replace,
+            read_only,
             if_not_exists,
             name,
             columns,
@@ -202,6 +208,13 @@ impl Engine {
         else {
             return Err(Error::Engine("not a CREATE".into()));
         };
+        if *read_only && *or_replace {
+            return Err(Error::semantic(format!(
+                "Cannot add {} '{name}': CREATE OR REPLACE is not supported on source {}s.",
+                kind.to_string().to_lowercase(),
+                kind.to_string().to_lowercase()
+            )));
+        }
         if check_name(inner, *kind, name, *or_replace, *if_not_exists)? {
             return Ok(status(
                 &s.text,
@@ -212,12 +225,12 @@ impl Engine {
         let topic = prop(props, "KAFKA_TOPIC").ok_or_else(|| {
             Error::semantic("Missing required property \"KAFKA_TOPIC\" which has no default value.")
         })?;
+        let (key_format, value_format) = formats(props, None)?;
         if columns.is_empty() {
             return Err(Error::semantic(format!(
                 "The statement does not define any columns for {name}."
             )));
         }
-        let (key_format, value_format) = formats(props, None)?;
         let source = Source {
             name: name.clone(),
             kind: *kind,
@@ -238,6 +251,7 @@ impl Engine {
             windowed: None,
             window_size_ms: None,
             written_by: Vec::new(),
+            read_only: *read_only,
         };
         validate(&source)?;
         let partitions = prop(props, "PARTITIONS")
@@ -292,8 +306,17 @@ impl Engine {
                     None,
                 ));
             }
-            return Err(Error::semantic(format!("Source {name} does not exist.")));
+            let word = match kind {
+                SourceKind::Stream => "Stream",
+                SourceKind::Table => "Table",
+            };
+            return Err(Error::semantic(format!("{word} {name} does not exist.")));
         };
+        if source.read_only && *delete_topic {
+            return Err(Error::semantic(format!(
+                "Cannot delete topic for read-only source: {name}"
+            )));
+        }
         if source.kind != *kind {
             return Err(Error::semantic(format!(
                 "Incompatible data source type is {}, but statement was DROP {kind}",

@@ -53,6 +53,17 @@ impl Engine {
             }
             Statement::InsertSelect { target, query } => {
                 let t = inner.catalog.source(target)?;
+                if t.read_only {
+                    return Err(Error::semantic(format!(
+                        "Cannot insert into read-only {}: {target}",
+                        t.kind.to_string().to_lowercase()
+                    )));
+                }
+                if t.kind == SourceKind::Table {
+                    return Err(Error::semantic(format!(
+                        "INSERT INTO can only be used to insert into a stream. {target} is a table."
+                    )));
+                }
                 (t.kind, target.clone(), Default::default(), query, true)
             }
             _ => return Err(Error::Engine("not a persistent query".into())),
@@ -66,9 +77,18 @@ impl Engine {
                 kind_word(plan.kind)
             )));
         }
-        if let Some(k) = &plan.missing_key {
+        if !plan.missing_key.is_empty() {
+            let keys = &plan.missing_key;
+            let listed = match keys.split_last() {
+                Some((last, [])) => last.clone(),
+                Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+                None => String::new(),
+            };
+            let plural = if keys.len() > 1 { "s" } else { "" };
             return Err(Error::semantic(format!(
-                "Key missing from projection (ie, SELECT). The query used to build `{name}` must include the key column {k} in its projection (eg, SELECT {k}...)."
+                "Key missing from projection (ie, SELECT). The query used to build `{name}` must include the {}{plural} {listed} in its projection (eg, SELECT {}...).",
+                plan.key_word,
+                keys.join(", ")
             )));
         }
         if plan.limit.is_some() {
@@ -103,6 +123,7 @@ impl Engine {
                 windowed: plan.window.map(|w| w.kind),
                 window_size_ms: plan.window.map(|w| w.size_ms),
                 written_by: Vec::new(),
+                read_only: false,
             };
             validate(&sink)?;
             sink
@@ -210,7 +231,18 @@ impl Engine {
         columns: &[String],
         values: &[SqlExpr],
     ) -> Result<()> {
-        let source = inner.catalog.source(target)?.clone();
+        let source = inner.catalog.source(target).map_err(|_| {
+            Error::semantic(format!(
+                "Cannot insert values into an unknown stream/table: `{target}`"
+            ))
+        })?;
+        if source.read_only {
+            return Err(Error::semantic(format!(
+                "Cannot insert values into read-only {}: {target}",
+                source.kind.to_string().to_lowercase()
+            )));
+        }
+        let source = source.clone();
         let names: Vec<String> = if columns.is_empty() {
             source.columns.iter().map(|c| c.name.clone()).collect()
         } else {

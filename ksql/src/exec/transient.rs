@@ -249,6 +249,7 @@ pub fn push(
         windowed: plan.window.map(|w| w.kind),
         window_size_ms: plan.window.map(|w| w.size_ms),
         written_by: Vec::new(),
+        read_only: false,
     };
     let columns = plan
         .columns

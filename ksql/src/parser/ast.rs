@@ -110,6 +110,8 @@ pub enum Statement {
     CreateSource {
         kind: SourceKind,
         or_replace: bool,
+        /// CREATE SOURCE STREAM/TABLE: read-only.
+        read_only: bool,
         if_not_exists: bool,
         name: String,
         columns: Vec<ColumnDef>,

@@ -288,8 +288,7 @@ impl Cursor {
             self.expect_word("REPLACE")?;
             true
         };
-        // CREATE SOURCE STREAM/TABLE: read-only sources, treated as plain ones.
-        self.eat_word("SOURCE");
+        let read_only = self.eat_word("SOURCE");
         let kind = self.source_kind()?;
         let if_not_exists = self.eat_word("IF") && {
             self.expect_word("NOT")?;
@@ -328,6 +327,7 @@ impl Cursor {
         }
         self.expect_end()?;
         Ok(Statement::CreateSource {
+            read_only,
             kind,
             or_replace,
             if_not_exists,

@@ -340,6 +340,7 @@ pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
         windowed: None,
         window_size_ms: None,
         written_by: Vec::new(),
+        read_only: false,
     };
     let rewritten = KsqlQuery {
         query,

@@ -74,8 +74,10 @@ pub struct QueryPlan {
     pub repartition: bool,
     /// The query as DataFusion planned it.
     pub sql: String,
-    /// Key columns the ksqlDB rules require in the projection but that are missing.
-    pub missing_key: Option<String>,
+    /// Key columns the ksqlDB rules require in the projection but that are missing,
+    /// and what they are ("key column", "grouping expression", ...).
+    pub missing_key: Vec<String>,
+    pub key_word: &'static str,
 }
 
 /// The sources in FROM, with their aliases; more than one means a join.
@@ -106,11 +108,49 @@ pub fn from_sources<'c>(q: &KsqlQuery, catalog: &'c Catalog) -> Result<Vec<(&'c 
 /// Plans a single-source query (joins are planned in [`join`]).
 pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
     let sources = from_sources(q, catalog)?;
+    check_qualifiers(q, &sources)?;
     if sources.len() != 1 {
         return join::plan(q, catalog).await;
     }
     let (source, alias) = sources[0].clone();
     plan_over(q, source, &alias, None).await
+}
+
+/// Every `X.col` and `X.*` names a source of FROM by its name or alias, else ksqlDB's
+/// error naming `X`.
+fn check_qualifiers(q: &KsqlQuery, sources: &[(&Source, String)]) -> Result<()> {
+    use datafusion::sql::sqlparser::ast::{visit_expressions, SelectItemQualifiedWildcardKind};
+    let known = |x: &str| sources.iter().any(|(s, a)| s.name == x || a == x);
+    let unknown =
+        |x: &str| Error::semantic(format!("'{x}' is not a valid stream/table name or alias."));
+    if let SetExpr::Select(select) = q.query.body.as_ref() {
+        for item in &select.projection {
+            if let SelectItem::QualifiedWildcard(
+                SelectItemQualifiedWildcardKind::ObjectName(n),
+                _,
+            ) = item
+            {
+                let x = n.to_string().replace('"', "");
+                if !known(&x) {
+                    return Err(unknown(&x));
+                }
+            }
+        }
+    }
+    let mut bad = None;
+    let _ = visit_expressions(&q.query, |e| {
+        if let SqlExpr::CompoundIdentifier(parts) = e {
+            if parts.len() >= 2 && !known(&parts[0].value) {
+                bad = Some(parts[0].value.clone());
+                return std::ops::ControlFlow::Break(());
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    match bad {
+        Some(x) => Err(unknown(&x)),
+        None => Ok(()),
+    }
 }
 
 /// Plans `q` over one source. `join_keys`: for a join (whose joined row is the
@@ -197,15 +237,20 @@ pub(crate) async fn plan_over(
             source.key_columns().map(|c| c.name.clone()).collect()
         };
     let mut key_positions = Vec::new();
-    let mut missing_key = None;
+    let mut missing_key = Vec::new();
     for k in &key_exprs {
         match items.iter().position(|(e, a)| e == k || a == k) {
             Some(i) => key_positions.push(i),
-            None => {
-                missing_key.get_or_insert_with(|| k.clone());
-            }
+            None => missing_key.push(k.clone()),
         }
     }
+    let key_word = if aggregate && join_keys.is_none() {
+        "grouping expression"
+    } else if q.partition_by.is_some() {
+        "partitioning expression"
+    } else {
+        "key column"
+    };
     let columns = pipeline
         .output
         .fields()
@@ -253,6 +298,7 @@ pub(crate) async fn plan_over(
         repartition,
         sql,
         missing_key,
+        key_word,
     })
 }
 

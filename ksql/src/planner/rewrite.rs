@@ -122,6 +122,20 @@ pub fn ksql_forms(select: &mut Select) {
                     // DataFusion's table function for a list, with the same zip.
                     f.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new("unnest"))]);
                 }
+                if name == "CUBE_EXPLODE" {
+                    if let FunctionArguments::List(list) = &f.args {
+                        let args = list
+                            .args
+                            .iter()
+                            .filter_map(|a| match a {
+                                FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => Some(x.clone()),
+                                _ => None,
+                            })
+                            .collect();
+                        *e = call("unnest", vec![call("ksql_cube", args)]);
+                    }
+                    return ControlFlow::<()>::Continue(());
+                }
                 let FunctionArguments::List(list) = &f.args else {
                     return ControlFlow::<()>::Continue(());
                 };

@@ -23,6 +23,7 @@ fn source(name: &str, kind: SourceKind, cols: &[(&str, SqlType, bool)]) -> Sourc
         windowed: None,
         window_size_ms: None,
         written_by: Vec::new(),
+        read_only: false,
     }
 }
 

@@ -21,7 +21,8 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udaf(AggregateUDF::from(ByOffset::new(false)));
     ctx.register_udaf(AggregateUDF::from(TopK::new(false)));
     ctx.register_udaf(AggregateUDF::from(TopK::new(true)));
-    ctx.register_udaf(AggregateUDF::from(CollectSet::new()));
+    ctx.register_udaf(AggregateUDF::from(CollectSet::new(false)));
+    ctx.register_udaf(AggregateUDF::from(CollectSet::new(true)));
 }
 
 /// LATEST_BY_OFFSET / EARLIEST_BY_OFFSET(col [, n] [, ignoreNulls]): the last / first
@@ -330,16 +331,19 @@ impl Accumulator for TopKAcc {
 }
 
 /// COLLECT_SET(col): the distinct values in the order they first arrived (ksqlDB keeps
-/// insertion order; DataFusion's DISTINCT array_agg hashes). Over a table a replaced
+/// insertion order; DataFusion's DISTINCT array_agg hashes). ATTR(col): the value if
+/// every row has the same one (NULL included), else NULL. Over a table a replaced
 /// row's value is retracted.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct CollectSet {
+    attr: bool,
     signature: Signature,
 }
 
 impl CollectSet {
-    fn new() -> CollectSet {
+    fn new(attr: bool) -> CollectSet {
         CollectSet {
+            attr,
             signature: Signature::any(1, Volatility::Immutable),
         }
     }
@@ -347,20 +351,29 @@ impl CollectSet {
 
 impl AggregateUDFImpl for CollectSet {
     fn name(&self) -> &str {
-        "collect_set"
+        if self.attr {
+            "attr"
+        } else {
+            "collect_set"
+        }
     }
     fn signature(&self) -> &Signature {
         &self.signature
     }
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        Ok(list_of(&arg_types[0]))
+        Ok(if self.attr {
+            arg_types[0].clone()
+        } else {
+            list_of(&arg_types[0])
+        })
     }
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         let item = match args.return_field.data_type() {
-            DataType::List(f) => f.data_type().clone(),
+            DataType::List(f) if !self.attr => f.data_type().clone(),
             other => other.clone(),
         };
         Ok(Box::new(CollectSetAcc {
+            attr: self.attr,
             item,
             values: Vec::new(),
         }))
@@ -369,7 +382,7 @@ impl AggregateUDFImpl for CollectSet {
         Ok(vec![
             Arc::new(Field::new(
                 format!("{}[values]", args.name),
-                args.return_field.data_type().clone(),
+                list_of(args.input_fields[0].data_type()),
                 true,
             )),
             Arc::new(Field::new(
@@ -385,11 +398,17 @@ impl AggregateUDFImpl for CollectSet {
 /// value only when no other row still holds it.
 #[derive(Debug)]
 struct CollectSetAcc {
+    attr: bool,
     item: DataType,
     values: Vec<(ScalarValue, usize)>,
 }
 
 impl CollectSetAcc {
+    fn set(&self) -> ScalarValue {
+        let values: Vec<ScalarValue> = self.values.iter().map(|(v, _)| v.clone()).collect();
+        ScalarValue::List(ScalarValue::new_list_nullable(&values, &self.item))
+    }
+
     fn add(&mut self, v: ScalarValue, n: usize) {
         match self.values.iter_mut().find(|(x, _)| same_value(x, &v)) {
             Some(slot) => slot.1 += n,
@@ -448,15 +467,18 @@ impl Accumulator for CollectSetAcc {
             .map(|(_, n)| ScalarValue::Int64(Some(*n as i64)))
             .collect();
         Ok(vec![
-            self.evaluate()?,
+            self.set(),
             ScalarValue::List(ScalarValue::new_list_nullable(&counts, &DataType::Int64)),
         ])
     }
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        let values: Vec<ScalarValue> = self.values.iter().map(|(v, _)| v.clone()).collect();
-        Ok(ScalarValue::List(ScalarValue::new_list_nullable(
-            &values, &self.item,
-        )))
+        if !self.attr {
+            return Ok(self.set());
+        }
+        match self.values.as_slice() {
+            [(v, _)] => Ok(v.clone()),
+            _ => ScalarValue::try_from(&self.item),
+        }
     }
     fn size(&self) -> usize {
         std::mem::size_of_val(self) + self.values.iter().map(|(v, _)| v.size()).sum::<usize>()

@@ -103,6 +103,62 @@ pub fn all() -> Vec<ScalarUDF> {
             }))
         }),
         udf("generate_series", &[2, 3], series_type, |a, r| series(a, r)),
+        udf(
+            "sum_list",
+            &[1],
+            |t| match t.first().and_then(item_type) {
+                Some(DataType::Int32) => Ok(DataType::Int32),
+                Some(DataType::Int64) => Ok(DataType::Int64),
+                Some(x) if x.is_numeric() => Ok(DataType::Float64),
+                _ => no_signature("SUM_LIST", t),
+            },
+            |a, r| {
+                let Some(items) = list_items(&a[0])? else {
+                    return null_list(r);
+                };
+                let mut acc = ScalarValue::Int64(Some(0)).cast_to(r)?;
+                for x in items.into_iter().filter(|x| !x.is_null()) {
+                    acc = acc.add(x.cast_to(r)?)?;
+                }
+                Ok(acc)
+            },
+        ),
+        // The combinations CUBE_EXPLODE hands out (see `rewrite::ksql_forms`): for n
+        // values, 2^n lists where value j is kept when bit n-1-j of the index is set,
+        // without repeating one a NULL made equal to an earlier one.
+        udf(
+            "ksql_cube",
+            &[1],
+            |t| match t.first() {
+                Some(l) if item_type(l).is_some() => Ok(super::row::list_type(l)),
+                _ => no_signature("CUBE_EXPLODE", t),
+            },
+            |a, r| {
+                let Some(items) = list_items(&a[0])? else {
+                    return null_list(r);
+                };
+                let n = items.len().min(16);
+                let it = item(r).clone();
+                let inner = item_type(&it).cloned().unwrap_or(DataType::Null);
+                let mut seen: Vec<Vec<ScalarValue>> = Vec::new();
+                for i in 0..(1usize << n) {
+                    let combo: Vec<ScalarValue> = (0..n)
+                        .map(|j| {
+                            if i & (1 << (n - 1 - j)) != 0 {
+                                items[j].clone()
+                            } else {
+                                ScalarValue::try_from(&inner).unwrap_or(ScalarValue::Null)
+                            }
+                        })
+                        .collect();
+                    if !seen.contains(&combo) {
+                        seen.push(combo);
+                    }
+                }
+                let lists: Vec<ScalarValue> = seen.iter().map(|c| list_value(c, &inner)).collect();
+                Ok(list_value(&lists, &it))
+            },
+        ),
     ]
 }
 

@@ -5,9 +5,11 @@
 
 pub mod aggregates;
 pub mod arrays;
+pub mod json;
 pub mod maps;
 pub mod row;
 pub mod strings;
+pub mod text;
 
 use datafusion::common::Result;
 use datafusion::execution::FunctionRegistry;
@@ -19,7 +21,6 @@ const SCALAR_ALIASES: &[(&str, &str)] = &[
     ("lcase", "lower"),
     ("len", "character_length"),
     ("ifnull", "nvl"),
-    ("split", "string_to_array"),
     ("array_length", "cardinality"),
     ("unix_timestamp", "now"),
 ];
@@ -35,6 +36,8 @@ pub fn register(ctx: &SessionContext) -> Result<()> {
         .into_iter()
         .chain(arrays::all())
         .chain(maps::all())
+        .chain(json::all())
+        .chain(text::all())
     {
         ctx.register_udf(f);
     }
@@ -47,5 +50,8 @@ pub fn register(ctx: &SessionContext) -> Result<()> {
         |a, _| Ok(a[0].clone()),
     ));
     aggregates::register(ctx);
+    if let Ok(agg) = ctx.udaf("stddev") {
+        ctx.register_udaf(agg.as_ref().clone().with_aliases(["stddev_sample"]));
+    }
     Ok(())
 }

@@ -16,7 +16,7 @@ use datafusion::logical_expr::{
 
 /// The result type from the argument types; an `Err` is a planning error (a wrong
 /// argument type), worded as ksqlDB words it.
-pub type ReturnFn = fn(&[DataType]) -> Result<DataType>;
+pub type ReturnFn = Box<dyn Fn(&[DataType]) -> Result<DataType> + Send + Sync>;
 /// One row: the arguments' values and the result type.
 pub type EvalFn = fn(&[ScalarValue], &DataType) -> Result<ScalarValue>;
 
@@ -49,7 +49,12 @@ impl Hash for RowUdf {
 
 /// A function taking any of `arities` argument counts, of any types (the return
 /// function checks them).
-pub fn udf(name: &'static str, arities: &[usize], ret: ReturnFn, eval: EvalFn) -> ScalarUDF {
+pub fn udf(
+    name: &'static str,
+    arities: &[usize],
+    ret: impl Fn(&[DataType]) -> Result<DataType> + Send + Sync + 'static,
+    eval: EvalFn,
+) -> ScalarUDF {
     let signature = match arities {
         [n] => Signature::any(*n, Volatility::Immutable),
         many => Signature::one_of(
@@ -68,17 +73,21 @@ pub fn udf(name: &'static str, arities: &[usize], ret: ReturnFn, eval: EvalFn) -
     ScalarUDF::from(RowUdf {
         name,
         signature,
-        ret,
+        ret: Box::new(ret),
         eval,
     })
 }
 
 /// Like [`udf`] for any number of arguments (at least one).
-pub fn variadic_udf(name: &'static str, ret: ReturnFn, eval: EvalFn) -> ScalarUDF {
+pub fn variadic_udf(
+    name: &'static str,
+    ret: impl Fn(&[DataType]) -> Result<DataType> + Send + Sync + 'static,
+    eval: EvalFn,
+) -> ScalarUDF {
     ScalarUDF::from(RowUdf {
         name,
         signature: Signature::variadic_any(Volatility::Immutable),
-        ret,
+        ret: Box::new(ret),
         eval,
     })
 }
