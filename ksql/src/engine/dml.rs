@@ -91,6 +91,10 @@ impl Engine {
                 keys.join(", ")
             )));
         }
+        check_aggregation(&plan)?;
+        if !insert && plan.columns.iter().all(|c| c.key) {
+            return Err(Error::semantic("The projection contains no value columns."));
+        }
         if plan.limit.is_some() {
             return Err(Error::semantic(
                 "LIMIT is not supported in persistent queries",
@@ -381,4 +385,44 @@ fn reserved_in_projection(q: &crate::parser::ast::KsqlQuery) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// ksqlDB's rules for what an aggregation may read: not a KAFKA-format value (its
+/// aggregate state has no KAFKA serde), and over a table only aggregates that can
+/// undo a replaced row.
+fn check_aggregation(plan: &QueryPlan) -> Result<()> {
+    let Some(agg) = &plan.pipeline.agg else {
+        return Ok(());
+    };
+    if plan.join.is_none() && plan.source.value_format == crate::catalog::Format::Kafka {
+        return Err(Error::semantic(format!(
+            "Source(s) {} are using the 'KAFKA' value format. This format does not yet support GROUP BY.",
+            plan.source.name
+        )));
+    }
+    if plan.source.kind != SourceKind::Table || plan.join.is_some() {
+        return Ok(());
+    }
+    let mut used: Vec<String> = Vec::new();
+    for f in &agg.aggs {
+        let name = f.fun().name().to_ascii_uppercase();
+        if planner::functions::STREAM_ONLY_AGGREGATES.contains(&name.as_str())
+            && !used.contains(&name)
+        {
+            used.push(name);
+        }
+    }
+    let listed = match used.split_last() {
+        None => return Ok(()),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    };
+    let noun = if used.len() > 1 {
+        "functions"
+    } else {
+        "function"
+    };
+    Err(Error::semantic(format!(
+        "The aggregation {noun} {listed} cannot be applied to a table source, only to a stream source."
+    )))
 }

@@ -177,7 +177,13 @@ pub(crate) async fn plan_over(
         GroupByExpr::Expressions(e, _) => e.clone(),
         GroupByExpr::All(_) => return Err(Error::semantic("GROUP BY ALL is not supported")),
     };
-    let aggregate = !group_by.is_empty() || has_aggregate_call(select);
+    let has_aggregate = has_aggregate_call(select);
+    if !group_by.is_empty() && !has_aggregate {
+        return Err(Error::semantic(
+            "GROUP BY requires aggregate functions in either the SELECT or HAVING clause.",
+        ));
+    }
+    let aggregate = !group_by.is_empty() || has_aggregate;
     if q.window.is_some() && group_by.is_empty() {
         return Err(Error::semantic("WINDOW requires GROUP BY"));
     }
@@ -324,29 +330,18 @@ fn take_limit(query: &mut datafusion::sql::sqlparser::ast::Query) -> Result<Opti
 }
 
 fn has_aggregate_call(select: &datafusion::sql::sqlparser::ast::Select) -> bool {
-    const AGGS: &[&str] = &[
-        "COUNT",
-        "SUM",
-        "AVG",
-        "MIN",
-        "MAX",
-        "COUNT_DISTINCT",
-        "LATEST_BY_OFFSET",
-        "EARLIEST_BY_OFFSET",
-        "COLLECT_LIST",
-        "COLLECT_SET",
-        "TOPK",
-        "ARRAY_AGG",
-    ];
     let mut found = false;
-    let _ = datafusion::sql::sqlparser::ast::visit_expressions(&select.projection, |e| {
+    let mut visit = |e: &SqlExpr| {
         if let SqlExpr::Function(f) = e {
-            if AGGS.contains(&f.name.to_string().to_ascii_uppercase().as_str()) {
+            let name = f.name.to_string().to_ascii_uppercase();
+            if functions::AGGREGATES.contains(&name.as_str()) {
                 found = true;
             }
         }
         std::ops::ControlFlow::<()>::Continue(())
-    });
+    };
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(&select.projection, &mut visit);
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(&select.having, &mut visit);
     found
 }
 
@@ -363,6 +358,14 @@ pub fn explain_error(e: Error) -> Error {
             .replace(['"', '\''], "");
         let name = name.rsplit('.').next().unwrap_or(&name).to_string();
         return Error::Semantic(format!("SELECT column '{name}' cannot be resolved."));
+    }
+    if let Some(rest) = msg.split("Invalid function '").nth(1) {
+        let name = rest
+            .split('\'')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        return Error::Semantic(format!("Can't find any functions with the name '{name}'"));
     }
     if let Some(i) = msg.find("must appear in the GROUP BY clause") {
         let column = msg[..i]

@@ -23,6 +23,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udaf(AggregateUDF::from(TopK::new(true)));
     ctx.register_udaf(AggregateUDF::from(CollectSet::new(false)));
     ctx.register_udaf(AggregateUDF::from(CollectSet::new(true)));
+    ctx.register_udaf(AggregateUDF::from(SumList::new()));
 }
 
 /// LATEST_BY_OFFSET / EARLIEST_BY_OFFSET(col [, n] [, ignoreNulls]): the last / first
@@ -494,5 +495,106 @@ fn same_value(a: &ScalarValue, b: &ScalarValue) -> bool {
                 && a.data_type() == b.data_type()
         }
         _ => a == b,
+    }
+}
+
+/// SUM_LIST(list): the sum of every element of every row's list (NULL elements
+/// skipped); a replaced table row's elements are subtracted.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct SumList {
+    signature: Signature,
+}
+
+impl SumList {
+    fn new() -> SumList {
+        SumList {
+            signature: Signature::any(1, Volatility::Immutable),
+        }
+    }
+}
+
+impl AggregateUDFImpl for SumList {
+    fn name(&self) -> &str {
+        "sum_list"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match arg_types.first().and_then(super::row::item_type) {
+            Some(DataType::Int32) => Ok(DataType::Int32),
+            Some(DataType::Int64) => Ok(DataType::Int64),
+            Some(t) if t.is_numeric() => Ok(DataType::Float64),
+            _ => super::row::no_signature("SUM_LIST", arg_types),
+        }
+    }
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let t = args.return_field.data_type().clone();
+        Ok(Box::new(SumListAcc {
+            sum: ScalarValue::Int64(Some(0)).cast_to(&t)?,
+        }))
+    }
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new(
+            format!("{}[sum]", args.name),
+            args.return_field.data_type().clone(),
+            true,
+        ))])
+    }
+}
+
+#[derive(Debug)]
+struct SumListAcc {
+    sum: ScalarValue,
+}
+
+impl SumListAcc {
+    fn apply(&mut self, lists: &ArrayRef, subtract: bool) -> Result<()> {
+        let t = self.sum.data_type();
+        for i in 0..lists.len() {
+            let list = ScalarValue::try_from_array(lists, i)?;
+            for x in super::row::list_items(&list)?.unwrap_or_default() {
+                if x.is_null() {
+                    continue;
+                }
+                let x = x.cast_to(&t)?;
+                self.sum = if subtract {
+                    self.sum.sub(x)?
+                } else {
+                    self.sum.add(x)?
+                };
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Accumulator for SumListAcc {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.apply(&values[0], false)
+    }
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.apply(&values[0], true)
+    }
+    fn supports_retract_batch(&self) -> bool {
+        true
+    }
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        for i in 0..states[0].len() {
+            let v = ScalarValue::try_from_array(&states[0], i)?;
+            if !v.is_null() {
+                self.sum = self.sum.add(v)?;
+            }
+        }
+        Ok(())
+    }
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![self.sum.clone()])
+    }
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(self.sum.clone())
+    }
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
     }
 }

@@ -103,26 +103,6 @@ pub fn all() -> Vec<ScalarUDF> {
             }))
         }),
         udf("generate_series", &[2, 3], series_type, |a, r| series(a, r)),
-        udf(
-            "sum_list",
-            &[1],
-            |t| match t.first().and_then(item_type) {
-                Some(DataType::Int32) => Ok(DataType::Int32),
-                Some(DataType::Int64) => Ok(DataType::Int64),
-                Some(x) if x.is_numeric() => Ok(DataType::Float64),
-                _ => no_signature("SUM_LIST", t),
-            },
-            |a, r| {
-                let Some(items) = list_items(&a[0])? else {
-                    return null_list(r);
-                };
-                let mut acc = ScalarValue::Int64(Some(0)).cast_to(r)?;
-                for x in items.into_iter().filter(|x| !x.is_null()) {
-                    acc = acc.add(x.cast_to(r)?)?;
-                }
-                Ok(acc)
-            },
-        ),
         // The combinations CUBE_EXPLODE hands out (see `rewrite::ksql_forms`): for n
         // values, 2^n lists where value j is kept when bit n-1-j of the index is set,
         // without repeating one a NULL made equal to an earlier one.

@@ -139,7 +139,9 @@ fn parse(v: &ScalarValue) -> Option<Value> {
 /// node as JSON (a number keeps its digits as written).
 fn extract(a: &[ScalarValue]) -> Option<String> {
     let (json, path) = (text(&a[0])?, text(&a[1])?);
-    let mut node: &RawValue = serde_json::from_str(json).ok()?;
+    // Like Jackson, read the first JSON value and ignore what follows it.
+    let mut de = serde_json::Deserializer::from_str(json);
+    let mut node: &RawValue = serde::Deserialize::deserialize(&mut de).ok()?;
     for step in path_steps(path)? {
         node = match step {
             Step::Field(name) => {

@@ -15,6 +15,41 @@ use datafusion::common::Result;
 use datafusion::execution::FunctionRegistry;
 use datafusion::prelude::SessionContext;
 
+/// The aggregate functions by their ksqlDB names (what makes a SELECT an
+/// aggregation).
+pub const AGGREGATES: &[&str] = &[
+    "COUNT",
+    "SUM",
+    "AVG",
+    "MIN",
+    "MAX",
+    "COUNT_DISTINCT",
+    "LATEST_BY_OFFSET",
+    "EARLIEST_BY_OFFSET",
+    "COLLECT_LIST",
+    "COLLECT_SET",
+    "TOPK",
+    "TOPKDISTINCT",
+    "ARRAY_AGG",
+    "ATTR",
+    "SUM_LIST",
+    "STDDEV_SAMP",
+    "STDDEV_SAMPLE",
+    "HISTOGRAM",
+    "CORRELATION",
+];
+
+/// Aggregates that cannot undo a value, so a table (whose rows are replaced) cannot
+/// feed them (ksqlDB's non-`TableUdaf`s).
+pub const STREAM_ONLY_AGGREGATES: &[&str] = &[
+    "LATEST_BY_OFFSET",
+    "EARLIEST_BY_OFFSET",
+    "MIN",
+    "MAX",
+    "TOPK",
+    "TOPKDISTINCT",
+];
+
 /// ksqlDB name -> DataFusion name.
 const SCALAR_ALIASES: &[(&str, &str)] = &[
     ("ucase", "upper"),
