@@ -117,7 +117,7 @@ impl Engine {
                 topic: prop(&props, "KAFKA_TOPIC").unwrap_or_else(|| name.clone()),
                 key_format,
                 value_format,
-                columns: plan.columns.clone(),
+                columns: sink_columns(&plan),
                 timestamp: prop(&props, "TIMESTAMP").map(|t| t.to_ascii_uppercase()),
                 timestamp_format: prop(&props, "TIMESTAMP_FORMAT"),
                 wrap_single_value: super::ddl::wrap_single_value(
@@ -425,4 +425,19 @@ fn check_aggregation(plan: &QueryPlan) -> Result<()> {
     Err(Error::semantic(format!(
         "The aggregation {noun} {listed} cannot be applied to a table source, only to a stream source."
     )))
+}
+
+/// The sink's columns as ksqlDB's schema has them: the key columns first, in key
+/// order (a multi-column GROUP BY key is in GROUP BY order), then the values in
+/// SELECT order.
+fn sink_columns(plan: &QueryPlan) -> Vec<crate::catalog::Column> {
+    let mut keys: Vec<_> = plan.columns.iter().filter(|c| c.key).cloned().collect();
+    keys.sort_by_key(|c| {
+        plan.key_order
+            .iter()
+            .position(|k| *k == c.name)
+            .unwrap_or(usize::MAX)
+    });
+    keys.extend(plan.columns.iter().filter(|c| !c.key).cloned());
+    keys
 }

@@ -160,6 +160,15 @@ impl QueryProcessor {
             return Ok(());
         };
         let (ws, we) = self.window_columns();
+        if ws.max(we) >= row.len() {
+            // The row this stage receives has no window columns (e.g. a join's row
+            // whose schema the planner did not widen): refuse the record, never
+            // index past the row.
+            return Err(Error::Engine(format!(
+                "a windowed aggregation got a row of {} columns without WINDOWSTART/WINDOWEND",
+                row.len()
+            )));
+        }
         if w.kind == WindowKind::Session {
             let mut row = row;
             row[ws] = ScalarValue::Int64(Some(ts));

@@ -28,6 +28,10 @@ pub struct Compiled {
     pub ts_col: Option<usize>,
     /// `TIMESTAMP_FORMAT` in chrono's syntax, and whether it has a zone.
     pub ts_format: Option<(String, bool)>,
+    /// Position of the sink's `TIMESTAMP=` column in the output row, and its
+    /// `TIMESTAMP_FORMAT`: the output record's timestamp comes from it.
+    pub sink_ts_col: Option<usize>,
+    pub sink_ts_format: Option<(String, bool)>,
     /// Aggregates whose result over no rows is 0, not NULL (SUM over a table, as
     /// ksqlDB's undo-able SUM starts from 0).
     pub zero_when_empty: Vec<bool>,
@@ -97,6 +101,15 @@ impl Compiled {
                 .map(crate::format::timestamp::java_to_chrono)
                 .transpose()?,
             zero_when_empty,
+            sink_ts_col: sink
+                .timestamp
+                .as_ref()
+                .and_then(|t| plan.columns.iter().position(|c| &c.name == t)),
+            sink_ts_format: sink
+                .timestamp_format
+                .as_deref()
+                .map(crate::format::timestamp::java_to_chrono)
+                .transpose()?,
         }))
     }
 

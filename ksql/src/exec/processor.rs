@@ -251,6 +251,20 @@ impl QueryProcessor {
         self.emit_tombstone(ctx, &key_out, w, ts)
     }
 
+    /// The output record's timestamp from the sink's `TIMESTAMP=` column, if it has
+    /// one and the row a usable value there.
+    fn sink_time(&self, out: &Row) -> Option<i64> {
+        match out.get(self.q.sink_ts_col?)? {
+            ScalarValue::Int64(Some(t)) | ScalarValue::TimestampMillisecond(Some(t), _) => Some(*t),
+            ScalarValue::Int32(Some(t)) => Some(*t as i64),
+            ScalarValue::Utf8(Some(text)) => {
+                let (pattern, zoned) = self.q.sink_ts_format.as_ref()?;
+                format::timestamp::parse_millis(text, pattern, *zoned).ok()
+            }
+            _ => None,
+        }
+    }
+
     /// Forwards an output row: key columns to the key, the rest to the value.
     pub(crate) fn emit(
         &self,
@@ -271,6 +285,7 @@ impl QueryProcessor {
             &value_cols,
             sink.wrap_single_value,
         )?;
+        let ts = self.sink_time(out).unwrap_or(ts);
         ctx.forward(Record::new(k, Some(v), ts));
         Ok(())
     }

@@ -78,6 +78,9 @@ pub struct QueryPlan {
     /// and what they are ("key column", "grouping expression", ...).
     pub missing_key: Vec<String>,
     pub key_word: &'static str,
+    /// The key columns' names in key order (GROUP BY order for an aggregation),
+    /// which is the order of the sink's key (ksqlDB's schema: keys first).
+    pub key_order: Vec<String>,
 }
 
 /// The sources in FROM, with their aliases; more than one means a join.
@@ -257,6 +260,10 @@ pub(crate) async fn plan_over(
     } else {
         "key column"
     };
+    let key_order: Vec<String> = key_positions
+        .iter()
+        .map(|i| pipeline.output.field(*i).name().clone())
+        .collect();
     let columns = pipeline
         .output
         .fields()
@@ -305,6 +312,7 @@ pub(crate) async fn plan_over(
         sql,
         missing_key,
         key_word,
+        key_order,
     })
 }
 

@@ -116,6 +116,19 @@ pub fn ksql_forms(select: &mut Select) {
                     *e = call("get_field", vec![(**left).clone(), name]);
                 }
             }
+            // DataFusion plans SUBSTRING with its own (SQL-standard) function; ksqlDB's
+            // positions differ, so it goes through the registry's `substr`.
+            Expr::Substring {
+                expr,
+                substring_from,
+                substring_for,
+                ..
+            } => {
+                let mut args = vec![(**expr).clone()];
+                args.extend(substring_from.as_deref().cloned());
+                args.extend(substring_for.as_deref().cloned());
+                *e = call("substr", args);
+            }
             Expr::Function(f) => {
                 let name = f.name.to_string().to_ascii_uppercase();
                 if name == "EXPLODE" {

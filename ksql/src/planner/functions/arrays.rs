@@ -18,7 +18,7 @@ pub fn all() -> Vec<ScalarUDF> {
         udf("array_min", &[1], item_of_first, |a, r| {
             Ok(extreme(a, r, Ordering::Less))
         }),
-        udf("array_sort", &[1, 2], same_as_first, |a, r| sort(a, r)),
+        udf("array_sort", &[1, 2], same_as_first, sort),
         udf("array_distinct", &[1], same_as_first, |a, r| {
             Ok(map_items(&a[0], r, |items| Some(distinct(items))))
         }),
@@ -102,7 +102,7 @@ pub fn all() -> Vec<ScalarUDF> {
                 })
             }))
         }),
-        udf("generate_series", &[2, 3], series_type, |a, r| series(a, r)),
+        udf("generate_series", &[2, 3], series_type, series),
         // The combinations CUBE_EXPLODE hands out (see `rewrite::ksql_forms`): for n
         // values, 2^n lists where value j is kept when bit n-1-j of the index is set,
         // without repeating one a NULL made equal to an earlier one.

@@ -6,26 +6,28 @@
 use std::collections::HashMap;
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, ScalarValue};
+use datafusion::common::ScalarValue;
 use datafusion::logical_expr::ScalarUDF;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::maps::{map_type, map_value};
-use super::row::{int, is_text, list_type, list_value, no_signature, text, udf, variadic_udf};
+use super::row::{
+    int, is_text, list_type, list_value, no_signature, text, text_args, udf, variadic_udf,
+};
 
 pub fn all() -> Vec<ScalarUDF> {
     vec![
         udf(
             "extractjsonfield",
             &[2],
-            texts("EXTRACTJSONFIELD", DataType::Utf8),
+            text_args("EXTRACTJSONFIELD", DataType::Utf8),
             |a, _| Ok(ScalarValue::Utf8(extract(a))),
         ),
         udf(
             "is_json_string",
             &[1],
-            texts("IS_JSON_STRING", DataType::Boolean),
+            text_args("IS_JSON_STRING", DataType::Boolean),
             |a, _| {
                 Ok(ScalarValue::Boolean(Some(text(&a[0]).is_some_and(|s| {
                     serde_json::from_str::<Value>(s).is_ok()
@@ -35,7 +37,7 @@ pub fn all() -> Vec<ScalarUDF> {
         udf(
             "json_array_length",
             &[1],
-            texts("JSON_ARRAY_LENGTH", DataType::Int32),
+            text_args("JSON_ARRAY_LENGTH", DataType::Int32),
             |a, _| {
                 Ok(ScalarValue::Int32(match parse(&a[0]) {
                     Some(Value::Array(items)) => Some(items.len() as i32),
@@ -71,7 +73,7 @@ pub fn all() -> Vec<ScalarUDF> {
         udf(
             "json_keys",
             &[1],
-            texts("JSON_KEYS", list_type(&DataType::Utf8)),
+            text_args("JSON_KEYS", list_type(&DataType::Utf8)),
             |a, r| {
                 Ok(match parse(&a[0]) {
                     Some(Value::Object(o)) => {
@@ -88,7 +90,7 @@ pub fn all() -> Vec<ScalarUDF> {
         udf(
             "json_records",
             &[1],
-            texts("JSON_RECORDS", map_type(&DataType::Utf8, &DataType::Utf8)),
+            text_args("JSON_RECORDS", map_type(&DataType::Utf8, &DataType::Utf8)),
             |a, r| {
                 Ok(match parse(&a[0]) {
                     Some(Value::Object(o)) => {
@@ -118,17 +120,6 @@ pub fn all() -> Vec<ScalarUDF> {
             },
         ),
     ]
-}
-
-/// A return function for functions of text arguments only.
-fn texts(name: &'static str, ret: DataType) -> impl Fn(&[DataType]) -> Result<DataType> {
-    move |t: &[DataType]| {
-        if t.iter().all(|x| is_text(x) || x == &DataType::Null) {
-            Ok(ret.clone())
-        } else {
-            no_signature(name, t)
-        }
-    }
 }
 
 fn parse(v: &ScalarValue) -> Option<Value> {

@@ -56,7 +56,7 @@ pub fn all() -> Vec<ScalarUDF> {
             |a, r| {
                 let (x, y) = (map_entries(&a[0])?, map_entries(&a[1])?);
                 if x.is_none() && y.is_none() {
-                    return Ok(ScalarValue::try_from(r)?);
+                    return ScalarValue::try_from(r);
                 }
                 let mut out: Vec<(ScalarValue, ScalarValue)> = x.unwrap_or_default();
                 for (k, v) in y.unwrap_or_default() {
@@ -77,7 +77,7 @@ pub fn all() -> Vec<ScalarUDF> {
             },
             |a, r| {
                 let (Some(keys), Some(values)) = (list_items(&a[0])?, list_items(&a[1])?) else {
-                    return Ok(ScalarValue::try_from(r)?);
+                    return ScalarValue::try_from(r);
                 };
                 let mut out: Vec<(ScalarValue, ScalarValue)> = Vec::new();
                 for (k, v) in keys.into_iter().zip(values) {
@@ -101,13 +101,13 @@ pub fn all() -> Vec<ScalarUDF> {
             },
             |a, r| {
                 let Some(mut e) = map_entries(&a[0])? else {
-                    return Ok(ScalarValue::try_from(r)?);
+                    return ScalarValue::try_from(r);
                 };
                 if matches!(a[1], ScalarValue::Boolean(Some(true))) {
                     e.sort_by(|x, y| x.0.partial_cmp(&y.0).unwrap_or(std::cmp::Ordering::Equal));
                 }
                 let DataType::Struct(fields) = item(r).clone() else {
-                    return Ok(ScalarValue::try_from(r)?);
+                    return ScalarValue::try_from(r);
                 };
                 let items = e
                     .into_iter()

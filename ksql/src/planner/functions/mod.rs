@@ -5,11 +5,15 @@
 
 pub mod aggregates;
 pub mod arrays;
+pub mod datetime;
 pub mod json;
 pub mod maps;
 pub mod row;
 pub mod strings;
 pub mod text;
+
+#[cfg(test)]
+mod tests;
 
 use datafusion::common::Result;
 use datafusion::execution::FunctionRegistry;
@@ -73,6 +77,7 @@ pub fn register(ctx: &SessionContext) -> Result<()> {
         .chain(maps::all())
         .chain(json::all())
         .chain(text::all())
+        .chain(datetime::all())
     {
         ctx.register_udf(f);
     }

@@ -272,3 +272,17 @@ pub fn is_text(t: &DataType) -> bool {
 pub fn is_int(t: &DataType) -> bool {
     t.is_integer()
 }
+
+/// A return-type function for a function whose arguments are all text (or NULL).
+pub fn text_args(
+    name: &'static str,
+    ret: DataType,
+) -> impl Fn(&[DataType]) -> Result<DataType> + Send + Sync + 'static {
+    move |t: &[DataType]| {
+        if t.iter().all(|x| is_text(x) || x == &DataType::Null) {
+            Ok(ret.clone())
+        } else {
+            no_signature(name, t)
+        }
+    }
+}

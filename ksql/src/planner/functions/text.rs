@@ -23,7 +23,7 @@ pub fn all() -> Vec<ScalarUDF> {
                 [s, _] if is_text(s) || s == &DataType::Null => Ok(list_type(&DataType::Utf8)),
                 _ => no_signature("SPLIT", t),
             },
-            |a, r| split(a, r),
+            split,
         ),
         udf(
             "split_to_map",
