@@ -286,6 +286,13 @@ impl QueryProcessor {
             sink.wrap_single_value,
         )?;
         let ts = self.sink_time(out).unwrap_or(ts);
+        if ts < 0 {
+            // ksqlDB's sink timestamp extractor refuses a negative timestamp: the row
+            // is logged and dropped.
+            return Err(crate::error::Error::Serde(format!(
+                "the sink's TIMESTAMP column gave a negative timestamp {ts}"
+            )));
+        }
         ctx.forward(Record::new(k, Some(v), ts));
         Ok(())
     }

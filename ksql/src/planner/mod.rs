@@ -180,13 +180,7 @@ pub(crate) async fn plan_over(
         GroupByExpr::Expressions(e, _) => e.clone(),
         GroupByExpr::All(_) => return Err(Error::semantic("GROUP BY ALL is not supported")),
     };
-    let has_aggregate = has_aggregate_call(select);
-    if !group_by.is_empty() && !has_aggregate {
-        return Err(Error::semantic(
-            "GROUP BY requires aggregate functions in either the SELECT or HAVING clause.",
-        ));
-    }
-    let aggregate = !group_by.is_empty() || has_aggregate;
+    let aggregate = !group_by.is_empty() || has_aggregate_call(select);
     if q.window.is_some() && group_by.is_empty() {
         return Err(Error::semantic("WINDOW requires GROUP BY"));
     }
@@ -230,6 +224,13 @@ pub(crate) async fn plan_over(
         .await
         .map_err(|e| explain_error(e.into()))?;
     let pipeline = Pipeline::from_plan(physical, schema.clone())?;
+    // Checked once DataFusion resolved every function (an unknown one is reported
+    // first, as ksqlDB does).
+    if !group_by.is_empty() && pipeline.agg.as_ref().is_none_or(|a| a.aggs.is_empty()) {
+        return Err(Error::semantic(
+            "GROUP BY requires aggregate functions in either the SELECT or HAVING clause.",
+        ));
+    }
 
     // Which output columns are the key.
     let key_exprs: Vec<String> =

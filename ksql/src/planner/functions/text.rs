@@ -146,7 +146,9 @@ fn bytes(v: &ScalarValue) -> Option<&[u8]> {
 /// character (byte); NULL for a NULL argument.
 fn split(a: &[ScalarValue], r: &DataType) -> Result<ScalarValue> {
     if let (Some(s), Some(d)) = (text(&a[0]), text(&a[1])) {
-        let parts: Vec<ScalarValue> = if d.is_empty() {
+        let parts: Vec<ScalarValue> = if s.is_empty() {
+            vec![ScalarValue::Utf8(Some(String::new()))]
+        } else if d.is_empty() {
             s.chars()
                 .map(|c| ScalarValue::Utf8(Some(c.to_string())))
                 .collect()
@@ -158,7 +160,9 @@ fn split(a: &[ScalarValue], r: &DataType) -> Result<ScalarValue> {
         return Ok(list_value(&parts, &DataType::Utf8));
     }
     if let (Some(s), Some(d)) = (bytes(&a[0]), bytes(&a[1])) {
-        let parts: Vec<ScalarValue> = if d.is_empty() {
+        let parts: Vec<ScalarValue> = if s.is_empty() {
+            vec![ScalarValue::Binary(Some(Vec::new()))]
+        } else if d.is_empty() {
             s.iter()
                 .map(|b| ScalarValue::Binary(Some(vec![*b])))
                 .collect()
