@@ -193,6 +193,7 @@ pub async fn pull(kafka: &Kafka, catalog: &Catalog, q: &KsqlQuery) -> Result<Que
     let mut query = q.query.clone();
     if let SetExpr::Select(select) = query.body.as_mut() {
         rewrite::expand_select(select, &from);
+        rewrite::ksql_forms(select);
         rewrite::distinct_aggregates(select);
     }
     let df = ctx

@@ -265,6 +265,7 @@ pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
         },
     ];
     rewrite::expand_select(select, &from);
+    rewrite::ksql_forms(select);
     let sides = [(la.as_str(), left), (ra.as_str(), right)];
     let mut qerr = Ok(());
     for item in &mut select.projection {

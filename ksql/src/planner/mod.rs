@@ -4,6 +4,8 @@
 //! the functions; this module adds ksqlDB's rules: which output columns form the key,
 //! what a query produces (stream or table), and ksqlDB's wording for its errors.
 
+mod aggregation;
+pub mod format;
 pub mod functions;
 pub mod join;
 pub mod pipeline;
@@ -175,10 +177,22 @@ pub(crate) async fn plan_over(
         alias: alias.clone(),
     }];
     rewrite::expand_select(select, &from);
-    rewrite::distinct_aggregates(select);
     let group_by: Vec<SqlExpr> = match &select.group_by {
         GroupByExpr::Expressions(e, _) => e.clone(),
         GroupByExpr::All(_) => return Err(Error::semantic("GROUP BY ALL is not supported")),
+    };
+    // Reported once DataFusion planned the query, unless it found an unknown function.
+    let aggregation_error = aggregation::check(
+        &select.projection,
+        &aggregation::flatten_group_by(&group_by),
+        select.having.as_ref(),
+    )
+    .err();
+    rewrite::ksql_forms(select);
+    rewrite::distinct_aggregates(select);
+    let group_by: Vec<SqlExpr> = match &select.group_by {
+        GroupByExpr::Expressions(e, _) => e.clone(),
+        GroupByExpr::All(_) => Vec::new(),
     };
     let aggregate = !group_by.is_empty() || has_aggregate_call(select);
     if q.window.is_some() && group_by.is_empty() {
@@ -212,11 +226,20 @@ pub(crate) async fn plan_over(
         datafusion::common::TableReference::bare(source.name.as_str()),
         Arc::new(table),
     )?;
-    let logical = ctx
-        .state()
-        .create_logical_plan(&sql)
-        .await
-        .map_err(|e| explain_error(e.into()))?;
+    let logical = match ctx.state().create_logical_plan(&sql).await {
+        Ok(plan) => plan,
+        Err(e) => {
+            let e = explain_error(e.into());
+            let unknown_function = e.to_string().contains("Can't find any functions");
+            return Err(match aggregation_error {
+                Some(agg) if !unknown_function => agg,
+                _ => e,
+            });
+        }
+    };
+    if let Some(e) = aggregation_error {
+        return Err(e);
+    }
     check_comparisons(&logical)?;
     let physical = ctx
         .state()

@@ -96,7 +96,6 @@ pub fn expand_select(select: &mut Select, from: &[FromSource<'_>]) {
         }
     }
     select.projection = items;
-    ksql_forms(select);
 }
 
 /// ksqlDB's expression forms, spelled as DataFusion's functions:
