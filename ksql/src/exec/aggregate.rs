@@ -126,7 +126,20 @@ impl QueryProcessor {
     ) -> Result<()> {
         let st = self.advance_stream_time(ctx, ts);
         if let Some(old) = old {
-            self.apply(ctx, old, ts, true, st)?;
+            // A table row replaced within its group is one change: the retraction's
+            // intermediate result is not emitted (Kafka Streams 3.5+, KAFKA-12446).
+            let same_group = self.q.window.is_none()
+                && match &new {
+                    Some(new) => {
+                        let g = self.group_of(old.clone())?;
+                        g.is_some() && g == self.group_of(new.clone())?
+                    }
+                    None => false,
+                };
+            self.hold_emit = same_group;
+            let applied = self.apply(ctx, old, ts, true, st);
+            self.hold_emit = false;
+            applied?;
         }
         if let Some(new) = new {
             self.apply(ctx, new, ts, false, st)?;
@@ -135,6 +148,14 @@ impl QueryProcessor {
             self.close_windows(ctx, st)?;
         }
         Ok(())
+    }
+
+    /// The group a row falls in (`None` when the WHERE clause drops it).
+    fn group_of(&self, row: Row) -> Result<Option<Row>> {
+        match pipeline::run(&self.q.pipeline.pre, row)? {
+            Some(r) => Ok(Some(self.groups(&r)?.1)),
+            None => Ok(None),
+        }
     }
 
     fn window_columns(&self) -> (usize, usize) {
@@ -295,7 +316,7 @@ impl QueryProcessor {
             .map(|w| w.kind)
             .unwrap_or(WindowKind::Tumbling);
         let (results, states) = self.results(&mut accs)?;
-        if !self.q.emit_final {
+        if !self.q.emit_final && !self.hold_emit {
             self.emit_result(
                 ctx,
                 &groups,

@@ -29,14 +29,16 @@ pub const EMITTED_STORE: &str = "Join-Emitted";
 const DEFAULT_RETENTION_MS: i64 = 86_400_000;
 
 /// A record between the stages of a query: the side of a join it came from, its
-/// original key when it was re-keyed for a repartition, and whether it retracts a
-/// table row from its old group.
+/// original key when it was re-keyed for a repartition, whether it retracts a table
+/// row from its old group, and the row it replaces when the update stays in the same
+/// group (one change, as Kafka Streams 3.5+ applies subtractor and adder together).
 #[derive(Debug, Clone, Default)]
 pub struct Tagged {
     pub right: bool,
     pub key: Option<Bytes>,
     pub value: Bytes,
     pub retract: bool,
+    pub old: Option<Vec<u8>>,
 }
 
 impl Tagged {
@@ -49,17 +51,32 @@ impl Tagged {
     }
 }
 
+fn put_chunk(b: &mut Vec<u8>, chunk: &[u8]) {
+    b.extend_from_slice(&(chunk.len() as u32).to_be_bytes());
+    b.extend_from_slice(chunk);
+}
+
+fn take_chunk<'a>(b: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {
+    let len = b.get(*at..*at + 4)?;
+    let n = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    let chunk = b.get(*at + 4..*at + 4 + n)?;
+    *at += 4 + n;
+    Some(chunk)
+}
+
 impl Serde for Tagged {
     fn to_bytes(&self) -> Option<Vec<u8>> {
         let flags = u8::from(self.right)
             | u8::from(self.value.is_some()) << 1
             | u8::from(self.key.is_some()) << 2
             | u8::from(self.key.as_ref().is_some_and(|k| k.is_some())) << 3
-            | u8::from(self.retract) << 4;
-        let key = self.key.clone().flatten().unwrap_or_default();
+            | u8::from(self.retract) << 4
+            | u8::from(self.old.is_some()) << 5;
         let mut b = vec![flags];
-        b.extend_from_slice(&(key.len() as u32).to_be_bytes());
-        b.extend_from_slice(&key);
+        put_chunk(&mut b, self.key.clone().flatten().as_deref().unwrap_or_default());
+        if let Some(old) = &self.old {
+            put_chunk(&mut b, old);
+        }
         b.extend_from_slice(self.value.as_deref().unwrap_or_default());
         Some(b)
     }
@@ -69,18 +86,21 @@ impl Serde for Tagged {
             reason: "truncated".into(),
         };
         let b = bytes.ok_or_else(bad)?;
-        if b.len() < 5 {
-            return Err(bad());
-        }
-        let flags = b[0];
-        let n = u32::from_be_bytes([b[1], b[2], b[3], b[4]]) as usize;
-        let key = b.get(5..5 + n).ok_or_else(bad)?.to_vec();
-        let rest = b[5 + n..].to_vec();
+        let flags = *b.first().ok_or_else(bad)?;
+        let mut at = 1;
+        let key = take_chunk(b, &mut at).ok_or_else(bad)?.to_vec();
+        let old = if flags & 32 != 0 {
+            Some(take_chunk(b, &mut at).ok_or_else(bad)?.to_vec())
+        } else {
+            None
+        };
+        let rest = b[at..].to_vec();
         Ok(Tagged {
             right: flags & 1 != 0,
             value: (flags & 2 != 0).then_some(rest),
             key: (flags & 4 != 0).then(|| (flags & 8 != 0).then_some(key)),
             retract: flags & 16 != 0,
+            old,
         })
     }
 }

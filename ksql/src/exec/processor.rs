@@ -29,6 +29,8 @@ pub struct QueryProcessor {
     /// Decoded accumulators of recently updated groups, by store key.
     pub(crate) cache: super::aggregate::Cache,
     pub(crate) cacheable: bool,
+    /// Set while a replaced table row is retracted from the group its new row joins.
+    pub(crate) hold_emit: bool,
 }
 
 /// The row a record is inside a query: declared columns (key ones from the key,
@@ -75,6 +77,7 @@ impl QueryProcessor {
             stream_time: None,
             stream_time_saved: i64::MIN,
             cache: Default::default(),
+            hold_emit: false,
         }
     }
 
@@ -124,6 +127,7 @@ impl QueryProcessor {
         ctx: &mut Ctx<'_>,
         r: Record<Bytes, Bytes>,
         retract: bool,
+        replaced: Option<Vec<u8>>,
     ) -> Result<()> {
         let src = &self.q.source;
         if src.kind == SourceKind::Table && r.key.is_none() && !self.rekeyed {
@@ -146,6 +150,16 @@ impl QueryProcessor {
         let ts = self.event_time(value.as_ref(), r.timestamp);
         if self.rekeyed {
             let row = value.map(|v| self.row(&key, &v, window, ts, ctx));
+            if let Some(old) = replaced {
+                let old = format::decode_value(
+                    src.value_format,
+                    Some(&old),
+                    &values,
+                    src.wrap_single_value,
+                )?
+                .map(|v| self.row(&key, &v, window, ts, ctx));
+                return self.aggregate(ctx, old, row, ts);
+            }
             return if retract {
                 self.aggregate(ctx, row, None, ts)
             } else {
@@ -317,8 +331,9 @@ impl Processor<Bytes, Tagged, Bytes, Bytes> for QueryProcessor {
         let (partition, offset) = (ctx.partition(), ctx.offset());
         let retract = r.value.retract;
         let key = r.value.key.clone().unwrap_or(r.key.clone());
+        let replaced = r.value.old;
         let r = Record::new(key, r.value.value, r.timestamp);
-        if let Err(e) = self.process_record(ctx, r, retract) {
+        if let Err(e) = self.process_record(ctx, r, retract, replaced) {
             tracing::warn!(
                 query = %self.q.query_id,
                 partition,

@@ -131,32 +131,45 @@ impl RekeyProcessor {
             }
             Rekey::JoinLeft => r.timestamp,
         };
-        let send =
-            |ctx: &mut Ctx<'_>, row: Option<Row>, value: Bytes, retract: bool| -> Result<()> {
-                if let Some(row) = row {
-                    if let Some(k) = self.new_key(row)? {
-                        let tagged = Tagged {
-                            right: false,
-                            key: Some(r.key.clone()),
-                            value,
-                            retract,
-                        };
-                        ctx.forward(Record::new(Some(k), tagged, ts));
-                    }
-                }
-                Ok(())
+        let send = |ctx: &mut Ctx<'_>, k: Vec<u8>, value: Bytes, retract: bool, old: Option<Vec<u8>>| {
+            let tagged = Tagged {
+                right: false,
+                key: Some(r.key.clone()),
+                value,
+                retract,
+                old,
             };
+            ctx.forward(Record::new(Some(k), tagged, ts));
+        };
+        let new_row = self.row_of(&r.key, r.value.as_deref(), ts, ctx)?;
+        let new_key = match new_row {
+            Some(row) => self.new_key(row)?,
+            None => None,
+        };
         if self.source().kind == SourceKind::Table && matches!(self.by, Rekey::Group) {
             let kb = r.key.clone().unwrap_or_default();
             let old = ctx.get_raw(TABLE_STORE, &kb);
             ctx.put_raw(TABLE_STORE, &kb, r.value.as_deref());
             if let Some(old) = old {
-                let row = self.row_of(&r.key, Some(&old), ts, ctx)?;
-                send(ctx, row, Some(old), true)?;
+                let old_key = match self.row_of(&r.key, Some(&old), ts, ctx)? {
+                    Some(row) => self.new_key(row)?,
+                    None => None,
+                };
+                match (old_key, &new_key) {
+                    // The update stays in its group: one change.
+                    (Some(ok), Some(nk)) if &ok == nk => {
+                        send(ctx, ok, r.value.clone(), false, Some(old));
+                        return Ok(());
+                    }
+                    (Some(ok), _) => send(ctx, ok, Some(old), true, None),
+                    (None, _) => {}
+                }
             }
         }
-        let row = self.row_of(&r.key, r.value.as_deref(), ts, ctx)?;
-        send(ctx, row, r.value.clone(), false)
+        if let Some(k) = new_key {
+            send(ctx, k, r.value.clone(), false, None);
+        }
+        Ok(())
     }
 }
 

@@ -167,7 +167,12 @@ pub fn check(
         .chain(having.as_ref())
         .any(|e| first_aggregate(e).is_some())
     {
-        return Ok(());
+        if group_by.is_empty() {
+            return Ok(());
+        }
+        return Err(Error::semantic(
+            "GROUP BY requires aggregate functions in either the SELECT or HAVING clause.",
+        ));
     }
     let grouped: Vec<String> = group_by.iter().map(canonical).collect();
     let bad: Vec<String> = exprs

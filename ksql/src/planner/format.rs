@@ -79,6 +79,12 @@ pub fn expr(e: &Expr) -> String {
         }
         Expr::Function(f) => {
             let name = f.name.to_string().replace('"', "").to_ascii_uppercase();
+            // ksqlDB's SUBSTRING runs as `ksql_substring` (see `rewrite::ksql_forms`).
+            let name = if name == "KSQL_SUBSTRING" {
+                "SUBSTRING".to_string()
+            } else {
+                name
+            };
             let args: Vec<String> = match &f.args {
                 FunctionArguments::List(list) => list.args.iter().map(argument).collect(),
                 _ => Vec::new(),

@@ -40,6 +40,8 @@ pub fn session(batch_size: usize) -> Result<SessionContext> {
     // It turns COUNT(DISTINCT x) GROUP BY k into two aggregations (by k, x, then by
     // k), which a continuous query cannot run: keep DISTINCT in the accumulator.
     ctx.remove_optimizer_rule("single_distinct_aggregation_to_group_by");
+    // ksqlDB keys the result of `GROUP BY 1` by that constant: keep it as a group.
+    ctx.remove_optimizer_rule("eliminate_group_by_constant");
     functions::register(&ctx)?;
     Ok(ctx)
 }
@@ -189,6 +191,7 @@ pub(crate) async fn plan_over(
     )
     .err();
     rewrite::ksql_forms(select);
+    rewrite::string_plus(select, source);
     rewrite::distinct_aggregates(select);
     let group_by: Vec<SqlExpr> = match &select.group_by {
         GroupByExpr::Expressions(e, _) => e.clone(),

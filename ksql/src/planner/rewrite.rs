@@ -116,7 +116,7 @@ pub fn ksql_forms(select: &mut Select) {
                 }
             }
             // DataFusion plans SUBSTRING with its own (SQL-standard) function; ksqlDB's
-            // positions differ, so it goes through the registry's `substr`.
+            // positions differ, so it goes through the registry's `ksql_substring`.
             Expr::Substring {
                 expr,
                 substring_from,
@@ -126,7 +126,7 @@ pub fn ksql_forms(select: &mut Select) {
                 let mut args = vec![(**expr).clone()];
                 args.extend(substring_from.as_deref().cloned());
                 args.extend(substring_for.as_deref().cloned());
-                *e = call("substr", args);
+                *e = call("ksql_substring", args);
             }
             Expr::Function(f) => {
                 let name = f.name.to_string().to_ascii_uppercase();
@@ -284,4 +284,44 @@ pub fn unqualified(e: &Expr) -> String {
         ControlFlow::<()>::Continue(())
     });
     e.to_string().replace('"', "")
+}
+
+/// ksqlDB's `+` also concatenates strings: where an operand is a string (a string
+/// literal or column, a cast to STRING, SUBSTRING, another concatenation) `a + b` is
+/// planned as `a || b` (NULL if either is NULL).
+pub fn string_plus(select: &mut Select, source: &Source) {
+    fn is_string(e: &Expr, source: &Source) -> bool {
+        match e {
+            Expr::Value(v) => matches!(v.value, Value::SingleQuotedString(_)),
+            Expr::Identifier(id) => source
+                .column(&id.value)
+                .is_some_and(|c| c.sql_type == crate::parser::types::SqlType::String),
+            Expr::CompoundIdentifier(parts) => parts.last().is_some_and(|id| {
+                source
+                    .column(&id.value)
+                    .is_some_and(|c| c.sql_type == crate::parser::types::SqlType::String)
+            }),
+            Expr::Nested(inner) => is_string(inner, source),
+            Expr::BinaryOp {
+                op: BinaryOperator::StringConcat,
+                ..
+            } => true,
+            Expr::Cast { data_type, .. } => {
+                super::format::data_type_name(data_type) == "STRING"
+            }
+            Expr::Function(f) => {
+                let name = f.name.to_string().to_ascii_uppercase();
+                ["KSQL_SUBSTRING", "CONCAT", "UCASE", "LCASE", "TRIM"].contains(&name.as_str())
+            }
+            _ => false,
+        }
+    }
+    let _ = visit_expressions_mut(select, |e| {
+        if let Expr::BinaryOp { left, op, right } = e {
+            if *op == BinaryOperator::Plus && (is_string(left, source) || is_string(right, source)) {
+                *op = BinaryOperator::StringConcat;
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
 }

@@ -57,8 +57,9 @@ pub fn all() -> Vec<ScalarUDF> {
                 ))
             },
         ),
-        // SUBSTRING(...) reaches DataFusion as its `substr`.
-        udf("substr", &[2, 3], substring_type, |a, _| Ok(substring(a))).with_aliases(["substring"]),
+        // SUBSTRING(...) reaches DataFusion as `ksql_substring` (its parser reads
+        // `substr(...)` as the SQL-standard SUBSTRING syntax).
+        udf("ksql_substring", &[2, 3], substring_type, |a, _| Ok(substring(a))).with_aliases(["substring"]),
     ]
 }
 
