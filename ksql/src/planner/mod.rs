@@ -87,6 +87,21 @@ pub struct QueryPlan {
     pub key_order: Vec<String>,
 }
 
+/// An expression as compared between SELECT, GROUP BY and PARTITION BY (and named in
+/// messages): qualifiers dropped, printed as ksqlDB prints it.
+fn canonical(e: &SqlExpr) -> String {
+    let mut e = e.clone();
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(&mut e, |x| {
+        if let SqlExpr::CompoundIdentifier(parts) = x {
+            if let Some(last) = parts.last().cloned() {
+                *x = SqlExpr::Identifier(last);
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    format::expr(&e)
+}
+
 /// The sources in FROM, with their aliases; more than one means a join.
 pub fn from_sources<'c>(q: &KsqlQuery, catalog: &'c Catalog) -> Result<Vec<(&'c Source, String)>> {
     let SetExpr::Select(select) = q.query.body.as_ref() else {
@@ -179,17 +194,16 @@ pub(crate) async fn plan_over(
         alias: alias.clone(),
     }];
     rewrite::expand_select(select, &from);
-    let group_by: Vec<SqlExpr> = match &select.group_by {
-        GroupByExpr::Expressions(e, _) => e.clone(),
+    let group_by: Vec<SqlExpr> = match &mut select.group_by {
+        GroupByExpr::Expressions(e, _) => {
+            *e = aggregation::flatten_group_by(e);
+            e.clone()
+        }
         GroupByExpr::All(_) => return Err(Error::semantic("GROUP BY ALL is not supported")),
     };
     // Reported once DataFusion planned the query, unless it found an unknown function.
-    let aggregation_error = aggregation::check(
-        &select.projection,
-        &aggregation::flatten_group_by(&group_by),
-        select.having.as_ref(),
-    )
-    .err();
+    let aggregation_error =
+        aggregation::check(&select.projection, &group_by, select.having.as_ref()).err();
     rewrite::ksql_forms(select);
     rewrite::string_plus(select, source);
     rewrite::distinct_aggregates(select);
@@ -213,10 +227,8 @@ pub(crate) async fn plan_over(
         .projection
         .iter()
         .map(|i| match i {
-            SelectItem::UnnamedExpr(e) => (rewrite::unqualified(e), rewrite::unqualified(e)),
-            SelectItem::ExprWithAlias { expr, alias } => {
-                (rewrite::unqualified(expr), alias.value.clone())
-            }
+            SelectItem::UnnamedExpr(e) => (canonical(e), canonical(e)),
+            SelectItem::ExprWithAlias { expr, alias } => (canonical(expr), alias.value.clone()),
             other => (other.to_string(), other.to_string()),
         })
         .collect();
@@ -266,17 +278,30 @@ pub(crate) async fn plan_over(
                 .find(|k| items.iter().any(|(e, a)| e == *k || a == *k));
             vec![found.unwrap_or(&candidates[0]).clone()]
         } else if aggregate {
-            group_by.iter().map(rewrite::unqualified).collect()
+            group_by.iter().map(canonical).collect()
         } else if let Some(p) = &q.partition_by {
-            vec![rewrite::unqualified(p)]
+            vec![canonical(p)]
         } else {
             source.key_columns().map(|c| c.name.clone()).collect()
         };
     let mut key_positions = Vec::new();
     let mut missing_key = Vec::new();
+    // A grouping expression is found by expression (an aggregate aliased as the
+    // grouped column's name is not the key); a join key also by name.
+    let is_key = |(e, a): &(String, String), k: &String| e == k || (!aggregate && a == k);
     for k in &key_exprs {
-        match items.iter().position(|(e, a)| e == k || a == k) {
-            Some(i) => key_positions.push(i),
+        match items.iter().position(|item| is_key(item, k)) {
+            Some(i) => {
+                if aggregate {
+                    if let Some(again) = items.iter().skip(i + 1).find(|item| is_key(item, k)) {
+                        return Err(Error::semantic(format!(
+                            "The projection contains a key column more than once: `{}` and `{}`.",
+                            items[i].1, again.1
+                        )));
+                    }
+                }
+                key_positions.push(i)
+            }
             None => missing_key.push(k.clone()),
         }
     }
