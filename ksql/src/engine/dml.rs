@@ -77,6 +77,22 @@ impl Engine {
                 kind_word(plan.kind)
             )));
         }
+        if let (false, Some(j)) = (
+            plan.missing_key.is_empty(),
+            plan.join.as_ref().filter(|j| j.foreign_key),
+        ) {
+            let names: Vec<String> = plan
+                .missing_key
+                .iter()
+                .map(|k| format!("`{}`", k.rsplit('.').next().unwrap_or(k)))
+                .collect();
+            let s = if names.len() > 1 { "s" } else { "" };
+            return Err(Error::semantic(format!(
+                "Primary key column{s} missing in projection. For foreign-key table-table joins, the projection must include all primary key columns from the left input table (`{}`). Missing column{s}: {}.",
+                j.left.name,
+                names.join(", ")
+            )));
+        }
         if !plan.missing_key.is_empty() {
             let keys = &plan.missing_key;
             let listed = match keys.split_last() {

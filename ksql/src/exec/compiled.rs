@@ -134,6 +134,9 @@ impl Compiled {
         if self.join.is_some() {
             use super::join::*;
             s.extend([LEFT_STORE, RIGHT_STORE, PENDING_STORE, EMITTED_STORE]);
+            if self.join.as_ref().is_some_and(|j| j.foreign_key) {
+                s.push(FOREIGN_KEY_STORE);
+            }
         } else if self.source.kind == crate::parser::ast::SourceKind::Table && !self.repartition {
             s.push(TABLE_STORE);
         }

@@ -26,6 +26,8 @@ pub const LEFT_STORE: &str = "Join-Left";
 pub const RIGHT_STORE: &str = "Join-Right";
 pub const PENDING_STORE: &str = "Join-Outer-Pending";
 pub const EMITTED_STORE: &str = "Join-Emitted";
+/// A foreign-key join's left rows by their key: the foreign key each one joins on.
+pub const FOREIGN_KEY_STORE: &str = "Join-Foreign-Keys";
 const DEFAULT_RETENTION_MS: i64 = 86_400_000;
 
 /// A record between the stages of a query: the side of a join it came from, its
@@ -73,7 +75,10 @@ impl Serde for Tagged {
             | u8::from(self.retract) << 4
             | u8::from(self.old.is_some()) << 5;
         let mut b = vec![flags];
-        put_chunk(&mut b, self.key.clone().flatten().as_deref().unwrap_or_default());
+        put_chunk(
+            &mut b,
+            self.key.clone().flatten().as_deref().unwrap_or_default(),
+        );
         if let Some(old) = &self.old {
             put_chunk(&mut b, old);
         }
@@ -106,7 +111,7 @@ impl Serde for Tagged {
 }
 
 pub struct JoinProcessor {
-    inner: QueryProcessor,
+    pub(super) inner: QueryProcessor,
     stream_time: i64,
 }
 
@@ -115,7 +120,7 @@ fn err(e: impl std::fmt::Display) -> Error {
 }
 
 /// The column types of a side's row (declared columns, then the pseudo columns).
-fn row_types(s: &Source) -> Vec<SqlType> {
+pub(super) fn row_types(s: &Source) -> Vec<SqlType> {
     let mut t: Vec<SqlType> = s.columns.iter().map(|c| c.sql_type.clone()).collect();
     t.extend([SqlType::Bigint, SqlType::Integer, SqlType::Bigint]);
     t
@@ -136,13 +141,13 @@ fn row_from_json(v: &Value, types: &[SqlType]) -> Result<Row> {
         .collect()
 }
 
-struct Stored {
-    key: String,
-    ts: i64,
-    row: Row,
+pub(super) struct Stored {
+    pub(super) key: String,
+    pub(super) ts: i64,
+    pub(super) row: Row,
 }
 
-fn decode_stored(bytes: &[u8], types: &[SqlType]) -> Result<Stored> {
+pub(super) fn decode_stored(bytes: &[u8], types: &[SqlType]) -> Result<Stored> {
     let v: Value = serde_json::from_slice(bytes).map_err(err)?;
     Ok(Stored {
         key: v["k"].as_str().unwrap_or_default().to_string(),
@@ -151,7 +156,7 @@ fn decode_stored(bytes: &[u8], types: &[SqlType]) -> Result<Stored> {
     })
 }
 
-fn encode_stored(key: &str, ts: i64, row: &Row) -> Vec<u8> {
+pub(super) fn encode_stored(key: &str, ts: i64, row: &Row) -> Vec<u8> {
     json!({"k": key, "ts": ts, "row": row_json(row)})
         .to_string()
         .into_bytes()
@@ -173,12 +178,12 @@ impl JoinProcessor {
         }
     }
 
-    fn spec(&self) -> &JoinSpec {
+    pub(super) fn spec(&self) -> &JoinSpec {
         // Join processors only exist for join queries.
         self.inner.q.join.as_ref().expect("join query")
     }
 
-    fn side_row(
+    pub(super) fn side_row(
         &self,
         right: bool,
         key: Option<&[u8]>,
@@ -233,7 +238,13 @@ impl JoinProcessor {
     }
 
     /// The joined row: left columns, right columns, then the trigger's pseudo columns.
-    fn joined(&self, left: Option<&Row>, right: Option<&Row>, ts: i64, ctx: &Ctx<'_>) -> Row {
+    pub(super) fn joined(
+        &self,
+        left: Option<&Row>,
+        right: Option<&Row>,
+        ts: i64,
+        ctx: &Ctx<'_>,
+    ) -> Row {
         let mut row = self.columns_only(false, left);
         row.extend(self.columns_only(true, right));
         row.push(ScalarValue::Int64(Some(ts)));
@@ -265,6 +276,10 @@ impl JoinProcessor {
             ts,
             ctx,
         )?;
+        if self.spec().foreign_key {
+            let jk = self.join_key(right, &row)?;
+            return self.foreign_key_join(ctx, &r, row, jk, present);
+        }
         let Some(jk) = self.join_key(right, &row)? else {
             return Ok(());
         };

@@ -3,6 +3,7 @@
 
 pub(crate) mod aggregate;
 pub mod compiled;
+mod foreign_key;
 pub mod join;
 pub mod persistent;
 pub mod processor;

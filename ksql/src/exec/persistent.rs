@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use runnel_streams::{KStream, KafkaStreams, Materialized, StreamsBuilder, StreamsConfig};
 
-use super::compiled::Compiled;
+use super::compiled::{Compiled, TABLE_STORE};
 use super::join::{JoinProcessor, Tagged};
 use super::processor::{Bytes, QueryProcessor};
 use super::rekey::{Rekey, RekeyProcessor};
@@ -40,6 +40,28 @@ pub fn topology(q: &Arc<Compiled>) -> runnel_streams::Topology {
                 input.map_values(|v| Tagged::of(false, v))
             };
             tagged.process(move || QueryProcessor::new(c.clone()), stores)
+        }
+        Some(j) if j.foreign_key => {
+            // Both sides through a repartition topic keyed alike (see `foreign_key`).
+            let (l, r) = (q.clone(), q.clone());
+            let left: KStream<Bytes, Bytes> = builder.stream(&j.left.topic);
+            let right: KStream<Bytes, Bytes> = builder.stream(&j.right.topic);
+            let left: KStream<Bytes, Tagged> = left
+                .process(
+                    move || RekeyProcessor::new(l.clone(), Rekey::ForeignKey),
+                    vec![Materialized::named(TABLE_STORE)],
+                )
+                .repartition(None);
+            let right: KStream<Bytes, Tagged> = right
+                .process(
+                    move || RekeyProcessor::new(r.clone(), Rekey::JoinRight),
+                    Vec::new(),
+                )
+                .repartition(None);
+            left.merge(&right).process(
+                move || JoinProcessor::new(QueryProcessor::new(c.clone())),
+                stores,
+            )
         }
         Some(j) => {
             let left: KStream<Bytes, Bytes> = builder.stream(&j.left.topic);

@@ -17,7 +17,7 @@ use crate::format::{self, scalar_to_json, Row};
 use crate::parser::ast::SourceKind;
 use crate::planner::pipeline;
 
-type Ctx<'a> = ProcessorContext<'a, Bytes, Tagged>;
+pub(super) type Ctx<'a> = ProcessorContext<'a, Bytes, Tagged>;
 
 #[derive(Clone, Copy)]
 pub enum Rekey {
@@ -25,10 +25,14 @@ pub enum Rekey {
     Group,
     /// By the join's ON expression of the left side.
     JoinLeft,
+    /// A foreign-key join's left table by its foreign key (see `foreign_key`).
+    ForeignKey,
+    /// A foreign-key join's right table by its key, encoded as the left side's.
+    JoinRight,
 }
 
 pub struct RekeyProcessor {
-    q: Arc<Compiled>,
+    pub(super) q: Arc<Compiled>,
     by: Rekey,
 }
 
@@ -39,20 +43,26 @@ impl RekeyProcessor {
 
     fn source(&self) -> &crate::catalog::Source {
         match (self.by, &self.q.join) {
-            (Rekey::JoinLeft, Some(j)) => &j.left,
+            (Rekey::JoinLeft | Rekey::ForeignKey, Some(j)) => &j.left,
+            (Rekey::JoinRight, Some(j)) => &j.right,
             _ => &self.q.source,
         }
     }
 
     /// The new key of a row: JSON of the grouping (or join) values; `None` drops it
     /// (a NULL key, or a row the WHERE clause filters out).
-    fn new_key(&self, row: Row) -> Result<Option<Vec<u8>>> {
+    pub(super) fn new_key(&self, row: Row) -> Result<Option<Vec<u8>>> {
         let values: Row = match self.by {
-            Rekey::JoinLeft => {
+            Rekey::JoinLeft | Rekey::ForeignKey | Rekey::JoinRight => {
                 let Some(j) = &self.q.join else {
                     return Ok(None);
                 };
-                match pipeline::run(&j.left_key.pre, row)? {
+                let key = if matches!(self.by, Rekey::JoinRight) {
+                    &j.right_key
+                } else {
+                    &j.left_key
+                };
+                match pipeline::run(&key.pre, row)? {
                     Some(v) => v,
                     None => return Ok(None),
                 }
@@ -79,7 +89,7 @@ impl RekeyProcessor {
         Ok(Some(serde_json::to_vec(&json).unwrap_or_default()))
     }
 
-    fn row_of(
+    pub(super) fn row_of(
         &self,
         key: &Bytes,
         value: Option<&[u8]>,
@@ -130,17 +140,20 @@ impl RekeyProcessor {
                 helper.event_time(v.as_ref(), r.timestamp)
             }
             Rekey::JoinLeft => r.timestamp,
+            Rekey::ForeignKey => return self.foreign_key(ctx, r),
+            Rekey::JoinRight => return self.join_right(ctx, r),
         };
-        let send = |ctx: &mut Ctx<'_>, k: Vec<u8>, value: Bytes, retract: bool, old: Option<Vec<u8>>| {
-            let tagged = Tagged {
-                right: false,
-                key: Some(r.key.clone()),
-                value,
-                retract,
-                old,
+        let send =
+            |ctx: &mut Ctx<'_>, k: Vec<u8>, value: Bytes, retract: bool, old: Option<Vec<u8>>| {
+                let tagged = Tagged {
+                    right: false,
+                    key: Some(r.key.clone()),
+                    value,
+                    retract,
+                    old,
+                };
+                ctx.forward(Record::new(Some(k), tagged, ts));
             };
-            ctx.forward(Record::new(Some(k), tagged, ts));
-        };
         let new_row = self.row_of(&r.key, r.value.as_deref(), ts, ctx)?;
         let new_key = match new_row {
             Some(row) => self.new_key(row)?,

@@ -103,11 +103,7 @@ pub fn flatten_group_by(group_by: &[Expr]) -> Vec<Expr> {
 }
 
 /// Checks an aggregating SELECT; `projection` has its `*` expanded.
-pub fn check(
-    projection: &[SelectItem],
-    group_by: &[Expr],
-    having: Option<&Expr>,
-) -> Result<()> {
+pub fn check(projection: &[SelectItem], group_by: &[Expr], having: Option<&Expr>) -> Result<()> {
     for g in group_by {
         if let Some((name, _)) = first_aggregate(g) {
             return Err(Error::semantic(format!(

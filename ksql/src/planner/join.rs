@@ -16,12 +16,13 @@ use datafusion::sql::sqlparser::ast::{
 
 use super::pipeline::Pipeline;
 use super::rewrite::{self, FromSource};
-use super::{from_sources, plan_over, session, source_schema, QueryPlan};
+use super::{format, from_sources, plan_over, session, source_schema, QueryPlan};
 use crate::catalog::{
     Catalog, Column, Source, ROWOFFSET, ROWPARTITION, ROWTIME, WINDOWEND, WINDOWSTART,
 };
 use crate::error::{Error, Result};
 use crate::parser::ast::{KsqlQuery, SourceKind, Within};
+use crate::parser::types::SqlType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JoinType {
@@ -41,9 +42,55 @@ pub struct JoinSpec {
     pub right_key: Pipeline,
     /// The left side joins on something else than its key: it is repartitioned.
     pub left_rekey: bool,
+    /// A table-table join on a column of the left table and the right table's
+    /// PRIMARY KEY: many left rows join one right row, the result is keyed by the
+    /// left table's key (Kafka Streams' foreign-key join, KIP-213).
+    pub foreign_key: bool,
 }
 
 pub const JOINED: &str = "KSQL_JOINED";
+
+impl JoinType {
+    /// As ksqlDB's messages name the join.
+    fn words(self) -> &'static str {
+        match self {
+            JoinType::Inner => "[INNER] JOIN",
+            JoinType::Left => "LEFT [OUTER] JOIN",
+            JoinType::Outer => "[FULL] OUTER JOIN",
+        }
+    }
+}
+
+/// Which output columns make the key of a join's result.
+#[derive(Debug, Clone)]
+pub enum JoinKeys {
+    /// Any one of the join expressions (ksqlDB keys an equi-join by its join key).
+    AnyOf(Vec<String>),
+    /// All of these: a foreign-key join is keyed by the left table's PRIMARY KEY.
+    AllOf(Vec<String>),
+}
+
+/// `e` with every column qualified by the source it belongs to, as ksqlDB prints a
+/// join condition.
+fn qualified_by_side(e: &SqlExpr, la: &str, l: &Source, ra: &str, r: &Source) -> SqlExpr {
+    let mut e = e.clone();
+    let _ = visit_expressions_mut(&mut e, |x| {
+        if let SqlExpr::Identifier(id) = x {
+            let side = if l.column(&id.value).is_some() {
+                Some(la)
+            } else if r.column(&id.value).is_some() {
+                Some(ra)
+            } else {
+                None
+            };
+            if let Some(alias) = side {
+                *x = SqlExpr::CompoundIdentifier(vec![Ident::new(alias), id.clone()]);
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    e
+}
 
 fn side_of(e: &SqlExpr, la: &str, ra: &str, l: &Source, r: &Source) -> Option<bool> {
     let mut left = false;
@@ -178,6 +225,11 @@ pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
         JoinOperator::Join(c) | JoinOperator::Inner(c) => (JoinType::Inner, c),
         JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (JoinType::Left, c),
         JoinOperator::FullOuter(c) => (JoinType::Outer, c),
+        JoinOperator::Right(_) | JoinOperator::RightOuter(_) => {
+            return Err(Error::semantic(
+                "RIGHT OUTER JOIN on a foreign key is not supported; swap the sources and use LEFT JOIN",
+            ))
+        }
         other => {
             return Err(Error::semantic(format!(
                 "unsupported join type: {other:?}; use [INNER] JOIN, LEFT [OUTER] JOIN or FULL OUTER JOIN"
@@ -219,29 +271,43 @@ pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
         }
         (SourceKind::Table, SourceKind::Stream) => {
             return Err(Error::semantic(format!(
-                "Invalid join order: table-stream joins are not supported; only stream-table joins. Got {} [{join_type:?}] JOIN {}.",
-                left.name, right.name
+                "Invalid join order: table-stream joins are not supported; only stream-table joins. Got {} {} {}.",
+                la, join_type.words(), ra
             )))
         }
         (SourceKind::Stream, SourceKind::Table) if join_type == JoinType::Outer => {
-            return Err(Error::semantic("Full outer joins between streams and tables are not supported."))
+            return Err(Error::semantic(format!(
+                "Invalid join type: full-outer join not supported for stream-table join. Got {} {} {}.",
+                la, join_type.words(), ra
+            )))
         }
         _ => {}
     }
+    // The ON condition as ksqlDB prints it in its messages: as written, every column
+    // qualified by its source.
+    let condition = {
+        let show = |e: &SqlExpr| format::expr(&qualified_by_side(e, &la, left, &ra, right));
+        format!("{} = {}", show(a), show(b))
+    };
     let is_key = |s: &Source, e: &SqlExpr| {
         let keys: Vec<String> = s.key_columns().map(|c| c.name.clone()).collect();
         keys.len() == 1 && rewrite::unqualified(e) == keys[0]
     };
     if right.kind == SourceKind::Table && !is_key(right, &rexpr) {
+        let what = if left.kind == SourceKind::Table {
+            "table-table joins require to join on the primary key of the right input table"
+        } else {
+            "stream-table joins require to join on the table's primary key"
+        };
         return Err(Error::semantic(format!(
-            "Invalid join condition: table-table and stream-table joins must join on the table's PRIMARY KEY; {rexpr} is not the PRIMARY KEY of {}.",
-            right.name
+            "Invalid join condition: {what}. Got {condition}."
         )));
     }
-    if left.kind == SourceKind::Table && !is_key(left, &lexpr) {
+    let foreign_key = left.kind == SourceKind::Table && !is_key(left, &lexpr);
+    if foreign_key && join_type == JoinType::Outer {
         return Err(Error::semantic(format!(
-            "Invalid join condition: {lexpr} is not the PRIMARY KEY of {}; foreign-key joins are not supported.",
-            left.name
+            "Invalid join type: full-outer join not supported for foreign-key table-table join. Got {} {} {}.",
+            la, join_type.words(), ra
         )));
     }
     let left_rekey = !is_key(left, &lexpr);
@@ -253,6 +319,27 @@ pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
     }
     let left_key = key_pipeline(left, &lexpr).await?;
     let right_key = key_pipeline(right, &rexpr).await?;
+    let types = [&left_key, &right_key].map(|p| {
+        p.output
+            .fields()
+            .first()
+            .and_then(|f| SqlType::from_arrow(f.data_type()))
+    });
+    if let [Some(lt), Some(rt)] = &types {
+        if lt != rt {
+            let (ta, tb) = if side_of(a, &la, &ra, left, right) == Some(true) {
+                (lt, rt)
+            } else {
+                (rt, lt)
+            };
+            let show = |e: &SqlExpr| format::expr(&qualified_by_side(e, &la, left, &ra, right));
+            return Err(Error::semantic(format!(
+                "Invalid join condition: types don't match. Got {}{{{ta}}} = {}{{{tb}}}.",
+                show(a),
+                show(b)
+            )));
+        }
+    }
 
     let from = [
         FromSource {
@@ -264,6 +351,31 @@ pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
             alias: ra.clone(),
         },
     ];
+    for item in &mut select.projection {
+        use datafusion::sql::sqlparser::ast::SelectItem;
+        // A selected column is named after itself, or `ALIAS_COLUMN` when both
+        // sources have a column of that name, as ksqlDB names join results.
+        if let SelectItem::UnnamedExpr(e) = item {
+            let named = match e {
+                SqlExpr::Identifier(id) => Some((None, id.value.clone())),
+                SqlExpr::CompoundIdentifier(p) if p.len() == 2 => {
+                    Some((Some(p[0].value.clone()), p[1].value.clone()))
+                }
+                _ => None,
+            };
+            if let Some((qualifier, column)) = named {
+                let both = left.column(&column).is_some() && right.column(&column).is_some();
+                let name = match qualifier {
+                    Some(q) if both => format!("{q}_{column}"),
+                    _ => column,
+                };
+                *item = SelectItem::ExprWithAlias {
+                    expr: e.clone(),
+                    alias: Ident::new(name),
+                };
+            }
+        }
+    }
     rewrite::expand_select(select, &from);
     rewrite::ksql_forms(select);
     let sides = [(la.as_str(), left), (ra.as_str(), right)];
@@ -309,12 +421,21 @@ pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
     if let Some(p) = &mut partition_by {
         qualify(p, &sides)?;
     }
-    let mut keys = Vec::new();
-    for e in [&lexpr, &rexpr] {
-        let mut e = e.clone();
-        qualify(&mut e, &sides)?;
-        keys.push(rewrite::unqualified(&e));
-    }
+    let keys = if foreign_key {
+        let keys: Vec<String> = left
+            .key_columns()
+            .map(|c| format!("{la}.{}", c.name))
+            .collect();
+        JoinKeys::AllOf(keys)
+    } else {
+        let mut keys = Vec::new();
+        for e in [&lexpr, &rexpr] {
+            let mut e = e.clone();
+            qualify(&mut e, &sides)?;
+            keys.push(rewrite::unqualified(&e));
+        }
+        JoinKeys::AnyOf(keys)
+    };
     let joined = Source {
         name: JOINED.to_string(),
         kind: if left.kind == SourceKind::Table && right.kind == SourceKind::Table {
@@ -360,6 +481,7 @@ pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
         left_key,
         right_key,
         left_rekey,
+        foreign_key,
     });
     Ok(plan)
 }

@@ -181,7 +181,7 @@ pub(crate) async fn plan_over(
     q: &KsqlQuery,
     source: &Source,
     alias: &str,
-    join_keys: Option<Vec<String>>,
+    join_keys: Option<join::JoinKeys>,
 ) -> Result<QueryPlan> {
     let alias = alias.to_string();
     let mut query = q.query.clone();
@@ -271,19 +271,36 @@ pub(crate) async fn plan_over(
     }
 
     // Which output columns are the key.
-    let key_exprs: Vec<String> =
-        if let (false, Some(candidates)) = (aggregate || q.partition_by.is_some(), &join_keys) {
+    let key_exprs: Vec<String> = match (aggregate || q.partition_by.is_some(), &join_keys) {
+        (false, Some(join::JoinKeys::AnyOf(candidates))) => {
             let found = candidates
                 .iter()
                 .find(|k| items.iter().any(|(e, a)| e == *k || a == *k));
             vec![found.unwrap_or(&candidates[0]).clone()]
-        } else if aggregate {
-            group_by.iter().map(canonical).collect()
-        } else if let Some(p) = &q.partition_by {
-            vec![canonical(p)]
-        } else {
-            source.key_columns().map(|c| c.name.clone()).collect()
-        };
+        }
+        (false, Some(join::JoinKeys::AllOf(keys))) => {
+            for k in keys {
+                let mut found = items.iter().filter(|(e, _)| e == k);
+                if let (Some(first), Some(_)) = (found.next(), found.clone().next()) {
+                    let aliases: Vec<&str> = std::iter::once(first)
+                        .chain(found)
+                        .map(|(_, a)| a.as_str())
+                        .collect();
+                    return Err(Error::semantic(format!(
+                        "The projection contains a key column (`{}`) more than once, aliased as: {}.",
+                        k.replace('.', "_"),
+                        aliases.join(" and ")
+                    )));
+                }
+            }
+            keys.clone()
+        }
+        _ if aggregate => group_by.iter().map(canonical).collect(),
+        _ => match &q.partition_by {
+            Some(p) => vec![canonical(p)],
+            None => source.key_columns().map(|c| c.name.clone()).collect(),
+        },
+    };
     let mut key_positions = Vec::new();
     let mut missing_key = Vec::new();
     // A grouping expression is found by expression (an aggregate aliased as the

@@ -202,7 +202,8 @@ pub fn batch(schema: &SchemaRef, row: &[ScalarValue]) -> Result<RecordBatch> {
         cols.push(a);
     }
     // A row of no columns (`SELECT 1, COUNT(*) ... GROUP BY 1` reads none) is still a row.
-    let one_row = datafusion::arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(1));
+    let one_row =
+        datafusion::arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(1));
     RecordBatch::try_new_with_options(schema.clone(), cols, &one_row)
         .map_err(|e| Error::Engine(e.to_string()))
 }

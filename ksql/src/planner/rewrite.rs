@@ -306,9 +306,7 @@ pub fn string_plus(select: &mut Select, source: &Source) {
                 op: BinaryOperator::StringConcat,
                 ..
             } => true,
-            Expr::Cast { data_type, .. } => {
-                super::format::data_type_name(data_type) == "STRING"
-            }
+            Expr::Cast { data_type, .. } => super::format::data_type_name(data_type) == "STRING",
             Expr::Function(f) => {
                 let name = f.name.to_string().to_ascii_uppercase();
                 ["KSQL_SUBSTRING", "CONCAT", "UCASE", "LCASE", "TRIM"].contains(&name.as_str())
@@ -318,7 +316,8 @@ pub fn string_plus(select: &mut Select, source: &Source) {
     }
     let _ = visit_expressions_mut(select, |e| {
         if let Expr::BinaryOp { left, op, right } = e {
-            if *op == BinaryOperator::Plus && (is_string(left, source) || is_string(right, source)) {
+            if *op == BinaryOperator::Plus && (is_string(left, source) || is_string(right, source))
+            {
                 *op = BinaryOperator::StringConcat;
             }
         }

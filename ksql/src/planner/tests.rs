@@ -138,4 +138,3 @@ fn semantic_errors_name_the_column_or_source() {
     assert!(e("SELECT id, COUNT(*) FROM orders GROUP BY id EMIT FINAL")
         .contains("EMIT FINAL is only supported for windowed aggregations"));
 }
-

@@ -59,7 +59,10 @@ pub fn all() -> Vec<ScalarUDF> {
         ),
         // SUBSTRING(...) reaches DataFusion as `ksql_substring` (its parser reads
         // `substr(...)` as the SQL-standard SUBSTRING syntax).
-        udf("ksql_substring", &[2, 3], substring_type, |a, _| Ok(substring(a))).with_aliases(["substring"]),
+        udf("ksql_substring", &[2, 3], substring_type, |a, _| {
+            Ok(substring(a))
+        })
+        .with_aliases(["substring"]),
     ]
 }
 

@@ -56,7 +56,9 @@ fn strings_follow_ksqldb() {
             .expect("a runtime for the test");
         rt.block_on(async {
             let ctx = session(1).expect("the ksql session");
-            let f = ctx.udf("ksql_substring").expect("ksql_substring is registered");
+            let f = ctx
+                .udf("ksql_substring")
+                .expect("ksql_substring is registered");
             let mut call = vec![lit("abcdef")];
             call.extend(args.iter().map(|a| lit(*a)));
             let b = ctx
