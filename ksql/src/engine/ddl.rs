@@ -33,6 +33,9 @@ pub(crate) fn wrap_single_value(props: &Props, value_columns: usize) -> Result<b
 
 /// The rules every source's columns and formats must satisfy.
 pub(crate) fn validate(source: &Source) -> Result<()> {
+    if source.windowed.is_some() && source.key_columns().next().is_none() {
+        return Err(Error::semantic("Windowed sources require a key column."));
+    }
     let mut seen = std::collections::HashSet::new();
     for c in &source.columns {
         if [ROWTIME, ROWPARTITION, ROWOFFSET].contains(&c.name.as_str()) {
@@ -149,7 +152,7 @@ pub(crate) fn validate(source: &Source) -> Result<()> {
             Some(c) if c.sql_type == SqlType::String && source.timestamp_format.is_some() => {}
             Some(c) => {
                 return Err(Error::semantic(format!(
-                    "Timestamp column, {ts}, should be of type BIGINT or TIMESTAMP (or STRING with TIMESTAMP_FORMAT), not {}",
+                    "Timestamp column, `{ts}`, should be LONG(INT64), TIMESTAMP, or a String with a timestamp_format specified (got {})",
                     c.sql_type
                 )))
             }

@@ -77,6 +77,13 @@ impl Engine {
                 kind_word(plan.kind)
             )));
         }
+        if let Some(ts) = prop(&props, "TIMESTAMP").map(|t| t.to_ascii_uppercase()) {
+            if !plan.columns.iter().any(|c| c.name == ts) {
+                return Err(Error::semantic(format!(
+                    "The TIMESTAMP column set in the WITH clause does not exist in the schema: '{ts}'"
+                )));
+            }
+        }
         if let (false, Some(j)) = (
             plan.missing_key.is_empty(),
             plan.join.as_ref().filter(|j| j.foreign_key),
@@ -385,6 +392,8 @@ fn reserved_in_projection(q: &crate::parser::ast::KsqlQuery) -> Result<()> {
                 Some(i) => &i.value,
                 None => continue,
             },
+            // Aliased as a pseudo column's name, it would clash with it as well.
+            SelectItem::ExprWithAlias { alias, .. } => &alias.value,
             _ => continue,
         };
         let reserved = [

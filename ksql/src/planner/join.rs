@@ -245,8 +245,20 @@ pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
         right: b,
     } = on
     else {
+        let shown = format::expr(&qualified_by_side(on, &la, left, &ra, right));
+        if matches!(
+            on,
+            SqlExpr::BinaryOp {
+                op: BinaryOperator::And,
+                ..
+            }
+        ) {
+            return Err(Error::semantic(format!(
+                "Invalid join condition: joins on multiple conditions are not yet supported. Got {shown}."
+            )));
+        }
         return Err(Error::semantic(format!(
-            "Unsupported join criteria {on}: joins need an equality between one expression of each source"
+            "Unsupported join criteria {shown}: joins need an equality between one expression of each source"
         )));
     };
     let (lexpr, rexpr) = match (side_of(a, &la, &ra, left, right), side_of(b, &la, &ra, left, right)) {

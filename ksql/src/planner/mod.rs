@@ -10,6 +10,7 @@ pub mod functions;
 pub mod join;
 pub mod pipeline;
 pub mod rewrite;
+mod signatures;
 
 use std::sync::Arc;
 
@@ -213,7 +214,7 @@ pub(crate) async fn plan_over(
     };
     let aggregate = !group_by.is_empty() || has_aggregate_call(select);
     if q.window.is_some() && group_by.is_empty() {
-        return Err(Error::semantic("WINDOW requires GROUP BY"));
+        return Err(Error::semantic("WINDOW clause requires a GROUP BY clause."));
     }
     if q.emit == Some(Emit::Final) && q.window.is_none() {
         return Err(Error::semantic(
@@ -256,6 +257,7 @@ pub(crate) async fn plan_over(
         return Err(e);
     }
     check_comparisons(&logical)?;
+    signatures::check(&logical)?;
     let physical = ctx
         .state()
         .create_physical_plan(&logical)
@@ -329,6 +331,10 @@ pub(crate) async fn plan_over(
     } else {
         "key column"
     };
+    // For a source's key ksqlDB names every key column, not only the missing ones.
+    if !missing_key.is_empty() && key_word == "key column" && join_keys.is_none() {
+        missing_key = key_exprs.clone();
+    }
     let key_order: Vec<String> = key_positions
         .iter()
         .map(|i| pipeline.output.field(*i).name().clone())
@@ -435,6 +441,10 @@ pub fn explain_error(e: Error) -> Error {
             .replace(['"', '\''], "");
         let name = name.rsplit('.').next().unwrap_or(&name).to_string();
         return Error::Semantic(format!("SELECT column '{name}' cannot be resolved."));
+    }
+    if let Some(i) = msg.find(" was called without any arguments") {
+        let name = msg[..i].rsplit(' ').next().unwrap_or_default();
+        return Error::Semantic(format!("Function '{name}' does not accept parameters ()."));
     }
     if let Some(rest) = msg.split("Invalid function '").nth(1) {
         let name = rest
