@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::{status, Engine, Inner, Origin};
 use crate::catalog::{formats, prop, Column, Format, Source, ROWOFFSET, ROWPARTITION, ROWTIME};
 use crate::error::{Error, Result};
-use crate::parser::ast::{ParsedStatement, Props, SourceKind, Statement};
+use crate::parser::ast::{ParsedStatement, Props, SourceKind, Statement, WindowKind};
 use crate::parser::types::SqlType;
 
 pub(crate) fn bool_prop(props: &Props, name: &str, default: bool) -> Result<bool> {
@@ -32,6 +32,42 @@ pub(crate) fn wrap_single_value(props: &Props, value_columns: usize) -> Result<b
 }
 
 /// The rules every source's columns and formats must satisfy.
+/// `WINDOW_TYPE`: the source's records have windowed keys (Kafka's windowed serdes).
+fn window_type(props: &Props) -> Result<Option<WindowKind>> {
+    let Some(t) = prop(props, "WINDOW_TYPE") else {
+        return Ok(None);
+    };
+    match t.to_ascii_uppercase().as_str() {
+        "SESSION" => Ok(Some(WindowKind::Session)),
+        "TUMBLING" => Ok(Some(WindowKind::Tumbling)),
+        "HOPPING" => Ok(Some(WindowKind::Hopping)),
+        _ => Err(Error::semantic(format!(
+            "Invalid value for WINDOW_TYPE: {t}. Valid values are: SESSION, HOPPING, TUMBLING"
+        ))),
+    }
+}
+
+/// `WINDOW_SIZE` as ksqlDB writes it, e.g. `'1 SECOND'`, in milliseconds.
+fn window_size(text: &str) -> Result<i64> {
+    let bad = || {
+        Error::semantic(format!(
+            "Invalid WINDOW_SIZE property: '{text}'. It must be a number and a time unit, e.g. '10 SECONDS'"
+        ))
+    };
+    let mut parts = text.split_whitespace();
+    let n: i64 = parts.next().and_then(|n| n.parse().ok()).ok_or_else(bad)?;
+    let unit = parts.next().ok_or_else(bad)?.to_ascii_uppercase();
+    let ms = match unit.trim_end_matches('S') {
+        "MILLISECOND" => 1,
+        "SECOND" => 1_000,
+        "MINUTE" => 60_000,
+        "HOUR" => 3_600_000,
+        "DAY" => 86_400_000,
+        _ => return Err(bad()),
+    };
+    Ok(n * ms)
+}
+
 pub(crate) fn validate(source: &Source) -> Result<()> {
     if source.windowed.is_some() && source.key_columns().next().is_none() {
         return Err(Error::semantic("Windowed sources require a key column."));
@@ -251,11 +287,22 @@ impl Engine {
             timestamp: prop(props, "TIMESTAMP").map(|t| t.to_ascii_uppercase()),
             timestamp_format: prop(props, "TIMESTAMP_FORMAT"),
             wrap_single_value: wrap_single_value(props, columns.iter().filter(|c| !c.key).count())?,
-            windowed: None,
-            window_size_ms: None,
+            windowed: window_type(props)?,
+            window_size_ms: prop(props, "WINDOW_SIZE")
+                .map(|w| window_size(&w))
+                .transpose()?,
             written_by: Vec::new(),
             read_only: *read_only,
         };
+        if matches!(
+            source.windowed,
+            Some(WindowKind::Tumbling | WindowKind::Hopping)
+        ) && source.window_size_ms.is_none()
+        {
+            return Err(Error::semantic(
+                "Tumbling and Hopping window types should set WINDOW_SIZE in the WITH clause.",
+            ));
+        }
         validate(&source)?;
         let partitions = prop(props, "PARTITIONS")
             .map(|p| {

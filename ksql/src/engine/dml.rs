@@ -70,6 +70,14 @@ impl Engine {
         };
         reserved_in_projection(query)?;
         let plan = self.plan_query(inner, query).await?;
+        if plan.join.is_none()
+            && plan.source.kind == SourceKind::Table
+            && plan.source.windowed.is_some()
+        {
+            return Err(Error::semantic(
+                "KSQL does not support persistent queries on windowed tables.",
+            ));
+        }
         if plan.kind != kind {
             return Err(Error::semantic(format!(
                 "Invalid result type. Your SELECT query produces a {}. Please use CREATE {} AS SELECT statement instead.",
@@ -125,6 +133,21 @@ impl Engine {
         }
         let sink = if insert {
             let target = inner.catalog.source(&name)?.clone();
+            let result = sink_columns(&plan);
+            let mut expected: Vec<_> = target.key_columns().cloned().collect();
+            expected.extend(target.value_columns().cloned());
+            let same = result.len() == expected.len()
+                && result
+                    .iter()
+                    .zip(&expected)
+                    .all(|(r, e)| r.name == e.name && r.sql_type == e.sql_type && r.key == e.key);
+            if !same {
+                return Err(Error::semantic(format!(
+                    "Incompatible schema between results and sink.\nResult schema is {}\nSink schema is {}",
+                    schema_text(&result),
+                    schema_text(&expected)
+                )));
+            }
             if target.windowed != plan.window.map(|w| w.kind) {
                 return Err(Error::semantic(format!(
                     "Incompatible window type: {name} and the query's result"
@@ -455,6 +478,18 @@ fn check_aggregation(plan: &QueryPlan) -> Result<()> {
 /// The sink's columns as ksqlDB's schema has them: the key columns first, in key
 /// order (a multi-column GROUP BY key is in GROUP BY order), then the values in
 /// SELECT order.
+/// A schema as ksqlDB prints it: `` `NAME` TYPE [KEY] ``, comma-separated.
+fn schema_text(columns: &[crate::catalog::Column]) -> String {
+    columns
+        .iter()
+        .map(|c| {
+            let key = if c.key { " KEY" } else { "" };
+            format!("`{}` {}{key}", c.name, c.sql_type)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn sink_columns(plan: &QueryPlan) -> Vec<crate::catalog::Column> {
     let mut keys: Vec<_> = plan.columns.iter().filter(|c| c.key).cloned().collect();
     keys.sort_by_key(|c| {

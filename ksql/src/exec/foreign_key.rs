@@ -28,10 +28,10 @@ use super::join::{
     decode_stored, encode_stored, row_types, JoinProcessor, Tagged, FOREIGN_KEY_STORE, LEFT_STORE,
     RIGHT_STORE,
 };
-use super::processor::{source_row, Bytes, Ctx};
+use super::processor::{Bytes, Ctx};
 use super::rekey::{Ctx as RekeyCtx, RekeyProcessor};
 use crate::error::Result;
-use crate::format::{self, Row};
+use crate::format::Row;
 use crate::planner::join::JoinType;
 use crate::planner::pipeline;
 
@@ -97,40 +97,6 @@ impl RekeyProcessor {
         }
         let to = new_fk.unwrap_or_else(|| NULL_FOREIGN_KEY.to_vec());
         send(ctx, to, tagged(r.value.clone(), false, Some(old_value)));
-        Ok(())
-    }
-
-    /// The right table's stage: its rows keyed as the left side's foreign keys, so
-    /// both reach the same task. Deletions go through as well.
-    pub(super) fn join_right(
-        &mut self,
-        ctx: &mut RekeyCtx<'_>,
-        r: Record<Bytes, Bytes>,
-    ) -> Result<()> {
-        let Some(j) = &self.q.join else {
-            return Ok(());
-        };
-        let src = &j.right;
-        let keys: Vec<_> = src.key_columns().collect();
-        let (k, _) = format::decode_key(src.key_format, r.key.as_deref(), &keys, None)?;
-        let row = source_row(
-            src,
-            &k,
-            None,
-            (r.timestamp, ctx.partition(), ctx.offset()),
-            None,
-        );
-        let Some(to) = self.new_key(row)? else {
-            return Ok(());
-        };
-        let tagged = Tagged {
-            right: true,
-            key: Some(r.key.clone()),
-            value: r.value.clone(),
-            retract: false,
-            old: None,
-        };
-        ctx.forward(Record::new(Some(to), tagged, r.timestamp));
         Ok(())
     }
 }

@@ -41,43 +41,29 @@ pub fn topology(q: &Arc<Compiled>) -> runnel_streams::Topology {
             };
             tagged.process(move || QueryProcessor::new(c.clone()), stores)
         }
-        Some(j) if j.foreign_key => {
-            // Both sides through a repartition topic keyed alike (see `foreign_key`).
-            let (l, r) = (q.clone(), q.clone());
-            let left: KStream<Bytes, Bytes> = builder.stream(&j.left.topic);
-            let right: KStream<Bytes, Bytes> = builder.stream(&j.right.topic);
-            let left: KStream<Bytes, Tagged> = left
-                .process(
-                    move || RekeyProcessor::new(l.clone(), Rekey::ForeignKey),
-                    vec![Materialized::named(TABLE_STORE)],
-                )
-                .repartition(None);
-            let right: KStream<Bytes, Tagged> = right
-                .process(
-                    move || RekeyProcessor::new(r.clone(), Rekey::JoinRight),
-                    Vec::new(),
-                )
-                .repartition(None);
-            left.merge(&right).process(
-                move || JoinProcessor::new(QueryProcessor::new(c.clone())),
-                stores,
-            )
-        }
         Some(j) => {
             let left: KStream<Bytes, Bytes> = builder.stream(&j.left.topic);
             let right: KStream<Bytes, Bytes> = builder.stream(&j.right.topic);
-            let left: KStream<Bytes, Tagged> = if j.left_rekey {
-                let r = q.clone();
-                left.process(
-                    move || RekeyProcessor::new(r.clone(), Rekey::JoinLeft),
-                    Vec::new(),
+            // Sides that meet by something else than their keys both go through a
+            // repartition topic keyed alike, so that equal join keys reach one task
+            // whatever the input topics' partitioning.
+            let (left, right) = if j.foreign_key || j.left_rekey || j.right_rekey {
+                let (by, stage) = if j.foreign_key {
+                    (Rekey::ForeignKey, vec![Materialized::named(TABLE_STORE)])
+                } else {
+                    (Rekey::JoinLeft, Vec::new())
+                };
+                (
+                    rekeyed(&left, q, by, stage),
+                    rekeyed(&right, q, Rekey::JoinRight, Vec::new()),
                 )
-                .repartition(None)
             } else {
-                left.map_values(|v| Tagged::of(false, v))
+                (
+                    left.map_values(|v| Tagged::of(false, v)),
+                    right.map_values(|v| Tagged::of(true, v)),
+                )
             };
-            let merged = left.merge(&right.map_values(|v| Tagged::of(true, v)));
-            merged.process(
+            left.merge(&right).process(
                 move || JoinProcessor::new(QueryProcessor::new(c.clone())),
                 stores,
             )
@@ -85,6 +71,19 @@ pub fn topology(q: &Arc<Compiled>) -> runnel_streams::Topology {
     };
     out.to(&q.sink.topic);
     builder.build()
+}
+
+/// `input` re-keyed by `by` and written through a repartition topic.
+fn rekeyed(
+    input: &KStream<Bytes, Bytes>,
+    q: &Arc<Compiled>,
+    by: Rekey,
+    stores: Vec<Materialized>,
+) -> KStream<Bytes, Tagged> {
+    let q = q.clone();
+    input
+        .process(move || RekeyProcessor::new(q.clone(), by), stores)
+        .repartition(None)
 }
 
 /// Builds and starts the query's Streams application (blocks while it starts).

@@ -266,17 +266,23 @@ impl QueryProcessor {
     }
 
     /// The output record's timestamp from the sink's `TIMESTAMP=` column, if it has
-    /// one and the row a usable value there.
-    fn sink_time(&self, out: &Row) -> Option<i64> {
-        match out.get(self.q.sink_ts_col?)? {
+    /// one and the row a usable value there; a text the format cannot read is an
+    /// error (ksqlDB's timestamp extractor drops the row).
+    fn sink_time(&self, out: &Row) -> Result<Option<i64>> {
+        let Some(value) = self.q.sink_ts_col.and_then(|i| out.get(i)) else {
+            return Ok(None);
+        };
+        Ok(match value {
             ScalarValue::Int64(Some(t)) | ScalarValue::TimestampMillisecond(Some(t), _) => Some(*t),
             ScalarValue::Int32(Some(t)) => Some(*t as i64),
-            ScalarValue::Utf8(Some(text)) => {
-                let (pattern, zoned) = self.q.sink_ts_format.as_ref()?;
-                format::timestamp::parse_millis(text, pattern, *zoned).ok()
-            }
+            ScalarValue::Utf8(Some(text)) => match self.q.sink_ts_format.as_ref() {
+                Some((pattern, zoned)) => {
+                    Some(format::timestamp::parse_millis(text, pattern, *zoned)?)
+                }
+                None => None,
+            },
             _ => None,
-        }
+        })
     }
 
     /// Forwards an output row: key columns to the key, the rest to the value.
@@ -299,7 +305,7 @@ impl QueryProcessor {
             &value_cols,
             sink.wrap_single_value,
         )?;
-        let ts = self.sink_time(out).unwrap_or(ts);
+        let ts = self.sink_time(out)?.unwrap_or(ts);
         if ts < 0 {
             // ksqlDB's sink timestamp extractor refuses a negative timestamp: the row
             // is logged and dropped.

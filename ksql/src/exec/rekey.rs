@@ -186,6 +186,40 @@ impl RekeyProcessor {
     }
 }
 
+impl RekeyProcessor {
+    /// A join's right side keyed as the left side's join keys, so both reach the same
+    /// task. A record without a value (a table's deletion) goes through as well.
+    pub(super) fn join_right(&mut self, ctx: &mut Ctx<'_>, r: Record<Bytes, Bytes>) -> Result<()> {
+        let Some(j) = &self.q.join else {
+            return Ok(());
+        };
+        let src = &j.right;
+        let keys: Vec<_> = src.key_columns().collect();
+        let values: Vec<_> = src.value_columns().collect();
+        let (k, _) = format::decode_key(src.key_format, r.key.as_deref(), &keys, None)?;
+        let v = format::decode_value(
+            src.value_format,
+            r.value.as_deref(),
+            &values,
+            src.wrap_single_value,
+        )?;
+        let meta = (r.timestamp, ctx.partition(), ctx.offset());
+        let row = source_row(src, &k, v.as_ref(), meta, None);
+        let Some(to) = self.new_key(row)? else {
+            return Ok(());
+        };
+        let tagged = Tagged {
+            right: true,
+            key: Some(r.key.clone()),
+            value: r.value.clone(),
+            retract: false,
+            old: None,
+        };
+        ctx.forward(Record::new(Some(to), tagged, r.timestamp));
+        Ok(())
+    }
+}
+
 impl Processor<Bytes, Bytes, Bytes, Tagged> for RekeyProcessor {
     fn process(&mut self, ctx: &mut Ctx<'_>, r: Record<Bytes, Bytes>) {
         let (partition, offset) = (ctx.partition(), ctx.offset());

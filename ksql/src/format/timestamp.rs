@@ -42,6 +42,12 @@ pub fn java_to_chrono(pattern: &str) -> Result<(String, bool)> {
             ('S', 3) => "%3f",
             ('S', 6) => "%6f",
             ('S', 9) => "%9f",
+            // Any other count of fraction digits after a '.': chrono's `%.f` reads
+            // the dot and the digits as a fraction.
+            ('S', _) if out.ends_with('.') => {
+                out.pop();
+                "%.f"
+            }
             ('a', _) => "%p",
             ('E', 1..=3) => "%a",
             ('E', _) => "%A",
@@ -79,9 +85,31 @@ pub fn parse_millis(text: &str, pattern: &str, zoned: bool) -> Result<i64> {
         ))
     };
     if zoned {
-        return Ok(chrono::DateTime::parse_from_str(text, pattern)
-            .map_err(bad)?
-            .timestamp_millis());
+        return match chrono::DateTime::parse_from_str(text, pattern) {
+            Ok(t) => Ok(t.timestamp_millis()),
+            Err(e) => {
+                // Java's `X` also reads `Z` (UTC) and an offset of hours only (`+01`),
+                // which chrono's `%z` does not.
+                let colon = pattern.contains("%:z");
+                let full = if colon { ":00" } else { "00" };
+                let fixed = match text.strip_suffix('Z') {
+                    Some(rest) => format!("{rest}+00{full}"),
+                    None => {
+                        let tail = text.get(text.len().saturating_sub(3)..).unwrap_or("");
+                        let hours_only = tail.len() == 3
+                            && (tail.starts_with('+') || tail.starts_with('-'))
+                            && tail[1..].bytes().all(|b| b.is_ascii_digit());
+                        if !hours_only {
+                            return Err(bad(e));
+                        }
+                        format!("{text}{full}")
+                    }
+                };
+                chrono::DateTime::parse_from_str(&fixed, pattern)
+                    .map(|t| t.timestamp_millis())
+                    .map_err(|_| bad(e))
+            }
+        };
     }
     match chrono::NaiveDateTime::parse_from_str(text, pattern) {
         Ok(t) => Ok(t.and_utc().timestamp_millis()),
@@ -116,5 +144,16 @@ mod tests {
         assert_eq!(parse_millis("1970-01-02", &p, z).unwrap(), 86_400_000);
         assert!(parse_millis("yesterday", &p, z).is_err());
         assert!(java_to_chrono("yyyy-QQ").is_err());
+        // Java's X reads Z as UTC; one S after a dot is a fraction (QTT timestampformat).
+        let (p, z) = java_to_chrono("yyyy-MM-dd'T'HH:mm:ssX").unwrap();
+        assert_eq!(
+            parse_millis("2018-05-11T21:58:33Z", &p, z).unwrap(),
+            1_526_075_913_000
+        );
+        let (p, z) = java_to_chrono("yyyy-MM-dd'T'HH:mm:ss.SX").unwrap();
+        assert_eq!(
+            parse_millis("2019-08-27T13:31:09.2+0000", &p, z).unwrap(),
+            1_566_912_669_200
+        );
     }
 }

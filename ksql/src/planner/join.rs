@@ -42,6 +42,8 @@ pub struct JoinSpec {
     pub right_key: Pipeline,
     /// The left side joins on something else than its key: it is repartitioned.
     pub left_rekey: bool,
+    /// The right side (a stream) joins on something else than its key.
+    pub right_rekey: bool,
     /// A table-table join on a column of the left table and the right table's
     /// PRIMARY KEY: many left rows join one right row, the result is keyed by the
     /// left table's key (Kafka Streams' foreign-key join, KIP-213).
@@ -323,12 +325,9 @@ pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
         )));
     }
     let left_rekey = !is_key(left, &lexpr);
-    if !is_key(right, &rexpr) {
-        return Err(Error::semantic(format!(
-            "Invalid join condition: the right side must join on its key column; {rexpr} is not the key of {}. Swap the sources or PARTITION BY the join column first.",
-            right.name
-        )));
-    }
+    // A right stream joining on a value column is repartitioned as well (a right
+    // table was refused above: it must join on its PRIMARY KEY).
+    let right_rekey = !is_key(right, &rexpr);
     let left_key = key_pipeline(left, &lexpr).await?;
     let right_key = key_pipeline(right, &rexpr).await?;
     let types = [&left_key, &right_key].map(|p| {
@@ -493,6 +492,7 @@ pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
         left_key,
         right_key,
         left_rekey,
+        right_rekey,
         foreign_key,
     });
     Ok(plan)

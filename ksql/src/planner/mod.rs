@@ -207,6 +207,9 @@ pub(crate) async fn plan_over(
         aggregation::check(&select.projection, &group_by, select.having.as_ref()).err();
     rewrite::ksql_forms(select);
     rewrite::string_plus(select, source);
+    if group_by.is_empty() {
+        rewrite::integer_literals(select);
+    }
     rewrite::distinct_aggregates(select);
     let group_by: Vec<SqlExpr> = match &select.group_by {
         GroupByExpr::Expressions(e, _) => e.clone(),

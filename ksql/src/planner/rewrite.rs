@@ -134,6 +134,13 @@ pub fn ksql_forms(select: &mut Select) {
                     // DataFusion's table function for a list, with the same zip.
                     f.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new("unnest"))]);
                 }
+                if name == "STDDEV_SAMP" || name == "STDDEV_SAMPLE" {
+                    // ksqlDB's sample standard deviation of fewer than two values is
+                    // 0.0, DataFusion's NULL.
+                    let zero = Expr::Value(Value::Number("0.0".to_string(), false).into());
+                    *e = call("coalesce", vec![e.clone(), zero]);
+                    return ControlFlow::<()>::Continue(());
+                }
                 if name == "CUBE_EXPLODE" {
                     if let FunctionArguments::List(list) = &f.args {
                         let args = list
@@ -323,4 +330,23 @@ pub fn string_plus(select: &mut Select, source: &Source) {
         }
         ControlFlow::<()>::Continue(())
     });
+}
+
+/// ksqlDB types an integer literal as INTEGER when it fits (DataFusion as BIGINT): a
+/// selected literal keeps ksqlDB's type, so the result's schema is ksqlDB's.
+pub fn integer_literals(select: &mut Select) {
+    for item in &mut select.projection {
+        if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+            let fits = matches!(e, Expr::Value(v) if matches!(&v.value, Value::Number(n, _) if n.to_string().parse::<i32>().is_ok()));
+            if fits {
+                *e = Expr::Cast {
+                    kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
+                    expr: Box::new(e.clone()),
+                    data_type: datafusion::sql::sqlparser::ast::DataType::Int(None),
+                    array: false,
+                    format: None,
+                };
+            }
+        }
+    }
 }

@@ -83,9 +83,14 @@ fn check_call(name: &str, args: &[Expr], schema: &datafusion::common::DFSchema) 
     let temporal = typed
         .iter()
         .any(|(t, _)| matches!(t, SqlType::Date | SqlType::Time | SqlType::Timestamp));
+    // A literal takes the type of the columns beside it (`5` is an INTEGER to ksqlDB,
+    // a BIGINT to DataFusion); only literals alone decide the type.
+    let columns = typed.iter().any(|(_, literal)| !literal);
     let mut families: Vec<String> = typed
         .iter()
-        .filter(|(t, literal)| !(temporal && *literal && *t == SqlType::String))
+        .filter(|(t, literal)| {
+            !(*literal && (columns && (is_number(t) || temporal && *t == SqlType::String)))
+        })
         .map(|(t, _)| family(t))
         .collect();
     families.sort();

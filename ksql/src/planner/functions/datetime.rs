@@ -112,8 +112,8 @@ fn parse_args(a: &[ScalarValue]) -> Result<Option<i64>> {
     };
     let (pattern, zoned) = java_to_chrono(p).or_else(|e| eval_error("timestamp pattern", e))?;
     if zoned {
-        return match DateTime::parse_from_str(s, &pattern) {
-            Ok(t) => Ok(Some(t.timestamp_millis())),
+        return match crate::format::timestamp::parse_millis(s, &pattern, true) {
+            Ok(t) => Ok(Some(t)),
             Err(e) => eval_error("timestamp", format!("cannot parse '{s}' as '{p}': {e}")),
         };
     }

@@ -308,7 +308,14 @@ fn from_bytes(a: &[ScalarValue]) -> Result<Option<String>> {
         return Ok(None);
     };
     let e = known_encoding(e)?;
-    Ok(encode_text(b, &e))
+    // ksqlDB's FROM_BYTES writes hex in upper case (ENCODE in lower case).
+    Ok(encode_text(b, &e).map(|t| {
+        if e == "hex" {
+            t.to_ascii_uppercase()
+        } else {
+            t
+        }
+    }))
 }
 
 /// INT/BIGINT/DOUBLE_FROM_BYTES(bytes[, 'BIG_ENDIAN'|'LITTLE_ENDIAN']): exactly N
