@@ -338,23 +338,31 @@ impl Cursor {
     }
 
     fn column_def(&mut self, kind: SourceKind) -> Result<ColumnDef> {
+        let name_at = self.pos;
         let name = self.identifier()?;
         let sql_type = self.sql_type()?;
-        let at = self.pos;
+        // ksqlDB's AstBuilder reports the wrong kind of key at the column's name.
+        let wrong_key = |this: &Self, message: &str| {
+            let start = &this.tokens[name_at].span.start;
+            Error::semantic(format!(
+                "Line: {}, Col: {}: Column `{name}` is a {message}",
+                start.line, start.column
+            ))
+        };
         let key = if self.eat_word("PRIMARY") {
             self.expect_word("KEY")?;
             if kind == SourceKind::Stream {
-                return Err(Error::at(
-                    &self.tokens[at],
-                    &format!("column {name}: streams have KEY columns, not PRIMARY KEY"),
+                return Err(wrong_key(
+                    self,
+                    "'PRIMARY KEY' column: please use 'KEY' for streams.",
                 ));
             }
             true
         } else if self.eat_word("KEY") {
             if kind == SourceKind::Table {
-                return Err(Error::at(
-                    &self.tokens[at],
-                    &format!("column {name}: tables declare their key as PRIMARY KEY"),
+                return Err(wrong_key(
+                    self,
+                    "'KEY' column: please use 'PRIMARY KEY' for tables.",
                 ));
             }
             true

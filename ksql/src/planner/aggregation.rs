@@ -19,6 +19,24 @@ use super::functions::AGGREGATES;
 use crate::catalog::{WINDOWEND, WINDOWSTART};
 use crate::error::{Error, Result};
 
+/// ksqlDB's table functions (one row in, any number out).
+pub const TABLE_FUNCTIONS: &[&str] = &["EXPLODE", "CUBE_EXPLODE"];
+
+/// Whether the projection calls a table function.
+pub fn calls_table_function(projection: &[SelectItem]) -> bool {
+    let mut found = false;
+    for item in projection {
+        let _ = visit_expressions(item, |x| {
+            if let Expr::Function(f) = x {
+                let name = f.name.to_string().to_ascii_uppercase();
+                found |= TABLE_FUNCTIONS.contains(&name.as_str());
+            }
+            ControlFlow::<()>::Continue(())
+        });
+    }
+    found
+}
+
 fn is_aggregate(e: &Expr) -> Option<String> {
     match e {
         Expr::Function(f) => {
@@ -155,6 +173,17 @@ pub fn check(projection: &[SelectItem], group_by: &[Expr], having: Option<&Expr>
                 format::expr(&n)
             )));
         }
+    }
+    let table_function = calls_table_function(projection);
+    let aggregating = !group_by.is_empty()
+        || exprs
+            .iter()
+            .chain(having.as_ref())
+            .any(|e| first_aggregate(e).is_some());
+    if table_function && aggregating {
+        return Err(Error::semantic(
+            "Table functions cannot be used with aggregations.",
+        ));
     }
     // Without any aggregate call the query is not an aggregation (or, with GROUP BY, is
     // refused once its functions are resolved: an unknown one is reported first).

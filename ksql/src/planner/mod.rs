@@ -205,6 +205,15 @@ pub(crate) async fn plan_over(
     // Reported once DataFusion planned the query, unless it found an unknown function.
     let aggregation_error =
         aggregation::check(&select.projection, &group_by, select.having.as_ref()).err();
+    rewrite::check_map_constructors(select)?;
+    if source.kind == SourceKind::Table && join_keys.is_none() {
+        let table_function = aggregation::calls_table_function(&select.projection);
+        if table_function {
+            return Err(Error::semantic(
+                "Table source is not supported with table functions",
+            ));
+        }
+    }
     rewrite::ksql_forms(select);
     rewrite::string_plus(select, source);
     if group_by.is_empty() {

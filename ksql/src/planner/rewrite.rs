@@ -158,29 +158,7 @@ pub fn ksql_forms(select: &mut Select) {
                 let FunctionArguments::List(list) = &f.args else {
                     return ControlFlow::<()>::Continue(());
                 };
-                let pairs: Option<Vec<(Expr, Expr)>> = list
-                    .args
-                    .iter()
-                    .map(|a| match a {
-                        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::BinaryOp {
-                            left,
-                            op: BinaryOperator::Assignment,
-                            right,
-                        })) => Some(((**left).clone(), (**right).clone())),
-                        FunctionArg::Named {
-                            name,
-                            arg: FunctionArgExpr::Expr(v),
-                            ..
-                        } => Some((Expr::Identifier(name.clone()), v.clone())),
-                        FunctionArg::ExprNamed {
-                            name,
-                            arg: FunctionArgExpr::Expr(v),
-                            ..
-                        } => Some((name.clone(), v.clone())),
-                        _ => None,
-                    })
-                    .collect();
-                let Some(pairs) = pairs.filter(|p| !p.is_empty()) else {
+                let Some(pairs) = named_pairs(&list.args).filter(|p| !p.is_empty()) else {
                     return ControlFlow::<()>::Continue(());
                 };
                 match name.as_str() {
@@ -208,6 +186,31 @@ pub fn ksql_forms(select: &mut Select) {
         }
         ControlFlow::<()>::Continue(())
     });
+}
+
+/// The `name := value` arguments of STRUCT(...) and MAP(...), as the parser gives
+/// them; `None` if one argument is of another form.
+fn named_pairs(args: &[FunctionArg]) -> Option<Vec<(Expr, Expr)>> {
+    args.iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Assignment,
+                right,
+            })) => Some(((**left).clone(), (**right).clone())),
+            FunctionArg::Named {
+                name,
+                arg: FunctionArgExpr::Expr(v),
+                ..
+            } => Some((Expr::Identifier(name.clone()), v.clone())),
+            FunctionArg::ExprNamed {
+                name,
+                arg: FunctionArgExpr::Expr(v),
+                ..
+            } => Some((name.clone(), v.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A call of the function `name`.
@@ -349,4 +352,42 @@ pub fn integer_literals(select: &mut Select) {
             }
         }
     }
+}
+
+/// ksqlDB's rules for `MAP(k := v, ...)`: not empty, and neither all keys nor all
+/// values NULL (its map type could not be known).
+pub fn check_map_constructors(select: &Select) -> crate::error::Result<()> {
+    use datafusion::sql::sqlparser::ast::visit_expressions;
+    // `MAP(null := v)` reaches us as an argument named NULL.
+    let is_null = |e: &Expr| match e {
+        Expr::Value(v) => v.value == Value::Null,
+        Expr::Identifier(id) => id.quote_style.is_none() && id.value.eq_ignore_ascii_case("NULL"),
+        _ => false,
+    };
+    let mut err = None;
+    let _ = visit_expressions(select, |e| {
+        let Expr::Function(f) = e else {
+            return ControlFlow::Continue(());
+        };
+        if f.name.to_string().to_ascii_uppercase() != "MAP" {
+            return ControlFlow::Continue(());
+        }
+        let args: &[FunctionArg] = match &f.args {
+            FunctionArguments::List(list) => &list.args,
+            _ => &[],
+        };
+        let pairs = named_pairs(args).unwrap_or_default();
+        let message = if args.is_empty() {
+            "Map constructor cannot be empty. Please supply at least one key value pair (see https://github.com/confluentinc/ksql/issues/4239)."
+        } else if !pairs.is_empty() && pairs.iter().all(|(k, _)| is_null(k)) {
+            "Cannot construct a map with all NULL keys"
+        } else if !pairs.is_empty() && pairs.iter().all(|(_, v)| is_null(v)) {
+            "Cannot construct a map with all NULL values"
+        } else {
+            return ControlFlow::Continue(());
+        };
+        err = Some(crate::error::Error::semantic(message));
+        ControlFlow::Break(())
+    });
+    err.map_or(Ok(()), Err)
 }
