@@ -369,7 +369,7 @@ pub fn check_map_constructors(select: &Select) -> crate::error::Result<()> {
         let Expr::Function(f) = e else {
             return ControlFlow::Continue(());
         };
-        if f.name.to_string().to_ascii_uppercase() != "MAP" {
+        if !f.name.to_string().eq_ignore_ascii_case("MAP") {
             return ControlFlow::Continue(());
         }
         let args: &[FunctionArg] = match &f.args {
