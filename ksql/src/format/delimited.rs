@@ -87,12 +87,16 @@ pub fn encode(row: &[ScalarValue]) -> Vec<u8> {
         .into_bytes()
 }
 
-/// Apache Commons CSV's minimal quoting, which ksqlDB's DELIMITED format writes with:
-/// an empty first field, a field starting with a character up to '#', holding a
-/// delimiter, quote or line break, or ending in whitespace.
+/// Apache Commons CSV's minimal quoting (the 1.4 rules ksqlDB's DELIMITED format writes
+/// with): an empty first field, a first field not starting with a letter or digit
+/// (`"-10"`), a field starting with a character up to '#', holding a delimiter, quote
+/// or line break, or ending in whitespace.
 fn needs_quotes(s: &str, first: bool) -> bool {
     let Some(c) = s.chars().next() else {
         return first;
     };
-    c <= '#' || s.contains([',', '"', '\n', '\r']) || s.chars().last().is_some_and(|c| c <= ' ')
+    (first && !c.is_ascii_alphanumeric())
+        || c <= '#'
+        || s.contains([',', '"', '\n', '\r'])
+        || s.chars().last().is_some_and(|c| c <= ' ')
 }

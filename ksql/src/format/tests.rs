@@ -59,6 +59,15 @@ fn delimited_round_trip_nulls_and_java_doubles() {
         String::from_utf8(encode_value(Format::Delimited, &row, &refs, true).unwrap()).unwrap(),
         "31.0,F,"
     );
+    // Commons CSV 1.4's minimal quoting (QTT date.json, bytes-and-strings.json): a first
+    // field not starting with a letter or digit is quoted, a later one only from '#' down.
+    let row = decode_value(Format::Delimited, Some(b"-1.5,-x,"), &refs, true)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(encode_value(Format::Delimited, &row, &refs, true).unwrap()).unwrap(),
+        "\"-1.5\",-x,"
+    );
     assert!(decode_value(Format::Delimited, Some(b"1,a,true,extra"), &refs, true).is_err());
     assert!(decode_value(Format::Delimited, Some(b"x,a,true"), &refs, true).is_err());
 }

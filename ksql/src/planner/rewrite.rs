@@ -128,6 +128,21 @@ pub fn ksql_forms(select: &mut Select) {
                 args.extend(substring_for.as_deref().cloned());
                 *e = call("ksql_substring", args);
             }
+            // DataFusion's LIKE escapes with a backslash only: a pattern with another
+            // ESCAPE character is rewritten to backslash escapes when it is read.
+            Expr::Like {
+                pattern,
+                escape_char,
+                ..
+            } if escape_char
+                .as_ref()
+                .is_some_and(|c| c.value != Value::SingleQuotedString("\\".into())) =>
+            {
+                if let Some(c) = escape_char.take() {
+                    let escape = Expr::Value(c);
+                    **pattern = call("ksql_like_escape", vec![(**pattern).clone(), escape]);
+                }
+            }
             Expr::Function(f) => {
                 let name = f.name.to_string().to_ascii_uppercase();
                 if name == "EXPLODE" {

@@ -13,6 +13,12 @@ use super::row::{int, is_int, is_text, no_signature, text, udf};
 
 pub fn all() -> Vec<ScalarUDF> {
     vec![
+        udf(
+            "ksql_like_escape",
+            &[2],
+            |_| Ok(DataType::Utf8),
+            |a, _| Ok(ScalarValue::Utf8(like_escape(a))),
+        ),
         udf("lpad", &[3], pad_type, |a, _| Ok(pad(a, true))),
         udf("rpad", &[3], pad_type, |a, _| Ok(pad(a, false))),
         udf("instr", &[2, 3, 4], instr_type, |a, _| {
@@ -355,6 +361,26 @@ fn substring_type(t: &[DataType]) -> Result<DataType> {
         Some(DataType::Null) if ints => Ok(DataType::Utf8),
         _ => no_signature("SUBSTRING", t),
     }
+}
+
+/// A LIKE pattern whose escape character is `a[1]`, rewritten with backslash escapes
+/// (DataFusion's only escape character): `!%` becomes `\%`, a backslash `\\`.
+fn like_escape(a: &[ScalarValue]) -> Option<String> {
+    let pattern = text(&a[0])?;
+    let escape = text(&a[1])?.chars().next()?;
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c == escape {
+            out.push('\\');
+            out.extend(chars.next());
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    Some(out)
 }
 
 /// ksqlDB's SUBSTRING(str, pos[, len]): 1-based; a negative position counts from the
