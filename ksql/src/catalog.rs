@@ -8,7 +8,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::parser::ast::{Props, SourceKind, WindowKind};
+use crate::parser::ast::{HeaderRef, Props, SourceKind, WindowKind};
 use crate::parser::types::SqlType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -43,6 +43,21 @@ pub struct Column {
     pub name: String,
     pub sql_type: SqlType,
     pub key: bool,
+    /// Filled from the record's headers instead of its key or value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<HeaderRef>,
+}
+
+impl Column {
+    /// A key (`key`) or value column.
+    pub fn new(name: impl Into<String>, sql_type: SqlType, key: bool) -> Column {
+        Column {
+            name: name.into(),
+            sql_type,
+            key,
+            header: None,
+        }
+    }
 }
 
 /// A stream or table over a topic.
@@ -84,8 +99,12 @@ impl Source {
     pub fn key_columns(&self) -> impl Iterator<Item = &Column> {
         self.columns.iter().filter(|c| c.key)
     }
+    /// The columns the value format holds (not the key's, not the headers').
     pub fn value_columns(&self) -> impl Iterator<Item = &Column> {
-        self.columns.iter().filter(|c| !c.key)
+        self.columns.iter().filter(|c| !c.key && c.header.is_none())
+    }
+    pub fn header_columns(&self) -> impl Iterator<Item = &Column> {
+        self.columns.iter().filter(|c| c.header.is_some())
     }
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.name == name)
@@ -107,10 +126,11 @@ impl Source {
     pub fn describe_columns(&self) -> Vec<(String, String)> {
         let mut out = vec![(ROWTIME.to_string(), "BIGINT (system)".to_string())];
         for c in &self.columns {
-            let kind = match (c.key, self.kind) {
-                (true, SourceKind::Stream) => " (key)",
-                (true, SourceKind::Table) => " (primary key)",
-                _ => "",
+            let kind = match (c.key, self.kind, &c.header) {
+                (true, SourceKind::Stream, _) => " (key)".to_string(),
+                (true, SourceKind::Table, _) => " (primary key)".to_string(),
+                (false, _, Some(h)) => format!(" ({})", h.to_string().to_lowercase()),
+                _ => String::new(),
             };
             out.push((c.name.clone(), format!("{}{kind}", c.sql_type)));
         }

@@ -24,6 +24,7 @@ pub struct Fetched {
     pub timestamp: i64,
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Vec<u8>)>,
 }
 
 pub struct Kafka {
@@ -234,6 +235,14 @@ fn read_to_end(c: &BaseConsumer, topic: &str) -> Result<Vec<Fetched>> {
                     timestamp: m.timestamp().to_millis().unwrap_or(0),
                     key: m.key().map(<[u8]>::to_vec),
                     value: m.payload().map(<[u8]>::to_vec),
+                    headers: m
+                        .headers()
+                        .map(|hs| {
+                            hs.iter()
+                                .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                 });
                 if ends.get(&p).is_some_and(|end| m.offset() + 1 >= *end) {
                     ends.remove(&p);

@@ -44,6 +44,18 @@ pub struct RawRecord {
     pub headers: Vec<(String, Vec<u8>)>,
 }
 
+impl RawRecord {
+    /// The record's headers without the runtime's own bookkeeping header (the origin
+    /// of a repartition record), as processors see them.
+    pub fn user_headers(&self) -> Vec<(String, Vec<u8>)> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k != crate::runtime::task::ORIGIN_HEADER)
+            .cloned()
+            .collect()
+    }
+}
+
 /// A record a task wants produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Output {

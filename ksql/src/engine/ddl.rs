@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::{status, Engine, Inner, Origin};
 use crate::catalog::{formats, prop, Column, Format, Source, ROWOFFSET, ROWPARTITION, ROWTIME};
 use crate::error::{Error, Result};
-use crate::parser::ast::{ParsedStatement, Props, SourceKind, Statement, WindowKind};
+use crate::parser::ast::{HeaderRef, ParsedStatement, Props, SourceKind, Statement, WindowKind};
 use crate::parser::types::SqlType;
 
 pub(crate) fn bool_prop(props: &Props, name: &str, default: bool) -> Result<bool> {
@@ -68,6 +68,39 @@ fn window_size(text: &str) -> Result<i64> {
     Ok(n * ms)
 }
 
+/// ksqlDB's rules for header columns (KLIP-57): one HEADERS column and nothing else
+/// from the headers beside it, each of the type it is filled with.
+fn validate_headers(source: &Source) -> Result<()> {
+    let all_type = SqlType::Array(Box::new(SqlType::Struct(vec![
+        ("KEY".into(), SqlType::String),
+        ("VALUE".into(), SqlType::Bytes),
+    ])));
+    let mut seen_any = false;
+    let mut seen_all = false;
+    for c in source.header_columns() {
+        let all = c.header == Some(HeaderRef::All);
+        if seen_all || (all && seen_any) {
+            return Err(Error::semantic("Schema already contains a HEADERS column."));
+        }
+        let expected = if all { &all_type } else { &SqlType::Bytes };
+        if !c.sql_type.same_ignoring_field_case(expected) {
+            let what = c
+                .header
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            return Err(Error::semantic(format!(
+                "Invalid type for {what} column: expected {}, got {}",
+                expected.quoted(),
+                c.sql_type.quoted()
+            )));
+        }
+        seen_any = true;
+        seen_all |= all;
+    }
+    Ok(())
+}
+
 pub(crate) fn validate(source: &Source) -> Result<()> {
     if source.windowed.is_some() && source.key_columns().next().is_none() {
         return Err(Error::semantic("Windowed sources require a key column."));
@@ -87,6 +120,7 @@ pub(crate) fn validate(source: &Source) -> Result<()> {
             )));
         }
     }
+    validate_headers(source)?;
     let values = source.value_columns().count();
     let keys = source.key_columns().count();
     if source.kind == SourceKind::Table && keys == 0 {
@@ -282,11 +316,18 @@ impl Engine {
                     name: c.name.clone(),
                     sql_type: c.sql_type.clone(),
                     key: c.key,
+                    header: c.header.clone(),
                 })
                 .collect(),
             timestamp: prop(props, "TIMESTAMP").map(|t| t.to_ascii_uppercase()),
             timestamp_format: prop(props, "TIMESTAMP_FORMAT"),
-            wrap_single_value: wrap_single_value(props, columns.iter().filter(|c| !c.key).count())?,
+            wrap_single_value: wrap_single_value(
+                props,
+                columns
+                    .iter()
+                    .filter(|c| !c.key && c.header.is_none())
+                    .count(),
+            )?,
             windowed: window_type(props)?,
             window_size_ms: prop(props, "WINDOW_SIZE")
                 .map(|w| window_size(&w))

@@ -64,6 +64,12 @@ impl Engine {
                         "INSERT INTO can only be used to insert into a stream. {target} is a table."
                     )));
                 }
+                // A query's rows have no headers to fill those columns with.
+                if t.header_columns().next().is_some() {
+                    return Err(Error::semantic(format!(
+                        "Cannot insert into {target} because it has header columns"
+                    )));
+                }
                 (t.kind, target.clone(), Default::default(), query, true)
             }
             _ => return Err(Error::Engine("not a persistent query".into())),
@@ -298,6 +304,17 @@ impl Engine {
         } else {
             columns.to_vec()
         };
+        let headers: Vec<&str> = names
+            .iter()
+            .filter(|n| source.column(n).is_some_and(|c| c.header.is_some()))
+            .map(String::as_str)
+            .collect();
+        if !headers.is_empty() {
+            return Err(Error::semantic(format!(
+                "Cannot insert into HEADER columns: {}",
+                headers.join(", ")
+            )));
+        }
         if names.len() != values.len() {
             return Err(Error::semantic(format!(
                 "Expected a value for each column. Expected Columns: {names:?}. Got {} values",

@@ -61,7 +61,7 @@ impl RekeyProcessor {
         let old = ctx.get_raw(TABLE_STORE, &kb);
         ctx.put_raw(TABLE_STORE, &kb, r.value.as_deref());
         let fk_of = |this: &Self, value: Option<&[u8]>, ctx: &RekeyCtx<'_>| -> Result<_> {
-            match this.row_of(&r.key, value, ts, ctx)? {
+            match this.row_of(&r.key, value, &r.headers, ts, ctx)? {
                 Some(row) => this.new_key(row),
                 None => Ok(None),
             }
@@ -69,7 +69,9 @@ impl RekeyProcessor {
         let old_fk = fk_of(self, old.as_deref(), ctx)?;
         let new_fk = fk_of(self, r.value.as_deref(), ctx)?;
         let send = |ctx: &mut RekeyCtx<'_>, to: Vec<u8>, tagged: Tagged| {
-            ctx.forward(Record::new(Some(to), tagged, ts));
+            let mut out = Record::new(Some(to), tagged, ts);
+            out.headers = r.headers.clone();
+            ctx.forward(out);
         };
         let tagged = |value: Bytes, retract: bool, old: Option<Vec<u8>>| Tagged {
             right: false,
@@ -132,7 +134,8 @@ impl JoinProcessor {
             let Some(old) = &r.value.old else {
                 return Ok(());
             };
-            let (old_row, _) = self.side_row(false, Some(&left_key), Some(old), ts, ctx)?;
+            let (old_row, _) =
+                self.side_row(false, Some(&left_key), Some(old), &r.headers, ts, ctx)?;
             return self.tombstone(ctx, &old_row, ts);
         }
         let joined_right = match &jk {

@@ -188,6 +188,7 @@ impl JoinProcessor {
         right: bool,
         key: Option<&[u8]>,
         value: Option<&[u8]>,
+        headers: &format::Headers,
         ts: i64,
         ctx: &Ctx<'_>,
     ) -> Result<(Row, bool)> {
@@ -203,6 +204,7 @@ impl JoinProcessor {
                 src,
                 &k,
                 v.as_ref(),
+                headers,
                 (ts, ctx.partition(), ctx.offset()),
                 None,
             ),
@@ -273,6 +275,7 @@ impl JoinProcessor {
             right,
             original_key.as_deref(),
             r.value.value.as_deref(),
+            &r.headers,
             ts,
             ctx,
         )?;

@@ -31,6 +31,8 @@ pub struct QueryProcessor {
     pub(crate) cacheable: bool,
     /// Set while a replaced table row is retracted from the group its new row joins.
     pub(crate) hold_emit: bool,
+    /// The headers of the record being processed, for header columns.
+    pub(crate) headers: Vec<(String, Vec<u8>)>,
 }
 
 /// The row a record is inside a query: declared columns (key ones from the key,
@@ -40,6 +42,7 @@ pub fn source_row(
     source: &crate::catalog::Source,
     key: &Row,
     value: Option<&Row>,
+    headers: &format::Headers,
     (ts, partition, offset): (i64, i32, i64),
     window: Option<WindowBounds>,
 ) -> Row {
@@ -48,6 +51,9 @@ pub fn source_row(
         .columns
         .iter()
         .map(|c| {
+            if let Some(h) = &c.header {
+                return format::header_value(h, &c.sql_type, headers);
+            }
             let found = if c.key {
                 k.next()
             } else {
@@ -78,6 +84,7 @@ impl QueryProcessor {
             stream_time_saved: i64::MIN,
             cache: Default::default(),
             hold_emit: false,
+            headers: Vec::new(),
         }
     }
 
@@ -95,6 +102,7 @@ impl QueryProcessor {
             &self.q.source,
             key,
             Some(value),
+            &self.headers,
             meta,
             windowed.then_some(window.unwrap_or((0, 0))),
         )
@@ -338,6 +346,7 @@ impl Processor<Bytes, Tagged, Bytes, Bytes> for QueryProcessor {
         let retract = r.value.retract;
         let key = r.value.key.clone().unwrap_or(r.key.clone());
         let replaced = r.value.old;
+        self.headers = r.headers;
         let r = Record::new(key, r.value.value, r.timestamp);
         if let Err(e) = self.process_record(ctx, r, retract, replaced) {
             tracing::warn!(

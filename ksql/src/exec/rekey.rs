@@ -93,6 +93,7 @@ impl RekeyProcessor {
         &self,
         key: &Bytes,
         value: Option<&[u8]>,
+        headers: &format::Headers,
         ts: i64,
         ctx: &Ctx<'_>,
     ) -> Result<Option<Row>> {
@@ -112,6 +113,7 @@ impl RekeyProcessor {
             src,
             &k,
             Some(&v),
+            headers,
             meta,
             windowed.then_some(window.unwrap_or((0, 0))),
         )))
@@ -152,9 +154,11 @@ impl RekeyProcessor {
                     retract,
                     old,
                 };
-                ctx.forward(Record::new(Some(k), tagged, ts));
+                let mut out = Record::new(Some(k), tagged, ts);
+                out.headers = r.headers.clone();
+                ctx.forward(out);
             };
-        let new_row = self.row_of(&r.key, r.value.as_deref(), ts, ctx)?;
+        let new_row = self.row_of(&r.key, r.value.as_deref(), &r.headers, ts, ctx)?;
         let new_key = match new_row {
             Some(row) => self.new_key(row)?,
             None => None,
@@ -164,7 +168,8 @@ impl RekeyProcessor {
             let old = ctx.get_raw(TABLE_STORE, &kb);
             ctx.put_raw(TABLE_STORE, &kb, r.value.as_deref());
             if let Some(old) = old {
-                let old_key = match self.row_of(&r.key, Some(&old), ts, ctx)? {
+                // The replaced row's headers are not kept: it is read with the new ones.
+                let old_key = match self.row_of(&r.key, Some(&old), &r.headers, ts, ctx)? {
                     Some(row) => self.new_key(row)?,
                     None => None,
                 };
@@ -204,7 +209,7 @@ impl RekeyProcessor {
             src.wrap_single_value,
         )?;
         let meta = (r.timestamp, ctx.partition(), ctx.offset());
-        let row = source_row(src, &k, v.as_ref(), meta, None);
+        let row = source_row(src, &k, v.as_ref(), &r.headers, meta, None);
         let Some(to) = self.new_key(row)? else {
             return Ok(());
         };
@@ -215,7 +220,11 @@ impl RekeyProcessor {
             retract: false,
             old: None,
         };
-        ctx.forward(Record::new(Some(to), tagged, r.timestamp));
+        let headers = r.headers;
+        ctx.forward(Record {
+            headers,
+            ..Record::new(Some(to), tagged, r.timestamp)
+        });
         Ok(())
     }
 }

@@ -95,6 +95,7 @@ pub fn decode_record(source: &Source, r: &Fetched) -> Result<Option<Row>> {
         source,
         &key,
         Some(&value),
+        &r.headers,
         (r.timestamp, r.partition, r.offset),
         window,
     )))

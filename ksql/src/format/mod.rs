@@ -5,14 +5,18 @@
 //! - DELIMITED: comma-separated fields in column order; an empty field is NULL.
 //! - KAFKA: one column in Kafka's own serializers (big-endian INT/BIGINT/DOUBLE, UTF-8).
 //!
+//! Header columns take their values from the record's headers (`headers`).
+//!
 //! Windowed keys append the window as Kafka Streams does: 8-byte start for time
 //! windows, 8-byte end then 8-byte start for session windows.
 
 mod delimited;
+mod headers;
 mod json;
 mod kafka;
 pub mod timestamp;
 
+pub use headers::{header_value, Headers};
 pub use json::{json_to_scalar, scalar_to_json};
 
 use datafusion::common::ScalarValue;

@@ -6,11 +6,7 @@ use crate::catalog::Column;
 use crate::parser::types::SqlType;
 
 fn col(name: &str, t: SqlType) -> Column {
-    Column {
-        name: name.into(),
-        sql_type: t,
-        key: false,
-    }
+    Column::new(name, t, false)
 }
 
 #[test]
@@ -74,11 +70,7 @@ fn delimited_round_trip_nulls_and_java_doubles() {
 
 #[test]
 fn kafka_format_and_windowed_keys() {
-    let k = Column {
-        name: "K".into(),
-        sql_type: SqlType::Integer,
-        key: true,
-    };
+    let k = Column::new("K", SqlType::Integer, true);
     let bytes = encode_key(
         Format::Kafka,
         &[ScalarValue::Int32(Some(7))],

@@ -23,12 +23,31 @@ impl fmt::Display for SourceKind {
     }
 }
 
-/// A column as declared: `name TYPE [KEY | PRIMARY KEY]`.
+/// A column as declared: `name TYPE [KEY | PRIMARY KEY | HEADERS | HEADER('key')]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColumnDef {
     pub name: String,
     pub sql_type: SqlType,
     pub key: bool,
+    pub header: Option<HeaderRef>,
+}
+
+/// A column filled from the record's headers (ksqlDB 0.24+, KLIP-57): `HEADERS` holds
+/// all of them as `ARRAY<STRUCT<KEY STRING, VALUE BYTES>>`, `HEADER('key')` the value
+/// of the last header with that key as BYTES.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum HeaderRef {
+    All,
+    Key(String),
+}
+
+impl fmt::Display for HeaderRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeaderRef::All => f.write_str("HEADERS"),
+            HeaderRef::Key(k) => write!(f, "HEADER('{k}')"),
+        }
+    }
 }
 
 /// A `WITH (...)` property value: ksqlDB accepts strings, numbers and booleans.

@@ -369,10 +369,23 @@ impl Cursor {
         } else {
             false
         };
+        let header = if key {
+            None
+        } else if self.eat_word("HEADERS") {
+            Some(HeaderRef::All)
+        } else if self.eat_word("HEADER") {
+            self.expect(&Token::LParen)?;
+            let key = self.string()?;
+            self.expect(&Token::RParen)?;
+            Some(HeaderRef::Key(key))
+        } else {
+            None
+        };
         Ok(ColumnDef {
             name,
             sql_type,
             key,
+            header,
         })
     }
 

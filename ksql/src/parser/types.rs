@@ -150,6 +150,23 @@ impl SqlType {
         }
     }
 
+    /// Equal, comparing struct field names without regard to case.
+    pub fn same_ignoring_field_case(&self, other: &SqlType) -> bool {
+        match (self, other) {
+            (SqlType::Array(a), SqlType::Array(b)) => a.same_ignoring_field_case(b),
+            (SqlType::Map(ak, av), SqlType::Map(bk, bv)) => {
+                ak.same_ignoring_field_case(bk) && av.same_ignoring_field_case(bv)
+            }
+            (SqlType::Struct(a), SqlType::Struct(b)) => {
+                a.len() == b.len()
+                    && a.iter().zip(b).all(|((an, at), (bn, bt))| {
+                        an.eq_ignore_ascii_case(bn) && at.same_ignoring_field_case(bt)
+                    })
+            }
+            (a, b) => a == b,
+        }
+    }
+
     /// The type as ksqlDB's messages write it: struct fields in backticks.
     pub fn quoted(&self) -> String {
         match self {

@@ -460,11 +460,9 @@ pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
         columns: [(la.as_str(), left), (ra.as_str(), right)]
             .iter()
             .flat_map(|(a, s)| {
-                s.columns.iter().map(move |c| Column {
-                    name: format!("{a}.{}", c.name),
-                    sql_type: c.sql_type.clone(),
-                    key: false,
-                })
+                s.columns
+                    .iter()
+                    .map(move |c| Column::new(format!("{a}.{}", c.name), c.sql_type.clone(), false))
             })
             .collect(),
         timestamp: None,

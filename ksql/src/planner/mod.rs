@@ -357,17 +357,14 @@ pub(crate) async fn plan_over(
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            Ok(Column {
-                name: f.name().clone(),
-                sql_type: SqlType::from_arrow(f.data_type()).ok_or_else(|| {
-                    Error::semantic(format!(
-                        "column {} has a type ksql cannot write: {}",
-                        f.name(),
-                        f.data_type()
-                    ))
-                })?,
-                key: key_positions.contains(&i),
-            })
+            let sql_type = SqlType::from_arrow(f.data_type()).ok_or_else(|| {
+                Error::semantic(format!(
+                    "column {} has a type ksql cannot write: {}",
+                    f.name(),
+                    f.data_type()
+                ))
+            })?;
+            Ok(Column::new(f.name(), sql_type, key_positions.contains(&i)))
         })
         .collect::<Result<Vec<_>>>()?;
     let kind = if aggregate || source.kind == SourceKind::Table {

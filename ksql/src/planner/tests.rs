@@ -11,11 +11,7 @@ fn source(name: &str, kind: SourceKind, cols: &[(&str, SqlType, bool)]) -> Sourc
         value_format: Format::Json,
         columns: cols
             .iter()
-            .map(|(n, t, k)| Column {
-                name: n.to_string(),
-                sql_type: t.clone(),
-                key: *k,
-            })
+            .map(|(n, t, k)| Column::new(*n, t.clone(), *k))
             .collect(),
         timestamp: None,
         timestamp_format: None,

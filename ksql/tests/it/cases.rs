@@ -178,8 +178,23 @@ fn expected_rec(o: &Value) -> Rec {
     }
 }
 
+/// An input's record headers as QTT writes them: `[{"KEY": "k", "VALUE": base64}]`.
+fn input_headers(input: &Value) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    use base64::Engine as _;
+    let mut out = Vec::new();
+    for h in input["headers"].as_array().into_iter().flatten() {
+        let key = h["KEY"].as_str().unwrap_or_default().to_string();
+        let value = match h["VALUE"].as_str() {
+            Some(b) => base64::engine::general_purpose::STANDARD.decode(b)?,
+            None => Vec::new(),
+        };
+        out.push((key, value));
+    }
+    Ok(out)
+}
+
 /// Runs one case; `Err` carries its first difference.
-fn run_case(case: &Value) -> anyhow::Result<()> {
+pub fn run_case(case: &Value) -> anyhow::Result<()> {
     let stack = Stack::start()?;
     let engine = stack.engine.clone();
     let rt = &stack.rt;
@@ -241,7 +256,12 @@ fn run_case(case: &Value) -> anyhow::Result<()> {
         let topic = input["topic"].as_str().unwrap_or_default();
         let (k, v) = encode_input(source_for(&catalog, topic), input)?;
         let ts = input["timestamp"].as_i64();
-        rt.block_on(kafka.produce(topic, k.as_deref(), v.as_deref(), ts, &[]))?;
+        let headers = input_headers(input)?;
+        let headers: Vec<(&str, &[u8])> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+            .collect();
+        rt.block_on(kafka.produce(topic, k.as_deref(), v.as_deref(), ts, &headers))?;
     }
     // Outputs per topic: the named ones and every CREATE ... AS SELECT sink.
     let mut expected: BTreeMap<String, Vec<Rec>> = BTreeMap::new();

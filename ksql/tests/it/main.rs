@@ -3,5 +3,6 @@ mod cases;
 mod common;
 mod exactly_once;
 mod functions;
+mod headers;
 mod rest;
 mod restart;

@@ -75,7 +75,7 @@ impl StreamsBuilder {
                 let old: Option<V> = super::get_typed(ctx, &store, &kb);
                 super::put_typed(ctx, &store, &kb, new.as_ref());
                 let mut r = Record::new(key, Change { new, old }, raw.timestamp);
-                r.headers = raw.headers.clone();
+                r.headers = raw.user_headers();
                 next(ctx, r);
             })
         });
@@ -149,7 +149,7 @@ pub(crate) fn source_stream<K: Serde, V: Serde>(
             ctx.timestamp = ts;
             ctx.stream_time = ctx.stream_time.max(ts);
             let mut r = Record::new(key, value, ts);
-            r.headers = raw.headers.clone();
+            r.headers = raw.user_headers();
             next(ctx, r);
         })
     });
