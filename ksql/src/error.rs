@@ -6,8 +6,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A statement that does not parse; `line`/`column` are 1-based.
-    #[error("line {line}:{column}: Syntax error: {message}")]
+    /// A statement that does not parse; `line`/`column` are 1-based. Printed as
+    /// ksqlDB prints its parser's errors: the position and `Syntax Error`, then why.
+    #[error("line {line}:{column}: Syntax Error\n{message}")]
     Syntax {
         line: u64,
         column: u64,
@@ -29,12 +30,17 @@ pub enum Error {
 }
 
 impl Error {
-    /// A syntax error at a token: names the line, the column and the token.
+    /// A syntax error at a token: names the line, the column and the token, in
+    /// ksqlDB's words, then what was expected there.
     pub fn at(t: &TokenWithSpan, message: &str) -> Error {
+        let (line, column) = (t.span.start.line, t.span.start.column);
         Error::Syntax {
-            line: t.span.start.line,
-            column: t.span.start.column,
-            message: format!("{message}, found '{}'", t.token),
+            line,
+            column,
+            message: format!(
+                "Syntax error at or near '{}' at line {line}:{column} ({message})",
+                t.token
+            ),
         }
     }
 

@@ -70,16 +70,21 @@ impl Kafka {
 
     /// The topic's partition count, `None` if it does not exist.
     pub async fn partitions(&self, topic: &str) -> Result<Option<i32>> {
+        Ok(self.shape(topic).await?.map(|(partitions, _)| partitions))
+    }
+
+    /// A topic's partition count and replication factor; `None` if it does not exist.
+    pub async fn shape(&self, topic: &str) -> Result<Option<(i32, i32)>> {
         let c = self.consumer()?;
         let t = topic.to_string();
         blocking(move || {
             let md = c.fetch_metadata(Some(&t), TIMEOUT)?;
             Ok(md.topics().iter().find(|mt| mt.name() == t).and_then(|mt| {
-                if mt.error().is_some() || mt.partitions().is_empty() {
-                    None
-                } else {
-                    Some(mt.partitions().len() as i32)
+                let first = mt.partitions().first()?;
+                if mt.error().is_some() {
+                    return None;
                 }
+                Some((mt.partitions().len() as i32, first.replicas().len() as i32))
             }))
         })
         .await

@@ -3,6 +3,7 @@
 //! engine replays them. Results are ksqlDB's `/ksql` response entities (JSON), which
 //! the REST server returns as they are and the shell renders.
 
+mod assert;
 mod command_topic;
 mod ddl;
 mod dml;
@@ -218,16 +219,22 @@ impl Engine {
                 inner.props.remove(name);
                 Ok(status(text, &format!("Successfully unset local property '{name}'."), None))
             }
-            Statement::RunScript { path } => {
-                let script = std::fs::read_to_string(path).map_err(|e| {
-                    Error::semantic(format!("Failed to read script {path}: {e}"))
-                })?;
-                let mut results = Vec::new();
-                for st in crate::parser::parse(&script)? {
-                    results.push(Box::pin(self.execute_locked(inner, &st, Origin::default())).await?);
-                }
-                Ok(json!({"@type": "script", "statementText": text, "results": results, "warnings": []}))
-            }
+            // As ksqlDB's server: RUN SCRIPT is the CLI's, which sends the file's
+            // statements; a server reading files named by clients would be a hole.
+            Statement::RunScript { .. } => Err(Error::Syntax {
+                line: 1,
+                column: 1,
+                message: "RUN SCRIPT is a command of the ksql shell: send the script's statements instead".into(),
+            }),
+            Statement::AssertTopic {
+                topic,
+                exists,
+                props,
+                timeout_ms,
+            } => self.assert_topic(text, topic, *exists, props, *timeout_ms).await,
+            Statement::AssertSchema => Err(Error::semantic(
+                "ASSERT SCHEMA needs a Schema Registry, and Runnel's formats (JSON, DELIMITED, KAFKA) use none.",
+            )),
             Statement::Select(_) | Statement::Print { .. } => Err(Error::semantic(
                 "SELECT and PRINT statements stream their results: send them to /query-stream (the shell does).",
             )),

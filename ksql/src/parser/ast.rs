@@ -184,9 +184,19 @@ pub enum Statement {
     Unset {
         name: String,
     },
+    /// A command of the shell (the ksql CLI): the server refuses it.
     RunScript {
         path: String,
     },
+    /// `ASSERT [NOT EXISTS] TOPIC`: succeeds when the topic exists (or not) with the
+    /// `PARTITIONS`/`REPLICAS` given, waiting up to the timeout.
+    AssertTopic {
+        topic: String,
+        exists: bool,
+        props: Props,
+        timeout_ms: Option<i64>,
+    },
+    AssertSchema,
     Explain(Box<Statement>),
     ExplainQueryId(String),
 }

@@ -66,6 +66,9 @@ pub fn cut(tokens: Vec<TokenWithSpan>) -> Result<Cut> {
             i = end;
             continue;
         }
+        if depth == 0 && is_word(&t.token, "GROUP") && next_is("BY") {
+            check_group_by(&tokens[i + 2..])?;
+        }
         if depth == 0 && is_word(&t.token, "PARTITION") && next_is("BY") {
             let start = i + 2;
             let mut end = start;
@@ -169,6 +172,82 @@ fn window(kind: WindowKind, inner: Vec<TokenWithSpan>, at: &TokenWithSpan) -> Re
         ));
     }
     Ok(spec)
+}
+
+/// ksqlDB's grammar reads GROUP BY as value expressions, a list or one parenthesised
+/// list, not predicates: `GROUP BY a AND b` and `GROUP BY a, (b, c)` are syntax
+/// errors at the token where its parser stops.
+fn check_group_by(tokens: &[TokenWithSpan]) -> Result<()> {
+    const ENDS: [&str; 6] = ["HAVING", "PARTITION", "EMIT", "LIMIT", "ORDER", "WINDOW"];
+    const PREDICATES: [&str; 7] = ["AND", "OR", "NOT", "IS", "LIKE", "BETWEEN", "IN"];
+    let end = {
+        let mut depth = 0usize;
+        tokens
+            .iter()
+            .position(|t| {
+                match &t.token {
+                    Token::LParen => depth += 1,
+                    Token::RParen => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+                depth == 0
+                    && (matches!(t.token, Token::EOF | Token::SemiColon)
+                        || ENDS.iter().any(|w| is_word(&t.token, w)))
+            })
+            .unwrap_or(tokens.len())
+    };
+    let clause = &tokens[..end];
+    let several = {
+        let mut depth = 0usize;
+        clause.iter().any(|t| {
+            match &t.token {
+                Token::LParen => depth += 1,
+                Token::RParen => depth = depth.saturating_sub(1),
+                Token::Comma if depth == 0 => return true,
+                _ => {}
+            }
+            false
+        })
+    };
+    // Depth counts parentheses and CASE ... END, inside which predicates belong.
+    let mut depth = 0usize;
+    let mut element_start = true;
+    let mut in_tuple = false;
+    for t in clause {
+        let starts_element = std::mem::replace(&mut element_start, false);
+        match &t.token {
+            Token::LParen => {
+                in_tuple |= depth == 0 && starts_element && several;
+                depth += 1;
+            }
+            Token::RParen => {
+                depth = depth.saturating_sub(1);
+                in_tuple &= depth > 0;
+            }
+            Token::Comma if depth == 1 && in_tuple => {
+                return Err(Error::at(t, "expected ')'"));
+            }
+            Token::Comma if depth == 0 => element_start = true,
+            tok if is_word(tok, "CASE") => depth += 1,
+            tok if is_word(tok, "END") => depth = depth.saturating_sub(1),
+            Token::Eq | Token::Neq | Token::Lt | Token::Gt | Token::LtEq | Token::GtEq
+                if depth == 0 =>
+            {
+                return Err(Error::at(
+                    t,
+                    "GROUP BY takes value expressions, not predicates",
+                ));
+            }
+            tok if depth == 0 && PREDICATES.iter().any(|w| is_word(tok, w)) => {
+                return Err(Error::at(
+                    t,
+                    "GROUP BY takes value expressions, not predicates",
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn within(tokens: Vec<TokenWithSpan>) -> Result<Within> {

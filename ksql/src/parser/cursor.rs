@@ -213,19 +213,7 @@ impl Cursor {
             return Ok(Statement::Describe { name, extended });
         }
         if self.eat_word("PRINT") {
-            let topic = match self.peek().map(|t| t.token.clone()) {
-                Some(Token::SingleQuotedString(s)) => {
-                    self.pos += 1;
-                    s
-                }
-                // Topic names are case-sensitive: PRINT reads the name as typed.
-                Some(Token::Word(_)) => {
-                    let t = &self.tokens[self.pos];
-                    self.pos += 1;
-                    original_word(t)
-                }
-                _ => return Err(self.unexpected("a topic name")),
-            };
+            let topic = self.topic_name()?;
             let from_beginning = self.eat_word("FROM") && {
                 self.expect_word("BEGINNING")?;
                 true
@@ -254,6 +242,9 @@ impl Cursor {
             self.expect_end()?;
             return Ok(Statement::Unset { name });
         }
+        if self.eat_word("ASSERT") {
+            return self.assert();
+        }
         if self.eat_word("RUN") {
             self.expect_word("SCRIPT")?;
             let path = self.string()?;
@@ -269,8 +260,57 @@ impl Cursor {
         }
         Err(Error::at(
             &first,
-            "expected a statement (CREATE, SELECT, INSERT, DROP, TERMINATE, SHOW, LIST, DESCRIBE, PRINT, SET, UNSET, RUN SCRIPT, EXPLAIN)",
+            "expected a statement (CREATE, SELECT, INSERT, DROP, TERMINATE, SHOW, LIST, DESCRIBE, PRINT, SET, UNSET, ASSERT, RUN SCRIPT, EXPLAIN)",
         ))
+    }
+
+    /// `ASSERT [NOT EXISTS] TOPIC name [WITH (...)] [TIMEOUT n unit]` (ksqlDB 0.27+);
+    /// `ASSERT SCHEMA` parses but needs a Schema Registry.
+    fn assert(&mut self) -> Result<Statement> {
+        let exists = !(self.eat_word("NOT") && {
+            self.expect_word("EXISTS")?;
+            true
+        });
+        if self.eat_word("SCHEMA") {
+            return Ok(Statement::AssertSchema);
+        }
+        if !self.eat_word("TOPIC") {
+            return Err(self.unexpected("TOPIC or SCHEMA"));
+        }
+        let topic = self.topic_name()?;
+        let props = if self.eat_word("WITH") {
+            self.props()?
+        } else {
+            Props::new()
+        };
+        let timeout_ms = if self.eat_word("TIMEOUT") {
+            Some(self.duration()?)
+        } else {
+            None
+        };
+        self.expect_end()?;
+        Ok(Statement::AssertTopic {
+            topic,
+            exists,
+            props,
+            timeout_ms,
+        })
+    }
+
+    /// A topic name, quoted or not; names are case-sensitive, so read as typed.
+    fn topic_name(&mut self) -> Result<String> {
+        match self.peek().map(|t| t.token.clone()) {
+            Some(Token::SingleQuotedString(s)) => {
+                self.pos += 1;
+                Ok(s)
+            }
+            Some(Token::Word(_)) => {
+                let t = &self.tokens[self.pos];
+                self.pos += 1;
+                Ok(original_word(t))
+            }
+            _ => Err(self.unexpected("a topic name")),
+        }
     }
 
     fn source_kind(&mut self) -> Result<SourceKind> {

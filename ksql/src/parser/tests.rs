@@ -123,6 +123,17 @@ fn other_statements() {
         ("RUN SCRIPT '/tmp/x.sql'", |s| {
             matches!(s, Statement::RunScript { .. })
         }),
+        (
+            "ASSERT NOT EXISTS TOPIC 'orders' WITH (PARTITIONS=3) TIMEOUT 5 SECONDS",
+            |s| matches!(s, Statement::AssertTopic { topic, exists: false, props, timeout_ms: Some(5000) } if topic == "orders" && props.contains_key("PARTITIONS")),
+        ),
+        ("ASSERT TOPIC orders", |s| {
+            matches!(s, Statement::AssertTopic { exists: true, timeout_ms: None, .. })
+        }),
+        (
+            "CREATE STREAM s (k STRING KEY, h ARRAY<STRUCT<key STRING, value BYTES>> HEADERS, a BYTES HEADER('abc')) WITH (KAFKA_TOPIC='s')",
+            |s| matches!(s, Statement::CreateSource { columns, .. } if columns[1].header == Some(HeaderRef::All) && columns[2].header == Some(HeaderRef::Key("abc".into()))),
+        ),
         ("EXPLAIN SELECT * FROM s", |s| {
             matches!(s, Statement::Explain(_))
         }),
@@ -165,6 +176,31 @@ fn syntax_errors_name_line_column_and_token() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("line 1:27") && e.contains("="), "{e}");
+    // ksqlDB's grammar: ASSERT is followed by [NOT EXISTS] TOPIC or SCHEMA.
+    let e = parse_one("ASSERT VALUES foo (id INT) VALUES (123)")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("line 1:8: Syntax Error") && e.contains("at or near 'VALUES' at line 1:8"),
+        "{e}"
+    );
+    // GROUP BY takes value expressions: a predicate, or a parenthesised list among
+    // others, stops ksqlDB's parser.
+    let e = parse_one("SELECT COUNT(*) FROM t GROUP BY data AND id")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("line 1:38: Syntax Error"), "{e}");
+    let e = parse_one("SELECT f1, COUNT(*) FROM t GROUP BY f3, (f2, f1)")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("line 1:44: Syntax Error"), "{e}");
+    for fine in [
+        "SELECT COUNT(*) FROM t GROUP BY (f2, f1)",
+        "SELECT COUNT(*) FROM t GROUP BY f3, (f2 + 1), CASE WHEN a = 1 THEN 0 ELSE 1 END",
+        "SELECT COUNT(*) FROM t GROUP BY f(a, b) HAVING COUNT(*) > 1 AND 1 = 1",
+    ] {
+        parse_one(fine).unwrap_or_else(|e| panic!("{fine}: {e}"));
+    }
     let e = parse_one("CREAT STREAM s").unwrap_err().to_string();
     assert!(e.contains("line 1:1") && e.contains("CREAT"), "{e}");
     let e = parse_one("CREATE STREAM s (a INT PRIMARY KEY) WITH (KAFKA_TOPIC='s')")

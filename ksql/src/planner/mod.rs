@@ -448,7 +448,6 @@ pub fn explain_error(e: Error) -> Error {
             .unwrap_or("")
             .trim_end_matches('.')
             .replace(['"', '\''], "");
-        let name = name.rsplit('.').next().unwrap_or(&name).to_string();
         return Error::Semantic(format!("SELECT column '{name}' cannot be resolved."));
     }
     if let Some(i) = msg.find(" was called without any arguments") {

@@ -1,3 +1,4 @@
+mod assert_topic;
 mod bad_records;
 mod cases;
 mod common;
