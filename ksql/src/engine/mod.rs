@@ -3,6 +3,7 @@
 //! engine replays them. Results are ksqlDB's `/ksql` response entities (JSON), which
 //! the REST server returns as they are and the shell renders.
 
+mod alter;
 mod assert;
 mod command_topic;
 mod ddl;
@@ -164,6 +165,7 @@ impl Engine {
                 Ok(status(text, "Inserted", None))
             }
             Statement::Drop { .. } => self.drop_source(inner, s, &origin).await,
+            Statement::Alter { .. } => self.alter_source(inner, s, &origin).await,
             Statement::Terminate { query_id } => {
                 let ids: Vec<String> = match query_id {
                     Some(id) => {

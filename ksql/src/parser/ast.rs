@@ -155,6 +155,12 @@ pub enum Statement {
         values: Vec<Expr>,
     },
     Select(KsqlQuery),
+    /// `ALTER STREAM|TABLE name ADD [COLUMN] c type, ...`
+    Alter {
+        kind: SourceKind,
+        name: String,
+        columns: Vec<(String, SqlType)>,
+    },
     Drop {
         kind: SourceKind,
         if_exists: bool,

@@ -175,6 +175,26 @@ impl Cursor {
                 delete_topic,
             });
         }
+        if self.eat_word("ALTER") {
+            let kind = self.source_kind()?;
+            let name = self.identifier()?;
+            let mut columns = Vec::new();
+            loop {
+                self.expect_word("ADD")?;
+                self.eat_word("COLUMN");
+                let column = self.identifier()?;
+                columns.push((column, self.sql_type()?));
+                if !self.eat(&Token::Comma) {
+                    break;
+                }
+            }
+            self.expect_end()?;
+            return Ok(Statement::Alter {
+                kind,
+                name,
+                columns,
+            });
+        }
         if self.eat_word("TERMINATE") {
             let query_id = if self.eat_word("ALL") {
                 None
@@ -260,7 +280,7 @@ impl Cursor {
         }
         Err(Error::at(
             &first,
-            "expected a statement (CREATE, SELECT, INSERT, DROP, TERMINATE, SHOW, LIST, DESCRIBE, PRINT, SET, UNSET, ASSERT, RUN SCRIPT, EXPLAIN)",
+            "expected a statement (CREATE, SELECT, INSERT, ALTER, DROP, TERMINATE, SHOW, LIST, DESCRIBE, PRINT, SET, UNSET, ASSERT, RUN SCRIPT, EXPLAIN)",
         ))
     }
 

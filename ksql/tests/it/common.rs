@@ -2,9 +2,11 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use runnel_broker::{Broker, BrokerConfig, BrokerHandle};
 use runnel_ksql::engine::{Engine, EngineConfig};
+use serde_json::Value;
 
 pub struct TestBroker {
     pub rt: tokio::runtime::Runtime,
@@ -85,5 +87,38 @@ impl Stack {
 impl Drop for Stack {
     fn drop(&mut self) {
         self.rt.block_on(self.engine.shutdown());
+    }
+}
+
+/// The latest value per key of a JSON-valued topic.
+pub fn latest(stack: &Stack, topic: &str) -> std::collections::BTreeMap<String, Value> {
+    let records = stack
+        .rt
+        .block_on(stack.engine.kafka().read_all(topic))
+        .unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for r in records {
+        let k = String::from_utf8(r.key.unwrap_or_default()).unwrap();
+        let v = r
+            .value
+            .map(|v| serde_json::from_slice(&v).unwrap())
+            .unwrap_or(Value::Null);
+        out.insert(k, v);
+    }
+    out
+}
+
+pub fn wait_for(stack: &Stack, topic: &str, key: &str, want: Value) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = latest(stack, topic);
+        if got.get(key) == Some(&want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{topic}[{key}] never became {want}: {got:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }

@@ -1,3 +1,4 @@
+mod alter;
 mod assert_topic;
 mod bad_records;
 mod cases;

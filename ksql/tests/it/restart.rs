@@ -1,45 +1,10 @@
 //! A restarted engine recovers its catalog from the command topic and its persistent
 //! queries resume from their committed offsets with their state restored.
 
-use std::time::{Duration, Instant};
-
 use runnel_ksql::format::scalar_to_json;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::common::Stack;
-
-/// The latest value per key of a JSON-valued topic.
-fn latest(stack: &Stack, topic: &str) -> std::collections::BTreeMap<String, Value> {
-    let records = stack
-        .rt
-        .block_on(stack.engine.kafka().read_all(topic))
-        .unwrap();
-    let mut out = std::collections::BTreeMap::new();
-    for r in records {
-        let k = String::from_utf8(r.key.unwrap_or_default()).unwrap();
-        let v = r
-            .value
-            .map(|v| serde_json::from_slice(&v).unwrap())
-            .unwrap_or(Value::Null);
-        out.insert(k, v);
-    }
-    out
-}
-
-fn wait_for(stack: &Stack, topic: &str, key: &str, want: Value) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let got = latest(stack, topic);
-        if got.get(key) == Some(&want) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{topic}[{key}] never became {want}: {got:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+use crate::common::{latest, wait_for, Stack};
 
 #[test]
 fn persistent_queries_survive_a_restart() {
