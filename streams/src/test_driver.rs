@@ -13,7 +13,7 @@ use crate::record::{Output, RawRecord, Record};
 use crate::runtime::query::QueryableStores;
 use crate::runtime::task::{Task, TaskId};
 use crate::serde::Serde;
-use crate::state::{self, StoreHandle};
+use crate::state::StoreHandle;
 use crate::topology::Topology;
 
 pub struct TopologyTestDriver {
@@ -39,7 +39,7 @@ impl TopologyTestDriver {
         let mut global_handles = HashMap::new();
         let mut globals = HashMap::new();
         for (i, g) in topology.globals.iter().enumerate() {
-            let h = StoreHandle::new(state::open(&g.store, None)?);
+            let h = StoreHandle::open(&g.store, None)?;
             global_handles.insert(g.store.name.clone(), h.clone());
             globals.insert(g.topic.clone(), (h, i));
         }
@@ -49,10 +49,7 @@ impl TopologyTestDriver {
         for sub in &topology.subtopologies {
             let mut stores = HashMap::new();
             for spec in &sub.stores {
-                stores.insert(
-                    spec.name.clone(),
-                    StoreHandle::new(state::open(spec, None)?),
-                );
+                stores.insert(spec.name.clone(), StoreHandle::open(spec, None)?);
             }
             let id = TaskId {
                 subtopology: sub.id,

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use super::kstream::KStream;
 use super::ktable::{Change, GlobalKTable, KTable};
-use super::{add_store, graph, Materialized, SharedGraph};
+use super::{add_store, graph, Materialized, SharedGraph, Values};
 use crate::record::{RawRecord, Record};
 use crate::serde::Serde;
 use crate::state::{StoreSpec, StoreType};
@@ -52,7 +52,14 @@ impl StreamsBuilder {
     /// value deletes the key.
     pub fn table<K: Serde, V: Serde>(&self, topic: &str, m: Materialized) -> KTable<K, V> {
         let group = graph(&self.graph).new_group();
-        let store = add_store(&self.graph, group, &m, "KTABLE-SOURCE-STATE-STORE", None);
+        let store = add_store(
+            &self.graph,
+            group,
+            &m,
+            "KTABLE-SOURCE-STATE-STORE",
+            None,
+            Values::Stamped,
+        );
         let node: Arc<Node<K, Change<V>>> = Node::new();
         let (n, s) = (node.clone(), store.clone());
         let factory = Arc::new(move |b: &mut crate::topology::BuildCtx| -> RawSink {
@@ -72,8 +79,8 @@ impl StreamsBuilder {
                 };
                 ctx.stream_time = ctx.stream_time.max(raw.timestamp);
                 let kb = crate::serde::key_bytes(&key);
-                let old: Option<V> = super::get_typed(ctx, &store, &kb);
-                super::put_typed(ctx, &store, &kb, new.as_ref());
+                let old = super::get_stamped::<V>(ctx, &store, &kb).map(|(v, _)| v);
+                super::put_stamped(ctx, &store, &kb, new.as_ref(), raw.timestamp);
                 let mut r = Record::new(key, Change { new, old }, raw.timestamp);
                 r.headers = raw.user_headers();
                 next(ctx, r);
@@ -106,6 +113,7 @@ impl StreamsBuilder {
                 // The topic itself is the changelog of a global store.
                 logged: false,
                 changelog_retention_ms: None,
+                timestamped: false,
             },
             apply: Arc::new(|raw: &RawRecord| {
                 let key = K::from_bytes(raw.key.as_deref()).ok()?;

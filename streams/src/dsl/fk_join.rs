@@ -8,10 +8,10 @@
 use std::sync::Arc;
 
 use super::ktable::{Change, KTable};
-use super::{add_store, get_typed, graph, Materialized};
+use super::{add_store, get_stamped, graph, put_stamped, Materialized, Values};
 use crate::record::{Output, RawRecord, Record};
 use crate::serde::{key_bytes, Serde};
-use crate::state::window as wk;
+use crate::state::{stamped, window as wk};
 use crate::topology::{BuildCtx, InternalTopic, Node, RawSink, SourceDef, TaskCtx, TopicRef};
 
 /// FNV-1a: a hash that is the same in every process and version.
@@ -99,6 +99,7 @@ impl<K: Serde, V: Serde> KTable<K, V> {
             &Materialized::default(),
             "KTABLE-FK-JOIN-SUBSCRIPTION-STATE-STORE",
             None,
+            Values::Plain,
         );
         let result = add_store(
             &self.graph,
@@ -106,6 +107,7 @@ impl<K: Serde, V: Serde> KTable<K, V> {
             &m,
             "KTABLE-FK-JOIN-OUTPUT-STATE-STORE",
             None,
+            Values::Stamped,
         );
         let child: Arc<Node<K, Change<VR>>> = Node::new();
 
@@ -133,7 +135,7 @@ impl<K: Serde, V: Serde> KTable<K, V> {
                         send(ctx, &sub_topic, nfk, value, rec.timestamp);
                     }
                     _ => {
-                        let old: Option<VR> = get_typed(ctx, &result, &kb);
+                        let old = get_stamped::<VR>(ctx, &result, &kb).map(|(v, _)| v);
                         if old.is_some() {
                             ctx.put(&result, &kb, None);
                             let k = rec.key.clone();
@@ -168,6 +170,7 @@ impl<K: Serde, V: Serde> KTable<K, V> {
                     return;
                 }
                 ctx.put(&subs, &sk, Some(h));
+                // The right table's store is timestamped: the row goes with its time.
                 let row = ctx.get(&other_store, ko);
                 let mut value = h.to_vec();
                 match row {
@@ -194,7 +197,12 @@ impl<K: Serde, V: Serde> KTable<K, V> {
                 let prefix = wk::key_prefix(&key_bytes(&rec.key));
                 let mut end = prefix.clone();
                 end.push(0xff);
-                let row = rec.value.new.as_ref().and_then(Serde::to_bytes);
+                let row = rec
+                    .value
+                    .new
+                    .as_ref()
+                    .and_then(Serde::to_bytes)
+                    .map(|r| stamped::join(&r, rec.timestamp));
                 let subscribers = ctx.range(
                     &subs,
                     std::ops::Bound::Included(&prefix),
@@ -233,31 +241,35 @@ impl<K: Serde, V: Serde> KTable<K, V> {
                     return;
                 }
                 let h = u64::from_be_bytes(v[..8].try_into().unwrap_or_default());
-                let Some(current) = ctx.get(&left_store, kb) else {
+                let Some(stored) = ctx.get(&left_store, kb) else {
                     return;
                 };
-                if hash(&current) != h {
+                let Some((current, left_ts)) = stamped::split(&stored) else {
+                    return;
+                };
+                if hash(current) != h {
                     return;
                 }
-                let (key, left) = match (K::from_bytes(Some(kb)), V::from_bytes(Some(&current))) {
+                let (key, left) = match (K::from_bytes(Some(kb)), V::from_bytes(Some(current))) {
                     (Ok(k), Ok(v)) => (k, v),
                     (Err(e), _) | (_, Err(e)) => return ctx.fail(e),
                 };
-                let foreign = match v[8] {
-                    1 => match VO::from_bytes(Some(&v[9..])) {
-                        Ok(vo) => Some(vo),
+                let (foreign, right_ts) = match (v[8], stamped::split(&v[9..])) {
+                    (1, Some((row, ts))) => match VO::from_bytes(Some(row)) {
+                        Ok(vo) => (Some(vo), Some(ts)),
                         Err(e) => return ctx.fail(e),
                     },
-                    _ => None,
+                    _ => (None, None),
                 };
                 let new = joiner(&left, foreign.as_ref());
-                let old: Option<VR> = get_typed(ctx, &result, kb);
+                let old = get_stamped::<VR>(ctx, &result, kb).map(|(v, _)| v);
                 if new.is_none() && old.is_none() {
                     return;
                 }
-                let bytes = new.as_ref().and_then(Serde::to_bytes);
-                ctx.put(&result, kb, bytes.as_deref());
-                next(ctx, Record::new(key, Change { new, old }, raw.timestamp));
+                // KIP-213 with KIP-258: the result has the later of the two rows' times.
+                let ts = right_ts.map_or(left_ts, |t| t.max(left_ts));
+                put_stamped(ctx, &result, kb, new.as_ref(), ts);
+                next(ctx, Record::new(key, Change { new, old }, ts));
             })
         });
         graph(&self.graph).sources.push(SourceDef {

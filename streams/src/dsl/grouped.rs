@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::kstream::KStream;
 use super::ktable::{flatten, Change, KTable};
 use super::windowed::{SessionWindowedKStream, SessionWindows, TimeWindowedKStream, TimeWindows};
-use super::{add_store, get_typed, put_typed, Materialized};
+use super::{add_store, get_stamped, put_stamped, Materialized, Values};
 use crate::error::{Error, Result};
 use crate::record::Record;
 use crate::serde::Serde;
@@ -101,7 +101,7 @@ impl<K: Serde, V: Serde> KGroupedStream<K, V> {
         f: Step<K, V, A>,
     ) -> KTable<K, A> {
         let s = &self.stream;
-        let store = add_store(&s.graph, s.group, &m, prefix, None);
+        let store = add_store(&s.graph, s.group, &m, prefix, None, Values::Stamped);
         let child: Arc<Node<K, Change<A>>> = Node::new();
         let (c, st) = (child.clone(), store.clone());
         s.node.add(Arc::new(move |b| {
@@ -110,20 +110,25 @@ impl<K: Serde, V: Serde> KGroupedStream<K, V> {
             Box::new(move |ctx: &mut TaskCtx, r: Record<K, V>| {
                 // As in Kafka Streams, records with a null key are not aggregated.
                 let Some(kb) = r.key.to_bytes() else { return };
-                let old: Option<A> = get_typed(ctx, &store, &kb);
+                let stored: Option<(A, i64)> = get_stamped(ctx, &store, &kb);
+                // KStreamAggregate (KIP-258): the result carries the largest timestamp
+                // of the records behind it.
+                let ts = stored
+                    .as_ref()
+                    .map_or(r.timestamp, |(_, t)| r.timestamp.max(*t));
+                let old = stored.map(|(a, _)| a);
                 let new = f(&r.key, &r.value, old.clone().unwrap_or_else(|| init()));
-                put_typed(ctx, &store, &kb, Some(&new));
+                put_stamped(ctx, &store, &kb, Some(&new), ts);
                 let k = r.key.clone();
-                next(
-                    ctx,
-                    r.with(
-                        k,
-                        Change {
-                            new: Some(new),
-                            old,
-                        },
-                    ),
-                )
+                let mut out = r.with(
+                    k,
+                    Change {
+                        new: Some(new),
+                        old,
+                    },
+                );
+                out.timestamp = ts;
+                next(ctx, out)
             })
         }));
         KTable::new(child, s.group, s.graph.clone(), store)

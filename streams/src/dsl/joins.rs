@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::kstream::KStream;
 use super::ktable::{GlobalKTable, KTable};
-use super::{add_store, get_typed, graph, Materialized};
+use super::{add_store, get_stamped, get_typed, graph, Materialized, Values};
 use crate::record::Record;
 use crate::serde::{key_bytes, Serde};
 use crate::state::window as wk;
@@ -67,6 +67,8 @@ impl<K: Serde, V: Serde> KStream<K, V> {
             Some(g) => graph(&input.graph).union(input.group, g),
             None => input.group,
         };
+        // A table's store is timestamped; a global table's holds its topic's values.
+        let stamped = other_group.is_some();
         let child: Arc<Node<K, VR>> = Node::new();
         let c = child.clone();
         input.node.add(Arc::new(move |b| {
@@ -74,7 +76,11 @@ impl<K: Serde, V: Serde> KStream<K, V> {
             let (store, key_of, joiner) = (store.clone(), key_of.clone(), joiner.clone());
             Box::new(move |ctx: &mut TaskCtx, r: Record<K, V>| {
                 let kb = key_of(&r.key, &r.value);
-                let other: Option<V2> = get_typed(ctx, &store, &kb);
+                let other: Option<V2> = if stamped {
+                    get_stamped(ctx, &store, &kb).map(|(v, _)| v)
+                } else {
+                    get_typed(ctx, &store, &kb)
+                };
                 if let Some(out) = joiner(Some(&r.value), other.as_ref()) {
                     let k = r.key.clone();
                     next(ctx, r.with(k, out))
@@ -207,6 +213,7 @@ impl<K: Serde, V: Serde> KStream<K, V> {
             &m,
             "KSTREAM-JOINTHIS-STORE",
             Some(retention + 86_400_000),
+            Values::Plain,
         );
         let that_store = add_store(
             &this.graph,
@@ -214,6 +221,7 @@ impl<K: Serde, V: Serde> KStream<K, V> {
             &m,
             "KSTREAM-JOINOTHER-STORE",
             Some(retention + 86_400_000),
+            Values::Plain,
         );
         let child: Arc<Node<K, VR>> = Node::new();
         let j = joiner.clone();

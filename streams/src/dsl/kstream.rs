@@ -308,6 +308,7 @@ impl<K: Serde, V: Serde> KStream<K, V> {
             &m,
             "KSTREAM-TOTABLE-STATE-STORE",
             None,
+            super::Values::Stamped,
         );
         let child: Arc<Node<K, Change<V>>> = Node::new();
         let (c, s) = (child.clone(), store.clone());
@@ -316,8 +317,8 @@ impl<K: Serde, V: Serde> KStream<K, V> {
             let store = s.clone();
             Box::new(move |ctx: &mut TaskCtx, r: Record<K, V>| {
                 let kb = key_bytes(&r.key);
-                let old: Option<V> = super::get_typed(ctx, &store, &kb);
-                super::put_typed(ctx, &store, &kb, Some(&r.value));
+                let old = super::get_stamped::<V>(ctx, &store, &kb).map(|(v, _)| v);
+                super::put_stamped(ctx, &store, &kb, Some(&r.value), r.timestamp);
                 let k = r.key.clone();
                 let new = Some(r.value.clone());
                 next(ctx, r.with(k, Change { new, old }))
@@ -361,6 +362,7 @@ impl<K: Serde, V: Serde> KStream<K, V> {
                 m,
                 "KSTREAM-PROCESSOR-STATE-STORE",
                 None,
+                super::Values::Plain,
             );
         }
         super::processor::attach(self, make)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::builder::source_stream;
 use super::grouped::{KGroupedTable, Signed};
 use super::kstream::KStream;
-use super::{add_store, get_typed, graph, put_typed, Materialized, SharedGraph};
+use super::{add_store, get_stamped, graph, put_stamped, Materialized, SharedGraph, Values};
 use crate::record::{Output, Record};
 use crate::serde::{key_bytes, Serde};
 use crate::topology::{InternalTopic, Node, TaskCtx, TopicRef};
@@ -73,7 +73,7 @@ impl<K: Serde, V: Serde> KTable<K, V> {
         prefix: &str,
         f: Derive<K, V, V2>,
     ) -> KTable<K, V2> {
-        let store = add_store(&self.graph, self.group, m, prefix, None);
+        let store = add_store(&self.graph, self.group, m, prefix, None, Values::Stamped);
         let child: Arc<Node<K, Change<V2>>> = Node::new();
         let (c, s) = (child.clone(), store.clone());
         self.node.add(Arc::new(move |b| {
@@ -82,11 +82,11 @@ impl<K: Serde, V: Serde> KTable<K, V> {
             Box::new(move |ctx: &mut TaskCtx, r: Record<K, Change<V>>| {
                 let kb = key_bytes(&r.key);
                 let new = f(ctx, &r.key, r.value.new.as_ref());
-                let old: Option<V2> = get_typed(ctx, &store, &kb);
+                let old = get_stamped::<V2>(ctx, &store, &kb).map(|(v, _)| v);
                 if new.is_none() && old.is_none() {
                     return;
                 }
-                put_typed(ctx, &store, &kb, new.as_ref());
+                put_stamped(ctx, &store, &kb, new.as_ref(), r.timestamp);
                 let k = r.key.clone();
                 next(ctx, r.with(k, Change { new, old }))
             })
@@ -195,7 +195,14 @@ impl<K: Serde, V: Serde> KTable<K, V> {
         m: Materialized,
     ) -> KTable<K, VR> {
         let group = graph(&self.graph).union(self.group, other.group);
-        let store = add_store(&self.graph, group, &m, "KTABLE-JOIN-STATE-STORE", None);
+        let store = add_store(
+            &self.graph,
+            group,
+            &m,
+            "KTABLE-JOIN-STATE-STORE",
+            None,
+            Values::Stamped,
+        );
         let child: Arc<Node<K, Change<VR>>> = Node::new();
         let joiner = Arc::new(joiner);
         // Each side's update is joined with the other side's current value.
@@ -210,9 +217,9 @@ impl<K: Serde, V: Serde> KTable<K, V> {
             let (store, j, os) = (s.clone(), j.clone(), other_store.clone());
             Box::new(move |ctx: &mut TaskCtx, r: Record<K, Change<V>>| {
                 let kb = key_bytes(&r.key);
-                let right: Option<V2> = get_typed(ctx, &os, &kb);
-                let new = j(r.value.new.as_ref(), right.as_ref());
-                emit_join(ctx, &store, r, new, &mut next);
+                let right: Option<(V2, i64)> = get_stamped(ctx, &os, &kb);
+                let new = j(r.value.new.as_ref(), right.as_ref().map(|(v, _)| v));
+                emit_join(ctx, &store, r, new, right.map(|(_, t)| t), &mut next);
             })
         }));
         let (c, s, j, this_store) = (child.clone(), store.clone(), joiner, self.store.clone());
@@ -221,9 +228,9 @@ impl<K: Serde, V: Serde> KTable<K, V> {
             let (store, j, ts) = (s.clone(), j.clone(), this_store.clone());
             Box::new(move |ctx: &mut TaskCtx, r: Record<K, Change<V2>>| {
                 let kb = key_bytes(&r.key);
-                let left: Option<V> = get_typed(ctx, &ts, &kb);
-                let new = j(left.as_ref(), r.value.new.as_ref());
-                emit_join(ctx, &store, r, new, &mut next);
+                let left: Option<(V, i64)> = get_stamped(ctx, &ts, &kb);
+                let new = j(left.as_ref().map(|(v, _)| v), r.value.new.as_ref());
+                emit_join(ctx, &store, r, new, left.map(|(_, t)| t), &mut next);
             })
         }));
         KTable::new(child, group, self.graph.clone(), store)
@@ -270,22 +277,28 @@ impl<K: Serde, V: Serde> KTable<K, V> {
     }
 }
 
-/// Materializes a join result and forwards it with the previous one as `old`.
+/// Materializes a join result and forwards it with the previous one as `old`. The
+/// result carries the larger of the two sides' timestamps (KTableKTableInnerJoin,
+/// KIP-258); `other_ts` is the other side's, when it has the key.
 fn emit_join<K: Serde, X, VR: Serde>(
     ctx: &mut TaskCtx,
     store: &str,
     r: Record<K, X>,
     new: Option<VR>,
+    other_ts: Option<i64>,
     next: &mut crate::topology::Sink<K, Change<VR>>,
 ) {
     let kb = key_bytes(&r.key);
-    let old: Option<VR> = get_typed(ctx, store, &kb);
+    let old = get_stamped::<VR>(ctx, store, &kb).map(|(v, _)| v);
     if new.is_none() && old.is_none() {
         return;
     }
-    put_typed(ctx, store, &kb, new.as_ref());
+    let ts = other_ts.map_or(r.timestamp, |t| t.max(r.timestamp));
+    put_stamped(ctx, store, &kb, new.as_ref(), ts);
     let k = r.key.clone();
-    next(ctx, r.with(k, Change { new, old }))
+    let mut out = r.with(k, Change { new, old });
+    out.timestamp = ts;
+    next(ctx, out)
 }
 
 /// A table replicated whole to every instance.

@@ -71,6 +71,15 @@ pub(crate) fn graph(g: &SharedGraph) -> std::sync::MutexGuard<'_, Graph> {
     g.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// How an operator lays out its store's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Values {
+    /// The value's bytes (the Processor API's stores, operators' internal buffers).
+    Plain,
+    /// Timestamped as Kafka's DSL stores (KIP-258): [`get_stamped`]/[`put_stamped`].
+    Stamped,
+}
+
 /// Registers a store for `group`'s tasks and returns its name.
 pub(crate) fn add_store(
     g: &SharedGraph,
@@ -78,6 +87,7 @@ pub(crate) fn add_store(
     m: &Materialized,
     prefix: &str,
     changelog_retention_ms: Option<i64>,
+    values: Values,
 ) -> String {
     let mut g = graph(g);
     let name = m.name.clone().unwrap_or_else(|| g.name(prefix));
@@ -87,6 +97,7 @@ pub(crate) fn add_store(
         store_type: m.store_type.unwrap_or(StoreType::Persistent),
         logged: !m.disable_logging,
         changelog_retention_ms,
+        timestamped: values == Values::Stamped,
     };
     if spec.logged {
         g.internal.push(crate::topology::InternalTopic {
@@ -112,5 +123,42 @@ pub(crate) fn get_typed<V: Serde>(ctx: &mut TaskCtx, store: &str, key: &[u8]) ->
 
 pub(crate) fn put_typed<V: Serde>(ctx: &mut TaskCtx, store: &str, key: &[u8], value: Option<&V>) {
     let bytes = value.and_then(Serde::to_bytes);
+    ctx.put(store, key, bytes.as_deref());
+}
+
+/// A timestamped store's value and the timestamp of the record behind it.
+pub(crate) fn get_stamped<V: Serde>(
+    ctx: &mut TaskCtx,
+    store: &str,
+    key: &[u8],
+) -> Option<(V, i64)> {
+    let bytes = ctx.get(store, key)?;
+    let decoded = match crate::state::stamped::split(&bytes) {
+        Some((value, ts)) => V::from_bytes(Some(value)).map(|v| (v, ts)),
+        None => Err(crate::error::Error::Deserialize {
+            what: format!("a value of store {store}"),
+            reason: "shorter than its 8-byte timestamp".into(),
+        }),
+    };
+    match decoded {
+        Ok(v) => Some(v),
+        Err(e) => {
+            ctx.fail(e);
+            None
+        }
+    }
+}
+
+/// Writes a value with its timestamp to a timestamped store; `None` deletes the key.
+pub(crate) fn put_stamped<V: Serde>(
+    ctx: &mut TaskCtx,
+    store: &str,
+    key: &[u8],
+    value: Option<&V>,
+    timestamp: i64,
+) {
+    let bytes = value
+        .and_then(Serde::to_bytes)
+        .map(|b| crate::state::stamped::join(&b, timestamp));
     ctx.put(store, key, bytes.as_deref());
 }

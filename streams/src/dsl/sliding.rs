@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::grouped::KGroupedStream;
 use super::kstream::KStream;
 use super::ktable::{Change, KTable};
-use super::{add_store, get_typed, put_typed, Materialized};
+use super::{add_store, get_stamped, put_stamped, Materialized, Values};
 use crate::record::Record;
 use crate::serde::Serde;
 use crate::state::window::{self as wk, Window, Windowed};
@@ -90,6 +90,7 @@ impl<K: Serde, V: Serde> SlidingWindowedKStream<K, V> {
             &m,
             "KSTREAM-AGGREGATE-STATE-STORE",
             extra,
+            Values::Stamped,
         );
         let buffer = add_store(
             &s.graph,
@@ -97,6 +98,7 @@ impl<K: Serde, V: Serde> SlidingWindowedKStream<K, V> {
             &Materialized::default(),
             "KSTREAM-SLIDING-BUFFER-STORE",
             extra,
+            Values::Plain,
         );
         let child: Arc<Node<Windowed<K>, Change<A>>> = Node::new();
         let (c, st, buf) = (child.clone(), store.clone(), buffer);
@@ -127,13 +129,15 @@ impl<K: Serde, V: Serde> SlidingWindowedKStream<K, V> {
                     recs.push((ts, v));
                 }
                 // The windows this record opens, and those of its neighbours it falls in.
-                let mut starts = BTreeSet::from([t - d]);
+                // No window starts before 0: a left window that would is [0, d]
+                // (KStreamSlidingWindowAggregate.processEarly).
+                let mut starts = BTreeSet::from([(t - d).max(0)]);
                 if recs.iter().any(|(ts, _)| *ts > t && *ts <= t + 1 + d) {
                     starts.insert(t + 1);
                 }
                 for (ts, _) in &recs {
                     if *ts >= t && *ts <= t + d {
-                        starts.insert(ts - d);
+                        starts.insert((ts - d).max(0));
                     }
                     if *ts < t && *ts >= t - 1 - d {
                         starts.insert(ts + 1);
@@ -141,7 +145,8 @@ impl<K: Serde, V: Serde> SlidingWindowedKStream<K, V> {
                 }
                 for start in starts {
                     let end = start + d;
-                    if end.saturating_add(grace) <= ctx.stream_time && end < t {
+                    // A window closed by stream time and grace is never updated again.
+                    if end.saturating_add(grace) <= ctx.stream_time {
                         continue;
                     }
                     let members: Vec<&(i64, V)> = recs
@@ -152,23 +157,24 @@ impl<K: Serde, V: Serde> SlidingWindowedKStream<K, V> {
                         continue;
                     }
                     let agg = members.iter().fold(init(), |acc, (_, v)| f(&r.key, v, acc));
+                    // The result has the window's latest record time (KIP-258).
+                    let max_ts = members.iter().map(|(ts, _)| *ts).max().unwrap_or(t);
                     let sk = wk::window_key(&kb, start);
-                    let old: Option<A> = get_typed(ctx, &store, &sk);
-                    put_typed(ctx, &store, &sk, Some(&agg));
+                    let old = get_stamped::<A>(ctx, &store, &sk).map(|(v, _)| v);
+                    put_stamped(ctx, &store, &sk, Some(&agg), max_ts);
                     let key = Windowed {
                         key: r.key.clone(),
                         window: Window { start, end },
                     };
-                    next(
-                        ctx,
-                        r.clone().with(
-                            key,
-                            Change {
-                                new: Some(agg),
-                                old,
-                            },
-                        ),
+                    let mut out = r.clone().with(
+                        key,
+                        Change {
+                            new: Some(agg),
+                            old,
+                        },
                     );
+                    out.timestamp = max_ts;
+                    next(ctx, out);
                 }
                 if ctx.stream_time.saturating_sub(last_purge) >= retention.max(1000) {
                     last_purge = ctx.stream_time;

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use super::kstream::KStream;
 use super::ktable::{flatten, Change, KTable};
-use super::{add_store, get_typed, put_typed, Materialized};
+use super::{add_store, get_stamped, put_stamped, Materialized, Values};
 use crate::record::Record;
 use crate::serde::{key_bytes, Serde};
+use crate::state::stamped;
 use crate::state::window::{self as wk, Window, Windowed};
 use crate::topology::{Node, Sink, TaskCtx};
 
@@ -179,6 +180,7 @@ impl<K: Serde, V: Serde> TimeWindowedKStream<K, V> {
             &m,
             "KSTREAM-AGGREGATE-STATE-STORE",
             Some(retention + CHANGELOG_EXTRA_RETENTION_MS),
+            Values::Stamped,
         );
         let child: Arc<Node<Windowed<K>, Change<A>>> = Node::new();
         let (c, st) = (child.clone(), store.clone());
@@ -195,23 +197,27 @@ impl<K: Serde, V: Serde> TimeWindowedKStream<K, V> {
                         continue;
                     }
                     let sk = wk::window_key(&kb, window.start);
-                    let old: Option<A> = get_typed(ctx, &store, &sk);
+                    let stored: Option<(A, i64)> = get_stamped(ctx, &store, &sk);
+                    // KStreamWindowAggregate (KIP-258): the window's latest record time.
+                    let ts = stored
+                        .as_ref()
+                        .map_or(r.timestamp, |(_, t)| r.timestamp.max(*t));
+                    let old = stored.map(|(a, _)| a);
                     let new = f(&r.key, &r.value, old.clone().unwrap_or_else(|| init()));
-                    put_typed(ctx, &store, &sk, Some(&new));
+                    put_stamped(ctx, &store, &sk, Some(&new), ts);
                     let key = Windowed {
                         key: r.key.clone(),
                         window,
                     };
-                    next(
-                        ctx,
-                        r.clone().with(
-                            key,
-                            Change {
-                                new: Some(new),
-                                old,
-                            },
-                        ),
+                    let mut out = r.clone().with(
+                        key,
+                        Change {
+                            new: Some(new),
+                            old,
+                        },
                     );
+                    out.timestamp = ts;
+                    next(ctx, out);
                 }
                 purge(ctx, &store, retention, &mut last_purge, |k| {
                     wk::parse_window_key(k)
@@ -299,6 +305,7 @@ impl<K: Serde, V: Serde> SessionWindowedKStream<K, V> {
             &m,
             "KSTREAM-AGGREGATE-STATE-STORE",
             Some(retention + CHANGELOG_EXTRA_RETENTION_MS),
+            Values::Stamped,
         );
         let child: Arc<Node<Windowed<K>, Change<A>>> = Node::new();
         let (c, st) = (child.clone(), store.clone());
@@ -326,68 +333,75 @@ impl<K: Serde, V: Serde> SessionWindowedKStream<K, V> {
                     merged.end = merged.end.max(end);
                     overlapping.push((sk, Window { start, end }, v));
                 }
-                if merged.end.saturating_add(w.grace_ms) < ctx.stream_time {
+                // Kafka 3.0+ (KStreamSessionWindowAggregate): a session is open until
+                // stream time passes its end plus the gap plus grace.
+                let close = merged
+                    .end
+                    .saturating_add(w.gap_ms)
+                    .saturating_add(w.grace_ms);
+                if close < ctx.stream_time {
                     ctx.dropped_late += 1;
                     return;
                 }
                 let mut agg = init();
                 let mut olds = Vec::new();
                 for (sk, window, bytes) in overlapping {
-                    match A::from_bytes(Some(&bytes)) {
-                        Ok(a) => {
+                    match stamped::split(&bytes).map(|(b, _)| A::from_bytes(Some(b))) {
+                        Some(Ok(a)) => {
                             agg = merger(&r.key, agg, a.clone());
                             olds.push((sk, window, a));
                         }
-                        Err(e) => return ctx.fail(e),
+                        Some(Err(e)) => return ctx.fail(e),
+                        None => {
+                            return ctx.fail(crate::error::Error::Store {
+                                store: store.clone(),
+                                reason: "a session value shorter than its timestamp".into(),
+                            })
+                        }
                     }
                 }
                 let agg = f(&r.key, &r.value, agg);
-                let mut same_window_old = None;
-                for (sk, window, old) in olds {
-                    if window == merged {
-                        same_window_old = Some(old);
-                        continue;
+                // Unless the record starts a session of its own, every session it
+                // joins is deleted (a tombstone stamped with that session's end) and
+                // the merged one written anew, even when it is one of them.
+                if merged != (Window { start: ts, end: ts }) {
+                    for (sk, window, old) in olds {
+                        ctx.put(&store, &sk, None);
+                        let key = Windowed {
+                            key: r.key.clone(),
+                            window,
+                        };
+                        let change = Change {
+                            new: None,
+                            old: Some(old),
+                        };
+                        let mut out = r.clone().with(key, change);
+                        out.timestamp = window.end;
+                        next(ctx, out);
                     }
-                    // A merged-away session is deleted: a tombstone for its windowed key.
-                    ctx.put(&store, &sk, None);
-                    let key = Windowed {
-                        key: r.key.clone(),
-                        window,
-                    };
-                    next(
-                        ctx,
-                        r.clone().with(
-                            key,
-                            Change {
-                                new: None,
-                                old: Some(old),
-                            },
-                        ),
-                    );
                 }
                 let sk = wk::session_key(&kb, merged.start, merged.end);
-                put_typed(ctx, &store, &sk, Some(&agg));
+                put_stamped(ctx, &store, &sk, Some(&agg), merged.end);
                 let key = Windowed {
                     key: r.key.clone(),
                     window: merged,
                 };
-                next(
-                    ctx,
-                    r.clone().with(
-                        key,
-                        Change {
-                            new: Some(agg),
-                            old: same_window_old,
-                        },
-                    ),
-                );
+                let change = Change {
+                    new: Some(agg),
+                    old: None,
+                };
+                let mut out = r.clone().with(key, change);
+                out.timestamp = merged.end;
+                next(ctx, out);
                 purge(ctx, &store, retention, &mut last_purge, |k| {
                     wk::parse_session_key(k).ok().map(|(_, _, end)| end)
                 });
             })
         }));
         let mut t = KTable::new(child, s.group, s.graph.clone(), store);
-        t.grace_ms = Some(w.grace_ms);
+        // What suppress(until_window_closes) waits out after a session's end
+        // (Kafka's GraphGraceSearchUtil: gap + grace for session windows).
+        t.grace_ms = Some(w.gap_ms + w.grace_ms);
         t
     }
 }
@@ -407,6 +421,7 @@ impl<K: Serde, V: Serde> KTable<Windowed<K>, V> {
             &Materialized::default(),
             "KTABLE-SUPPRESS-STATE-STORE",
             None,
+            Values::Plain,
         );
         let child: Arc<Node<Windowed<K>, Change<V>>> = Node::new();
         let (c, buf) = (child.clone(), buffer.clone());

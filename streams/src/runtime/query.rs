@@ -52,7 +52,7 @@ impl<K: Serde + Ord, V: Serde> ReadOnlyKeyValueStore<K, V> {
         let kb = key_bytes(key);
         for h in &self.handles {
             if let Some(v) = h.lock().get(&kb)? {
-                return V::from_bytes(Some(&v)).map(Some);
+                return V::from_bytes(Some(h.value(&v))).map(Some);
             }
         }
         Ok(None)
@@ -71,7 +71,8 @@ impl<K: Serde + Ord, V: Serde> ReadOnlyKeyValueStore<K, V> {
     fn collect(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Result<Vec<(K, V)>> {
         let mut raw: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         for h in &self.handles {
-            raw.extend(h.lock().range(from, to)?);
+            let entries = h.lock().range(from, to)?;
+            raw.extend(entries.into_iter().map(|(k, v)| (k, h.value(&v).to_vec())));
         }
         raw.sort();
         raw.iter().map(|(k, v)| decode(k, v)).collect()
@@ -107,7 +108,7 @@ impl<K: Serde, V: Serde> ReadOnlyWindowStore<K, V> {
         for h in &self.handles {
             for (k, v) in h.lock().range(Bound::Included(&a), Bound::Included(&b))? {
                 let (_, start) = wk::parse_window_key(&k)?;
-                out.push((start, V::from_bytes(Some(&v))?));
+                out.push((start, V::from_bytes(Some(h.value(&v)))?));
             }
         }
         out.sort_by_key(|(s, _)| *s);
@@ -120,7 +121,11 @@ impl<K: Serde, V: Serde> ReadOnlyWindowStore<K, V> {
         for h in &self.handles {
             for (k, v) in h.lock().range(Bound::Unbounded, Bound::Unbounded)? {
                 let (key, start) = wk::parse_window_key(&k)?;
-                out.push((K::from_bytes(Some(key))?, start, V::from_bytes(Some(&v))?));
+                out.push((
+                    K::from_bytes(Some(key))?,
+                    start,
+                    V::from_bytes(Some(h.value(&v)))?,
+                ));
             }
         }
         Ok(out)
@@ -153,7 +158,7 @@ impl<K: Serde, V: Serde> ReadOnlySessionStore<K, V> {
                 .range(Bound::Included(&prefix), Bound::Included(&end))?
             {
                 let (_, start, end) = wk::parse_session_key(&k)?;
-                out.push((wk::Window { start, end }, V::from_bytes(Some(&v))?));
+                out.push((wk::Window { start, end }, V::from_bytes(Some(h.value(&v)))?));
             }
         }
         Ok(out)

@@ -21,7 +21,7 @@ use super::task::Task;
 use super::{thread, topics};
 use crate::error::{Error, Result};
 use crate::record::RawRecord;
-use crate::state::{self, StoreHandle};
+use crate::state::StoreHandle;
 use crate::topology::context::PartitionsOf;
 use crate::topology::Topology;
 
@@ -285,7 +285,7 @@ impl KafkaStreams {
         let consumer: BaseConsumer = config.assign_only_consumer("global.consumer").create()?;
         let mut tpl = TopicPartitionList::new();
         for (i, g) in topology.globals.iter().enumerate() {
-            let h = StoreHandle::new(state::open(&g.store, Some(&dir))?);
+            let h = StoreHandle::open(&g.store, Some(&dir))?;
             // The topic is the store's changelog: a local copy starts over.
             h.lock().clear()?;
             stores.insert(g.store.name.clone(), h.clone());

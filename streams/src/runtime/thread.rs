@@ -29,7 +29,7 @@ use super::streams::Shared;
 use super::task::{Task, TaskId};
 use crate::error::{Error, Result};
 use crate::record::{Output, RawRecord};
-use crate::state::{self, StoreHandle};
+use crate::state::StoreHandle;
 
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
 /// Records processed between checks of the clock.
@@ -156,10 +156,7 @@ impl ThreadCtx {
             .join(id.to_string());
         let mut stores = HashMap::new();
         for spec in &sub.stores {
-            stores.insert(
-                spec.name.clone(),
-                StoreHandle::new(state::open(spec, Some(&dir))?),
-            );
+            stores.insert(spec.name.clone(), StoreHandle::open(spec, Some(&dir))?);
         }
         let mut task = Task::new(
             id,

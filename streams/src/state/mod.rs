@@ -3,11 +3,15 @@
 //! also recorded for the store's changelog topic; a store is rebuilt from its changelog
 //! when its task starts where the local copy is missing or not known to be clean.
 //!
+//! The DSL's stores are timestamped as Kafka's (KIP-258, [`stamped`]): each value
+//! carries the timestamp of the record behind it, which results inherit.
+//!
 //! Window and session stores are key-value stores whose keys carry the window:
 //! [`window`] encodes them so one key's windows are adjacent and ordered by time.
 
 pub mod memory;
 pub mod persistent;
+pub mod stamped;
 pub mod window;
 
 use std::ops::Bound;
@@ -34,21 +38,45 @@ pub trait KeyValueStore: Send {
 
 /// One task's instance of a store, shared with interactive queries.
 #[derive(Clone)]
-pub struct StoreHandle(Arc<Mutex<Box<dyn KeyValueStore>>>);
+pub struct StoreHandle {
+    store: Arc<Mutex<Box<dyn KeyValueStore>>>,
+    timestamped: bool,
+}
 
 impl StoreHandle {
     pub fn new(store: Box<dyn KeyValueStore>) -> StoreHandle {
-        StoreHandle(Arc::new(Mutex::new(store)))
+        StoreHandle {
+            store: Arc::new(Mutex::new(store)),
+            timestamped: false,
+        }
+    }
+
+    /// Opens `spec`'s store (see [`open`]) behind a handle that knows its value layout.
+    pub fn open(spec: &StoreSpec, dir: Option<&std::path::Path>) -> Result<StoreHandle> {
+        Ok(StoreHandle {
+            timestamped: spec.timestamped,
+            ..StoreHandle::new(open(spec, dir)?)
+        })
     }
 
     /// Whether both handles are the same store instance.
     pub fn same(&self, other: &StoreHandle) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        Arc::ptr_eq(&self.store, &other.store)
     }
 
     /// The store, locked; a panic elsewhere while it was held does not poison reads.
     pub fn lock(&self) -> MutexGuard<'_, Box<dyn KeyValueStore>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A stored value without the timestamp a timestamped store keeps before it, as
+    /// Kafka's interactive queries return a timestamped store's plain values.
+    pub fn value<'a>(&self, stored: &'a [u8]) -> &'a [u8] {
+        if self.timestamped {
+            stamped::split(stored).map_or(stored, |(v, _)| v)
+        } else {
+            stored
+        }
     }
 }
 
@@ -69,6 +97,8 @@ pub struct StoreSpec {
     /// For window and session stores: the changelog is `compact,delete` with this
     /// retention, as Kafka Streams sets it (window retention + 1 day).
     pub changelog_retention_ms: Option<i64>,
+    /// Values carry the timestamp of the record behind them ([`stamped`]).
+    pub timestamped: bool,
 }
 
 impl StoreSpec {

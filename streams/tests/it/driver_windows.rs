@@ -175,3 +175,141 @@ fn sliding_windows_aggregate_records_within_the_time_difference() -> anyhow::Res
     );
     Ok(())
 }
+
+/// (key, value, timestamp) of every record on `topic`.
+fn stamped(
+    d: &mut TopologyTestDriver,
+    topic: &str,
+) -> anyhow::Result<Vec<(String, Option<i64>, i64)>> {
+    Ok(d.read_all::<String, Option<i64>>(topic)?
+        .into_iter()
+        .map(|r| (r.key, r.value, r.timestamp))
+        .collect())
+}
+
+fn session_counts(b: &StreamsBuilder, gap: u64, grace: u64) -> KTable<Windowed<String>, i64> {
+    b.stream::<String, String>("activity")
+        .group_by_key()
+        .windowed_by_session(SessionWindows::with_inactivity_gap_and_grace(
+            ms(gap),
+            ms(grace),
+        ))
+        .count(Materialized::named("sessions"))
+}
+
+fn session_name(w: Windowed<String>) -> String {
+    format!("{}@{}-{}", w.key, w.window.start, w.window.end)
+}
+
+#[test]
+fn sessions_are_stamped_with_their_end_and_stay_open_for_gap_plus_grace() -> anyhow::Result<()> {
+    // KStreamSessionWindowAggregate (Kafka 3.x): results and tombstones carry the
+    // session's end; a record joining a session deletes it and writes the merged one
+    // anew, even when the record falls inside it; a session is closed once stream time
+    // passes its end + inactivity gap + grace.
+    let b = StreamsBuilder::new();
+    session_counts(&b, 10, 0)
+        .to_stream()
+        .map(|w, c| (session_name(w), c))
+        .to("sessions");
+    let mut d = TopologyTestDriver::new(b.build())?;
+    d.pipe("activity", "a".to_string(), "x".to_string(), 0)?;
+    d.pipe("activity", "a".to_string(), "x".to_string(), 5)?;
+    d.pipe("activity", "a".to_string(), "x".to_string(), 3)?;
+    assert_eq!(
+        stamped(&mut d, "sessions")?,
+        vec![
+            ("a@0-0".into(), Some(1), 0),
+            ("a@0-0".into(), None, 0),
+            ("a@0-5".into(), Some(2), 5),
+            ("a@0-5".into(), None, 5),
+            ("a@0-5".into(), Some(3), 5),
+        ]
+    );
+    // Stream time 14: [0,5] is open until 5 + 10 + 0 = 15, so 4 still joins it.
+    d.pipe("activity", "b".to_string(), "x".to_string(), 14)?;
+    d.pipe("activity", "a".to_string(), "x".to_string(), 4)?;
+    assert_eq!(d.dropped_late_records(), 0);
+    // Stream time 16: closed; 2 is dropped.
+    d.pipe("activity", "b".to_string(), "x".to_string(), 16)?;
+    d.pipe("activity", "a".to_string(), "x".to_string(), 2)?;
+    assert_eq!(d.dropped_late_records(), 1);
+    let out = stamped(&mut d, "sessions")?;
+    assert_eq!(
+        out.iter()
+            .filter(|(k, _, _)| k.starts_with('a'))
+            .cloned()
+            .collect::<Vec<_>>(),
+        vec![("a@0-5".into(), None, 5), ("a@0-5".into(), Some(4), 5)]
+    );
+    Ok(())
+}
+
+#[test]
+fn suppressed_sessions_wait_for_gap_plus_grace_and_emit_once() -> anyhow::Result<()> {
+    // Kafka's GraphGraceSearchUtil: suppress(untilWindowCloses) after a session
+    // aggregation waits out the inactivity gap plus grace past the session's end.
+    let b = StreamsBuilder::new();
+    session_counts(&b, 10, 2)
+        .suppress(Suppressed::until_window_closes())
+        .to_stream()
+        .map(|w, c| (session_name(w), c))
+        .to("final");
+    let mut d = TopologyTestDriver::new(b.build())?;
+    for (k, ts) in [("a", 0), ("a", 5), ("a", 3), ("b", 16)] {
+        d.pipe("activity", k.to_string(), "x".to_string(), ts)?;
+    }
+    // [0,5] closes when stream time reaches 5 + 10 + 2 = 17.
+    assert!(d.read_output::<String, Option<i64>>("final")?.is_none());
+    d.pipe("activity", "b".to_string(), "x".to_string(), 17)?;
+    assert_eq!(
+        stamped(&mut d, "final")?,
+        vec![("a@0-5".into(), Some(3), 5)]
+    );
+    d.pipe("activity", "c".to_string(), "x".to_string(), 100)?;
+    assert_eq!(
+        stamped(&mut d, "final")?,
+        vec![("b@16-17".into(), Some(2), 17)]
+    );
+    Ok(())
+}
+
+#[test]
+fn sliding_windows_start_at_zero_and_closed_windows_stay_closed() -> anyhow::Result<()> {
+    // KStreamSlidingWindowAggregate: a record earlier than the time difference falls in
+    // [0, d] (processEarly); a window whose end + grace stream time has reached is
+    // never updated again, even by a record that is not late itself.
+    let b = StreamsBuilder::new();
+    b.stream::<String, i64>("v")
+        .group_by_key()
+        .windowed_by_sliding(SlidingWindows::of_time_difference_and_grace(ms(10), ms(0)))
+        .aggregate(|| 0i64, |_, v, acc| acc + v, Materialized::named("sliding"))
+        .to_stream()
+        .map(|w: Windowed<String>, s| (format!("[{},{}]", w.window.start, w.window.end), s))
+        .to("sums");
+    let mut d = TopologyTestDriver::new(b.build())?;
+    d.pipe("v", "k".to_string(), 1i64, 3)?;
+    d.pipe("v", "k".to_string(), 2i64, 8)?;
+    let mut out = stamped(&mut d, "sums")?;
+    out.sort();
+    // Stamped with each window's latest record.
+    assert_eq!(
+        out,
+        vec![
+            ("[0,10]".into(), Some(1), 3),
+            ("[0,10]".into(), Some(3), 8),
+            ("[4,14]".into(), Some(2), 8),
+        ]
+    );
+    d.pipe("v", "k".to_string(), 4i64, 20)?;
+    d.pipe("v", "k".to_string(), 8i64, 31)?;
+    stamped(&mut d, "sums")?;
+    // 21 is not late (21 + 10 >= 31) but the windows it falls in, [11,21] and
+    // [21,31], have closed: only its right window [22,32] (holding 31) is new.
+    d.pipe("v", "k".to_string(), 16i64, 21)?;
+    assert_eq!(
+        stamped(&mut d, "sums")?,
+        vec![("[22,32]".into(), Some(8), 31)]
+    );
+    Ok(())
+}

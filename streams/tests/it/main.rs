@@ -4,5 +4,6 @@
 mod common;
 mod driver_joins;
 mod driver_ops;
+mod driver_timestamps;
 mod driver_windows;
 mod runtime;
