@@ -1,8 +1,9 @@
 //! Joins of a stream: with a table (lookup when the stream side receives a record),
 //! with a global table (by a key mapped from the record), and with another stream
-//! inside a time window. Stream-stream left and outer joins emit the padded row when a
-//! record finds no partner on arrival (Kafka Streams before 3.1; newer versions wait
-//! for the window to close).
+//! inside a time window. Stream-stream left and outer joins hold a record that finds no
+//! partner in a store shared by both sides and emit its padded row only once its
+//! window has closed (after grace), unless a partner arrives first (Kafka Streams 3.1+,
+//! KAFKA-10847).
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -223,49 +224,93 @@ impl<K: Serde, V: Serde> KStream<K, V> {
             Some(retention + 86_400_000),
             Values::Plain,
         );
+        let outer = (pad_this || pad_other).then(|| {
+            add_store(
+                &this.graph,
+                group,
+                &m,
+                "KSTREAM-OUTERSHARED-STORE",
+                Some(retention + 86_400_000),
+                Values::Plain,
+            )
+        });
         let child: Arc<Node<K, VR>> = Node::new();
         let j = joiner.clone();
         let flipped: Joiner<V2, V, VR> = Arc::new(move |b, a| j(a, b));
         attach_side(
             &this.node,
             child.clone(),
-            this_store.clone(),
-            that_store.clone(),
-            (w.before_ms, w.after_ms),
-            retention,
+            Side {
+                own: this_store.clone(),
+                other: that_store.clone(),
+                outer: outer.clone(),
+                left: true,
+                pad: pad_this,
+            },
+            (w.before_ms, w.after_ms, w.grace_ms),
             joiner,
-            pad_this,
         );
         attach_side(
             &that.node,
             child.clone(),
-            that_store,
-            this_store,
-            (w.after_ms, w.before_ms),
-            retention,
+            Side {
+                own: that_store,
+                other: this_store,
+                outer,
+                left: false,
+                pad: pad_other,
+            },
+            (w.after_ms, w.before_ms, w.grace_ms),
             flipped,
-            pad_other,
         );
         KStream::new(child, group, this.graph.clone(), false)
     }
 }
 
+/// One side of a windowed join: its buffer, the other side's, and the store of
+/// unmatched records both sides share (left and outer joins only).
+struct Side {
+    own: String,
+    other: String,
+    outer: Option<String>,
+    /// This side is the join's left (`this`) stream.
+    left: bool,
+    /// This side's unmatched records are emitted padded with `None`.
+    pad: bool,
+}
+
+/// The shared outer store's key: time first (so closed windows are a prefix), the
+/// side, then the record's key in its side's buffer.
+fn outer_key(ts: i64, left: bool, buffer_key: &[u8]) -> Vec<u8> {
+    let mut k = ((ts as u64) ^ (1 << 63)).to_be_bytes().to_vec();
+    k.push(u8::from(left));
+    k.extend_from_slice(buffer_key);
+    k
+}
+
+/// A buffered record's time: its buffer key is a window key and an 8-byte sequence.
+fn buffered_time(k: &[u8]) -> Option<i64> {
+    k.len()
+        .checked_sub(8)
+        .and_then(|n| wk::parse_window_key(&k[..n]).ok())
+        .map(|(_, t)| t)
+}
+
 /// One side of a windowed join: buffer the record, join it with the other side's
-/// buffered records within (before, after) of its time.
-#[allow(clippy::too_many_arguments)]
+/// buffered records within (before, after) of its time; a record of a padded side
+/// that finds none waits in the outer store until its window closes.
 fn attach_side<K: Serde, A: Serde, B: Serde, VR: Serde>(
     node: &Arc<Node<K, A>>,
     child: Arc<Node<K, VR>>,
-    own: String,
-    other: String,
-    (before, after): (i64, i64),
-    retention: i64,
+    side: Side,
+    (before, after, grace): (i64, i64, i64),
     joiner: Joiner<A, B, VR>,
-    pad: bool,
 ) {
+    let side = Arc::new(side);
+    let retention = before + after + grace;
     node.add(Arc::new(move |b| {
         let mut next: Sink<K, VR> = child.build(b);
-        let (own, other, joiner) = (own.clone(), other.clone(), joiner.clone());
+        let (side, joiner) = (side.clone(), joiner.clone());
         let mut last_purge = i64::MIN;
         Box::new(move |ctx: &mut TaskCtx, r: Record<K, A>| {
             let Some(kb) = r.key.to_bytes() else { return };
@@ -274,55 +319,113 @@ fn attach_side<K: Serde, A: Serde, B: Serde, VR: Serde>(
                 ctx.dropped_late += 1;
                 return;
             }
+            // KStreamKStreamJoin: a record that advances stream time first lets out the
+            // unmatched records whose windows it closed.
+            if let (Some(outer), true) = (&side.outer, ts >= ctx.stream_time) {
+                emit_closed::<K, A, B, VR>(
+                    ctx,
+                    outer,
+                    &side,
+                    (before, after, grace),
+                    &joiner,
+                    &mut next,
+                );
+            }
             ctx.seq += 1;
             let mut sk = wk::window_key(&kb, ts);
             sk.extend(ctx.seq.to_be_bytes());
             let Some(bytes) = r.value.to_bytes() else {
                 return;
             };
-            ctx.put(&own, &sk, Some(&bytes));
+            ctx.put(&side.own, &sk, Some(&bytes));
             let from = wk::window_key(&kb, ts.saturating_sub(before));
             let mut to = wk::window_key(&kb, ts.saturating_add(after));
             to.extend([0xff; 8]);
             let mut matched = false;
-            for (k, v) in ctx.range(&other, Bound::Included(&from), Bound::Included(&to)) {
-                let other_ts = k
-                    .len()
-                    .checked_sub(8)
-                    .and_then(|n| wk::parse_window_key(&k[..n]).ok())
-                    .map(|(_, t)| t)
-                    .unwrap_or(ts);
+            for (k, v) in ctx.range(&side.other, Bound::Included(&from), Bound::Included(&to)) {
+                let other_ts = buffered_time(&k).unwrap_or(ts);
                 let ov = match B::from_bytes(Some(&v)) {
                     Ok(v) => v,
                     Err(e) => return ctx.fail(e),
                 };
                 matched = true;
+                // The partner no longer waits to be emitted padded.
+                if let Some(outer) = &side.outer {
+                    ctx.put(outer, &outer_key(other_ts, !side.left, &k), None);
+                }
                 if let Some(out) = joiner(Some(&r.value), Some(&ov)) {
                     let mut rec = r.clone().with(r.key.clone(), out);
                     rec.timestamp = ts.max(other_ts);
                     next(ctx, rec);
                 }
             }
-            if !matched && pad {
-                if let Some(out) = joiner(Some(&r.value), None) {
-                    let k = r.key.clone();
-                    next(ctx, r.with(k, out));
-                }
+            if let (false, true, Some(outer)) = (matched, side.pad, &side.outer) {
+                ctx.put(outer, &outer_key(ts, side.left, &sk), Some(&bytes));
             }
             if ctx.stream_time.saturating_sub(last_purge) >= retention.max(1000) {
                 last_purge = ctx.stream_time;
                 let horizon = ctx.stream_time.saturating_sub(retention);
-                for (k, _) in ctx.range(&own, Bound::Unbounded, Bound::Unbounded) {
-                    let t = k
-                        .len()
-                        .checked_sub(8)
-                        .and_then(|n| wk::parse_window_key(&k[..n]).ok())
-                        .map(|(_, t)| t);
-                    if t.is_some_and(|t| t < horizon) {
-                        ctx.put(&own, &k, None);
+                for (k, _) in ctx.range(&side.own, Bound::Unbounded, Bound::Unbounded) {
+                    if buffered_time(&k).is_some_and(|t| t < horizon) {
+                        ctx.put(&side.own, &k, None);
                     }
                 }
             }
         })
     }));
+}
+
+/// Emits, padded with `None`, the unmatched records of either side whose window
+/// (its end plus grace) stream time has passed, oldest first, each with its own time.
+fn emit_closed<K: Serde, A: Serde, B: Serde, VR: Serde>(
+    ctx: &mut TaskCtx,
+    outer: &str,
+    side: &Side,
+    (before, after, grace): (i64, i64, i64),
+    joiner: &Joiner<A, B, VR>,
+    next: &mut Sink<K, VR>,
+) {
+    let horizon = ctx
+        .stream_time
+        .saturating_sub(before.min(after))
+        .saturating_sub(grace);
+    let upto = ((horizon as u64) ^ (1 << 63)).to_be_bytes();
+    for (k, v) in ctx.range(outer, Bound::Unbounded, Bound::Excluded(&upto[..])) {
+        let Some((&left, buffer_key)) = k.get(8..).and_then(|rest| rest.split_first()) else {
+            continue;
+        };
+        let own = (left == 1) == side.left;
+        let Some(ts) = buffered_time(buffer_key) else {
+            continue;
+        };
+        // Its window ends `after` (own side) or `before` (the other side, whose after
+        // is this side's before) past its time.
+        let end = ts.saturating_add(if own { after } else { before });
+        if end.saturating_add(grace) >= ctx.stream_time {
+            continue;
+        }
+        let Some(key_bytes) = buffer_key
+            .len()
+            .checked_sub(8)
+            .and_then(|n| wk::parse_window_key(&buffer_key[..n]).ok())
+            .map(|(key, _)| key.to_vec())
+        else {
+            continue;
+        };
+        ctx.put(outer, &k, None);
+        let key = match K::from_bytes(Some(&key_bytes)) {
+            Ok(key) => key,
+            Err(e) => return ctx.fail(e),
+        };
+        let out = if own {
+            A::from_bytes(Some(&v)).map(|a| joiner(Some(&a), None))
+        } else {
+            B::from_bytes(Some(&v)).map(|b| joiner(None, Some(&b)))
+        };
+        match out {
+            Ok(Some(out)) => next(ctx, Record::new(key, out, ts)),
+            Ok(None) => {}
+            Err(e) => return ctx.fail(e),
+        }
+    }
 }
