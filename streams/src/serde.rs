@@ -13,6 +13,11 @@ pub trait Serde: Sized + Clone + Send + Sync + 'static {
     fn to_bytes(&self) -> Option<Vec<u8>>;
     /// `None` is Kafka's null; most types refuse it.
     fn from_bytes(bytes: Option<&[u8]>) -> Result<Self>;
+    /// Whether this is Kafka's null (what [`to_bytes`](Serde::to_bytes) writes as
+    /// `None`): key-based operators skip a null key, aggregations a null value.
+    fn is_null(&self) -> bool {
+        false
+    }
 }
 
 fn bad(what: &str, reason: impl std::fmt::Display) -> Error {
@@ -53,6 +58,9 @@ impl Serde for () {
     fn from_bytes(_: Option<&[u8]>) -> Result<Self> {
         Ok(())
     }
+    fn is_null(&self) -> bool {
+        true
+    }
 }
 
 macro_rules! fixed {
@@ -85,6 +93,9 @@ impl<T: Serde> Serde for Option<T> {
             None => Ok(None),
             some => T::from_bytes(some).map(Some),
         }
+    }
+    fn is_null(&self) -> bool {
+        self.as_ref().is_none_or(Serde::is_null)
     }
 }
 

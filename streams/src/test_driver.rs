@@ -191,6 +191,11 @@ impl TopologyTestDriver {
     }
 
     /// Records dropped for arriving after their window's grace period.
+    /// Records operators skipped: null keys, null values an aggregation ignores.
+    pub fn dropped_records(&self) -> u64 {
+        self.tasks.iter().map(Task::dropped_records).sum()
+    }
+
     pub fn dropped_late_records(&self) -> u64 {
         self.tasks.iter().map(Task::dropped_late_records).sum()
     }

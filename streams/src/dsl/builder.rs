@@ -66,8 +66,11 @@ impl StreamsBuilder {
             let mut next = n.build(b);
             let store = s.clone();
             Box::new(move |ctx: &mut TaskCtx, raw: &RawRecord| {
+                // KTableSource: a record without a key is skipped.
                 let key = match K::from_bytes(raw.key.as_deref()) {
-                    Ok(k) => k,
+                    Ok(k) if !k.is_null() => k,
+                    Ok(_) => return ctx.skip_record("null key"),
+                    Err(_) if raw.key.is_none() => return ctx.skip_record("null key"),
                     Err(e) => return ctx.bad_record(e),
                 };
                 let new = match &raw.value {
@@ -144,6 +147,9 @@ pub(crate) fn source_stream<K: Serde, V: Serde>(
         Box::new(move |ctx: &mut TaskCtx, raw: &RawRecord| {
             let key = match K::from_bytes(raw.key.as_deref()) {
                 Ok(k) => k,
+                // Kafka's deserializers read a null key as null, which key-based
+                // operators skip; a key type without null skips it here.
+                Err(_) if raw.key.is_none() => return ctx.skip_record("null key"),
                 Err(e) => return ctx.bad_record(e),
             };
             let value = match V::from_bytes(raw.value.as_deref()) {

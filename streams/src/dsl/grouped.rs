@@ -11,29 +11,46 @@ use crate::record::Record;
 use crate::serde::Serde;
 use crate::topology::{Node, TaskCtx};
 
-/// A table group-by's repartitioned update: add the new row's value, or retract the old.
+/// A table group-by's repartitioned update: the old row's value to subtract and the
+/// new row's to add. Both travel together when the row stays in its group, so the
+/// aggregation applies subtractor and adder at once and emits one result (Kafka 3.5+,
+/// KIP-904); otherwise the old group gets the subtraction, the new one the addition.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Signed<V> {
-    pub add: bool,
-    pub value: V,
+pub struct Regrouped<V> {
+    pub old: Option<V>,
+    pub new: Option<V>,
 }
 
-impl<V: Serde> Serde for Signed<V> {
+impl<V: Serde> Serde for Regrouped<V> {
     fn to_bytes(&self) -> Option<Vec<u8>> {
-        let mut out = vec![u8::from(self.add)];
-        out.extend(self.value.to_bytes().unwrap_or_default());
+        // A flags byte, the old value's length and bytes, then the new value's bytes.
+        let old = self.old.as_ref().and_then(Serde::to_bytes);
+        let new = self.new.as_ref().and_then(Serde::to_bytes);
+        let flags = u8::from(old.is_some()) | (u8::from(new.is_some()) << 1);
+        let old = old.unwrap_or_default();
+        let mut out = vec![flags];
+        out.extend((old.len() as u32).to_be_bytes());
+        out.extend(old);
+        out.extend(new.unwrap_or_default());
         Some(out)
     }
     fn from_bytes(b: Option<&[u8]>) -> Result<Self> {
-        let b = b
-            .filter(|b| !b.is_empty())
-            .ok_or_else(|| Error::Deserialize {
-                what: "a table group-by update".into(),
-                reason: "empty".into(),
-            })?;
-        Ok(Signed {
-            add: b[0] == 1,
-            value: V::from_bytes(Some(&b[1..]))?,
+        let corrupt = || Error::Deserialize {
+            what: "a table group-by update".into(),
+            reason: "truncated".into(),
+        };
+        let b = b.ok_or_else(corrupt)?;
+        let (&flags, rest) = b.split_first().ok_or_else(corrupt)?;
+        let (len, rest) = rest.split_first_chunk::<4>().ok_or_else(corrupt)?;
+        let len = u32::from_be_bytes(*len) as usize;
+        let (old, new) = (rest.get(..len).ok_or_else(corrupt)?, &rest[len..]);
+        Ok(Regrouped {
+            old: (flags & 1 == 1)
+                .then(|| V::from_bytes(Some(old)))
+                .transpose()?,
+            new: (flags & 2 == 2)
+                .then(|| V::from_bytes(Some(new)))
+                .transpose()?,
         })
     }
 }
@@ -108,8 +125,9 @@ impl<K: Serde, V: Serde> KGroupedStream<K, V> {
             let mut next = c.build(b);
             let (store, init, f) = (st.clone(), init.clone(), f.clone());
             Box::new(move |ctx: &mut TaskCtx, r: Record<K, V>| {
-                // As in Kafka Streams, records with a null key are not aggregated.
-                let Some(kb) = r.key.to_bytes() else { return };
+                let Some(kb) = super::keyed(ctx, &r) else {
+                    return;
+                };
                 let stored: Option<(A, i64)> = get_stamped(ctx, &store, &kb);
                 // KStreamAggregate (KIP-258): the result carries the largest timestamp
                 // of the records behind it.
@@ -145,11 +163,11 @@ impl<K: Serde, V: Serde> KGroupedStream<K, V> {
 
 /// A re-keyed table, ready to aggregate with an adder and a subtractor.
 pub struct KGroupedTable<K, V> {
-    stream: KStream<K, Signed<V>>,
+    stream: KStream<K, Regrouped<V>>,
 }
 
 impl<K: Serde, V: Serde> KGroupedTable<K, V> {
-    pub(crate) fn new(stream: KStream<K, Signed<V>>) -> KGroupedTable<K, V> {
+    pub(crate) fn new(stream: KStream<K, Regrouped<V>>) -> KGroupedTable<K, V> {
         KGroupedTable { stream }
     }
 
@@ -169,11 +187,16 @@ impl<K: Serde, V: Serde> KGroupedTable<K, V> {
             m,
             "KTABLE-REDUCE-STATE-STORE",
             Arc::new(|| None),
-            Arc::new(move |_, s: &Signed<V>, agg: Option<V>| match (agg, s.add) {
-                (None, true) => Some(s.value.clone()),
-                (None, false) => None,
-                (Some(a), true) => Some(adder(a, s.value.clone())),
-                (Some(a), false) => Some(subtractor(a, s.value.clone())),
+            Arc::new(move |_, u: &Regrouped<V>, agg: Option<V>| {
+                let agg = match (agg, &u.old) {
+                    (Some(a), Some(old)) => Some(subtractor(a, old.clone())),
+                    (agg, _) => agg,
+                };
+                match (agg, &u.new) {
+                    (Some(a), Some(new)) => Some(adder(a, new.clone())),
+                    (None, Some(new)) => Some(new.clone()),
+                    (agg, None) => agg,
+                }
             }),
         );
         flatten(t)
@@ -191,11 +214,14 @@ impl<K: Serde, V: Serde> KGroupedTable<K, V> {
             m,
             "KTABLE-AGGREGATE-STATE-STORE",
             Arc::new(init),
-            Arc::new(move |k, s: &Signed<V>, agg| {
-                if s.add {
-                    adder(k, &s.value, agg)
-                } else {
-                    subtractor(k, &s.value, agg)
+            Arc::new(move |k, u: &Regrouped<V>, agg| {
+                let agg = match &u.old {
+                    Some(old) => subtractor(k, old, agg),
+                    None => agg,
+                };
+                match &u.new {
+                    Some(new) => adder(k, new, agg),
+                    None => agg,
                 }
             }),
         )

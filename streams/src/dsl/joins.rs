@@ -13,7 +13,7 @@ use super::kstream::KStream;
 use super::ktable::{GlobalKTable, KTable};
 use super::{add_store, get_stamped, get_typed, graph, Materialized, Values};
 use crate::record::Record;
-use crate::serde::{key_bytes, Serde};
+use crate::serde::Serde;
 use crate::state::window as wk;
 use crate::topology::{Node, Sink, TaskCtx};
 
@@ -40,7 +40,8 @@ impl JoinWindows {
     }
 }
 
-type KeyOf<K, V> = Arc<dyn Fn(&K, &V) -> Vec<u8> + Send + Sync>;
+/// The table key a stream record looks up; `None` for a null key.
+type KeyOf<K, V> = Arc<dyn Fn(&K, &V) -> Option<Vec<u8>> + Send + Sync>;
 type Joiner<V, V2, VR> = Arc<dyn Fn(Option<&V>, Option<&V2>) -> Option<VR> + Send + Sync>;
 
 impl<K: Serde, V: Serde> KStream<K, V> {
@@ -76,15 +77,19 @@ impl<K: Serde, V: Serde> KStream<K, V> {
             let mut next = c.build(b);
             let (store, key_of, joiner) = (store.clone(), key_of.clone(), joiner.clone());
             Box::new(move |ctx: &mut TaskCtx, r: Record<K, V>| {
-                let kb = key_of(&r.key, &r.value);
-                let other: Option<V2> = if stamped {
-                    get_stamped(ctx, &store, &kb).map(|(v, _)| v)
-                } else {
-                    get_typed(ctx, &store, &kb)
+                // A null key matches no row, not even the empty key's (KStreamKTableJoin).
+                let other: Option<V2> = match key_of(&r.key, &r.value) {
+                    None => None,
+                    Some(kb) if stamped => get_stamped(ctx, &store, &kb).map(|(v, _)| v),
+                    Some(kb) => get_typed(ctx, &store, &kb),
                 };
-                if let Some(out) = joiner(Some(&r.value), other.as_ref()) {
-                    let k = r.key.clone();
-                    next(ctx, r.with(k, out))
+                match joiner(Some(&r.value), other.as_ref()) {
+                    Some(out) => {
+                        let k = r.key.clone();
+                        next(ctx, r.with(k, out))
+                    }
+                    None if r.key.is_null() => ctx.skip_record("null key"),
+                    None => {}
                 }
             })
         }));
@@ -100,7 +105,7 @@ impl<K: Serde, V: Serde> KStream<K, V> {
         self.lookup_join(
             table.store.clone(),
             Some(table.group),
-            Arc::new(|k, _| key_bytes(k)),
+            Arc::new(|k, _| k.to_bytes()),
             Arc::new(move |v, t| Some(joiner(v?, t?))),
         )
     }
@@ -114,7 +119,7 @@ impl<K: Serde, V: Serde> KStream<K, V> {
         self.lookup_join(
             table.store.clone(),
             Some(table.group),
-            Arc::new(|k, _| key_bytes(k)),
+            Arc::new(|k, _| k.to_bytes()),
             Arc::new(move |v, t| Some(joiner(v?, t))),
         )
     }
@@ -129,7 +134,7 @@ impl<K: Serde, V: Serde> KStream<K, V> {
         self.lookup_join(
             table.store.clone(),
             None,
-            Arc::new(move |k, v| key_bytes(&key_of(k, v))),
+            Arc::new(move |k, v| key_of(k, v).to_bytes()),
             Arc::new(move |v, t| Some(joiner(v?, t?))),
         )
     }
@@ -143,7 +148,7 @@ impl<K: Serde, V: Serde> KStream<K, V> {
         self.lookup_join(
             table.store.clone(),
             None,
-            Arc::new(move |k, v| key_bytes(&key_of(k, v))),
+            Arc::new(move |k, v| key_of(k, v).to_bytes()),
             Arc::new(move |v, t| Some(joiner(v?, t))),
         )
     }
@@ -313,7 +318,9 @@ fn attach_side<K: Serde, A: Serde, B: Serde, VR: Serde>(
         let (side, joiner) = (side.clone(), joiner.clone());
         let mut last_purge = i64::MIN;
         Box::new(move |ctx: &mut TaskCtx, r: Record<K, A>| {
-            let Some(kb) = r.key.to_bytes() else { return };
+            let Some(kb) = super::keyed(ctx, &r) else {
+                return;
+            };
             let ts = r.timestamp;
             if ts.saturating_add(retention) < ctx.stream_time {
                 ctx.dropped_late += 1;

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use super::builder::source_stream;
-use super::grouped::{KGroupedTable, Signed};
+use super::grouped::{KGroupedTable, Regrouped};
 use super::kstream::KStream;
 use super::{add_store, get_stamped, graph, put_stamped, Materialized, SharedGraph, Values};
 use crate::record::{Output, Record};
@@ -153,39 +153,47 @@ impl<K: Serde, V: Serde> KTable<K, V> {
             let (f, t) = (f.clone(), t.clone());
             Box::new(move |ctx: &mut TaskCtx, r: Record<K, Change<V>>| {
                 let name = t.resolve(&ctx.application_id);
-                let mut send = |k: K2, v: Signed<V2>| {
+                let mut send = |k: Option<Vec<u8>>, v: Regrouped<V2>| {
                     ctx.send(Output {
                         topic: name.clone(),
                         partition: None,
-                        key: k.to_bytes(),
+                        key: k,
                         value: v.to_bytes(),
                         timestamp: r.timestamp,
                         headers: Vec::new(),
                     })
                 };
-                if let Some(old) = &r.value.old {
-                    let (k, v) = f(&r.key, old);
-                    send(
-                        k,
-                        Signed {
-                            add: false,
-                            value: v,
-                        },
-                    );
-                }
-                if let Some(new) = &r.value.new {
-                    let (k, v) = f(&r.key, new);
-                    send(
-                        k,
-                        Signed {
-                            add: true,
-                            value: v,
-                        },
-                    );
+                let old = r.value.old.as_ref().map(|v| f(&r.key, v));
+                let new = r.value.new.as_ref().map(|v| f(&r.key, v));
+                match (old, new) {
+                    // KTableRepartitionMap (KIP-904): the same group gets one update.
+                    (Some((ok, ov)), Some((nk, nv))) if ok.to_bytes() == nk.to_bytes() => {
+                        let update = Regrouped {
+                            old: Some(ov),
+                            new: Some(nv),
+                        };
+                        send(nk.to_bytes(), update);
+                    }
+                    (old, new) => {
+                        if let Some((ok, ov)) = old {
+                            let update = Regrouped {
+                                old: Some(ov),
+                                new: None,
+                            };
+                            send(ok.to_bytes(), update);
+                        }
+                        if let Some((nk, nv)) = new {
+                            let update = Regrouped {
+                                old: None,
+                                new: Some(nv),
+                            };
+                            send(nk.to_bytes(), update);
+                        }
+                    }
                 }
             })
         }));
-        KGroupedTable::new(source_stream::<K2, Signed<V2>>(&self.graph, topic, None))
+        KGroupedTable::new(source_stream::<K2, Regrouped<V2>>(&self.graph, topic, None))
     }
 
     fn join_tables<V2: Serde, VR: Serde>(

@@ -162,3 +162,21 @@ pub(crate) fn put_stamped<V: Serde>(
         .map(|b| crate::state::stamped::join(&b, timestamp));
     ctx.put(store, key, bytes.as_deref());
 }
+
+/// The key's bytes for an operator that needs a key and a value (aggregations,
+/// stream-stream joins); `None`, with the record skipped and counted, for a null key
+/// or value (KStreamAggregate, KStreamKStreamJoin).
+pub(crate) fn keyed<K: Serde, V: Serde>(
+    ctx: &mut TaskCtx,
+    r: &crate::record::Record<K, V>,
+) -> Option<Vec<u8>> {
+    if r.value.is_null() {
+        ctx.skip_record("null value");
+        return None;
+    }
+    let kb = r.key.to_bytes();
+    if kb.is_none() {
+        ctx.skip_record("null key");
+    }
+    kb
+}

@@ -107,7 +107,9 @@ impl<K: Serde, V: Serde> SlidingWindowedKStream<K, V> {
             let (store, buffer, init, f) = (st.clone(), buf.clone(), init.clone(), f.clone());
             let mut last_purge = i64::MIN;
             Box::new(move |ctx: &mut TaskCtx, r: Record<K, V>| {
-                let Some(kb) = r.key.to_bytes() else { return };
+                let Some(kb) = super::keyed(ctx, &r) else {
+                    return;
+                };
                 let t = r.timestamp;
                 if t.saturating_add(d).saturating_add(grace) < ctx.stream_time {
                     ctx.dropped_late += 1;

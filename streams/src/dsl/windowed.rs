@@ -189,7 +189,9 @@ impl<K: Serde, V: Serde> TimeWindowedKStream<K, V> {
             let (store, init, f) = (st.clone(), init.clone(), f.clone());
             let mut last_purge = i64::MIN;
             Box::new(move |ctx: &mut TaskCtx, r: Record<K, V>| {
-                let Some(kb) = r.key.to_bytes() else { return };
+                let Some(kb) = super::keyed(ctx, &r) else {
+                    return;
+                };
                 for window in w.windows_for(r.timestamp) {
                     // Closed: stream time has passed the window's end plus grace.
                     if window.end.saturating_add(w.grace_ms) <= ctx.stream_time {
@@ -314,7 +316,9 @@ impl<K: Serde, V: Serde> SessionWindowedKStream<K, V> {
             let (store, init, f, merger) = (st.clone(), init.clone(), f.clone(), merger.clone());
             let mut last_purge = i64::MIN;
             Box::new(move |ctx: &mut TaskCtx, r: Record<K, V>| {
-                let Some(kb) = r.key.to_bytes() else { return };
+                let Some(kb) = super::keyed(ctx, &r) else {
+                    return;
+                };
                 let ts = r.timestamp;
                 // Sessions ending at or after ts - gap, in end order; keep those starting
                 // at or before ts + gap.

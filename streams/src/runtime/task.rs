@@ -134,6 +134,10 @@ impl Task {
         self.ctx.stream_time
     }
 
+    pub fn dropped_records(&self) -> u64 {
+        self.ctx.dropped_records
+    }
+
     pub fn dropped_late_records(&self) -> u64 {
         self.ctx.dropped_late
     }

@@ -30,6 +30,9 @@ pub struct TaskCtx {
     pub(crate) error: Option<Error>,
     /// Records dropped because they arrived after their window's grace period.
     pub(crate) dropped_late: u64,
+    /// Records an operator skipped: a null key where one is needed, a null value an
+    /// aggregation ignores (Kafka's `dropped-records` metric).
+    pub(crate) dropped_records: u64,
     pub(crate) global: Arc<HashMap<String, StoreHandle>>,
     /// `default.deserialization.exception.handler` = LogAndContinue: skip bad records.
     pub(crate) skip_bad_records: bool,
@@ -57,11 +60,23 @@ impl TaskCtx {
             out: Vec::new(),
             error: None,
             dropped_late: 0,
+            dropped_records: 0,
             global,
             skip_bad_records: false,
             partitions_of: Arc::new(|_| None),
             seq: 0,
         }
+    }
+
+    /// A record an operator cannot use (a null key, a null value to aggregate): skipped,
+    /// logged and counted, as Kafka Streams does, never a failure.
+    pub(crate) fn skip_record(&mut self, why: &str) {
+        self.dropped_records += 1;
+        tracing::debug!(
+            partition = self.partition,
+            offset = self.offset,
+            "skipping a record: {why}"
+        );
     }
 
     /// A record that cannot be deserialized: skipped and counted, or the task fails.
