@@ -55,7 +55,16 @@ impl TopologyTestDriver {
                 subtopology: sub.id,
                 partition: 0,
             };
-            let task = Task::new(id, sub, application_id, stores, global_handles.clone());
+            // Kafka's driver keeps the record cache but commits (so flushes it) after
+            // every record: caching never holds an update back here.
+            let task = Task::new(
+                id,
+                sub,
+                application_id,
+                stores,
+                global_handles.clone(),
+                10 * 1024 * 1024,
+            );
             for t in task.topics() {
                 readers.entry(t.clone()).or_default().push(tasks.len());
             }
@@ -126,6 +135,7 @@ impl TopologyTestDriver {
             for i in readers {
                 let task = &mut self.tasks[i];
                 task.process(&raw)?;
+                task.flush_cache()?;
                 queue.extend(task.take_output());
                 // The driver has no changelogs: what a commit would write is dropped.
                 task.changelog_batch();

@@ -117,6 +117,7 @@ impl StreamsBuilder {
                 logged: false,
                 changelog_retention_ms: None,
                 timestamped: false,
+                cached: false,
             },
             apply: Arc::new(|raw: &RawRecord| {
                 let key = K::from_bytes(raw.key.as_deref()).ok()?;

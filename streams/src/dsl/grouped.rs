@@ -9,6 +9,7 @@ use super::{add_store, get_stamped, put_stamped, Materialized, Values};
 use crate::error::{Error, Result};
 use crate::record::Record;
 use crate::serde::Serde;
+use crate::state::stamped;
 use crate::topology::{Node, TaskCtx};
 
 /// A table group-by's repartitioned update: the old row's value to subtract and the
@@ -119,11 +120,20 @@ impl<K: Serde, V: Serde> KGroupedStream<K, V> {
     ) -> KTable<K, A> {
         let s = &self.stream;
         let store = add_store(&s.graph, s.group, &m, prefix, None, Values::Stamped);
+        super::cache_store(&s.graph, &m, &store);
         let child: Arc<Node<K, Change<A>>> = Node::new();
         let (c, st) = (child.clone(), store.clone());
         s.node.add(Arc::new(move |b| {
-            let mut next = c.build(b);
+            let next = c.build(b);
             let (store, init, f) = (st.clone(), init.clone(), f.clone());
+            // Cached: the store's flush forwards each key's folded update instead.
+            let cached = b.is_cached(&store);
+            let mut forward = if cached {
+                b.on_flush(&store, forward_flushed::<K, A>(next));
+                None
+            } else {
+                Some(next)
+            };
             Box::new(move |ctx: &mut TaskCtx, r: Record<K, V>| {
                 let Some(kb) = super::keyed(ctx, &r) else {
                     return;
@@ -137,6 +147,7 @@ impl<K: Serde, V: Serde> KGroupedStream<K, V> {
                 let old = stored.map(|(a, _)| a);
                 let new = f(&r.key, &r.value, old.clone().unwrap_or_else(|| init()));
                 put_stamped(ctx, &store, &kb, Some(&new), ts);
+                let Some(next) = forward.as_mut() else { return };
                 let k = r.key.clone();
                 let mut out = r.with(
                     k,
@@ -226,4 +237,35 @@ impl<K: Serde, V: Serde> KGroupedTable<K, V> {
             }),
         )
     }
+}
+
+/// A cached aggregation's flush listener: each flushed key's new aggregate, with the
+/// one it replaces, at the new one's timestamp (Kafka's TimestampedCacheFlushListener).
+fn forward_flushed<K: Serde, A: Serde>(
+    mut next: crate::topology::Sink<K, Change<A>>,
+) -> crate::topology::FlushListener {
+    Box::new(
+        move |ctx: &mut TaskCtx, kb: &[u8], new: Option<&[u8]>, old: Option<&[u8]>| {
+            let decode = |b: Option<&[u8]>| -> Result<Option<(A, i64)>> {
+                match b.map(stamped::split) {
+                    None => Ok(None),
+                    Some(Some((v, ts))) => Ok(Some((A::from_bytes(Some(v))?, ts))),
+                    Some(None) => Err(Error::Deserialize {
+                        what: "a cached aggregate".into(),
+                        reason: "shorter than its timestamp".into(),
+                    }),
+                }
+            };
+            let (key, new, old) = match (K::from_bytes(Some(kb)), decode(new), decode(old)) {
+                (Ok(k), Ok(n), Ok(o)) => (k, n, o),
+                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return ctx.fail(e),
+            };
+            let ts = new.as_ref().map_or(ctx.timestamp, |(_, t)| *t);
+            let change = Change {
+                new: new.map(|(a, _)| a),
+                old: old.map(|(a, _)| a),
+            };
+            next(ctx, Record::new(key, change, ts));
+        },
+    )
 }

@@ -39,6 +39,7 @@ pub struct Materialized {
     pub(crate) name: Option<String>,
     pub(crate) store_type: Option<StoreType>,
     pub(crate) disable_logging: bool,
+    pub(crate) disable_caching: bool,
 }
 
 impl Materialized {
@@ -61,6 +62,12 @@ impl Materialized {
     /// No changelog: the store is rebuilt from nothing after a crash or a move.
     pub fn without_logging(mut self) -> Materialized {
         self.disable_logging = true;
+        self
+    }
+    /// Every update is forwarded at once instead of being folded per key in the record
+    /// cache until the next commit (`Materialized.withCachingDisabled()`).
+    pub fn with_caching_disabled(mut self) -> Materialized {
+        self.disable_caching = true;
         self
     }
 }
@@ -98,6 +105,7 @@ pub(crate) fn add_store(
         logged: !m.disable_logging,
         changelog_retention_ms,
         timestamped: values == Values::Stamped,
+        cached: false,
     };
     if spec.logged {
         g.internal.push(crate::topology::InternalTopic {
@@ -179,4 +187,15 @@ pub(crate) fn keyed<K: Serde, V: Serde>(
         ctx.skip_record("null key");
     }
     kb
+}
+
+/// Puts `store` behind the record cache unless `m` disables caching (the stores of
+/// grouped aggregations, as Kafka caches its DSL stores by default).
+pub(crate) fn cache_store(g: &SharedGraph, m: &Materialized, store: &str) {
+    if m.disable_caching {
+        return;
+    }
+    for d in graph(g).stores.iter_mut().filter(|d| d.spec.name == store) {
+        d.spec.cached = true;
+    }
 }

@@ -34,9 +34,15 @@ pub struct StreamsConfig {
     pub skip_bad_records: bool,
     /// Internal topics' replication factor (`replication.factor`, -1 = broker default).
     pub replication_factor: i32,
+    /// `statestore.cache.max.bytes` (formerly `cache.max.bytes.buffering`): the record
+    /// cache's size per task, 10 MiB by default; 0 turns caching off.
+    pub cache_max_bytes: usize,
     /// Every property as given: `consumer.`/`producer.` prefixed ones reach the clients.
     pub props: BTreeMap<String, String>,
 }
+
+/// Kafka's default record cache: 10 MiB.
+const DEFAULT_CACHE_BYTES: usize = 10 * 1024 * 1024;
 
 fn parse<T: std::str::FromStr>(
     props: &BTreeMap<String, String>,
@@ -149,6 +155,10 @@ impl StreamsConfig {
             })),
             skip_bad_records,
             replication_factor: parse(&props, "replication.factor", -1)?,
+            cache_max_bytes: match props.get("statestore.cache.max.bytes") {
+                Some(_) => parse(&props, "statestore.cache.max.bytes", 0usize)?,
+                None => parse(&props, "cache.max.bytes.buffering", DEFAULT_CACHE_BYTES)?,
+            },
             application_id,
             props,
         })

@@ -15,14 +15,17 @@
 //! last origin it applied per upstream partition — in its markers too — and skips
 //! repeats. So counts after a crash are exact without broker transactions.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
 use crate::error::Result;
 use crate::record::{Output, RawRecord};
 use crate::state::{StoreHandle, StoreSpec};
-use crate::topology::{BuildCtx, PunctuationType, Punctuator, RawSink, SubTopology, TaskCtx};
+use crate::topology::cache::RecordCache;
+use crate::topology::{
+    BuildCtx, FlushListener, PunctuationType, Punctuator, RawSink, SubTopology, TaskCtx,
+};
 
 /// Header naming the commit a changelog record belongs to.
 pub const EPOCH_HEADER: &str = "runnel.epoch";
@@ -81,6 +84,8 @@ pub struct Task {
     /// The last origin applied per upstream partition (repartition topics).
     pub(crate) origins: HashMap<String, (i64, u32)>,
     epochs: u64,
+    /// What forwards a cached store's writes when the record cache flushes.
+    flush_listeners: HashMap<String, FlushListener>,
 }
 
 /// A unique id for a commit batch: this process's start, the task, a counter.
@@ -102,9 +107,23 @@ impl Task {
         application_id: &str,
         stores: HashMap<String, StoreHandle>,
         global: Arc<HashMap<String, StoreHandle>>,
+        cache_max_bytes: usize,
     ) -> Task {
         let mut ctx = TaskCtx::new(application_id.into(), id.partition, stores, global);
-        let mut b = BuildCtx::default();
+        let cached: HashSet<String> = if cache_max_bytes == 0 {
+            HashSet::new()
+        } else {
+            sub.stores
+                .iter()
+                .filter(|s| s.cached)
+                .map(|s| s.name.clone())
+                .collect()
+        };
+        ctx.cache = RecordCache::new(cached.clone(), cache_max_bytes);
+        let mut b = BuildCtx {
+            cached,
+            ..BuildCtx::default()
+        };
         let mut sources: HashMap<String, Vec<RawSink>> = HashMap::new();
         for (topic, factory) in &sub.sources {
             sources
@@ -123,6 +142,29 @@ impl Task {
             consumed: HashMap::new(),
             origins: HashMap::new(),
             epochs: 0,
+            flush_listeners: b.flush_listeners,
+        }
+    }
+
+    /// Empties the record cache: each pending write goes to its store (and so to the
+    /// changelog at commit) and its listener forwards it downstream, in write order.
+    /// Forwarding may fill caches further down the same task; those are flushed too.
+    pub fn flush_cache(&mut self) -> Result<()> {
+        for _ in 0..64 {
+            if self.ctx.cache.is_empty() {
+                break;
+            }
+            for (store, key, new) in self.ctx.cache.drain() {
+                let old = self.ctx.get_stored(&store, &key);
+                self.ctx.put_stored(&store, &key, new.as_deref());
+                if let Some(listener) = self.flush_listeners.get_mut(&store) {
+                    listener(&mut self.ctx, &key, new.as_deref(), old.as_deref());
+                }
+            }
+        }
+        match self.ctx.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 
@@ -185,10 +227,14 @@ impl Task {
             o.headers.push((ORIGIN_HEADER.into(), origin.into_bytes()));
         }
         self.punctuate(PunctuationType::StreamTime, self.ctx.stream_time);
-        match self.ctx.error.take() {
-            Some(e) => Err(e),
-            None => Ok(()),
+        if let Some(e) = self.ctx.error.take() {
+            return Err(e);
         }
+        // A full cache is flushed at once rather than at the next commit.
+        if self.ctx.cache.is_full() {
+            self.flush_cache()?;
+        }
+        Ok(())
     }
 
     /// Runs the punctuations of `kind` that are due at `now`.

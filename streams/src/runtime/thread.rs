@@ -164,6 +164,7 @@ impl ThreadCtx {
             &shared.config.application_id,
             stores,
             shared.global.clone(),
+            shared.config.cache_max_bytes,
         );
         task.ctx.skip_bad_records = shared.config.skip_bad_records;
         task.ctx.partitions_of = shared.partitions_of.clone();
@@ -236,6 +237,13 @@ fn commit<C: ConsumerContext>(
     st: &mut ThreadState,
     exactly_once: bool,
 ) -> Result<()> {
+    // The record cache's folded updates are results of this commit's input.
+    for task in st.tasks.values_mut() {
+        task.flush_cache()?;
+        for o in task.take_output() {
+            send(producer, &o)?;
+        }
+    }
     if exactly_once {
         return commit_transaction(consumer, producer, st);
     }

@@ -99,6 +99,8 @@ pub struct StoreSpec {
     pub changelog_retention_ms: Option<i64>,
     /// Values carry the timestamp of the record behind them ([`stamped`]).
     pub timestamped: bool,
+    /// Writes go through the task's record cache (when the cache has room).
+    pub cached: bool,
 }
 
 impl StoreSpec {

@@ -40,6 +40,8 @@ pub struct TaskCtx {
     pub(crate) partitions_of: PartitionsOf,
     /// A per-task sequence for store keys that must not collide (join buffers).
     pub(crate) seq: u64,
+    /// Writes to cached stores, waiting for the task's next flush.
+    pub(crate) cache: super::cache::RecordCache,
 }
 
 impl TaskCtx {
@@ -65,6 +67,7 @@ impl TaskCtx {
             skip_bad_records: false,
             partitions_of: Arc::new(|_| None),
             seq: 0,
+            cache: Default::default(),
         }
     }
 
@@ -119,6 +122,14 @@ impl TaskCtx {
     }
 
     pub fn get(&mut self, store: &str, key: &[u8]) -> Option<Vec<u8>> {
+        if let Some(pending) = self.cache.get(store, key) {
+            return pending.map(<[u8]>::to_vec);
+        }
+        self.get_stored(store, key)
+    }
+
+    /// A key's value in the store itself, past the record cache.
+    pub(crate) fn get_stored(&mut self, store: &str, key: &[u8]) -> Option<Vec<u8>> {
         let h = self.handle(store)?;
         let r = h.lock().get(key);
         r.unwrap_or_else(|e| {
@@ -127,8 +138,18 @@ impl TaskCtx {
         })
     }
 
-    /// Writes (`Some`) or deletes (`None`) a key.
+    /// Writes (`Some`) or deletes (`None`) a key; a cached store's write waits in the
+    /// record cache until the task flushes.
     pub fn put(&mut self, store: &str, key: &[u8], value: Option<&[u8]>) {
+        if self.cache.caches(store) {
+            self.cache.put(store, key, value);
+            return;
+        }
+        self.put_stored(store, key, value);
+    }
+
+    /// Writes to the store itself (and its changelog at the next commit).
+    pub(crate) fn put_stored(&mut self, store: &str, key: &[u8], value: Option<&[u8]>) {
         let Some(h) = self.handle(store) else { return };
         let r = match value {
             Some(v) => h.lock().put(key, v),
@@ -150,10 +171,21 @@ impl TaskCtx {
             return Vec::new();
         };
         let r = h.lock().range(from, to);
-        r.unwrap_or_else(|e| {
+        let stored = r.unwrap_or_else(|e| {
             self.fail(e);
             Vec::new()
-        })
+        });
+        let pending = self.cache.range(store, from, to);
+        if pending.is_empty() {
+            return stored;
+        }
+        let mut merged: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>> =
+            stored.into_iter().map(|(k, v)| (k, Some(v))).collect();
+        merged.extend(pending);
+        merged
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v?)))
+            .collect()
     }
 
     pub fn send(&mut self, out: Output) {

@@ -4,6 +4,7 @@
 //! (a join's two sides, a merge) share one sub-topology; a repartition topic starts a
 //! new one. A task is one sub-topology on one partition number.
 
+pub(crate) mod cache;
 pub mod context;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,13 +40,31 @@ pub(crate) struct Punctuator {
     pub f: Punctuate,
 }
 
+/// Called for each write a flush of the record cache takes out of it: (task, key,
+/// new value, the value it replaces in the store).
+pub(crate) type FlushListener =
+    Box<dyn FnMut(&mut TaskCtx, &[u8], Option<&[u8]>, Option<&[u8]>) + Send>;
+
 /// Collects what a task's processors register while the task is being built.
 #[derive(Default)]
 pub(crate) struct BuildCtx {
     pub punctuators: Vec<Punctuator>,
+    /// The stores whose writes go through the task's record cache.
+    pub cached: std::collections::HashSet<String>,
+    /// Per cached store, what forwards its flushed writes.
+    pub flush_listeners: std::collections::HashMap<String, FlushListener>,
 }
 
 impl BuildCtx {
+    pub fn is_cached(&self, store: &str) -> bool {
+        self.cached.contains(store)
+    }
+
+    /// Makes `f` forward `store`'s writes when the record cache flushes them.
+    pub fn on_flush(&mut self, store: &str, f: FlushListener) {
+        self.flush_listeners.insert(store.to_string(), f);
+    }
+
     pub fn schedule(&mut self, kind: PunctuationType, interval_ms: i64, f: Punctuate) {
         self.punctuators.push(Punctuator {
             kind,

@@ -112,6 +112,38 @@ pub fn latest_per_key(
     secs: u64,
     mut done: impl FnMut(&HashMap<Vec<u8>, Option<Vec<u8>>>) -> bool,
 ) -> HashMap<Vec<u8>, Option<Vec<u8>>> {
+    let mut latest = HashMap::new();
+    read_until(bootstrap, topic, secs, |records| {
+        latest.extend(records.drain(..));
+        done(&latest)
+    });
+    latest
+}
+
+/// Every record of a topic from the beginning, read until `done` says they are
+/// complete at a pause in the stream (or the deadline passes).
+pub fn all_records(
+    bootstrap: &str,
+    topic: &str,
+    secs: u64,
+    mut done: impl FnMut(&[(Vec<u8>, Option<Vec<u8>>)]) -> bool,
+) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    let mut all = Vec::new();
+    read_until(bootstrap, topic, secs, |records| {
+        all.append(records);
+        done(&all)
+    });
+    all
+}
+
+/// Polls `topic` from its beginning; at each pause hands `check` what arrived since
+/// the last one, and stops when it says so or at the deadline.
+fn read_until(
+    bootstrap: &str,
+    topic: &str,
+    secs: u64,
+    mut check: impl FnMut(&mut Vec<(Vec<u8>, Option<Vec<u8>>)>) -> bool,
+) {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "test-reader")
@@ -120,7 +152,7 @@ pub fn latest_per_key(
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut assigned = false;
-    let mut out = HashMap::new();
+    let mut out = Vec::new();
     while Instant::now() < deadline {
         if !assigned {
             let md = c
@@ -140,21 +172,19 @@ pub fn latest_per_key(
             assigned = true;
         }
         match c.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => {
-                out.insert(
-                    m.key().unwrap_or_default().to_vec(),
-                    m.payload().map(<[u8]>::to_vec),
-                );
-            }
+            Some(Ok(m)) => out.push((
+                m.key().unwrap_or_default().to_vec(),
+                m.payload().map(<[u8]>::to_vec),
+            )),
             Some(Err(e)) => eprintln!("poll: {e}"),
             None => {
-                if done(&out) {
-                    return out;
+                if check(&mut out) {
+                    return;
                 }
             }
         }
     }
-    out
+    check(&mut out);
 }
 
 pub fn wait_for(what: &str, secs: u64, mut check: impl FnMut() -> bool) {

@@ -285,3 +285,61 @@ fn the_empty_key_is_counted_and_a_panicking_processor_puts_the_app_in_error() {
     );
     assert!(app.close().is_err(), "close reports the thread's failure");
 }
+
+/// Counts of 20,000 records over 10 keys on a real broker, with Kafka's record cache
+/// (statestore.cache.max.bytes) on and off: both end at the exact counts; with the
+/// cache, updates of a key between two commits (500 ms apart) are folded into one
+/// output record, without it every update is one.
+#[test]
+fn the_record_cache_folds_updates_between_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(&dir.path().join("broker"));
+    let bs = broker.bootstrap.clone();
+    create_topic(&bs, "cache-in", 1);
+    let n = 20_000;
+    produce(
+        &bs,
+        "cache-in",
+        (0..n).map(|i| (Some(format!("k{}", i % 10).into_bytes()), b"x".to_vec(), 0)),
+    );
+    let count_topology = |output: &str| {
+        let b = StreamsBuilder::new();
+        b.stream::<String, String>("cache-in")
+            .group_by_key()
+            .count(Materialized::named("counts"))
+            .to_stream()
+            .to(output);
+        b.build()
+    };
+    let expected: BTreeMap<String, i64> = (0..10).map(|k| (format!("k{k}"), 2_000)).collect();
+    let mut outputs = Vec::new();
+    for (app_id, cache_bytes) in [("cached", "10485760"), ("uncached", "0")] {
+        let output = format!("{app_id}-out");
+        let cfg = config(&bs, app_id, &dir.path().join(app_id))
+            .with("statestore.cache.max.bytes", cache_bytes)
+            .unwrap();
+        let mut app = KafkaStreams::new(count_topology(&output), cfg);
+        app.start().unwrap();
+        let all = all_records(&bs, &output, 120, |records| {
+            let latest: HashMap<Vec<u8>, Option<Vec<u8>>> = records.iter().cloned().collect();
+            decoded(&latest) == expected
+        });
+        app.close().unwrap();
+        let latest: HashMap<Vec<u8>, Option<Vec<u8>>> = all.iter().cloned().collect();
+        assert_eq!(decoded(&latest), expected, "{app_id}");
+        outputs.push(all.len());
+    }
+    eprintln!(
+        "record cache: {} output records for {n} inputs ({} without it)",
+        outputs[0], outputs[1]
+    );
+    assert_eq!(
+        outputs[1], n,
+        "without the cache every update is an output record"
+    );
+    assert!(
+        outputs[0] * 10 <= n,
+        "the cache should fold updates between commits: {} output records for {n} inputs",
+        outputs[0]
+    );
+}
