@@ -66,6 +66,12 @@ pub enum PerfCommand {
         /// `at_least_once` or `exactly_once_v2`.
         #[arg(long, default_value = "at_least_once")]
         processing_guarantee: String,
+        /// `statestore.cache.max.bytes`: the record cache per task (0 turns it off).
+        #[arg(long, default_value_t = 10 * 1024 * 1024)]
+        cache_max_bytes: usize,
+        /// `commit.interval.ms`: how often the cache is flushed and offsets committed.
+        #[arg(long, default_value_t = 1000)]
+        commit_interval_ms: u64,
         #[command(flatten)]
         conn: Connection,
     },
@@ -138,6 +144,8 @@ pub async fn run(cmd: PerfCommand) -> anyhow::Result<()> {
             threads,
             in_memory,
             processing_guarantee,
+            cache_max_bytes,
+            commit_interval_ms,
             conn,
         } => {
             let args = super::perf_streams::Args {
@@ -148,6 +156,8 @@ pub async fn run(cmd: PerfCommand) -> anyhow::Result<()> {
                 threads,
                 in_memory,
                 processing_guarantee,
+                cache_max_bytes,
+                commit_interval_ms,
             };
             tokio::task::spawn_blocking(move || super::perf_streams::run(args)).await?
         }

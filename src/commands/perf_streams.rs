@@ -20,6 +20,8 @@ pub struct Args {
     pub threads: usize,
     pub in_memory: bool,
     pub processing_guarantee: String,
+    pub cache_max_bytes: usize,
+    pub commit_interval_ms: u64,
 }
 
 /// Sends a record, waiting while the producer's queue is full.
@@ -96,7 +98,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let config = StreamsConfig::new(&app, &a.bootstrap)?
         .with("num.stream.threads", &a.threads.to_string())?
         .with("state.dir", &state.path().display().to_string())?
-        .with("processing.guarantee", &a.processing_guarantee)?;
+        .with("processing.guarantee", &a.processing_guarantee)?
+        .with("statestore.cache.max.bytes", &a.cache_max_bytes.to_string())?
+        .with("commit.interval.ms", &a.commit_interval_ms.to_string())?;
     let mut streams = KafkaStreams::new(builder.build(), config);
     let started = Instant::now();
     streams.start().context("starting the count")?;
@@ -152,7 +156,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let elapsed = started.elapsed();
     streams.close()?;
     println!(
-        "{} records counted end to end in {:.2} s: {:.0} records/s ({} keys, {} partitions, {} thread(s), {} store, {})",
+        "{} records counted end to end in {:.2} s: {:.0} records/s ({} keys, {} partitions, {} thread(s), {} store, {}, cache {} bytes, commit every {} ms)",
         a.num_records,
         elapsed.as_secs_f64(),
         a.num_records as f64 / elapsed.as_secs_f64(),
@@ -160,7 +164,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         a.partitions,
         a.threads,
         if a.in_memory { "in-memory" } else { "persistent" },
-        a.processing_guarantee
+        a.processing_guarantee,
+        a.cache_max_bytes,
+        a.commit_interval_ms
     );
     Ok(())
 }
