@@ -31,13 +31,30 @@ impl JoinWindows {
         JoinWindows::of_time_difference_and_grace(d, Duration::ZERO)
     }
     pub fn of_time_difference_and_grace(d: Duration, grace: Duration) -> JoinWindows {
-        let d = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let d = millis(d);
         JoinWindows {
             before_ms: d,
             after_ms: d,
-            grace_ms: i64::try_from(grace.as_millis()).unwrap_or(i64::MAX),
+            grace_ms: millis(grace),
         }
     }
+    /// How much earlier than a record of this stream the other's may be
+    /// (`JoinWindows.before`): an asymmetric window.
+    pub fn before(mut self, d: Duration) -> JoinWindows {
+        self.before_ms = millis(d);
+        self
+    }
+    /// How much later than a record of this stream the other's may be
+    /// (`JoinWindows.after`).
+    pub fn after(mut self, d: Duration) -> JoinWindows {
+        self.after_ms = millis(d);
+        self
+    }
+}
+
+/// A duration in ms, kept far enough from overflow that window arithmetic on it is safe.
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
 }
 
 /// The table key a stream record looks up; `None` for a null key.

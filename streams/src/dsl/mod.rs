@@ -24,7 +24,8 @@ pub use ktable::{Change, GlobalKTable, KTable};
 pub use processor::{Processor, ProcessorContext};
 pub use sliding::{SlidingWindowedKStream, SlidingWindows};
 pub use windowed::{
-    SessionWindowedKStream, SessionWindows, Suppressed, TimeWindowedKStream, TimeWindows,
+    EmitStrategy, SessionWindowedKStream, SessionWindows, Suppressed, TimeWindowedKStream,
+    TimeWindows,
 };
 
 use std::sync::{Arc, Mutex};

@@ -13,6 +13,7 @@ use std::time::Duration;
 use super::grouped::KGroupedStream;
 use super::kstream::KStream;
 use super::ktable::{Change, KTable};
+use super::windowed::EmitStrategy;
 use super::{add_store, get_stamped, put_stamped, Materialized, Values};
 use crate::record::Record;
 use crate::serde::Serde;
@@ -42,6 +43,7 @@ impl<K: Serde, V: Serde> KGroupedStream<K, V> {
         SlidingWindowedKStream {
             stream: self.stream.clone(),
             windows,
+            emit: EmitStrategy::default(),
         }
     }
 }
@@ -49,6 +51,7 @@ impl<K: Serde, V: Serde> KGroupedStream<K, V> {
 pub struct SlidingWindowedKStream<K, V> {
     stream: KStream<K, V>,
     windows: SlidingWindows,
+    emit: EmitStrategy,
 }
 
 type Init<A> = Arc<dyn Fn() -> A + Send + Sync>;
@@ -61,8 +64,33 @@ fn buffered_time(k: &[u8]) -> Option<i64> {
 }
 
 impl<K: Serde, V: Serde> SlidingWindowedKStream<K, V> {
+    /// `emitStrategy(EmitStrategy.onWindowClose())`: one final result per window.
+    pub fn emit_strategy(mut self, emit: EmitStrategy) -> SlidingWindowedKStream<K, V> {
+        self.emit = emit;
+        self
+    }
+
     pub fn count(&self, m: Materialized) -> KTable<Windowed<K>, i64> {
         self.aggregate(|| 0, |_, _, n| n + 1, m)
+    }
+
+    /// Combines the values of each window; a window's first value is taken as it is.
+    pub fn reduce(
+        &self,
+        f: impl Fn(V, V) -> V + Send + Sync + 'static,
+        m: Materialized,
+    ) -> KTable<Windowed<K>, V> {
+        let t: KTable<Windowed<K>, Option<V>> = self.aggregate_with(
+            m,
+            Arc::new(|| None),
+            Arc::new(move |_, v: &V, acc: Option<V>| {
+                Some(match acc {
+                    Some(a) => f(a, v.clone()),
+                    None => v.clone(),
+                })
+            }),
+        );
+        super::ktable::flatten(t)
     }
 
     pub fn aggregate<A: Serde>(
@@ -196,6 +224,6 @@ impl<K: Serde, V: Serde> SlidingWindowedKStream<K, V> {
         }));
         let mut t = KTable::new(child, s.group, s.graph.clone(), store);
         t.grace_ms = Some(grace);
-        t
+        self.emit.apply(t)
     }
 }

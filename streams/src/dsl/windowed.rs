@@ -99,6 +99,35 @@ impl Suppressed {
     }
 }
 
+/// When a windowed aggregation emits (KIP-825, `EmitStrategy`): at every update of a
+/// window, or once with its final result when it closes (its end plus grace).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EmitStrategy {
+    #[default]
+    OnWindowUpdate,
+    OnWindowClose,
+}
+
+impl EmitStrategy {
+    pub fn on_window_update() -> EmitStrategy {
+        EmitStrategy::OnWindowUpdate
+    }
+    pub fn on_window_close() -> EmitStrategy {
+        EmitStrategy::OnWindowClose
+    }
+
+    /// The aggregation's table as the strategy emits it.
+    pub(crate) fn apply<K: Serde, A: Serde>(
+        self,
+        t: KTable<Windowed<K>, A>,
+    ) -> KTable<Windowed<K>, A> {
+        match self {
+            EmitStrategy::OnWindowUpdate => t,
+            EmitStrategy::OnWindowClose => t.suppress(Suppressed::until_window_closes()),
+        }
+    }
+}
+
 type Init<A> = Arc<dyn Fn() -> A + Send + Sync>;
 type Step<K, V, A> = Arc<dyn Fn(&K, &V, A) -> A + Send + Sync>;
 type Merge<K, A> = Arc<dyn Fn(&K, A, A) -> A + Send + Sync>;
@@ -127,11 +156,22 @@ fn purge(
 pub struct TimeWindowedKStream<K, V> {
     stream: KStream<K, V>,
     windows: TimeWindows,
+    emit: EmitStrategy,
 }
 
 impl<K: Serde, V: Serde> TimeWindowedKStream<K, V> {
     pub(crate) fn new(stream: KStream<K, V>, windows: TimeWindows) -> TimeWindowedKStream<K, V> {
-        TimeWindowedKStream { stream, windows }
+        TimeWindowedKStream {
+            stream,
+            windows,
+            emit: EmitStrategy::default(),
+        }
+    }
+
+    /// `emitStrategy(EmitStrategy.onWindowClose())`: one final result per window.
+    pub fn emit_strategy(mut self, emit: EmitStrategy) -> TimeWindowedKStream<K, V> {
+        self.emit = emit;
+        self
     }
 
     pub fn count(&self, m: Materialized) -> KTable<Windowed<K>, i64> {
@@ -230,7 +270,7 @@ impl<K: Serde, V: Serde> TimeWindowedKStream<K, V> {
         }));
         let mut t = KTable::new(child, s.group, s.graph.clone(), store);
         t.grace_ms = Some(w.grace_ms);
-        t
+        self.emit.apply(t)
     }
 }
 

@@ -257,3 +257,32 @@ fn foreign_key_join_follows_both_tables_and_ignores_stale_answers() -> anyhow::R
     assert_eq!(store.all()?, vec![("o1".into(), "c2:Bo".into())]);
     Ok(())
 }
+
+#[test]
+fn asymmetric_join_windows_bound_each_side() -> anyhow::Result<()> {
+    // JoinWindows.ofTimeDifferenceAndNoGrace(..).before(..).after(..): a click joins a
+    // view from 5 ms before it to 20 ms after it.
+    let b = StreamsBuilder::new();
+    let w = JoinWindows::of_time_difference_without_grace(Duration::from_millis(10))
+        .before(Duration::from_millis(5))
+        .after(Duration::from_millis(20));
+    b.stream::<String, String>("clicks")
+        .join(
+            &b.stream::<String, String>("views"),
+            |c, v| format!("{c}+{v}"),
+            w,
+        )
+        .to("joined");
+    let mut d = TopologyTestDriver::new(b.build())?;
+    d.pipe("clicks", "k".to_string(), "c".to_string(), 100)?;
+    for (v, ts) in [("v-6", 94), ("v-5", 95), ("v+20", 120), ("v+21", 121)] {
+        d.pipe("views", "k".to_string(), v.to_string(), ts)?;
+    }
+    let joined: Vec<String> = d
+        .read_key_values::<String, String>("joined")?
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(joined, vec!["c+v-5", "c+v+20"]);
+    Ok(())
+}

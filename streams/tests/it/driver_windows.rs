@@ -313,3 +313,38 @@ fn sliding_windows_start_at_zero_and_closed_windows_stay_closed() -> anyhow::Res
     );
     Ok(())
 }
+
+#[test]
+fn emit_on_window_close_gives_one_final_result_per_window() -> anyhow::Result<()> {
+    // KIP-825: windowedBy(...).emitStrategy(EmitStrategy.onWindowClose()).
+    let b = StreamsBuilder::new();
+    let grouped = b.stream::<String, i64>("v").group_by_key();
+    grouped
+        .windowed_by(TimeWindows::of_size_and_grace(ms(10), ms(2)))
+        .emit_strategy(EmitStrategy::on_window_close())
+        .count(Materialized::named("closed-counts"))
+        .to_stream()
+        .map(|w: Windowed<String>, c| (format!("{}@{}", w.key, w.window.start), c))
+        .to("counts");
+    grouped
+        .windowed_by_sliding(SlidingWindows::of_time_difference_and_grace(ms(10), ms(0)))
+        .reduce(|a, b| a.max(b), Materialized::named("sliding-max"))
+        .to_stream()
+        .map(|w: Windowed<String>, m| (format!("[{},{}]", w.window.start, w.window.end), m))
+        .to("max");
+    let mut d = TopologyTestDriver::new(b.build())?;
+    for (v, ts) in [(5i64, 1), (9, 4), (2, 8)] {
+        d.pipe("v", "k".to_string(), v, ts)?;
+    }
+    // [0,10) closes at stream time 12: nothing final yet.
+    assert!(d.read_output::<String, Option<i64>>("counts")?.is_none());
+    d.pipe("v", "k".to_string(), 1i64, 12)?;
+    assert_eq!(
+        d.read_key_values::<String, Option<i64>>("counts")?,
+        vec![("k@0".into(), Some(3))]
+    );
+    let max: Vec<(String, Option<i64>)> = d.read_key_values("max")?;
+    assert_eq!(max.first(), Some(&("[0,10]".into(), Some(5))));
+    assert!(max.contains(&("[0,10]".into(), Some(9))));
+    Ok(())
+}
