@@ -36,6 +36,18 @@ impl TopologyTestDriver {
         topology: Topology,
         application_id: &str,
     ) -> Result<TopologyTestDriver> {
+        let config = crate::StreamsConfig::new(application_id, "localhost:9092")?;
+        TopologyTestDriver::with_config(topology, &config)
+    }
+
+    /// A driver configured as an application would be (Kafka's
+    /// `new TopologyTestDriver(topology, props)`): `application.id`, the record cache's
+    /// size, `default.deserialization.exception.handler`. Nothing connects anywhere.
+    pub fn with_config(
+        topology: Topology,
+        config: &crate::StreamsConfig,
+    ) -> Result<TopologyTestDriver> {
+        let application_id = config.application_id.as_str();
         let mut global_handles = HashMap::new();
         let mut globals = HashMap::new();
         for (i, g) in topology.globals.iter().enumerate() {
@@ -57,14 +69,15 @@ impl TopologyTestDriver {
             };
             // Kafka's driver keeps the record cache but commits (so flushes it) after
             // every record: caching never holds an update back here.
-            let task = Task::new(
+            let mut task = Task::new(
                 id,
                 sub,
                 application_id,
                 stores,
                 global_handles.clone(),
-                10 * 1024 * 1024,
+                config.cache_max_bytes,
             );
+            task.ctx.skip_bad_records = config.skip_bad_records;
             for t in task.topics() {
                 readers.entry(t.clone()).or_default().push(tasks.len());
             }

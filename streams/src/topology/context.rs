@@ -85,6 +85,7 @@ impl TaskCtx {
     /// A record that cannot be deserialized: skipped and counted, or the task fails.
     pub(crate) fn bad_record(&mut self, e: Error) {
         if self.skip_bad_records {
+            self.dropped_records += 1;
             tracing::warn!(error = %e, "skipping a record that cannot be deserialized");
         } else {
             self.fail(e);

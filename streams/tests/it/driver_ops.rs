@@ -193,6 +193,26 @@ fn bad_records_fail_clearly() -> anyhow::Result<()> {
     Ok(())
 }
 
+#[test]
+fn the_driver_takes_a_config_and_counts_skipped_records() -> anyhow::Result<()> {
+    // Kafka: new TopologyTestDriver(topology, props) with LogAndContinueExceptionHandler.
+    let b = StreamsBuilder::new();
+    b.stream::<String, i64>("in").to("out");
+    let config = StreamsConfig::new("configured", "unused:9092")?.with(
+        "default.deserialization.exception.handler",
+        "LogAndContinueExceptionHandler",
+    )?;
+    let mut d = TopologyTestDriver::with_config(b.build(), &config)?;
+    d.pipe_raw("in", Some(b"k".to_vec()), Some(b"abc".to_vec()), 0)?;
+    d.pipe("in", "k".to_string(), 7i64, 1)?;
+    assert_eq!(
+        d.read_key_values::<String, i64>("out")?,
+        vec![("k".into(), 7)]
+    );
+    assert_eq!(d.dropped_records(), 1);
+    Ok(())
+}
+
 struct Dedupe;
 
 impl Processor<String, String, String, String> for Dedupe {
