@@ -12,7 +12,9 @@
 //!
 //! Options: `--bootstrap-server`, `--input`, `--output`, `--application-id`,
 //! `--state-dir`, `--commit-interval-ms`, `--processing-guarantee` (`at_least_once` or
-//! `exactly_once_v2`). Ctrl-C (or SIGTERM) commits and stops.
+//! `exactly_once_v2`), `--cache-max-bytes` (the record cache, 10 MiB; with it a word's
+//! updates between two commits are one output record, 0 writes every count). Ctrl-C (or
+//! SIGTERM) commits and stops.
 
 #[path = "common.rs"]
 mod common;
@@ -37,6 +39,10 @@ fn main() -> anyhow::Result<()> {
     .with(
         "state.dir",
         &arg("--state-dir", &common::default_state_dir()),
+    )?
+    .with(
+        "statestore.cache.max.bytes",
+        &arg("--cache-max-bytes", "10485760"),
     )?;
 
     let builder = StreamsBuilder::new();
