@@ -9,7 +9,6 @@ use super::{add_store, get_stamped, put_stamped, Materialized, Values};
 use crate::error::{Error, Result};
 use crate::record::Record;
 use crate::serde::Serde;
-use crate::state::stamped;
 use crate::topology::{Node, TaskCtx};
 
 /// A table group-by's repartitioned update: the old row's value to subtract and the
@@ -129,7 +128,8 @@ impl<K: Serde, V: Serde> KGroupedStream<K, V> {
             // Cached: the store's flush forwards each key's folded update instead.
             let cached = b.is_cached(&store);
             let mut forward = if cached {
-                b.on_flush(&store, forward_flushed::<K, A>(next));
+                let key_of = |kb: &[u8]| K::from_bytes(Some(kb));
+                b.on_flush(&store, super::forward_flushed::<K, A>(next, key_of, false));
                 None
             } else {
                 Some(next)
@@ -237,35 +237,4 @@ impl<K: Serde, V: Serde> KGroupedTable<K, V> {
             }),
         )
     }
-}
-
-/// A cached aggregation's flush listener: each flushed key's new aggregate, with the
-/// one it replaces, at the new one's timestamp (Kafka's TimestampedCacheFlushListener).
-fn forward_flushed<K: Serde, A: Serde>(
-    mut next: crate::topology::Sink<K, Change<A>>,
-) -> crate::topology::FlushListener {
-    Box::new(
-        move |ctx: &mut TaskCtx, kb: &[u8], new: Option<&[u8]>, old: Option<&[u8]>| {
-            let decode = |b: Option<&[u8]>| -> Result<Option<(A, i64)>> {
-                match b.map(stamped::split) {
-                    None => Ok(None),
-                    Some(Some((v, ts))) => Ok(Some((A::from_bytes(Some(v))?, ts))),
-                    Some(None) => Err(Error::Deserialize {
-                        what: "a cached aggregate".into(),
-                        reason: "shorter than its timestamp".into(),
-                    }),
-                }
-            };
-            let (key, new, old) = match (K::from_bytes(Some(kb)), decode(new), decode(old)) {
-                (Ok(k), Ok(n), Ok(o)) => (k, n, o),
-                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return ctx.fail(e),
-            };
-            let ts = new.as_ref().map_or(ctx.timestamp, |(_, t)| *t);
-            let change = Change {
-                new: new.map(|(a, _)| a),
-                old: old.map(|(a, _)| a),
-            };
-            next(ctx, Record::new(key, change, ts));
-        },
-    )
 }

@@ -222,12 +222,30 @@ impl<K: Serde, V: Serde> TimeWindowedKStream<K, V> {
             Some(retention + CHANGELOG_EXTRA_RETENTION_MS),
             Values::Stamped,
         );
+        super::cache_store(&s.graph, &m, &store);
         let child: Arc<Node<Windowed<K>, Change<A>>> = Node::new();
         let (c, st) = (child.clone(), store.clone());
         s.node.add(Arc::new(move |b| {
-            let mut next = c.build(b);
+            let next = c.build(b);
             let (store, init, f) = (st.clone(), init.clone(), f.clone());
             let mut last_purge = i64::MIN;
+            // Cached: the store's flush forwards each window's folded update instead.
+            let mut forward = if b.is_cached(&store) {
+                let key_of = move |sk: &[u8]| -> crate::error::Result<Windowed<K>> {
+                    let (kb, start) = wk::parse_window_key(sk)?;
+                    Ok(Windowed {
+                        key: K::from_bytes(Some(kb))?,
+                        window: Window {
+                            start,
+                            end: start.saturating_add(w.size_ms),
+                        },
+                    })
+                };
+                b.on_flush(&store, super::forward_flushed(next, key_of, true));
+                None
+            } else {
+                Some(next)
+            };
             Box::new(move |ctx: &mut TaskCtx, r: Record<K, V>| {
                 let Some(kb) = super::keyed(ctx, &r) else {
                     return;
@@ -247,6 +265,9 @@ impl<K: Serde, V: Serde> TimeWindowedKStream<K, V> {
                     let old = stored.map(|(a, _)| a);
                     let new = f(&r.key, &r.value, old.clone().unwrap_or_else(|| init()));
                     put_stamped(ctx, &store, &sk, Some(&new), ts);
+                    let Some(next) = forward.as_mut() else {
+                        continue;
+                    };
                     let key = Windowed {
                         key: r.key.clone(),
                         window,

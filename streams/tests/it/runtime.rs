@@ -286,10 +286,11 @@ fn the_empty_key_is_counted_and_a_panicking_processor_puts_the_app_in_error() {
     assert!(app.close().is_err(), "close reports the thread's failure");
 }
 
-/// Counts of 20,000 records over 10 keys on a real broker, with Kafka's record cache
-/// (statestore.cache.max.bytes) on and off: both end at the exact counts; with the
-/// cache, updates of a key between two commits (500 ms apart) are folded into one
-/// output record, without it every update is one.
+/// Counts of 20,000 records over 10 keys on a real broker, plain and in one-day
+/// windows, with Kafka's record cache (statestore.cache.max.bytes) on and off: all end
+/// at the exact counts; with the cache, updates of a key (or window) between two
+/// commits (500 ms apart) are folded into one output record, without it every update
+/// is one.
 #[test]
 fn the_record_cache_folds_updates_between_commits() {
     let dir = tempfile::tempdir().unwrap();
@@ -300,15 +301,26 @@ fn the_record_cache_folds_updates_between_commits() {
     produce(
         &bs,
         "cache-in",
-        (0..n).map(|i| (Some(format!("k{}", i % 10).into_bytes()), b"x".to_vec(), 0)),
+        (0..n).map(|i| {
+            let key = format!("k{}", i % 10).into_bytes();
+            (Some(key), b"x".to_vec(), 1 + i as i64)
+        }),
     );
     let count_topology = |output: &str| {
         let b = StreamsBuilder::new();
-        b.stream::<String, String>("cache-in")
-            .group_by_key()
+        let grouped = b.stream::<String, String>("cache-in").group_by_key();
+        grouped
             .count(Materialized::named("counts"))
             .to_stream()
             .to(output);
+        grouped
+            .windowed_by(TimeWindows::of_size_with_no_grace(Duration::from_secs(
+                86_400,
+            )))
+            .count(Materialized::named("daily"))
+            .to_stream()
+            .map(|w: Windowed<String>, c| (format!("{}@{}", w.key, w.window.start), c))
+            .to(&format!("{output}-daily"));
         b.build()
     };
     let expected: BTreeMap<String, i64> = (0..10).map(|k| (format!("k{k}"), 2_000)).collect();
@@ -324,22 +336,31 @@ fn the_record_cache_folds_updates_between_commits() {
             let latest: HashMap<Vec<u8>, Option<Vec<u8>>> = records.iter().cloned().collect();
             decoded(&latest) == expected
         });
+        let daily_expected: BTreeMap<String, i64> = expected
+            .iter()
+            .map(|(k, c)| (format!("{k}@0"), *c))
+            .collect();
+        let daily = all_records(&bs, &format!("{output}-daily"), 120, |records| {
+            let latest: HashMap<Vec<u8>, Option<Vec<u8>>> = records.iter().cloned().collect();
+            decoded(&latest) == daily_expected
+        });
         app.close().unwrap();
-        let latest: HashMap<Vec<u8>, Option<Vec<u8>>> = all.iter().cloned().collect();
-        assert_eq!(decoded(&latest), expected, "{app_id}");
-        outputs.push(all.len());
+        for (records, want) in [(&all, &expected), (&daily, &daily_expected)] {
+            let latest: HashMap<Vec<u8>, Option<Vec<u8>>> = records.iter().cloned().collect();
+            assert_eq!(&decoded(&latest), want, "{app_id}");
+        }
+        outputs.push((all.len(), daily.len()));
     }
-    eprintln!(
-        "record cache: {} output records for {n} inputs ({} without it)",
-        outputs[0], outputs[1]
-    );
+    eprintln!("record cache: (plain, windowed) output records for {n} inputs: {outputs:?}");
     assert_eq!(
-        outputs[1], n,
+        outputs[1],
+        (n, n),
         "without the cache every update is an output record"
     );
-    assert!(
-        outputs[0] * 10 <= n,
-        "the cache should fold updates between commits: {} output records for {n} inputs",
-        outputs[0]
-    );
+    for folded in [outputs[0].0, outputs[0].1] {
+        assert!(
+            folded * 10 <= n,
+            "the cache should fold updates between commits: {folded} output records for {n} inputs"
+        );
+    }
 }
