@@ -128,7 +128,7 @@ impl<K: Serde, V: Serde> KGroupedStream<K, V> {
             // Cached: the store's flush forwards each key's folded update instead.
             let cached = b.is_cached(&store);
             let mut forward = if cached {
-                let key_of = |kb: &[u8]| K::from_bytes(Some(kb));
+                let key_of = |kb: &[u8]| Ok((K::from_bytes(Some(kb))?, None));
                 b.on_flush(&store, super::forward_flushed::<K, A>(next, key_of, false));
                 None
             } else {

@@ -203,18 +203,19 @@ pub(crate) fn cache_store(g: &SharedGraph, m: &Materialized, store: &str) {
 
 /// A cached aggregation's flush listener: each flushed key's new aggregate, with the
 /// one it replaces, at the new one's timestamp (Kafka's TimestampedCacheFlushListener).
-/// `key_of` reads the result's key from the store key; `skip_deletes` drops flushed
-/// deletes (a window store's retention purge is not a result).
+/// `key_of` reads the result's key from the store key, with the time its results carry
+/// when the key fixes it (a session's end); `skip_deletes` drops flushed deletes.
 pub(crate) fn forward_flushed<K: Clone + Send + 'static, A: Serde>(
     mut next: crate::topology::Sink<K, ktable::Change<A>>,
-    key_of: impl Fn(&[u8]) -> crate::error::Result<K> + Send + 'static,
+    key_of: impl Fn(&[u8]) -> crate::error::Result<(K, Option<i64>)> + Send + 'static,
     skip_deletes: bool,
 ) -> crate::topology::FlushListener {
     use crate::error::Error;
     use crate::state::stamped;
     Box::new(
         move |ctx: &mut TaskCtx, kb: &[u8], new: Option<&[u8]>, old: Option<&[u8]>| {
-            if skip_deletes && new.is_none() {
+            // Nothing to say of a key neither stored before nor now.
+            if new.is_none() && (skip_deletes || old.is_none()) {
                 return;
             }
             let decode = |b: Option<&[u8]>| -> crate::error::Result<Option<(A, i64)>> {
@@ -227,11 +228,11 @@ pub(crate) fn forward_flushed<K: Clone + Send + 'static, A: Serde>(
                     }),
                 }
             };
-            let (key, new, old) = match (key_of(kb), decode(new), decode(old)) {
+            let ((key, key_ts), new, old) = match (key_of(kb), decode(new), decode(old)) {
                 (Ok(k), Ok(n), Ok(o)) => (k, n, o),
                 (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return ctx.fail(e),
             };
-            let ts = new.as_ref().map_or(ctx.timestamp, |(_, t)| *t);
+            let ts = key_ts.unwrap_or_else(|| new.as_ref().map_or(ctx.timestamp, |(_, t)| *t));
             let change = ktable::Change {
                 new: new.map(|(a, _)| a),
                 old: old.map(|(a, _)| a),

@@ -146,9 +146,11 @@ fn purge(
     }
     *last = ctx.stream_time;
     let horizon = ctx.stream_time.saturating_sub(retention);
+    // Straight to the store, past the record cache: dropping an expired window is
+    // retention, not a result to forward.
     for (k, _) in ctx.range(store, Bound::Unbounded, Bound::Unbounded) {
         if end_of(&k).is_some_and(|end| end < horizon) {
-            ctx.put(store, &k, None);
+            ctx.put_stored(store, &k, None);
         }
     }
 }
@@ -231,15 +233,14 @@ impl<K: Serde, V: Serde> TimeWindowedKStream<K, V> {
             let mut last_purge = i64::MIN;
             // Cached: the store's flush forwards each window's folded update instead.
             let mut forward = if b.is_cached(&store) {
-                let key_of = move |sk: &[u8]| -> crate::error::Result<Windowed<K>> {
+                let key_of = move |sk: &[u8]| -> crate::error::Result<(Windowed<K>, _)> {
                     let (kb, start) = wk::parse_window_key(sk)?;
-                    Ok(Windowed {
-                        key: K::from_bytes(Some(kb))?,
-                        window: Window {
-                            start,
-                            end: start.saturating_add(w.size_ms),
-                        },
-                    })
+                    let window = Window {
+                        start,
+                        end: start.saturating_add(w.size_ms),
+                    };
+                    let key = K::from_bytes(Some(kb))?;
+                    Ok((Windowed { key, window }, None))
                 };
                 b.on_flush(&store, super::forward_flushed(next, key_of, true));
                 None
@@ -370,12 +371,27 @@ impl<K: Serde, V: Serde> SessionWindowedKStream<K, V> {
             Some(retention + CHANGELOG_EXTRA_RETENTION_MS),
             Values::Stamped,
         );
+        super::cache_store(&s.graph, &m, &store);
         let child: Arc<Node<Windowed<K>, Change<A>>> = Node::new();
         let (c, st) = (child.clone(), store.clone());
         s.node.add(Arc::new(move |b| {
-            let mut next = c.build(b);
+            let next = c.build(b);
             let (store, init, f, merger) = (st.clone(), init.clone(), f.clone(), merger.clone());
             let mut last_purge = i64::MIN;
+            // Cached: the store's flush forwards each session's folded change (a merged
+            // away session as a tombstone), stamped with the session's end.
+            let mut forward = if b.is_cached(&store) {
+                let key_of = |sk: &[u8]| -> crate::error::Result<(Windowed<K>, _)> {
+                    let (kb, start, end) = wk::parse_session_key(sk)?;
+                    let window = Window { start, end };
+                    let key = K::from_bytes(Some(kb))?;
+                    Ok((Windowed { key, window }, Some(end)))
+                };
+                b.on_flush(&store, super::forward_flushed(next, key_of, false));
+                None
+            } else {
+                Some(next)
+            };
             Box::new(move |ctx: &mut TaskCtx, r: Record<K, V>| {
                 let Some(kb) = super::keyed(ctx, &r) else {
                     return;
@@ -432,6 +448,9 @@ impl<K: Serde, V: Serde> SessionWindowedKStream<K, V> {
                 if merged != (Window { start: ts, end: ts }) {
                     for (sk, window, old) in olds {
                         ctx.put(&store, &sk, None);
+                        let Some(next) = forward.as_mut() else {
+                            continue;
+                        };
                         let key = Windowed {
                             key: r.key.clone(),
                             window,
@@ -447,6 +466,12 @@ impl<K: Serde, V: Serde> SessionWindowedKStream<K, V> {
                 }
                 let sk = wk::session_key(&kb, merged.start, merged.end);
                 put_stamped(ctx, &store, &sk, Some(&agg), merged.end);
+                purge(ctx, &store, retention, &mut last_purge, |k| {
+                    wk::parse_session_key(k).ok().map(|(_, _, end)| end)
+                });
+                let Some(next) = forward.as_mut() else {
+                    return;
+                };
                 let key = Windowed {
                     key: r.key.clone(),
                     window: merged,
@@ -458,9 +483,6 @@ impl<K: Serde, V: Serde> SessionWindowedKStream<K, V> {
                 let mut out = r.clone().with(key, change);
                 out.timestamp = merged.end;
                 next(ctx, out);
-                purge(ctx, &store, retention, &mut last_purge, |k| {
-                    wk::parse_session_key(k).ok().map(|(_, _, end)| end)
-                });
             })
         }));
         let mut t = KTable::new(child, s.group, s.graph.clone(), store);

@@ -286,11 +286,11 @@ fn the_empty_key_is_counted_and_a_panicking_processor_puts_the_app_in_error() {
     assert!(app.close().is_err(), "close reports the thread's failure");
 }
 
-/// Counts of 20,000 records over 10 keys on a real broker, plain and in one-day
-/// windows, with Kafka's record cache (statestore.cache.max.bytes) on and off: all end
-/// at the exact counts; with the cache, updates of a key (or window) between two
-/// commits (500 ms apart) are folded into one output record, without it every update
-/// is one.
+/// Counts of 20,000 records over 10 keys on a real broker — plain, in one-day windows
+/// and in one-hour sessions — with Kafka's record cache (statestore.cache.max.bytes) on
+/// and off: all end at the exact counts; with the cache, updates of a key (window,
+/// session) between two commits (500 ms apart) are folded, without it every update is
+/// an output record (for sessions a tombstone and the grown session).
 #[test]
 fn the_record_cache_folds_updates_between_commits() {
     let dir = tempfile::tempdir().unwrap();
@@ -321,6 +321,17 @@ fn the_record_cache_folds_updates_between_commits() {
             .to_stream()
             .map(|w: Windowed<String>, c| (format!("{}@{}", w.key, w.window.start), c))
             .to(&format!("{output}-daily"));
+        grouped
+            .windowed_by_session(SessionWindows::with_inactivity_gap_and_no_grace(
+                Duration::from_secs(3600),
+            ))
+            .count(Materialized::named("sessions"))
+            .to_stream()
+            .map(|w: Windowed<String>, c| {
+                let key = format!("{}@{}-{}", w.key, w.window.start, w.window.end);
+                (key, c)
+            })
+            .to(&format!("{output}-sessions"));
         b.build()
     };
     let expected: BTreeMap<String, i64> = (0..10).map(|k| (format!("k{k}"), 2_000)).collect();
@@ -344,20 +355,34 @@ fn the_record_cache_folds_updates_between_commits() {
             let latest: HashMap<Vec<u8>, Option<Vec<u8>>> = records.iter().cloned().collect();
             decoded(&latest) == daily_expected
         });
+        // Key j's records are at 1 + j, 11 + j, ..., 19991 + j: one session.
+        let session_expected: BTreeMap<String, i64> = (0..10)
+            .map(|j| (format!("k{j}@{}-{}", 1 + j, 19_991 + j), 2_000))
+            .collect();
+        let sessions = all_records(&bs, &format!("{output}-sessions"), 120, |records| {
+            let latest: HashMap<Vec<u8>, Option<Vec<u8>>> = records.iter().cloned().collect();
+            decoded(&latest) == session_expected
+        });
         app.close().unwrap();
-        for (records, want) in [(&all, &expected), (&daily, &daily_expected)] {
+        for (records, want) in [
+            (&all, &expected),
+            (&daily, &daily_expected),
+            (&sessions, &session_expected),
+        ] {
             let latest: HashMap<Vec<u8>, Option<Vec<u8>>> = records.iter().cloned().collect();
             assert_eq!(&decoded(&latest), want, "{app_id}");
         }
-        outputs.push((all.len(), daily.len()));
+        outputs.push((all.len(), daily.len(), sessions.len()));
     }
-    eprintln!("record cache: (plain, windowed) output records for {n} inputs: {outputs:?}");
+    eprintln!(
+        "record cache: (plain, windowed, session) output records for {n} inputs: {outputs:?}"
+    );
     assert_eq!(
         outputs[1],
-        (n, n),
+        (n, n, 2 * n - 10),
         "without the cache every update is an output record"
     );
-    for folded in [outputs[0].0, outputs[0].1] {
+    for folded in [outputs[0].0, outputs[0].1, outputs[0].2] {
         assert!(
             folded * 10 <= n,
             "the cache should fold updates between commits: {folded} output records for {n} inputs"
