@@ -34,5 +34,6 @@ pub use record::Record;
 pub use runtime::{KafkaStreams, QueryableStores, StreamsConfig};
 pub use serde::{Json, Serde};
 pub use state::window::{Window, Windowed};
+pub use state::windowed_serde::{SessionWindowedKey, TimeWindowedKey};
 pub use test_driver::TopologyTestDriver;
 pub use topology::{PunctuationType, Topology};

@@ -13,6 +13,7 @@ pub mod memory;
 pub mod persistent;
 pub mod stamped;
 pub mod window;
+pub mod windowed_serde;
 
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};

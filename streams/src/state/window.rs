@@ -79,7 +79,9 @@ pub fn parse_session_key(stored: &[u8]) -> Result<(&[u8], i64, i64)> {
     Ok((key, start, end))
 }
 
-/// On the wire a windowed key is the key's bytes, then start and end (big-endian i64).
+/// Between Runnel's own stages a windowed key is the key's bytes, then start and end
+/// (big-endian i64); output topics for other clients use Kafka's layouts
+/// ([`super::windowed_serde`]).
 impl<K: Serde> Serde for Windowed<K> {
     fn to_bytes(&self) -> Option<Vec<u8>> {
         let mut out = self.key.to_bytes().unwrap_or_default();

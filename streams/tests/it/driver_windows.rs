@@ -350,3 +350,49 @@ fn emit_on_window_close_gives_one_final_result_per_window() -> anyhow::Result<()
     assert!(max.contains(&("[0,10]".into(), Some(9))));
     Ok(())
 }
+
+#[test]
+fn windowed_output_in_kafkas_layouts_reads_back() -> anyhow::Result<()> {
+    // Kafka's WindowedSerdes: TimeWindowedSerializer writes key + start, the
+    // SessionWindowedSerializer key + end + start (what Kafka consumers and ksqlDB read).
+    let b = StreamsBuilder::new();
+    let grouped = b.stream::<String, String>("clicks").group_by_key();
+    grouped
+        .windowed_by(TimeWindows::of_size_with_no_grace(ms(10)))
+        .count(Materialized::named("tw"))
+        .to_stream()
+        .map(|w, c| (TimeWindowedKey::<String, 10>(w), c))
+        .to("time-out");
+    grouped
+        .windowed_by_session(SessionWindows::with_inactivity_gap_and_no_grace(ms(100)))
+        .count(Materialized::named("sw"))
+        .to_stream()
+        .map(|w, c| (SessionWindowedKey(w), c))
+        .to("session-out");
+    b.stream::<SessionWindowedKey<String>, Option<i64>>("session-out")
+        .map(|k, c| (session_name(k.0), c))
+        .to("session-read");
+    let mut d = TopologyTestDriver::new(b.build())?;
+    d.pipe("clicks", "u".to_string(), "x".to_string(), 12)?;
+    d.pipe("clicks", "u".to_string(), "x".to_string(), 17)?;
+    let raw = d.read_all::<Vec<u8>, Option<i64>>("time-out")?;
+    let mut want = b"u".to_vec();
+    want.extend(10i64.to_be_bytes());
+    assert_eq!(raw.last().map(|r| &r.key), Some(&want));
+    let back = TimeWindowedKey::<String, 10>::from_bytes(Some(&want))?;
+    assert_eq!(back.0.window, Window { start: 10, end: 20 });
+    let raw = d.read_all::<Vec<u8>, Option<i64>>("session-out")?;
+    let mut want = b"u".to_vec();
+    want.extend(17i64.to_be_bytes());
+    want.extend(12i64.to_be_bytes());
+    assert_eq!(
+        raw.last().map(|r| (&r.key, r.value)),
+        Some((&want, Some(2)))
+    );
+    assert_eq!(
+        d.read_key_values::<String, Option<i64>>("session-read")?
+            .last(),
+        Some(&("u@12-17".to_string(), Some(2)))
+    );
+    Ok(())
+}
