@@ -25,8 +25,8 @@ pub mod test_driver;
 pub mod topology;
 
 pub use dsl::{
-    Change, EmitStrategy, GlobalKTable, JoinWindows, KGroupedStream, KGroupedTable, KStream,
-    KTable, Materialized, Processor, ProcessorContext, SessionWindows, SlidingWindows,
+    BufferConfig, Change, EmitStrategy, GlobalKTable, JoinWindows, KGroupedStream, KGroupedTable,
+    KStream, KTable, Materialized, Processor, ProcessorContext, SessionWindows, SlidingWindows,
     StreamsBuilder, Suppressed, TimeWindows,
 };
 pub use error::{Error, Result};

@@ -47,6 +47,7 @@ impl TopologyTestDriver {
         topology: Topology,
         config: &crate::StreamsConfig,
     ) -> Result<TopologyTestDriver> {
+        topology.validate()?;
         let application_id = config.application_id.as_str();
         let mut global_handles = HashMap::new();
         let mut globals = HashMap::new();

@@ -268,6 +268,7 @@ impl<K: Serde, V: Serde> KStream<K, V> {
                 outer: outer.clone(),
                 left: true,
                 pad: pad_this,
+                time: this_store.clone(),
             },
             (w.before_ms, w.after_ms, w.grace_ms),
             joiner,
@@ -277,10 +278,11 @@ impl<K: Serde, V: Serde> KStream<K, V> {
             child.clone(),
             Side {
                 own: that_store,
-                other: this_store,
+                other: this_store.clone(),
                 outer,
                 left: false,
                 pad: pad_other,
+                time: this_store,
             },
             (w.after_ms, w.before_ms, w.grace_ms),
             flipped,
@@ -299,6 +301,8 @@ struct Side {
     left: bool,
     /// This side's unmatched records are emitted padded with `None`.
     pad: bool,
+    /// The name of the stream time both sides share.
+    time: String,
 }
 
 /// The shared outer store's key: time first (so closed windows are a prefix), the
@@ -334,23 +338,29 @@ fn attach_side<K: Serde, A: Serde, B: Serde, VR: Serde>(
         let mut next: Sink<K, VR> = child.build(b);
         let (side, joiner) = (side.clone(), joiner.clone());
         let mut last_purge = i64::MIN;
+        // Both sides' stream time (KStreamKStreamJoin's shared TimeTracker): only the
+        // records reaching the join advance it.
+        let time = b.shared_time(&side.time);
         Box::new(move |ctx: &mut TaskCtx, r: Record<K, A>| {
             let Some(kb) = super::keyed(ctx, &r) else {
                 return;
             };
             let ts = r.timestamp;
-            if ts.saturating_add(retention) < ctx.stream_time {
+            let now = time
+                .fetch_max(ts, std::sync::atomic::Ordering::Relaxed)
+                .max(ts);
+            if ts.saturating_add(retention) < now {
                 ctx.dropped_late += 1;
                 return;
             }
             // KStreamKStreamJoin: a record that advances stream time first lets out the
             // unmatched records whose windows it closed.
-            if let (Some(outer), true) = (&side.outer, ts >= ctx.stream_time) {
+            if let (Some(outer), true) = (&side.outer, ts >= now) {
                 emit_closed::<K, A, B, VR>(
                     ctx,
                     outer,
                     &side,
-                    (before, after, grace),
+                    (before, after, grace, now),
                     &joiner,
                     &mut next,
                 );
@@ -386,9 +396,9 @@ fn attach_side<K: Serde, A: Serde, B: Serde, VR: Serde>(
             if let (false, true, Some(outer)) = (matched, side.pad, &side.outer) {
                 ctx.put(outer, &outer_key(ts, side.left, &sk), Some(&bytes));
             }
-            if ctx.stream_time.saturating_sub(last_purge) >= retention.max(1000) {
-                last_purge = ctx.stream_time;
-                let horizon = ctx.stream_time.saturating_sub(retention);
+            if now.saturating_sub(last_purge) >= retention.max(1000) {
+                last_purge = now;
+                let horizon = now.saturating_sub(retention);
                 for (k, _) in ctx.range(&side.own, Bound::Unbounded, Bound::Unbounded) {
                     if buffered_time(&k).is_some_and(|t| t < horizon) {
                         ctx.put(&side.own, &k, None);
@@ -405,14 +415,11 @@ fn emit_closed<K: Serde, A: Serde, B: Serde, VR: Serde>(
     ctx: &mut TaskCtx,
     outer: &str,
     side: &Side,
-    (before, after, grace): (i64, i64, i64),
+    (before, after, grace, now): (i64, i64, i64, i64),
     joiner: &Joiner<A, B, VR>,
     next: &mut Sink<K, VR>,
 ) {
-    let horizon = ctx
-        .stream_time
-        .saturating_sub(before.min(after))
-        .saturating_sub(grace);
+    let horizon = now.saturating_sub(before.min(after)).saturating_sub(grace);
     let upto = ((horizon as u64) ^ (1 << 63)).to_be_bytes();
     for (k, v) in ctx.range(outer, Bound::Unbounded, Bound::Excluded(&upto[..])) {
         let Some((&left, buffer_key)) = k.get(8..).and_then(|rest| rest.split_first()) else {
@@ -425,7 +432,7 @@ fn emit_closed<K: Serde, A: Serde, B: Serde, VR: Serde>(
         // Its window ends `after` (own side) or `before` (the other side, whose after
         // is this side's before) past its time.
         let end = ts.saturating_add(if own { after } else { before });
-        if end.saturating_add(grace) >= ctx.stream_time {
+        if end.saturating_add(grace) >= now {
             continue;
         }
         let Some(key_bytes) = buffer_key

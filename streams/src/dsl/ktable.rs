@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::builder::source_stream;
 use super::grouped::{KGroupedTable, Regrouped};
 use super::kstream::KStream;
+use super::suppress::WindowClose;
 use super::{add_store, get_stamped, graph, put_stamped, Materialized, SharedGraph, Values};
 use crate::record::{Output, Record};
 use crate::serde::{key_bytes, Serde};
@@ -24,9 +25,9 @@ pub struct KTable<K, V> {
     pub(crate) group: usize,
     pub(crate) graph: SharedGraph,
     pub(crate) store: String,
-    /// For a windowed aggregation's table: the windows' grace period, which
-    /// `suppress(until_window_closes)` waits out.
-    pub(crate) grace_ms: Option<i64>,
+    /// For a windowed aggregation's table (and tables derived from it): when a
+    /// window closes, for `suppress(until_window_closes)`.
+    pub(crate) window_close: Option<WindowClose<K>>,
 }
 
 impl<K, V> Clone for KTable<K, V> {
@@ -36,7 +37,7 @@ impl<K, V> Clone for KTable<K, V> {
             group: self.group,
             graph: self.graph.clone(),
             store: self.store.clone(),
-            grace_ms: self.grace_ms,
+            window_close: self.window_close.clone(),
         }
     }
 }
@@ -55,7 +56,7 @@ impl<K: Serde, V: Serde> KTable<K, V> {
             group,
             graph,
             store,
-            grace_ms: None,
+            window_close: None,
         }
     }
 
@@ -91,7 +92,9 @@ impl<K: Serde, V: Serde> KTable<K, V> {
                 next(ctx, r.with(k, Change { new, old }))
             })
         }));
-        KTable::new(child, self.group, self.graph.clone(), store)
+        let mut t = KTable::new(child, self.group, self.graph.clone(), store);
+        t.window_close = self.window_close.clone();
+        t
     }
 
     pub fn filter(
@@ -354,6 +357,6 @@ pub(crate) fn flatten<K: Serde, V: Serde>(t: KTable<K, Option<V>>) -> KTable<K, 
         })
     }));
     let mut out = KTable::new(child, t.group, t.graph.clone(), t.store);
-    out.grace_ms = t.grace_ms;
+    out.window_close = t.window_close;
     out
 }

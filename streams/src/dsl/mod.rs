@@ -3,7 +3,7 @@
 //!
 //! Layout: `builder.rs` (sources), `kstream.rs` (stateless operators, repartitioning),
 //! `ktable.rs` (tables and their changes), `grouped.rs` (count, reduce, aggregate),
-//! `windowed.rs` (time and session windows, suppress), `sliding.rs`, `joins.rs`, `fk_join.rs`,
+//! `windowed.rs` (time and session windows), `suppress.rs`, `sliding.rs`, `joins.rs`, `fk_join.rs`,
 //! `processor.rs` (the Processor API the DSL compiles to).
 
 mod builder;
@@ -14,6 +14,7 @@ mod kstream;
 mod ktable;
 mod processor;
 mod sliding;
+mod suppress;
 mod windowed;
 
 pub use builder::StreamsBuilder;
@@ -23,9 +24,9 @@ pub use kstream::{Branches, KStream};
 pub use ktable::{Change, GlobalKTable, KTable};
 pub use processor::{Processor, ProcessorContext};
 pub use sliding::{SlidingWindowedKStream, SlidingWindows};
+pub use suppress::{BufferConfig, BufferFullStrategy, Suppressed};
 pub use windowed::{
-    EmitStrategy, SessionWindowedKStream, SessionWindows, Suppressed, TimeWindowedKStream,
-    TimeWindows,
+    EmitStrategy, SessionWindowedKStream, SessionWindows, TimeWindowedKStream, TimeWindows,
 };
 
 use std::sync::{Arc, Mutex};

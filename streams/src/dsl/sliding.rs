@@ -134,12 +134,15 @@ impl<K: Serde, V: Serde> SlidingWindowedKStream<K, V> {
             let mut next = c.build(b);
             let (store, buffer, init, f) = (st.clone(), buf.clone(), init.clone(), f.clone());
             let mut last_purge = i64::MIN;
+            // The processor's own stream time (Kafka's observedStreamTime).
+            let mut observed = i64::MIN;
             Box::new(move |ctx: &mut TaskCtx, r: Record<K, V>| {
                 let Some(kb) = super::keyed(ctx, &r) else {
                     return;
                 };
+                observed = observed.max(r.timestamp);
                 let t = r.timestamp;
-                if t.saturating_add(d).saturating_add(grace) < ctx.stream_time {
+                if t.saturating_add(d).saturating_add(grace) < observed {
                     ctx.dropped_late += 1;
                     return;
                 }
@@ -176,7 +179,7 @@ impl<K: Serde, V: Serde> SlidingWindowedKStream<K, V> {
                 for start in starts {
                     let end = start + d;
                     // A window closed by stream time and grace is never updated again.
-                    if end.saturating_add(grace) <= ctx.stream_time {
+                    if end.saturating_add(grace) <= observed {
                         continue;
                     }
                     let members: Vec<&(i64, V)> = recs
@@ -206,9 +209,9 @@ impl<K: Serde, V: Serde> SlidingWindowedKStream<K, V> {
                     out.timestamp = max_ts;
                     next(ctx, out);
                 }
-                if ctx.stream_time.saturating_sub(last_purge) >= retention.max(1000) {
-                    last_purge = ctx.stream_time;
-                    let horizon = ctx.stream_time.saturating_sub(retention);
+                if observed.saturating_sub(last_purge) >= retention.max(1000) {
+                    last_purge = observed;
+                    let horizon = observed.saturating_sub(retention);
                     for (k, _) in ctx.range(&buffer, Bound::Unbounded, Bound::Unbounded) {
                         if buffered_time(&k).is_some_and(|ts| ts < horizon) {
                             ctx.put(&buffer, &k, None);
@@ -223,7 +226,7 @@ impl<K: Serde, V: Serde> SlidingWindowedKStream<K, V> {
             })
         }));
         let mut t = KTable::new(child, s.group, s.graph.clone(), store);
-        t.grace_ms = Some(grace);
+        t.window_close = Some(super::suppress::WindowClose::at_end(grace));
         self.emit.apply(t)
     }
 }

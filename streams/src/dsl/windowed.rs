@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use super::kstream::KStream;
 use super::ktable::{flatten, Change, KTable};
+use super::suppress::{Suppressed, WindowClose};
 use super::{add_store, get_stamped, put_stamped, Materialized, Values};
 use crate::record::Record;
-use crate::serde::{key_bytes, Serde};
+use crate::serde::Serde;
 use crate::state::stamped;
 use crate::state::window::{self as wk, Window, Windowed};
-use crate::topology::{Node, Sink, TaskCtx};
+use crate::topology::{Node, TaskCtx};
 
 /// Kafka Streams keeps windowed changelogs a day longer than the windows.
 const CHANGELOG_EXTRA_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
@@ -87,18 +88,6 @@ impl SessionWindows {
     }
 }
 
-/// How a windowed table emits: every update, or only final results.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Suppressed {
-    UntilWindowCloses,
-}
-
-impl Suppressed {
-    pub fn until_window_closes() -> Suppressed {
-        Suppressed::UntilWindowCloses
-    }
-}
-
 /// When a windowed aggregation emits (KIP-825, `EmitStrategy`): at every update of a
 /// window, or once with its final result when it closes (its end plus grace).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -138,14 +127,14 @@ fn purge(
     ctx: &mut TaskCtx,
     store: &str,
     retention: i64,
-    last: &mut i64,
+    (last, now): (&mut i64, i64),
     end_of: impl Fn(&[u8]) -> Option<i64>,
 ) {
-    if ctx.stream_time == i64::MIN || ctx.stream_time.saturating_sub(*last) < retention.max(1000) {
+    if now == i64::MIN || now.saturating_sub(*last) < retention.max(1000) {
         return;
     }
-    *last = ctx.stream_time;
-    let horizon = ctx.stream_time.saturating_sub(retention);
+    *last = now;
+    let horizon = now.saturating_sub(retention);
     // Straight to the store, past the record cache: dropping an expired window is
     // retention, not a result to forward.
     for (k, _) in ctx.range(store, Bound::Unbounded, Bound::Unbounded) {
@@ -231,6 +220,9 @@ impl<K: Serde, V: Serde> TimeWindowedKStream<K, V> {
             let next = c.build(b);
             let (store, init, f) = (st.clone(), init.clone(), f.clone());
             let mut last_purge = i64::MIN;
+            // The processor's own stream time (Kafka's observedStreamTime): records
+            // that never reach it do not close its windows.
+            let mut observed = i64::MIN;
             // Cached: the store's flush forwards each window's folded update instead.
             let mut forward = if b.is_cached(&store) {
                 let key_of = move |sk: &[u8]| -> crate::error::Result<(Windowed<K>, _)> {
@@ -251,9 +243,10 @@ impl<K: Serde, V: Serde> TimeWindowedKStream<K, V> {
                 let Some(kb) = super::keyed(ctx, &r) else {
                     return;
                 };
+                observed = observed.max(r.timestamp);
                 for window in w.windows_for(r.timestamp) {
                     // Closed: stream time has passed the window's end plus grace.
-                    if window.end.saturating_add(w.grace_ms) <= ctx.stream_time {
+                    if window.end.saturating_add(w.grace_ms) <= observed {
                         ctx.dropped_late += 1;
                         continue;
                     }
@@ -283,7 +276,7 @@ impl<K: Serde, V: Serde> TimeWindowedKStream<K, V> {
                     out.timestamp = ts;
                     next(ctx, out);
                 }
-                purge(ctx, &store, retention, &mut last_purge, |k| {
+                purge(ctx, &store, retention, (&mut last_purge, observed), |k| {
                     wk::parse_window_key(k)
                         .ok()
                         .map(|(_, start)| start + w.size_ms)
@@ -291,7 +284,7 @@ impl<K: Serde, V: Serde> TimeWindowedKStream<K, V> {
             })
         }));
         let mut t = KTable::new(child, s.group, s.graph.clone(), store);
-        t.grace_ms = Some(w.grace_ms);
+        t.window_close = Some(WindowClose::at_end(w.grace_ms));
         self.emit.apply(t)
     }
 }
@@ -378,6 +371,9 @@ impl<K: Serde, V: Serde> SessionWindowedKStream<K, V> {
             let next = c.build(b);
             let (store, init, f, merger) = (st.clone(), init.clone(), f.clone(), merger.clone());
             let mut last_purge = i64::MIN;
+            // The processor's own stream time (Kafka's observedStreamTime): records
+            // that never reach it do not close its windows.
+            let mut observed = i64::MIN;
             // Cached: the store's flush forwards each session's folded change (a merged
             // away session as a tombstone), stamped with the session's end.
             let mut forward = if b.is_cached(&store) {
@@ -396,6 +392,7 @@ impl<K: Serde, V: Serde> SessionWindowedKStream<K, V> {
                 let Some(kb) = super::keyed(ctx, &r) else {
                     return;
                 };
+                observed = observed.max(r.timestamp);
                 let ts = r.timestamp;
                 // Sessions ending at or after ts - gap, in end order; keep those starting
                 // at or before ts + gap.
@@ -420,7 +417,7 @@ impl<K: Serde, V: Serde> SessionWindowedKStream<K, V> {
                     .end
                     .saturating_add(w.gap_ms)
                     .saturating_add(w.grace_ms);
-                if close < ctx.stream_time {
+                if close < observed {
                     ctx.dropped_late += 1;
                     return;
                 }
@@ -466,7 +463,7 @@ impl<K: Serde, V: Serde> SessionWindowedKStream<K, V> {
                 }
                 let sk = wk::session_key(&kb, merged.start, merged.end);
                 put_stamped(ctx, &store, &sk, Some(&agg), merged.end);
-                purge(ctx, &store, retention, &mut last_purge, |k| {
+                purge(ctx, &store, retention, (&mut last_purge, observed), |k| {
                     wk::parse_session_key(k).ok().map(|(_, _, end)| end)
                 });
                 let Some(next) = forward.as_mut() else {
@@ -488,77 +485,7 @@ impl<K: Serde, V: Serde> SessionWindowedKStream<K, V> {
         let mut t = KTable::new(child, s.group, s.graph.clone(), store);
         // What suppress(until_window_closes) waits out after a session's end
         // (Kafka's GraphGraceSearchUtil: gap + grace for session windows).
-        t.grace_ms = Some(w.gap_ms + w.grace_ms);
-        t
-    }
-}
-
-fn time_bytes(t: i64) -> [u8; 8] {
-    ((t as u64) ^ (1 << 63)).to_be_bytes()
-}
-
-impl<K: Serde, V: Serde> KTable<Windowed<K>, V> {
-    /// Holds each window's updates until stream time passes its end plus grace, then
-    /// emits its final value once. The buffer is a logged store, so it survives a crash.
-    pub fn suppress(&self, _s: Suppressed) -> KTable<Windowed<K>, V> {
-        let grace = self.grace_ms.unwrap_or(0);
-        let buffer = add_store(
-            &self.graph,
-            self.group,
-            &Materialized::default(),
-            "KTABLE-SUPPRESS-STATE-STORE",
-            None,
-            Values::Plain,
-        );
-        let child: Arc<Node<Windowed<K>, Change<V>>> = Node::new();
-        let (c, buf) = (child.clone(), buffer.clone());
-        self.node.add(Arc::new(move |b| {
-            let mut next: Sink<Windowed<K>, Change<V>> = c.build(b);
-            let buf = buf.clone();
-            Box::new(
-                move |ctx: &mut TaskCtx, r: Record<Windowed<K>, Change<V>>| {
-                    // Buffer key: window end first, so closed windows are a prefix range.
-                    let mut bk = time_bytes(r.key.window.end).to_vec();
-                    bk.extend(key_bytes(&r.key));
-                    match &r.value.new {
-                        Some(v) => {
-                            let mut entry = r.timestamp.to_be_bytes().to_vec();
-                            entry.extend(v.to_bytes().unwrap_or_default());
-                            ctx.put(&buf, &bk, Some(&entry));
-                        }
-                        None => ctx.put(&buf, &bk, None),
-                    }
-                    let close = ctx.stream_time.saturating_sub(grace);
-                    let upto = time_bytes(close.saturating_add(1));
-                    for (k, entry) in ctx.range(&buf, Bound::Unbounded, Bound::Excluded(&upto[..]))
-                    {
-                        ctx.put(&buf, &k, None);
-                        let (Some(wkey), Some(ts), Some(value)) = (
-                            k.get(8..)
-                                .and_then(|b| Windowed::<K>::from_bytes(Some(b)).ok()),
-                            entry
-                                .get(..8)
-                                .and_then(|b| b.try_into().ok())
-                                .map(i64::from_be_bytes),
-                            entry.get(8..).and_then(|b| V::from_bytes(Some(b)).ok()),
-                        ) else {
-                            continue;
-                        };
-                        let out = Record::new(
-                            wkey,
-                            Change {
-                                new: Some(value),
-                                old: None,
-                            },
-                            ts,
-                        );
-                        next(ctx, out);
-                    }
-                },
-            )
-        }));
-        let mut t = KTable::new(child, self.group, self.graph.clone(), buffer);
-        t.grace_ms = self.grace_ms;
+        t.window_close = Some(WindowClose::at_end(w.gap_ms + w.grace_ms));
         t
     }
 }

@@ -204,6 +204,7 @@ impl KafkaStreams {
                 self.state
             )));
         }
+        self.shared.topology.validate()?;
         let counts = topics::prepare(&self.shared.topology, &self.shared.config)?;
         let (global, global_reader) = self.open_globals()?;
         let counts = Arc::new(Mutex::new(counts));

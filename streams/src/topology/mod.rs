@@ -53,6 +53,8 @@ pub(crate) struct BuildCtx {
     pub cached: std::collections::HashSet<String>,
     /// Per cached store, what forwards its flushed writes.
     pub flush_listeners: std::collections::HashMap<String, FlushListener>,
+    /// Stream times shared by processors of this task (a join's two sides).
+    pub shared_times: std::collections::HashMap<String, Arc<std::sync::atomic::AtomicI64>>,
 }
 
 impl BuildCtx {
@@ -63,6 +65,15 @@ impl BuildCtx {
     /// Makes `f` forward `store`'s writes when the record cache flushes them.
     pub fn on_flush(&mut self, store: &str, f: FlushListener) {
         self.flush_listeners.insert(store.to_string(), f);
+    }
+
+    /// The stream time the processors naming `name` share in this task (Kafka's
+    /// TimeTracker of a stream-stream join): the largest timestamp either has seen.
+    pub fn shared_time(&mut self, name: &str) -> Arc<std::sync::atomic::AtomicI64> {
+        self.shared_times
+            .entry(name.to_string())
+            .or_insert_with(|| Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)))
+            .clone()
     }
 
     pub fn schedule(&mut self, kind: PunctuationType, interval_ms: i64, f: Punctuate) {
@@ -168,6 +179,8 @@ pub(crate) struct Graph {
     pub stores: Vec<StoreDef>,
     pub globals: Vec<GlobalDef>,
     pub internal: Vec<InternalTopic>,
+    /// Mistakes found while building (Kafka's TopologyException), reported at start.
+    pub errors: Vec<String>,
     /// Union-find over groups: groups joined by a join or merge read together.
     parent: Vec<usize>,
     counter: usize,
@@ -224,6 +237,7 @@ pub struct Topology {
     pub subtopologies: Vec<SubTopology>,
     pub internal_topics: Vec<InternalTopic>,
     pub(crate) globals: Vec<GlobalDef>,
+    errors: Vec<String>,
 }
 
 impl Topology {
@@ -256,6 +270,15 @@ impl Topology {
             subtopologies,
             internal_topics: g.internal,
             globals: g.globals,
+            errors: g.errors,
+        }
+    }
+
+    /// The first mistake found while the topology was built, if any.
+    pub fn validate(&self) -> crate::error::Result<()> {
+        match self.errors.first() {
+            Some(e) => Err(crate::error::Error::Topology(e.clone())),
+            None => Ok(()),
         }
     }
 

@@ -286,3 +286,35 @@ fn asymmetric_join_windows_bound_each_side() -> anyhow::Result<()> {
     assert_eq!(joined, vec!["c+v-5", "c+v+20"]);
     Ok(())
 }
+
+#[test]
+fn a_left_join_closes_windows_by_the_time_its_own_records_carry() -> anyhow::Result<()> {
+    // KStreamKStreamJoin's shared TimeTracker advances with the records reaching the
+    // join (either side), not with the task's stream time: a record filtered out
+    // before the join closes no window.
+    let b = StreamsBuilder::new();
+    let views = b
+        .stream::<String, String>("views")
+        .filter(|_, v| v != "ignored");
+    let clicks = b.stream::<String, String>("clicks");
+    let w = JoinWindows::of_time_difference_without_grace(Duration::from_millis(10));
+    views
+        .left_join(
+            &clicks,
+            |v, c| format!("{v}+{}", c.map_or("-", |c| c.as_str())),
+            w,
+        )
+        .to("left");
+    let mut d = TopologyTestDriver::new(b.build())?;
+    d.pipe("views", "a".to_string(), "v1".to_string(), 0)?;
+    d.pipe("views", "a".to_string(), "ignored".to_string(), 100)?;
+    d.pipe("clicks", "b".to_string(), "c1".to_string(), 5)?;
+    assert_eq!(d.read_key_values::<String, String>("left")?, vec![]);
+    // Time 20 at the join: v1's window [0 - 10, 0 + 10] has closed.
+    d.pipe("clicks", "b".to_string(), "c2".to_string(), 20)?;
+    assert_eq!(
+        d.read_key_values::<String, String>("left")?,
+        vec![("a".into(), "v1+-".into())]
+    );
+    Ok(())
+}

@@ -5,6 +5,7 @@ mod common;
 mod driver_joins;
 mod driver_nulls;
 mod driver_ops;
+mod driver_suppress;
 mod driver_timestamps;
 mod driver_windows;
 mod runtime;
