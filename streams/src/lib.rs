@@ -25,9 +25,9 @@ pub mod test_driver;
 pub mod topology;
 
 pub use dsl::{
-    BufferConfig, Change, EmitStrategy, GlobalKTable, JoinWindows, KGroupedStream, KGroupedTable,
-    KStream, KTable, Materialized, Processor, ProcessorContext, SessionWindows, SlidingWindows,
-    StreamsBuilder, Suppressed, TimeWindows,
+    BufferConfig, Change, Consumed, EmitStrategy, GlobalKTable, Grouped, JoinWindows, Joined,
+    KGroupedStream, KGroupedTable, KStream, KTable, Materialized, Processor, ProcessorContext,
+    SessionWindows, SlidingWindows, StreamJoined, StreamsBuilder, Suppressed, TimeWindows,
 };
 pub use error::{Error, Result};
 pub use record::Record;

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use super::kstream::KStream;
 use super::ktable::{Change, GlobalKTable, KTable};
+use super::named::Consumed;
 use super::{add_store, graph, Materialized, SharedGraph, Values};
 use crate::record::{RawRecord, Record};
 use crate::serde::Serde;
@@ -30,14 +31,14 @@ impl StreamsBuilder {
         self.source(TopicRef::User(topic.to_string()), None)
     }
 
-    /// A stream whose event time comes from the record (Kafka's TimestampExtractor):
-    /// `extract(key, value, record_timestamp)`.
-    pub fn stream_with_timestamps<K: Serde, V: Serde>(
+    /// A stream read as `consumed` says (`builder.stream(topic, Consumed)`): event time
+    /// from a timestamp extractor, for one.
+    pub fn stream_with<K: Serde, V: Serde>(
         &self,
         topic: &str,
-        extract: impl Fn(&K, &V, i64) -> i64 + Send + Sync + 'static,
+        consumed: Consumed<K, V>,
     ) -> KStream<K, V> {
-        self.source(TopicRef::User(topic.to_string()), Some(Arc::new(extract)))
+        self.source(TopicRef::User(topic.to_string()), consumed.extract)
     }
 
     pub(crate) fn source<K: Serde, V: Serde>(

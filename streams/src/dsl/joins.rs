@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use super::kstream::KStream;
 use super::ktable::{GlobalKTable, KTable};
-use super::{add_store, get_stamped, get_typed, graph, Materialized, Values};
+use super::named::{Joined, StreamJoined};
+use super::{add_store, get_stamped, get_typed, graph, Values};
 use crate::record::Record;
 use crate::serde::Serde;
 use crate::state::window as wk;
@@ -62,9 +63,11 @@ type KeyOf<K, V> = Arc<dyn Fn(&K, &V) -> Option<Vec<u8>> + Send + Sync>;
 type Joiner<V, V2, VR> = Arc<dyn Fn(Option<&V>, Option<&V2>) -> Option<VR> + Send + Sync>;
 
 impl<K: Serde, V: Serde> KStream<K, V> {
-    fn copartitioned(&self) -> KStream<K, V> {
+    /// This stream, repartitioned first if its key was changed (through
+    /// `<name>-repartition` when named).
+    fn copartitioned(&self, name: Option<&str>) -> KStream<K, V> {
         if self.key_changed {
-            self.repartition(None)
+            self.repartition(name)
         } else {
             self.clone()
         }
@@ -73,12 +76,12 @@ impl<K: Serde, V: Serde> KStream<K, V> {
     fn lookup_join<V2: Serde, VR: Serde>(
         &self,
         store: String,
-        other_group: Option<usize>,
+        (other_group, joined): (Option<usize>, Joined),
         key_of: KeyOf<K, V>,
         joiner: Joiner<V, V2, VR>,
     ) -> KStream<K, VR> {
         let input = if other_group.is_some() {
-            self.copartitioned()
+            self.copartitioned(joined.name.as_deref())
         } else {
             self.clone()
         };
@@ -119,9 +122,19 @@ impl<K: Serde, V: Serde> KStream<K, V> {
         table: &KTable<K, V2>,
         joiner: impl Fn(&V, &V2) -> VR + Send + Sync + 'static,
     ) -> KStream<K, VR> {
+        self.join_table_with(table, joiner, Joined::default())
+    }
+
+    /// [`join_table`](Self::join_table), named (its repartition topic, if one).
+    pub fn join_table_with<V2: Serde, VR: Serde>(
+        &self,
+        table: &KTable<K, V2>,
+        joiner: impl Fn(&V, &V2) -> VR + Send + Sync + 'static,
+        joined: Joined,
+    ) -> KStream<K, VR> {
         self.lookup_join(
             table.store.clone(),
-            Some(table.group),
+            (Some(table.group), joined),
             Arc::new(|k, _| k.to_bytes()),
             Arc::new(move |v, t| Some(joiner(v?, t?))),
         )
@@ -133,9 +146,19 @@ impl<K: Serde, V: Serde> KStream<K, V> {
         table: &KTable<K, V2>,
         joiner: impl Fn(&V, Option<&V2>) -> VR + Send + Sync + 'static,
     ) -> KStream<K, VR> {
+        self.left_join_table_with(table, joiner, Joined::default())
+    }
+
+    /// [`left_join_table`](Self::left_join_table), named (its repartition topic, if one).
+    pub fn left_join_table_with<V2: Serde, VR: Serde>(
+        &self,
+        table: &KTable<K, V2>,
+        joiner: impl Fn(&V, Option<&V2>) -> VR + Send + Sync + 'static,
+        joined: Joined,
+    ) -> KStream<K, VR> {
         self.lookup_join(
             table.store.clone(),
-            Some(table.group),
+            (Some(table.group), joined),
             Arc::new(|k, _| k.to_bytes()),
             Arc::new(move |v, t| Some(joiner(v?, t))),
         )
@@ -150,7 +173,7 @@ impl<K: Serde, V: Serde> KStream<K, V> {
     ) -> KStream<K, VR> {
         self.lookup_join(
             table.store.clone(),
-            None,
+            (None, Joined::default()),
             Arc::new(move |k, v| key_of(k, v).to_bytes()),
             Arc::new(move |v, t| Some(joiner(v?, t?))),
         )
@@ -164,7 +187,7 @@ impl<K: Serde, V: Serde> KStream<K, V> {
     ) -> KStream<K, VR> {
         self.lookup_join(
             table.store.clone(),
-            None,
+            (None, Joined::default()),
             Arc::new(move |k, v| key_of(k, v).to_bytes()),
             Arc::new(move |v, t| Some(joiner(v?, t))),
         )
@@ -177,13 +200,19 @@ impl<K: Serde, V: Serde> KStream<K, V> {
         joiner: impl Fn(&V, &V2) -> VR + Send + Sync + 'static,
         windows: JoinWindows,
     ) -> KStream<K, VR> {
-        self.window_join(
-            other,
-            Arc::new(move |a, b| Some(joiner(a?, b?))),
-            windows,
-            false,
-            false,
-        )
+        self.join_with(other, joiner, windows, StreamJoined::default())
+    }
+
+    /// [`join`](Self::join) with named stores and repartition topics.
+    pub fn join_with<V2: Serde, VR: Serde>(
+        &self,
+        other: &KStream<K, V2>,
+        joiner: impl Fn(&V, &V2) -> VR + Send + Sync + 'static,
+        windows: JoinWindows,
+        joined: StreamJoined,
+    ) -> KStream<K, VR> {
+        let joiner: Joiner<V, V2, VR> = Arc::new(move |a, b| Some(joiner(a?, b?)));
+        self.window_join(other, joiner, (windows, joined), false, false)
     }
 
     /// Left windowed join: a record of this stream without partner joins with `None`.
@@ -193,13 +222,19 @@ impl<K: Serde, V: Serde> KStream<K, V> {
         joiner: impl Fn(&V, Option<&V2>) -> VR + Send + Sync + 'static,
         windows: JoinWindows,
     ) -> KStream<K, VR> {
-        self.window_join(
-            other,
-            Arc::new(move |a, b| Some(joiner(a?, b))),
-            windows,
-            true,
-            false,
-        )
+        self.left_join_with(other, joiner, windows, StreamJoined::default())
+    }
+
+    /// [`left_join`](Self::left_join) with named stores and repartition topics.
+    pub fn left_join_with<V2: Serde, VR: Serde>(
+        &self,
+        other: &KStream<K, V2>,
+        joiner: impl Fn(&V, Option<&V2>) -> VR + Send + Sync + 'static,
+        windows: JoinWindows,
+        joined: StreamJoined,
+    ) -> KStream<K, VR> {
+        let joiner: Joiner<V, V2, VR> = Arc::new(move |a, b| Some(joiner(a?, b)));
+        self.window_join(other, joiner, (windows, joined), true, false)
     }
 
     /// Outer windowed join: a record of either stream without partner joins with `None`.
@@ -209,53 +244,65 @@ impl<K: Serde, V: Serde> KStream<K, V> {
         joiner: impl Fn(Option<&V>, Option<&V2>) -> VR + Send + Sync + 'static,
         windows: JoinWindows,
     ) -> KStream<K, VR> {
-        self.window_join(
-            other,
-            Arc::new(move |a, b| Some(joiner(a, b))),
-            windows,
-            true,
-            true,
-        )
+        self.outer_join_with(other, joiner, windows, StreamJoined::default())
+    }
+
+    /// [`outer_join`](Self::outer_join) with named stores and repartition topics.
+    pub fn outer_join_with<V2: Serde, VR: Serde>(
+        &self,
+        other: &KStream<K, V2>,
+        joiner: impl Fn(Option<&V>, Option<&V2>) -> VR + Send + Sync + 'static,
+        windows: JoinWindows,
+        joined: StreamJoined,
+    ) -> KStream<K, VR> {
+        let joiner: Joiner<V, V2, VR> = Arc::new(move |a, b| Some(joiner(a, b)));
+        self.window_join(other, joiner, (windows, joined), true, true)
     }
 
     fn window_join<V2: Serde, VR: Serde>(
         &self,
         other: &KStream<K, V2>,
         joiner: Joiner<V, V2, VR>,
-        w: JoinWindows,
+        (w, joined): (JoinWindows, StreamJoined),
         pad_this: bool,
         pad_other: bool,
     ) -> KStream<K, VR> {
-        let (this, that) = (self.copartitioned(), other.copartitioned());
+        // KStreamImplJoin: `<name>-left-repartition`, `<name>-right-repartition`.
+        let side_name = |side: &str| joined.name.as_ref().map(|n| format!("{n}-{side}"));
+        let this = self.copartitioned(side_name("left").as_deref());
+        let that = other.copartitioned(side_name("right").as_deref());
         let group = graph(&this.graph).union(this.group, that.group);
         let retention = w.before_ms + w.after_ms + w.grace_ms;
-        let m = Materialized::default();
-        let this_store = add_store(
-            &this.graph,
-            group,
-            &m,
-            "KSTREAM-JOINTHIS-STORE",
-            Some(retention + 86_400_000),
-            Values::Plain,
-        );
-        let that_store = add_store(
-            &this.graph,
-            group,
-            &m,
-            "KSTREAM-JOINOTHER-STORE",
-            Some(retention + 86_400_000),
-            Values::Plain,
-        );
-        let outer = (pad_this || pad_other).then(|| {
+        let store = |suffix: &str, prefix: &str| {
             add_store(
                 &this.graph,
                 group,
-                &m,
-                "KSTREAM-OUTERSHARED-STORE",
+                &joined.store(suffix),
+                prefix,
                 Some(retention + 86_400_000),
                 Values::Plain,
             )
-        });
+        };
+        // Kafka's store names: an outer join's this side and a left or outer join's
+        // other side are "outer".
+        let this_store = store(
+            if pad_other {
+                "-outer-this-join"
+            } else {
+                "-this-join"
+            },
+            "KSTREAM-JOINTHIS-STORE",
+        );
+        let that_store = store(
+            if pad_this {
+                "-outer-other-join"
+            } else {
+                "-other-join"
+            },
+            "KSTREAM-JOINOTHER-STORE",
+        );
+        let outer = (pad_this || pad_other)
+            .then(|| store("-outer-shared-join", "KSTREAM-OUTERSHARED-STORE"));
         let child: Arc<Node<K, VR>> = Node::new();
         let j = joiner.clone();
         let flipped: Joiner<V2, V, VR> = Arc::new(move |b, a| j(a, b));

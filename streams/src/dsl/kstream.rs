@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::builder::source_stream;
 use super::grouped::KGroupedStream;
 use super::ktable::{Change, KTable};
+use super::named::Grouped;
 use super::{add_store, graph, Materialized, SharedGraph};
 use crate::record::{Output, Record};
 use crate::serde::{key_bytes, Serde};
@@ -329,8 +330,13 @@ impl<K: Serde, V: Serde> KStream<K, V> {
 
     /// Groups by the current key (repartitioning first if the key was changed upstream).
     pub fn group_by_key(&self) -> KGroupedStream<K, V> {
+        self.group_by_key_with(Grouped::default())
+    }
+
+    /// [`group_by_key`](Self::group_by_key) with a named repartition topic.
+    pub fn group_by_key_with(&self, grouped: Grouped) -> KGroupedStream<K, V> {
         let input = if self.key_changed {
-            self.repartition(None)
+            self.repartition(grouped.name.as_deref())
         } else {
             self.clone()
         };
@@ -342,7 +348,17 @@ impl<K: Serde, V: Serde> KStream<K, V> {
         &self,
         f: impl Fn(&K, &V) -> K2 + Send + Sync + 'static,
     ) -> KGroupedStream<K2, V> {
-        KGroupedStream::new(self.select_key(f).repartition(None))
+        self.group_by_with(f, Grouped::default())
+    }
+
+    /// [`group_by`](Self::group_by) with a named repartition topic
+    /// (`<application.id>-<name>-repartition`).
+    pub fn group_by_with<K2: Serde>(
+        &self,
+        f: impl Fn(&K, &V) -> K2 + Send + Sync + 'static,
+        grouped: Grouped,
+    ) -> KGroupedStream<K2, V> {
+        KGroupedStream::new(self.select_key(f).repartition(grouped.name.as_deref()))
     }
 
     /// The Processor API: `make` builds one processor per task; `stores` are the state

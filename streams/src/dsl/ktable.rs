@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::builder::source_stream;
 use super::grouped::{KGroupedTable, Regrouped};
 use super::kstream::KStream;
+use super::named::Grouped;
 use super::suppress::WindowClose;
 use super::{add_store, get_stamped, graph, put_stamped, Materialized, SharedGraph, Values};
 use crate::record::{Output, Record};
@@ -141,9 +142,20 @@ impl<K: Serde, V: Serde> KTable<K, V> {
         &self,
         f: impl Fn(&K, &V) -> (K2, V2) + Send + Sync + 'static,
     ) -> KGroupedTable<K2, V2> {
+        self.group_by_with(f, Grouped::default())
+    }
+
+    /// [`group_by`](Self::group_by) with a named repartition topic
+    /// (`<application.id>-<name>-repartition`).
+    pub fn group_by_with<K2: Serde, V2: Serde>(
+        &self,
+        f: impl Fn(&K, &V) -> (K2, V2) + Send + Sync + 'static,
+        grouped: Grouped,
+    ) -> KGroupedTable<K2, V2> {
         let suffix = {
             let mut g = graph(&self.graph);
-            format!("{}-repartition", g.name("KTABLE-GROUPBY"))
+            let base = grouped.name.unwrap_or_else(|| g.name("KTABLE-GROUPBY"));
+            format!("{base}-repartition")
         };
         let topic = TopicRef::Internal(suffix);
         graph(&self.graph).internal.push(InternalTopic {

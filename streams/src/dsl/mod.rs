@@ -2,7 +2,7 @@
 //! [`GlobalKTable`]s; grouping, windowing and joining them builds the processor graph.
 //!
 //! Layout: `builder.rs` (sources), `kstream.rs` (stateless operators, repartitioning),
-//! `ktable.rs` (tables and their changes), `grouped.rs` (count, reduce, aggregate),
+//! `ktable.rs` (tables and their changes), `named.rs` (operator names and options), `grouped.rs` (count, reduce, aggregate),
 //! `windowed.rs` (time and session windows), `suppress.rs`, `sliding.rs`, `joins.rs`, `fk_join.rs`,
 //! `processor.rs` (the Processor API the DSL compiles to).
 
@@ -12,6 +12,7 @@ mod grouped;
 mod joins;
 mod kstream;
 mod ktable;
+mod named;
 mod processor;
 mod sliding;
 mod suppress;
@@ -22,6 +23,7 @@ pub use grouped::{KGroupedStream, KGroupedTable};
 pub use joins::JoinWindows;
 pub use kstream::{Branches, KStream};
 pub use ktable::{Change, GlobalKTable, KTable};
+pub use named::{Consumed, Grouped, Joined, StreamJoined};
 pub use processor::{Processor, ProcessorContext};
 pub use sliding::{SlidingWindowedKStream, SlidingWindows};
 pub use suppress::{BufferConfig, BufferFullStrategy, Suppressed};

@@ -3,6 +3,7 @@
 
 mod common;
 mod driver_joins;
+mod driver_names;
 mod driver_nulls;
 mod driver_ops;
 mod driver_suppress;
