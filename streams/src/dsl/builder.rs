@@ -61,11 +61,21 @@ impl StreamsBuilder {
             None,
             Values::Stamped,
         );
+        super::cache_store(&self.graph, &m, &store);
         let node: Arc<Node<K, Change<V>>> = Node::new();
         let (n, s) = (node.clone(), store.clone());
         let factory = Arc::new(move |b: &mut crate::topology::BuildCtx| -> RawSink {
-            let mut next = n.build(b);
+            let next = n.build(b);
             let store = s.clone();
+            // Cached (KTableSource over a caching store): each key's latest update is
+            // forwarded when the cache flushes, with the value it replaced.
+            let mut forward = if b.is_cached(&store) {
+                let key_of = |kb: &[u8]| K::from_bytes(Some(kb)).map(|k| (k, None));
+                b.on_flush(&store, super::forward_flushed(next, key_of, false));
+                None
+            } else {
+                Some(next)
+            };
             Box::new(move |ctx: &mut TaskCtx, raw: &RawRecord| {
                 // KTableSource: a record without a key is skipped.
                 let key = match K::from_bytes(raw.key.as_deref()) {
@@ -83,8 +93,30 @@ impl StreamsBuilder {
                 };
                 ctx.stream_time = ctx.stream_time.max(raw.timestamp);
                 let kb = crate::serde::key_bytes(&key);
-                let old = super::get_stamped::<V>(ctx, &store, &kb).map(|(v, _)| v);
-                super::put_stamped(ctx, &store, &kb, new.as_ref(), raw.timestamp);
+                let stored = ctx.get(&store, &kb);
+                let stamped = new
+                    .as_ref()
+                    .and_then(Serde::to_bytes)
+                    .map(|b| crate::state::stamped::join(&b, raw.timestamp));
+                // KIP-557 (KTableSource, putIfDifferentValues): an update that repeats
+                // the stored value, not older than it, changes nothing and is dropped.
+                if crate::state::stamped::same_value_not_older(
+                    stored.as_deref(),
+                    stamped.as_deref(),
+                ) {
+                    return;
+                }
+                ctx.put(&store, &kb, stamped.as_deref());
+                let Some(next) = forward.as_mut() else {
+                    return;
+                };
+                let old = match stored {
+                    Some(b) => match super::decode_stamped::<V>(ctx, &store, &b) {
+                        Some((v, _)) => Some(v),
+                        None => return,
+                    },
+                    None => None,
+                };
                 let mut r = Record::new(key, Change { new, old }, raw.timestamp);
                 r.headers = raw.user_headers();
                 next(ctx, r);

@@ -145,7 +145,17 @@ pub(crate) fn get_stamped<V: Serde>(
     key: &[u8],
 ) -> Option<(V, i64)> {
     let bytes = ctx.get(store, key)?;
-    let decoded = match crate::state::stamped::split(&bytes) {
+    decode_stamped(ctx, store, &bytes)
+}
+
+/// A timestamped store's stored bytes as the value and its timestamp; `None`, with the
+/// task failed, when they do not decode.
+pub(crate) fn decode_stamped<V: Serde>(
+    ctx: &mut TaskCtx,
+    store: &str,
+    bytes: &[u8],
+) -> Option<(V, i64)> {
+    let decoded = match crate::state::stamped::split(bytes) {
         Some((value, ts)) => V::from_bytes(Some(value)).map(|v| (v, ts)),
         None => Err(crate::error::Error::Deserialize {
             what: format!("a value of store {store}"),

@@ -128,11 +128,33 @@ impl<K: Serde, V: Serde> SlidingWindowedKStream<K, V> {
             extra,
             Values::Plain,
         );
+        super::cache_store(&s.graph, &m, &store);
         let child: Arc<Node<Windowed<K>, Change<A>>> = Node::new();
         let (c, st, buf) = (child.clone(), store.clone(), buffer);
         s.node.add(Arc::new(move |b| {
-            let mut next = c.build(b);
+            let next = c.build(b);
             let (store, buffer, init, f) = (st.clone(), buf.clone(), init.clone(), f.clone());
+            // Cached: the store's flush forwards each window's folded update instead.
+            let mut forward = if b.is_cached(&store) {
+                let key_of = move |sk: &[u8]| -> crate::error::Result<(Windowed<K>, _)> {
+                    let (kb, start) = wk::parse_window_key(sk)?;
+                    let window = Window {
+                        start,
+                        end: start + d,
+                    };
+                    Ok((
+                        Windowed {
+                            key: K::from_bytes(Some(kb))?,
+                            window,
+                        },
+                        None,
+                    ))
+                };
+                b.on_flush(&store, super::forward_flushed(next, key_of, true));
+                None
+            } else {
+                Some(next)
+            };
             let mut last_purge = i64::MIN;
             // The processor's own stream time (Kafka's observedStreamTime).
             let mut observed = i64::MIN;
@@ -195,6 +217,9 @@ impl<K: Serde, V: Serde> SlidingWindowedKStream<K, V> {
                     let sk = wk::window_key(&kb, start);
                     let old = get_stamped::<A>(ctx, &store, &sk).map(|(v, _)| v);
                     put_stamped(ctx, &store, &sk, Some(&agg), max_ts);
+                    let Some(next) = forward.as_mut() else {
+                        continue;
+                    };
                     let key = Windowed {
                         key: r.key.clone(),
                         window: Window { start, end },
@@ -209,20 +234,13 @@ impl<K: Serde, V: Serde> SlidingWindowedKStream<K, V> {
                     out.timestamp = max_ts;
                     next(ctx, out);
                 }
-                if observed.saturating_sub(last_purge) >= retention.max(1000) {
-                    last_purge = observed;
-                    let horizon = observed.saturating_sub(retention);
-                    for (k, _) in ctx.range(&buffer, Bound::Unbounded, Bound::Unbounded) {
-                        if buffered_time(&k).is_some_and(|ts| ts < horizon) {
-                            ctx.put(&buffer, &k, None);
-                        }
-                    }
-                    for (k, _) in ctx.range(&store, Bound::Unbounded, Bound::Unbounded) {
-                        if wk::parse_window_key(&k).is_ok_and(|(_, start)| start + d < horizon) {
-                            ctx.put(&store, &k, None);
-                        }
-                    }
-                }
+                let mut purged = last_purge;
+                super::windowed::purge(ctx, &buffer, retention, (&mut purged, observed), |k| {
+                    buffered_time(k)
+                });
+                super::windowed::purge(ctx, &store, retention, (&mut last_purge, observed), |k| {
+                    wk::parse_window_key(k).ok().map(|(_, start)| start + d)
+                });
             })
         }));
         let mut t = KTable::new(child, s.group, s.graph.clone(), store);

@@ -123,7 +123,7 @@ type Merge<K, A> = Arc<dyn Fn(&K, A, A) -> A + Send + Sync>;
 
 /// Deletes entries whose window ended more than `retention` before stream time — at
 /// most once per `retention` of stream time.
-fn purge(
+pub(super) fn purge(
     ctx: &mut TaskCtx,
     store: &str,
     retention: i64,

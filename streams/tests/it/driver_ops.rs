@@ -182,6 +182,38 @@ fn tables_from_topics_and_streams_filter_and_delete() -> anyhow::Result<()> {
 }
 
 #[test]
+fn a_table_source_drops_updates_that_change_nothing() -> anyhow::Result<()> {
+    // KIP-557 (KTableSource, putIfDifferentValues): the same value again at the same or
+    // a later time is dropped; an older time is an update (out of order); deleting an
+    // absent key changes nothing either.
+    let b = StreamsBuilder::new();
+    b.table::<String, i64>("prices", Materialized::named("prices"))
+        .to_stream()
+        .to("changes");
+    let mut d = TopologyTestDriver::new(b.build())?;
+    for (v, ts) in [(1i64, 5), (1, 5), (1, 7), (1, 3), (2, 8)] {
+        d.pipe("prices", "a".to_string(), v, ts)?;
+    }
+    d.pipe_raw("prices", Some(b"b".to_vec()), None, 9)?;
+    d.pipe_raw("prices", Some(b"a".to_vec()), None, 10)?;
+    let changes: Vec<(String, Option<i64>, i64)> = d
+        .read_all::<String, Option<i64>>("changes")?
+        .into_iter()
+        .map(|r| (r.key, r.value, r.timestamp))
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            ("a".into(), Some(1), 5),
+            ("a".into(), Some(1), 3),
+            ("a".into(), Some(2), 8),
+            ("a".into(), None, 10),
+        ]
+    );
+    Ok(())
+}
+
+#[test]
 fn bad_records_fail_clearly() -> anyhow::Result<()> {
     let b = StreamsBuilder::new();
     b.stream::<String, i64>("in").to("out");

@@ -332,7 +332,40 @@ fn the_record_cache_folds_updates_between_commits() {
                 (key, c)
             })
             .to(&format!("{output}-sessions"));
+        grouped
+            .windowed_by_sliding(SlidingWindows::of_time_difference_with_no_grace(
+                Duration::from_millis(50),
+            ))
+            .count(Materialized::named("sliding"))
+            .to_stream()
+            .map(|w: Windowed<String>, c| {
+                let key = format!("{}@{}-{}", w.key, w.window.start, w.window.end);
+                (key, c)
+            })
+            .to(&format!("{output}-sliding"));
         b.build()
+    };
+    // Sliding windows' final counts, from the test driver without the cache.
+    let (sliding_expected, sliding_updates) = {
+        let cfg = StreamsConfig::new("reference", &bs)
+            .unwrap()
+            .with("statestore.cache.max.bytes", "0")
+            .unwrap();
+        let mut d = TopologyTestDriver::with_config(count_topology("reference"), &cfg).unwrap();
+        for i in 0..n {
+            let key = format!("k{}", i % 10);
+            d.pipe("cache-in", key, "x".to_string(), 1 + i as i64)
+                .unwrap();
+        }
+        let updates = d
+            .read_all::<String, Option<i64>>("reference-sliding")
+            .unwrap();
+        let count = updates.len();
+        let latest: BTreeMap<String, i64> = updates
+            .into_iter()
+            .filter_map(|r| Some((r.key, r.value?)))
+            .collect();
+        (latest, count)
     };
     let expected: BTreeMap<String, i64> = (0..10).map(|k| (format!("k{k}"), 2_000)).collect();
     let mut outputs = Vec::new();
@@ -363,24 +396,37 @@ fn the_record_cache_folds_updates_between_commits() {
             let latest: HashMap<Vec<u8>, Option<Vec<u8>>> = records.iter().cloned().collect();
             decoded(&latest) == session_expected
         });
+        let sliding = all_records(&bs, &format!("{output}-sliding"), 120, |records| {
+            let latest: HashMap<Vec<u8>, Option<Vec<u8>>> = records.iter().cloned().collect();
+            decoded(&latest) == sliding_expected
+        });
         app.close().unwrap();
         for (records, want) in [
             (&all, &expected),
             (&daily, &daily_expected),
             (&sessions, &session_expected),
+            (&sliding, &sliding_expected),
         ] {
             let latest: HashMap<Vec<u8>, Option<Vec<u8>>> = records.iter().cloned().collect();
             assert_eq!(&decoded(&latest), want, "{app_id}");
         }
-        outputs.push((all.len(), daily.len(), sessions.len()));
+        outputs.push((all.len(), daily.len(), sessions.len(), sliding.len()));
     }
     eprintln!(
-        "record cache: (plain, windowed, session) output records for {n} inputs: {outputs:?}"
+        "record cache: (plain, windowed, session, sliding) output records for {n} inputs: \
+         {outputs:?}; {} sliding windows",
+        sliding_expected.len()
     );
     assert_eq!(
         outputs[1],
-        (n, n, 2 * n - 10),
+        (n, n, 2 * n - 10, sliding_updates),
         "without the cache every update is an output record"
+    );
+    // Each record opens windows of its own, so folding stops at one output per window.
+    assert!(
+        outputs[0].3 * 2 <= sliding_updates,
+        "the cache should fold sliding windows' updates: {} of {sliding_updates}",
+        outputs[0].3
     );
     for folded in [outputs[0].0, outputs[0].1, outputs[0].2] {
         assert!(
@@ -388,4 +434,52 @@ fn the_record_cache_folds_updates_between_commits() {
             "the cache should fold updates between commits: {folded} output records for {n} inputs"
         );
     }
+}
+
+#[test]
+fn a_cached_table_source_forwards_each_key_once_per_flush() {
+    // KTableSource over a caching store: a key's updates between commits reach the
+    // table's downstream as one change (Kafka's default), every one without the cache.
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(&dir.path().join("broker"));
+    let bs = broker.bootstrap.clone();
+    create_topic(&bs, "table-in", 1);
+    let n: i64 = 20_000;
+    produce(
+        &bs,
+        "table-in",
+        (0..n).map(|i| {
+            let key = format!("k{}", i % 10).into_bytes();
+            (Some(key), i.to_be_bytes().to_vec(), 1 + i)
+        }),
+    );
+    let expected: BTreeMap<String, i64> = (0..10).map(|j| (format!("k{j}"), n - 10 + j)).collect();
+    let mut outputs = Vec::new();
+    for (app_id, cache_bytes) in [("cached-table", "10485760"), ("uncached-table", "0")] {
+        let output = format!("{app_id}-out");
+        let b = StreamsBuilder::new();
+        b.table::<String, i64>("table-in", Materialized::named("latest"))
+            .to_stream()
+            .to(&output);
+        let cfg = config(&bs, app_id, &dir.path().join(app_id))
+            .with("statestore.cache.max.bytes", cache_bytes)
+            .unwrap();
+        let mut app = KafkaStreams::new(b.build(), cfg);
+        app.start().unwrap();
+        let records = all_records(&bs, &output, 120, |records| {
+            let latest: HashMap<Vec<u8>, Option<Vec<u8>>> = records.iter().cloned().collect();
+            decoded(&latest) == expected
+        });
+        app.close().unwrap();
+        let latest: HashMap<Vec<u8>, Option<Vec<u8>>> = records.iter().cloned().collect();
+        assert_eq!(decoded(&latest), expected, "{app_id}");
+        outputs.push(records.len() as i64);
+    }
+    eprintln!("table source: output records for {n} inputs, cached and not: {outputs:?}");
+    assert_eq!(outputs[1], n, "without the cache every update is forwarded");
+    assert!(
+        outputs[0] * 10 <= n,
+        "the cache should fold a key's updates: {} records",
+        outputs[0]
+    );
 }
