@@ -51,7 +51,7 @@ impl<K: Serde + Ord, V: Serde> ReadOnlyKeyValueStore<K, V> {
     pub fn get(&self, key: &K) -> Result<Option<V>> {
         let kb = key_bytes(key);
         for h in &self.handles {
-            if let Some(v) = h.lock().get(&kb)? {
+            if let Some(v) = h.get(&kb)? {
                 return V::from_bytes(Some(h.value(&v))).map(Some);
             }
         }
@@ -71,7 +71,7 @@ impl<K: Serde + Ord, V: Serde> ReadOnlyKeyValueStore<K, V> {
     fn collect(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Result<Vec<(K, V)>> {
         let mut raw: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         for h in &self.handles {
-            let entries = h.lock().range(from, to)?;
+            let entries = h.range(from, to)?;
             raw.extend(entries.into_iter().map(|(k, v)| (k, h.value(&v).to_vec())));
         }
         raw.sort();
@@ -106,7 +106,7 @@ impl<K: Serde, V: Serde> ReadOnlyWindowStore<K, V> {
         let (a, b) = (wk::window_key(&kb, from), wk::window_key(&kb, to));
         let mut out = Vec::new();
         for h in &self.handles {
-            for (k, v) in h.lock().range(Bound::Included(&a), Bound::Included(&b))? {
+            for (k, v) in h.range(Bound::Included(&a), Bound::Included(&b))? {
                 let (_, start) = wk::parse_window_key(&k)?;
                 out.push((start, V::from_bytes(Some(h.value(&v)))?));
             }
@@ -119,7 +119,7 @@ impl<K: Serde, V: Serde> ReadOnlyWindowStore<K, V> {
     pub fn all(&self) -> Result<Vec<(K, i64, V)>> {
         let mut out = Vec::new();
         for h in &self.handles {
-            for (k, v) in h.lock().range(Bound::Unbounded, Bound::Unbounded)? {
+            for (k, v) in h.range(Bound::Unbounded, Bound::Unbounded)? {
                 let (key, start) = wk::parse_window_key(&k)?;
                 out.push((
                     K::from_bytes(Some(key))?,
@@ -153,10 +153,7 @@ impl<K: Serde, V: Serde> ReadOnlySessionStore<K, V> {
         end.extend([0xff; 16]);
         let mut out = Vec::new();
         for h in &self.handles {
-            for (k, v) in h
-                .lock()
-                .range(Bound::Included(&prefix), Bound::Included(&end))?
-            {
+            for (k, v) in h.range(Bound::Included(&prefix), Bound::Included(&end))? {
                 let (_, start, end) = wk::parse_session_key(&k)?;
                 out.push((wk::Window { start, end }, V::from_bytes(Some(h.value(&v)))?));
             }

@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::record::{Output, RawRecord};
+use crate::state::overlay::Overlay;
 use crate::state::{StoreHandle, StoreSpec};
 use crate::topology::cache::RecordCache;
 use crate::topology::{
@@ -110,16 +111,18 @@ impl Task {
         cache_max_bytes: usize,
     ) -> Task {
         let mut ctx = TaskCtx::new(application_id.into(), id.partition, stores, global);
-        let cached: HashSet<String> = if cache_max_bytes == 0 {
-            HashSet::new()
-        } else {
-            sub.stores
-                .iter()
-                .filter(|s| s.cached)
-                .map(|s| s.name.clone())
-                .collect()
-        };
-        ctx.cache = RecordCache::new(cached.clone(), cache_max_bytes);
+        let mut overlays = HashMap::new();
+        if cache_max_bytes > 0 {
+            for spec in sub.stores.iter().filter(|s| s.cached) {
+                let overlay = Overlay::default();
+                if let Some(h) = ctx.stores.get_mut(&spec.name) {
+                    h.set_overlay(overlay.clone());
+                }
+                overlays.insert(spec.name.clone(), overlay);
+            }
+        }
+        let cached: HashSet<String> = overlays.keys().cloned().collect();
+        ctx.cache = RecordCache::new(overlays, cache_max_bytes);
         let mut b = BuildCtx {
             cached,
             ..BuildCtx::default()
@@ -154,9 +157,10 @@ impl Task {
             if self.ctx.cache.is_empty() {
                 break;
             }
-            for (store, key, new) in self.ctx.cache.drain() {
+            for (seq, store, key, new) in self.ctx.cache.pending() {
                 let old = self.ctx.get_stored(&store, &key);
                 self.ctx.put_stored(&store, &key, new.as_deref());
+                self.ctx.cache.written(&store, &key, seq);
                 if let Some(listener) = self.flush_listeners.get_mut(&store) {
                     listener(&mut self.ctx, &key, new.as_deref(), old.as_deref());
                 }

@@ -10,6 +10,7 @@
 //! [`window`] encodes them so one key's windows are adjacent and ordered by time.
 
 pub mod memory;
+pub mod overlay;
 pub mod persistent;
 pub mod stamped;
 pub mod window;
@@ -42,6 +43,8 @@ pub trait KeyValueStore: Send {
 pub struct StoreHandle {
     store: Arc<Mutex<Box<dyn KeyValueStore>>>,
     timestamped: bool,
+    /// A cached store's writes not yet flushed to it, read through by queries.
+    overlay: Option<overlay::Overlay>,
 }
 
 impl StoreHandle {
@@ -49,7 +52,30 @@ impl StoreHandle {
         StoreHandle {
             store: Arc::new(Mutex::new(store)),
             timestamped: false,
+            overlay: None,
         }
+    }
+
+    /// Puts the record cache's pending writes for this instance in front of it.
+    pub(crate) fn set_overlay(&mut self, overlay: overlay::Overlay) {
+        self.overlay = Some(overlay);
+    }
+
+    /// A key's value, read through the record cache.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if let Some(pending) = self.overlay.as_ref().and_then(|o| o.get(key)) {
+            return Ok(pending);
+        }
+        self.lock().get(key)
+    }
+
+    /// Entries in a key range, in key order, read through the record cache.
+    pub fn range(&self, from: Bound<&[u8]>, to: Bound<&[u8]>) -> Result<Entries> {
+        let stored = self.lock().range(from, to)?;
+        Ok(match &self.overlay {
+            Some(o) => overlay::merge(stored, o.range(from, to)),
+            None => stored,
+        })
     }
 
     /// Opens `spec`'s store (see [`open`]) behind a handle that knows its value layout.

@@ -5,51 +5,49 @@
 //! changelog) and forwarded downstream, one update per key with the value it
 //! replaced, as Kafka's CachingKeyValueStore does with its flush listener.
 
-use std::collections::{HashMap, HashSet};
-use std::ops::RangeBounds;
+use std::collections::HashMap;
+use std::ops::Bound;
 
-/// One store's pending writes: key → (write order, value or delete).
-type Pending = HashMap<Vec<u8>, (u64, Option<Vec<u8>>)>;
+use crate::state::overlay::Overlay;
 
 #[derive(Default)]
 pub(crate) struct RecordCache {
-    /// The stores whose writes are cached in this task.
-    pub cached: HashSet<String>,
+    /// The pending writes of each store cached in this task, shared with queries.
+    stores: HashMap<String, Overlay>,
     pub max_bytes: usize,
     bytes: usize,
     seq: u64,
-    pending: HashMap<String, Pending>,
 }
 
-/// A flushed write: store, key, new value (or delete).
-pub(crate) type Flushed = (String, Vec<u8>, Option<Vec<u8>>);
+/// A pending write: its order, store, key, new value (or delete).
+pub(crate) type Flushed = (u64, String, Vec<u8>, Option<Vec<u8>>);
 
 impl RecordCache {
-    pub fn new(cached: HashSet<String>, max_bytes: usize) -> RecordCache {
+    pub fn new(stores: HashMap<String, Overlay>, max_bytes: usize) -> RecordCache {
         RecordCache {
-            cached,
+            stores,
             max_bytes,
             ..RecordCache::default()
         }
     }
 
     pub fn caches(&self, store: &str) -> bool {
-        self.cached.contains(store)
+        self.stores.contains_key(store)
     }
 
     /// The pending value of a key: `Some(None)` is a pending delete, `None` not cached.
-    pub fn get(&self, store: &str, key: &[u8]) -> Option<Option<&[u8]>> {
-        self.pending.get(store)?.get(key).map(|(_, v)| v.as_deref())
+    pub fn get(&self, store: &str, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        self.stores.get(store)?.get(key)
     }
 
     pub fn put(&mut self, store: &str, key: &[u8], value: Option<&[u8]>) {
+        let Some(overlay) = self.stores.get(store) else {
+            return;
+        };
         self.seq += 1;
         let entry = (self.seq, value.map(<[u8]>::to_vec));
         let size = key.len() + value.map_or(0, <[u8]>::len);
-        let pending = match self.pending.get_mut(store) {
-            Some(p) => p,
-            None => self.pending.entry(store.to_string()).or_default(),
-        };
+        let mut pending = overlay.lock();
         match pending.get_mut(key) {
             Some(slot) => {
                 self.bytes -= key.len() + slot.1.as_ref().map_or(0, Vec::len);
@@ -66,16 +64,12 @@ impl RecordCache {
     pub fn range(
         &self,
         store: &str,
-        from: std::ops::Bound<&[u8]>,
-        to: std::ops::Bound<&[u8]>,
+        from: Bound<&[u8]>,
+        to: Bound<&[u8]>,
     ) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-        let Some(p) = self.pending.get(store) else {
-            return Vec::new();
-        };
-        p.iter()
-            .filter(|(k, _)| RangeBounds::<[u8]>::contains(&(from, to), k.as_slice()))
-            .map(|(k, (_, v))| (k.clone(), v.clone()))
-            .collect()
+        self.stores
+            .get(store)
+            .map_or_else(Vec::new, |o| o.range(from, to))
     }
 
     pub fn is_full(&self) -> bool {
@@ -83,23 +77,37 @@ impl RecordCache {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.pending.values().all(HashMap::is_empty)
+        self.stores.values().all(|o| o.lock().is_empty())
     }
 
-    /// Every pending write, in the order the keys were last written; the cache is
-    /// empty afterwards.
-    pub fn drain(&mut self) -> Vec<Flushed> {
-        self.bytes = 0;
-        let mut all: Vec<(u64, Flushed)> = self
-            .pending
-            .iter_mut()
-            .flat_map(|(store, p)| {
-                p.drain()
-                    .map(move |(k, (seq, v))| (seq, (store.clone(), k, v)))
-            })
-            .collect();
-        all.sort_unstable_by_key(|(seq, _)| *seq);
-        all.into_iter().map(|(_, f)| f).collect()
+    /// Every pending write (copied: queries keep reading it here until the store has
+    /// it), in the order the keys were last written.
+    pub fn pending(&self) -> Vec<Flushed> {
+        let mut all: Vec<Flushed> = Vec::new();
+        for (store, o) in &self.stores {
+            all.extend(
+                o.lock()
+                    .iter()
+                    .map(|(k, (seq, v))| (*seq, store.clone(), k.clone(), v.clone())),
+            );
+        }
+        all.sort_unstable_by_key(|(seq, ..)| *seq);
+        all
+    }
+
+    /// Forgets a pending write now in its store, unless the key was written again
+    /// since `seq`.
+    pub fn written(&mut self, store: &str, key: &[u8], seq: u64) {
+        let Some(o) = self.stores.get(store) else {
+            return;
+        };
+        let mut pending = o.lock();
+        if let Some((s, v)) = pending.get(key) {
+            if *s == seq {
+                self.bytes -= key.len() + v.as_ref().map_or(0, Vec::len);
+                pending.remove(key);
+            }
+        }
     }
 }
 
@@ -109,21 +117,22 @@ mod tests {
 
     #[test]
     fn folds_per_key_and_drains_in_write_order() {
-        let mut c = RecordCache::new(HashSet::from(["s".to_string()]), 10);
+        let mut c = RecordCache::new(HashMap::from([("s".to_string(), Overlay::default())]), 10);
         c.put("s", b"a", Some(b"1"));
         c.put("s", b"b", Some(b"22"));
         c.put("s", b"a", Some(b"333"));
-        assert_eq!(c.get("s", b"a"), Some(Some(&b"333"[..])));
+        assert_eq!(c.get("s", b"a"), Some(Some(b"333".to_vec())));
         assert_eq!(c.get("s", b"c"), None);
         assert!(!c.is_full());
         c.put("s", b"c", None);
         c.put("s", b"d", Some(b"4444"));
         assert!(c.is_full());
-        let drained: Vec<Vec<u8>> = c.drain().into_iter().map(|(_, k, _)| k).collect();
-        assert_eq!(
-            drained,
-            vec![b"b".to_vec(), b"a".to_vec(), b"c".to_vec(), b"d".to_vec()]
-        );
+        let pending = c.pending();
+        let keys: Vec<&[u8]> = pending.iter().map(|(_, _, k, _)| k.as_slice()).collect();
+        assert_eq!(keys, vec![&b"b"[..], b"a", b"c", b"d"]);
+        for (seq, store, key, _) in &pending {
+            c.written(store, key, *seq);
+        }
         assert!(c.is_empty() && !c.is_full());
     }
 }

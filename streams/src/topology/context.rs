@@ -124,7 +124,7 @@ impl TaskCtx {
 
     pub fn get(&mut self, store: &str, key: &[u8]) -> Option<Vec<u8>> {
         if let Some(pending) = self.cache.get(store, key) {
-            return pending.map(<[u8]>::to_vec);
+            return pending;
         }
         self.get_stored(store, key)
     }
@@ -176,17 +176,7 @@ impl TaskCtx {
             self.fail(e);
             Vec::new()
         });
-        let pending = self.cache.range(store, from, to);
-        if pending.is_empty() {
-            return stored;
-        }
-        let mut merged: std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>> =
-            stored.into_iter().map(|(k, v)| (k, Some(v))).collect();
-        merged.extend(pending);
-        merged
-            .into_iter()
-            .filter_map(|(k, v)| Some((k, v?)))
-            .collect()
+        crate::state::overlay::merge(stored, self.cache.range(store, from, to))
     }
 
     pub fn send(&mut self, out: Output) {

@@ -483,3 +483,55 @@ fn a_cached_table_source_forwards_each_key_once_per_flush() {
         outputs[0]
     );
 }
+
+#[test]
+fn interactive_queries_read_through_the_record_cache() {
+    // Kafka's CachingKeyValueStore serves queries from the cache: a count is visible
+    // as soon as it is processed, though nothing is flushed before the next commit.
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(&dir.path().join("broker"));
+    let bs = broker.bootstrap.clone();
+    create_topic(&bs, "iq-in", 2);
+    let b = StreamsBuilder::new();
+    b.stream::<String, String>("iq-in")
+        .group_by_key()
+        .count(Materialized::named("counts"))
+        .to_stream()
+        .to("iq-out");
+    let cfg = config(&bs, "iq-cache", &dir.path().join("iq"))
+        .with("commit.interval.ms", "600000")
+        .unwrap();
+    let mut app = KafkaStreams::new(b.build(), cfg);
+    app.start().unwrap();
+    produce(
+        &bs,
+        "iq-in",
+        (0..300).map(|i| (Some(format!("k{}", i % 3).into_bytes()), b"x".to_vec(), i)),
+    );
+    wait_for("every count in the store, through the cache", 60, || {
+        let Ok(store) = app.key_value_store::<String, i64>("counts") else {
+            return false;
+        };
+        store.all().ok()
+            == Some(vec![
+                ("k0".to_string(), 100),
+                ("k1".to_string(), 100),
+                ("k2".to_string(), 100),
+            ])
+    });
+    // Not flushed: the counts were not forwarded to the output yet.
+    use rdkafka::consumer::Consumer;
+    let consumer: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &bs)
+        .set("group.id", "iq-check")
+        .create()
+        .unwrap();
+    let high = |p: i32| {
+        consumer
+            .fetch_watermarks("iq-out", p, Duration::from_secs(5))
+            .map_or(0, |(_, h)| h)
+    };
+    let (high, high1) = (high(0), high(1));
+    assert_eq!(high + high1, 0, "nothing flushed before the commit");
+    app.close().unwrap();
+}
