@@ -109,7 +109,7 @@ impl<K: Serde, V: Serde> KTable<K, V> {
             None,
             Values::Stamped,
         );
-        let child: Arc<Node<K, Change<VR>>> = Node::new();
+        let child: Arc<Node<K, Change<VR>>> = Node::new_shared();
 
         // Left side: (un)subscribe when a row's foreign key changes; a deleted row is
         // deleted from the result at once.

@@ -303,7 +303,7 @@ impl<K: Serde, V: Serde> KStream<K, V> {
         );
         let outer = (pad_this || pad_other)
             .then(|| store("-outer-shared-join", "KSTREAM-OUTERSHARED-STORE"));
-        let child: Arc<Node<K, VR>> = Node::new();
+        let child: Arc<Node<K, VR>> = Node::new_shared();
         let j = joiner.clone();
         let flipped: Joiner<V2, V, VR> = Arc::new(move |b, a| j(a, b));
         attach_side(

@@ -217,7 +217,7 @@ impl<K: Serde, V: Serde> KStream<K, V> {
 
     /// Both streams' records in one stream; their inputs are read by the same tasks.
     pub fn merge(&self, other: &KStream<K, V>) -> KStream<K, V> {
-        let child: Arc<Node<K, V>> = Node::new();
+        let child: Arc<Node<K, V>> = Node::new_shared();
         for parent in [&self.node, &other.node] {
             let c = child.clone();
             parent.add(Arc::new(move |b| c.build(b)));

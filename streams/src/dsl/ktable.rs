@@ -226,7 +226,7 @@ impl<K: Serde, V: Serde> KTable<K, V> {
             None,
             Values::Stamped,
         );
-        let child: Arc<Node<K, Change<VR>>> = Node::new();
+        let child: Arc<Node<K, Change<VR>>> = Node::new_shared();
         let joiner = Arc::new(joiner);
         // Each side's update is joined with the other side's current value.
         let (c, s, j, other_store) = (

@@ -190,7 +190,13 @@ impl Task {
 
     /// Processes one input record; an error stops the task.
     pub fn process(&mut self, rec: &RawRecord) -> Result<()> {
-        self.consumed.insert(rec.topic.clone(), rec.offset + 1);
+        // No per-record allocation: the topic's name is copied once.
+        match self.consumed.get_mut(&rec.topic) {
+            Some(next) => *next = rec.offset + 1,
+            None => {
+                self.consumed.insert(rec.topic.clone(), rec.offset + 1);
+            }
+        }
         if self
             .skip_below
             .get(&rec.topic)

@@ -53,6 +53,8 @@ pub(crate) struct BuildCtx {
     pub cached: std::collections::HashSet<String>,
     /// Per cached store, what forwards its flushed writes.
     pub flush_listeners: std::collections::HashMap<String, FlushListener>,
+    /// The instances of shared nodes built so far, by node address.
+    pub shared_sinks: std::collections::HashMap<usize, Box<dyn std::any::Any + Send>>,
     /// Stream times shared by processors of this task (a join's two sides).
     pub shared_times: std::collections::HashMap<String, Arc<std::sync::atomic::AtomicI64>>,
 }
@@ -89,12 +91,28 @@ impl BuildCtx {
 /// A node of the graph: the factories of its children.
 pub(crate) struct Node<K, V> {
     children: Mutex<Vec<Factory<K, V>>>,
+    /// Reached from more than one parent (a merge, the two sides of a join): built
+    /// once per task and shared by its parents, so its processors — and their stores'
+    /// in-memory companions — exist once, as in Kafka's processor graph.
+    shared: bool,
 }
+
+/// A shared node's instance in a task: its parents' sinks all call it.
+type SharedSink<K, V> = Arc<Mutex<Sink<K, V>>>;
 
 impl<K: Clone + Send + 'static, V: Clone + Send + 'static> Node<K, V> {
     pub fn new() -> Arc<Node<K, V>> {
         Arc::new(Node {
             children: Mutex::new(Vec::new()),
+            shared: false,
+        })
+    }
+
+    /// A node more than one parent forwards to.
+    pub fn new_shared() -> Arc<Node<K, V>> {
+        Arc::new(Node {
+            children: Mutex::new(Vec::new()),
+            shared: true,
         })
     }
 
@@ -105,8 +123,31 @@ impl<K: Clone + Send + 'static, V: Clone + Send + 'static> Node<K, V> {
             .push(f);
     }
 
-    /// This task's instance of the node: its children, fanned out.
+    /// This task's instance of the node: its children, fanned out. A shared node is
+    /// built on its first parent's call; later parents get a handle to that instance.
     pub fn build(&self, b: &mut BuildCtx) -> Sink<K, V> {
+        if !self.shared {
+            return self.build_new(b);
+        }
+        let id = self as *const Self as usize;
+        let existing = b
+            .shared_sinks
+            .get(&id)
+            .and_then(|s| s.downcast_ref::<SharedSink<K, V>>())
+            .cloned();
+        let sink = match existing {
+            Some(s) => s,
+            None => {
+                let s: SharedSink<K, V> = Arc::new(Mutex::new(self.build_new(b)));
+                b.shared_sinks.insert(id, Box::new(s.clone()));
+                s
+            }
+        };
+        // Only this task's thread calls it: the lock is never contended.
+        Box::new(move |ctx, r| (sink.lock().unwrap_or_else(|p| p.into_inner()))(ctx, r))
+    }
+
+    fn build_new(&self, b: &mut BuildCtx) -> Sink<K, V> {
         let factories: Vec<Factory<K, V>> = self
             .children
             .lock()

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use runnel_streams::{
-    BufferConfig, Materialized, StreamsBuilder, Suppressed, TimeWindows, TopologyTestDriver,
-    Windowed,
+    BufferConfig, KStream, Materialized, StreamsBuilder, Suppressed, TimeWindows,
+    TopologyTestDriver, Windowed,
 };
 
 fn ms(n: u64) -> Duration {
@@ -138,20 +138,26 @@ fn final_results_need_a_windowed_table() {
     );
 }
 
-#[test]
-fn suppress_closes_windows_by_the_time_it_has_seen() -> anyhow::Result<()> {
-    // KTableSuppressProcessor advances its own observedStreamTime with the records it
-    // receives: a record filtered out upstream does not close a window here.
-    let b = StreamsBuilder::new();
-    b.stream::<String, String>("clicks")
-        .filter(|_, v| v != "ignored")
-        .group_by_key()
+/// Each key's count per 10 ms window, final results only, to "final" as `key@start`.
+fn final_counts_of_10ms_windows(s: KStream<String, String>) {
+    s.group_by_key()
         .windowed_by(TimeWindows::of_size_with_no_grace(ms(10)))
         .count(Materialized::named("c").with_caching_disabled())
         .suppress(Suppressed::until_window_closes())
         .to_stream()
         .map(|w: Windowed<String>, c| (format!("{}@{}", w.key, w.window.start), c))
         .to("final");
+}
+
+#[test]
+fn suppress_closes_windows_by_the_time_it_has_seen() -> anyhow::Result<()> {
+    // KTableSuppressProcessor advances its own observedStreamTime with the records it
+    // receives: a record filtered out upstream does not close a window here.
+    let b = StreamsBuilder::new();
+    final_counts_of_10ms_windows(
+        b.stream::<String, String>("clicks")
+            .filter(|_, v| v != "ignored"),
+    );
     let mut d = TopologyTestDriver::new(b.build())?;
     d.pipe("clicks", "a".to_string(), "x".to_string(), 1)?;
     d.pipe("clicks", "a".to_string(), "ignored".to_string(), 50)?;
@@ -159,5 +165,34 @@ fn suppress_closes_windows_by_the_time_it_has_seen() -> anyhow::Result<()> {
     d.pipe("clicks", "b".to_string(), "x".to_string(), 10)?;
     let out: Vec<(String, Option<i64>)> = d.read_key_values("final")?;
     assert_eq!(out, vec![("a@0".into(), Some(1))]);
+    Ok(())
+}
+
+#[test]
+fn suppress_after_a_merge_emits_each_window_once() -> anyhow::Result<()> {
+    // A processor reached from two parents (here the aggregation after `merge`) is one
+    // instance per task, as in Kafka's processor graph: one buffer, one final result
+    // per window whichever input closes it.
+    let b = StreamsBuilder::new();
+    let web = b.stream::<String, String>("web");
+    let app = b.stream::<String, String>("app");
+    final_counts_of_10ms_windows(web.merge(&app));
+    let mut d = TopologyTestDriver::new(b.build())?;
+    d.pipe("web", "u".to_string(), "x".to_string(), 1)?;
+    d.pipe("app", "u".to_string(), "x".to_string(), 2)?;
+    d.pipe("web", "v".to_string(), "x".to_string(), 3)?;
+    d.pipe("app", "v".to_string(), "x".to_string(), 12)?;
+    d.pipe("web", "w".to_string(), "x".to_string(), 25)?;
+    d.pipe("app", "w".to_string(), "x".to_string(), 40)?;
+    let out: Vec<(String, Option<i64>)> = d.read_key_values("final")?;
+    assert_eq!(
+        out,
+        vec![
+            ("u@0".into(), Some(2)),
+            ("v@0".into(), Some(1)),
+            ("v@10".into(), Some(1)),
+            ("w@20".into(), Some(1)),
+        ]
+    );
     Ok(())
 }
