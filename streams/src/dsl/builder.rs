@@ -65,17 +65,11 @@ impl StreamsBuilder {
         let node: Arc<Node<K, Change<V>>> = Node::new();
         let (n, s) = (node.clone(), store.clone());
         let factory = Arc::new(move |b: &mut crate::topology::BuildCtx| -> RawSink {
-            let next = n.build(b);
             let store = s.clone();
             // Cached (KTableSource over a caching store): each key's latest update is
             // forwarded when the cache flushes, with the value it replaced.
-            let mut forward = if b.is_cached(&store) {
-                let key_of = |kb: &[u8]| K::from_bytes(Some(kb)).map(|k| (k, None));
-                b.on_flush(&store, super::forward_flushed(next, key_of, false));
-                None
-            } else {
-                Some(next)
-            };
+            let next = n.build(b);
+            let mut forward = super::table_forward(b, &store, next);
             Box::new(move |ctx: &mut TaskCtx, raw: &RawRecord| {
                 // KTableSource: a record without a key is skipped.
                 let key = match K::from_bytes(raw.key.as_deref()) {

@@ -76,11 +76,13 @@ impl<K: Serde, V: Serde> KTable<K, V> {
         f: Derive<K, V, V2>,
     ) -> KTable<K, V2> {
         let store = add_store(&self.graph, self.group, m, prefix, None, Values::Stamped);
+        cache_named(&self.graph, m, &store);
         let child: Arc<Node<K, Change<V2>>> = Node::new();
         let (c, s) = (child.clone(), store.clone());
         self.node.add(Arc::new(move |b| {
-            let mut next = c.build(b);
             let (store, f) = (s.clone(), f.clone());
+            let next = c.build(b);
+            let mut forward = super::table_forward(b, &store, next);
             Box::new(move |ctx: &mut TaskCtx, r: Record<K, Change<V>>| {
                 let kb = key_bytes(&r.key);
                 let new = f(ctx, &r.key, r.value.new.as_ref());
@@ -89,8 +91,10 @@ impl<K: Serde, V: Serde> KTable<K, V> {
                     return;
                 }
                 put_stamped(ctx, &store, &kb, new.as_ref(), r.timestamp);
-                let k = r.key.clone();
-                next(ctx, r.with(k, Change { new, old }))
+                if let Some(next) = forward.as_mut() {
+                    let k = r.key.clone();
+                    next(ctx, r.with(k, Change { new, old }))
+                }
             })
         }));
         let mut t = KTable::new(child, self.group, self.graph.clone(), store);
@@ -226,6 +230,7 @@ impl<K: Serde, V: Serde> KTable<K, V> {
             None,
             Values::Stamped,
         );
+        cache_named(&self.graph, &m, &store);
         let child: Arc<Node<K, Change<VR>>> = Node::new_shared();
         let joiner = Arc::new(joiner);
         // Each side's update is joined with the other side's current value.
@@ -236,24 +241,26 @@ impl<K: Serde, V: Serde> KTable<K, V> {
             other.store.clone(),
         );
         self.node.add(Arc::new(move |b| {
-            let mut next = c.build(b);
             let (store, j, os) = (s.clone(), j.clone(), other_store.clone());
+            let next = c.build(b);
+            let mut next = super::table_forward(b, &store, next);
             Box::new(move |ctx: &mut TaskCtx, r: Record<K, Change<V>>| {
                 let kb = key_bytes(&r.key);
                 let right: Option<(V2, i64)> = get_stamped(ctx, &os, &kb);
                 let new = j(r.value.new.as_ref(), right.as_ref().map(|(v, _)| v));
-                emit_join(ctx, &store, r, new, right.map(|(_, t)| t), &mut next);
+                emit_join(ctx, &store, r, new, right.map(|(_, t)| t), next.as_mut());
             })
         }));
         let (c, s, j, this_store) = (child.clone(), store.clone(), joiner, self.store.clone());
         other.node.add(Arc::new(move |b| {
-            let mut next = c.build(b);
             let (store, j, ts) = (s.clone(), j.clone(), this_store.clone());
+            let next = c.build(b);
+            let mut next = super::table_forward(b, &store, next);
             Box::new(move |ctx: &mut TaskCtx, r: Record<K, Change<V2>>| {
                 let kb = key_bytes(&r.key);
                 let left: Option<(V, i64)> = get_stamped(ctx, &ts, &kb);
                 let new = j(left.as_ref().map(|(v, _)| v), r.value.new.as_ref());
-                emit_join(ctx, &store, r, new, left.map(|(_, t)| t), &mut next);
+                emit_join(ctx, &store, r, new, left.map(|(_, t)| t), next.as_mut());
             })
         }));
         KTable::new(child, group, self.graph.clone(), store)
@@ -300,7 +307,16 @@ impl<K: Serde, V: Serde> KTable<K, V> {
     }
 }
 
-/// Materializes a join result and forwards it with the previous one as `old`. The
+/// Caches a table operator's store when it is named: Kafka materializes (and caches)
+/// a `filter`, `map_values` or join result only when given a `Materialized`.
+fn cache_named(g: &SharedGraph, m: &Materialized, store: &str) {
+    if m.name.is_some() {
+        super::cache_store(g, m, store);
+    }
+}
+
+/// Materializes a join result and forwards it with the previous one as `old` (or
+/// leaves that to the store's flush, `next` being `None`, when it is cached). The
 /// result carries the larger of the two sides' timestamps (KTableKTableInnerJoin,
 /// KIP-258); `other_ts` is the other side's, when it has the key.
 fn emit_join<K: Serde, X, VR: Serde>(
@@ -309,7 +325,7 @@ fn emit_join<K: Serde, X, VR: Serde>(
     r: Record<K, X>,
     new: Option<VR>,
     other_ts: Option<i64>,
-    next: &mut crate::topology::Sink<K, Change<VR>>,
+    next: Option<&mut crate::topology::Sink<K, Change<VR>>>,
 ) {
     let kb = key_bytes(&r.key);
     let old = get_stamped::<VR>(ctx, store, &kb).map(|(v, _)| v);
@@ -318,6 +334,9 @@ fn emit_join<K: Serde, X, VR: Serde>(
     }
     let ts = other_ts.map_or(r.timestamp, |t| t.max(r.timestamp));
     put_stamped(ctx, store, &kb, new.as_ref(), ts);
+    let Some(next) = next else {
+        return;
+    };
     let k = r.key.clone();
     let mut out = r.with(k, Change { new, old });
     out.timestamp = ts;

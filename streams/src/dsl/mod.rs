@@ -214,6 +214,21 @@ pub(crate) fn cache_store(g: &SharedGraph, m: &Materialized, store: &str) {
     }
 }
 
+/// Where a table operator forwards its changes: to `next`, or — its store being
+/// cached — nowhere, the store's flush forwarding each key's folded change instead.
+pub(crate) fn table_forward<K: Serde, V: Serde>(
+    b: &mut crate::topology::BuildCtx,
+    store: &str,
+    next: crate::topology::Sink<K, ktable::Change<V>>,
+) -> Option<crate::topology::Sink<K, ktable::Change<V>>> {
+    if !b.is_cached(store) {
+        return Some(next);
+    }
+    let key_of = |kb: &[u8]| K::from_bytes(Some(kb)).map(|k| (k, None));
+    b.on_flush(store, forward_flushed(next, key_of, false));
+    None
+}
+
 /// A cached aggregation's flush listener: each flushed key's new aggregate, with the
 /// one it replaces, at the new one's timestamp (Kafka's TimestampedCacheFlushListener).
 /// `key_of` reads the result's key from the store key, with the time its results carry

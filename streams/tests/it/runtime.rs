@@ -458,9 +458,13 @@ fn a_cached_table_source_forwards_each_key_once_per_flush() {
     for (app_id, cache_bytes) in [("cached-table", "10485760"), ("uncached-table", "0")] {
         let output = format!("{app_id}-out");
         let b = StreamsBuilder::new();
-        b.table::<String, i64>("table-in", Materialized::named("latest"))
+        let latest = b.table::<String, i64>("table-in", Materialized::named("latest"));
+        latest.to_stream().to(&output);
+        // A named derived table is cached too; its input already comes folded.
+        latest
+            .map_values(|v| v * 2, Materialized::named("doubled"))
             .to_stream()
-            .to(&output);
+            .to(&format!("{output}-doubled"));
         let cfg = config(&bs, app_id, &dir.path().join(app_id))
             .with("statestore.cache.max.bytes", cache_bytes)
             .unwrap();
@@ -470,18 +474,34 @@ fn a_cached_table_source_forwards_each_key_once_per_flush() {
             let latest: HashMap<Vec<u8>, Option<Vec<u8>>> = records.iter().cloned().collect();
             decoded(&latest) == expected
         });
+        let doubled_expected: BTreeMap<String, i64> =
+            expected.iter().map(|(k, v)| (k.clone(), 2 * v)).collect();
+        let doubled = all_records(&bs, &format!("{output}-doubled"), 120, |records| {
+            let latest: HashMap<Vec<u8>, Option<Vec<u8>>> = records.iter().cloned().collect();
+            decoded(&latest) == doubled_expected
+        });
         app.close().unwrap();
-        let latest: HashMap<Vec<u8>, Option<Vec<u8>>> = records.iter().cloned().collect();
-        assert_eq!(decoded(&latest), expected, "{app_id}");
-        outputs.push(records.len() as i64);
+        for (records, want) in [(&records, &expected), (&doubled, &doubled_expected)] {
+            let latest: HashMap<Vec<u8>, Option<Vec<u8>>> = records.iter().cloned().collect();
+            assert_eq!(&decoded(&latest), want, "{app_id}");
+        }
+        outputs.push((records.len() as i64, doubled.len() as i64));
     }
-    eprintln!("table source: output records for {n} inputs, cached and not: {outputs:?}");
-    assert_eq!(outputs[1], n, "without the cache every update is forwarded");
-    assert!(
-        outputs[0] * 10 <= n,
-        "the cache should fold a key's updates: {} records",
-        outputs[0]
+    eprintln!(
+        "table source, named map_values: output records for {n} inputs, cached and not: \
+         {outputs:?}"
     );
+    assert_eq!(
+        outputs[1],
+        (n, n),
+        "without the cache every update is forwarded"
+    );
+    for folded in [outputs[0].0, outputs[0].1] {
+        assert!(
+            folded * 10 <= n,
+            "the cache should fold a key's updates: {folded} records"
+        );
+    }
 }
 
 #[test]
