@@ -5,7 +5,7 @@
 //! SHOW QUERIES still says RUNNING. The empty string key is a key (Kafka's
 //! StringDeserializer reads zero bytes as ""), so it is counted, not skipped.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
@@ -66,24 +66,21 @@ fn bad_records() -> Vec<Raw> {
 
 /// The latest value per key of a topic once it holds the key `until`.
 fn latest_until(stack: &Stack, topic: &str, until: &[u8]) -> Vec<(Option<Vec<u8>>, Option<Value>)> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let records = stack
-            .rt
-            .block_on(stack.engine.kafka().read_all(topic))
-            .unwrap_or_default();
-        if records.iter().any(|r| r.key.as_deref() == Some(until)) {
-            return records
-                .into_iter()
-                .map(|r| (r.key, r.value.and_then(|v| serde_json::from_slice(&v).ok())))
-                .collect();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{topic} never got the record keyed {until:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let records = runnel_testkit::wait_until(
+        &format!("{topic} to get the record keyed {until:?}"),
+        60,
+        || {
+            stack
+                .rt
+                .block_on(stack.engine.kafka().read_all(topic))
+                .unwrap_or_default()
+        },
+        |records| records.iter().any(|r| r.key.as_deref() == Some(until)),
+    );
+    records
+        .into_iter()
+        .map(|r| (r.key, r.value.and_then(|v| serde_json::from_slice(&v).ok())))
+        .collect()
 }
 
 #[test]
@@ -178,16 +175,21 @@ fn a_failed_query_is_error_with_its_reason_and_the_others_run_on() {
         "fail_src",
         &[(some(b"a"), some(huge.as_bytes()))],
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let failed = loop {
-        let shown = run("SHOW QUERIES;");
-        let queries = shown[0]["queries"].as_array().unwrap().clone();
-        if let Some(q) = queries.iter().find(|q| q["state"] == "ERROR") {
-            break q.clone();
-        }
-        assert!(Instant::now() < deadline, "no query failed: {queries:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let queries = runnel_testkit::wait_until(
+        "a query in state ERROR",
+        60,
+        || {
+            run("SHOW QUERIES;")[0]["queries"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        },
+        |queries| queries.iter().any(|q| q["state"] == "ERROR"),
+    );
+    let failed = queries
+        .into_iter()
+        .find(|q| q["state"] == "ERROR")
+        .expect("the failed query");
     let id = failed["id"].as_str().unwrap();
     assert!(id.starts_with("CTAS_BY_S"), "{failed}");
     let explained = run(&format!("EXPLAIN {id};"));

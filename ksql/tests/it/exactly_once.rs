@@ -3,7 +3,7 @@
 //! (each commit leaves a COMMIT marker in the log), also after a restart, because the
 //! command topic keeps the query's Streams properties.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
@@ -28,18 +28,12 @@ fn records_and_end(stack: &Stack, topic: &str) -> (usize, i64) {
 }
 
 fn wait_for_records(stack: &Stack, topic: &str, n: usize) -> (usize, i64) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (records, end) = records_and_end(stack, topic);
-        if records >= n {
-            return (records, end);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{topic} has {records} of {n} records"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    runnel_testkit::wait_until(
+        &format!("{n} records in {topic}"),
+        30,
+        || records_and_end(stack, topic),
+        |(records, _)| *records >= n,
+    )
 }
 
 #[test]

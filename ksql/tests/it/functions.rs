@@ -1,7 +1,6 @@
 //! ksqlDB's aggregates that DataFusion names differently or lacks, and event time
 //! read from a formatted STRING column, through a persistent query.
 
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -24,18 +23,18 @@ fn distinct_set_topk_and_timestamp_format() {
     ] {
         run(&format!("INSERT INTO scores (player, game, points, at) VALUES ('ann', '{game}', {points}, '{at}');"));
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let last = loop {
-        let records = stack
-            .rt
-            .block_on(stack.engine.kafka().read_all("STATS"))
-            .unwrap();
-        if records.len() >= 3 {
-            break records.last().cloned().unwrap();
-        }
-        assert!(Instant::now() < deadline, "only {} results", records.len());
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let records = runnel_testkit::wait_until(
+        "three results in STATS",
+        30,
+        || {
+            stack
+                .rt
+                .block_on(stack.engine.kafka().read_all("STATS"))
+                .unwrap()
+        },
+        |records| records.len() >= 3,
+    );
+    let last = records.last().cloned().expect("a result");
     let v: Value = serde_json::from_slice(last.value.as_deref().unwrap()).unwrap();
     assert_eq!(v["GAMES"], json!(2));
     let mut set: Vec<String> = serde_json::from_value(v["GAME_SET"].clone()).unwrap();

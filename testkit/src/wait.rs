@@ -1,0 +1,69 @@
+//! Waiting for a condition: always with a deadline, and a failure that says what was
+//! awaited.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+const POLL: Duration = Duration::from_millis(100);
+
+/// Blocks until `check` holds; panics after `secs` seconds naming `what`.
+pub fn wait_for(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Blocks until what `probe` returns satisfies `ok`, and returns it; panics after
+/// `secs` seconds naming `what` and showing the last value seen.
+pub fn wait_until<T: std::fmt::Debug>(
+    what: &str,
+    secs: u64,
+    mut probe: impl FnMut() -> T,
+    ok: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let seen = probe();
+        if ok(&seen) {
+            return seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}; last seen: {seen:?}"
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+/// [`wait_for`] in async code.
+pub async fn eventually(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// [`eventually`] with an async check.
+pub async fn eventually_async<F, Fut>(what: &str, secs: u64, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check().await {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
