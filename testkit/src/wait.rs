@@ -40,6 +40,35 @@ pub fn wait_until<T: std::fmt::Debug>(
     }
 }
 
+/// Polls `probe` until its value has not changed for `idle` (a topic that stopped
+/// growing, say) and returns that value: how a test makes sure nothing more arrives
+/// without a fixed sleep. Panics if it still changes after `secs` seconds.
+pub fn settle<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    secs: u64,
+    idle: Duration,
+    mut probe: impl FnMut() -> T,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut seen = probe();
+    let mut since = Instant::now();
+    loop {
+        if since.elapsed() >= idle {
+            return seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} was still changing after {secs}s; last seen: {seen:?}"
+        );
+        std::thread::sleep(POLL);
+        let now = probe();
+        if now != seen {
+            seen = now;
+            since = Instant::now();
+        }
+    }
+}
+
 /// [`wait_for`] in async code.
 pub async fn eventually(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);

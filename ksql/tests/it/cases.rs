@@ -281,26 +281,20 @@ pub fn run_case(case: &Value) -> anyhow::Result<()> {
     for (topic, want) in &expected {
         let sink = source_for(&catalog, topic)
             .ok_or_else(|| anyhow::anyhow!("no source over output topic {topic}"))?;
+        let count = || rt.block_on(kafka.read_all(topic)).map_or(0, |r| r.len());
         let deadline = Instant::now() + Duration::from_secs(20);
-        let got: Vec<Rec>;
-        loop {
-            let records = rt.block_on(kafka.read_all(topic))?;
-            if records.len() >= want.len() || Instant::now() > deadline {
-                // Give late extras a moment to show up.
-                std::thread::sleep(Duration::from_millis(if want.is_empty() {
-                    2500
-                } else {
-                    700
-                }));
-                got = rt
-                    .block_on(kafka.read_all(topic))?
-                    .iter()
-                    .map(|r| decode_output(sink, r))
-                    .collect();
-                break;
-            }
+        while count() < want.len() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
         }
+        // Late extras: read once the topic has stopped growing (longer when nothing is
+        // expected, as the query may not have started writing).
+        let idle = Duration::from_millis(if want.is_empty() { 2500 } else { 700 });
+        runnel_testkit::settle(&format!("topic {topic}"), 60, idle, count);
+        let got: Vec<Rec> = rt
+            .block_on(kafka.read_all(topic))?
+            .iter()
+            .map(|r| decode_output(sink, r))
+            .collect();
         compare(topic, want, &got)?;
     }
     Ok(())

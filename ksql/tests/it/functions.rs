@@ -1,7 +1,6 @@
 //! ksqlDB's aggregates that DataFusion names differently or lacks, and event time
 //! read from a formatted STRING column, through a persistent query.
 
-
 use serde_json::{json, Value};
 
 use crate::common::Stack;
