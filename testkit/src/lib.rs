@@ -19,4 +19,4 @@ pub use broker::{broker_config, free_port, init_tracing, start_broker, TestBroke
 pub use topics::{
     all_records, create_topic, create_topic_async, drain_until_idle, latest_per_key, produce,
 };
-pub use wait::{eventually, eventually_async, settle, wait_for, wait_until};
+pub use wait::{eventually, eventually_async, settle, settle_async, wait_for, wait_until};

@@ -49,22 +49,67 @@ pub fn settle<T: PartialEq + std::fmt::Debug>(
     idle: Duration,
     mut probe: impl FnMut() -> T,
 ) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let mut seen = probe();
-    let mut since = Instant::now();
-    loop {
-        if since.elapsed() >= idle {
-            return seen;
+    let mut s = Settling::new(secs, idle, probe());
+    while !s.settled(what) {
+        std::thread::sleep(POLL);
+        s.observe(probe());
+    }
+    s.seen
+}
+
+/// [`settle`] in async code.
+pub async fn settle_async<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    secs: u64,
+    idle: Duration,
+    mut probe: impl FnMut() -> T,
+) -> T {
+    let mut s = Settling::new(secs, idle, probe());
+    while !s.settled(what) {
+        tokio::time::sleep(POLL).await;
+        s.observe(probe());
+    }
+    s.seen
+}
+
+/// A value watched until it stops changing.
+struct Settling<T> {
+    seen: T,
+    since: Instant,
+    idle: Duration,
+    deadline: Instant,
+    secs: u64,
+}
+
+impl<T: PartialEq + std::fmt::Debug> Settling<T> {
+    fn new(secs: u64, idle: Duration, first: T) -> Settling<T> {
+        Settling {
+            seen: first,
+            since: Instant::now(),
+            idle,
+            deadline: Instant::now() + Duration::from_secs(secs),
+            secs,
+        }
+    }
+
+    /// Unchanged for the idle time; panics past the deadline.
+    fn settled(&self, what: &str) -> bool {
+        if self.since.elapsed() >= self.idle {
+            return true;
         }
         assert!(
-            Instant::now() < deadline,
-            "{what} was still changing after {secs}s; last seen: {seen:?}"
+            Instant::now() < self.deadline,
+            "{what} was still changing after {}s; last seen: {:?}",
+            self.secs,
+            self.seen
         );
-        std::thread::sleep(POLL);
-        let now = probe();
-        if now != seen {
-            seen = now;
-            since = Instant::now();
+        false
+    }
+
+    fn observe(&mut self, now: T) {
+        if now != self.seen {
+            self.seen = now;
+            self.since = Instant::now();
         }
     }
 }

@@ -1,6 +1,5 @@
 //! Running `runnel broker` as a child process on a free loopback port.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -9,13 +8,7 @@ pub fn runnel() -> Command {
     Command::new(env!("CARGO_BIN_EXE_runnel"))
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use runnel_testkit::{free_port, wait_for};
 
 pub struct ChildBroker {
     pub child: Child,
@@ -83,16 +76,4 @@ pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, se
         status,
         serde_json::from_str(payload).unwrap_or(serde_json::Value::Null),
     )
-}
-
-/// Waits until `check` holds, polling every 100 ms.
-pub fn wait_for(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {secs}s waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }

@@ -1,34 +1,25 @@
-//! Helpers: start a broker on a free port in a temp dir, make rdkafka clients.
+//! Helpers of the broker's tests over the shared test kit: a broker with more
+//! internal-topic partitions, rdkafka clients, reads that keep partitions and offsets.
 
 use std::path::Path;
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use runnel_broker::{Broker, BrokerConfig, BrokerHandle};
+use runnel_broker::BrokerHandle;
 
+/// A broker in `dir` with the test kit's defaults, five partitions for the offsets
+/// and transaction topics, and `extra` over them.
 pub async fn start(dir: &Path, extra: &[(&str, &str)]) -> BrokerHandle {
-    // Broker logs on RUST_LOG=runnel_broker=debug; ignore a second init.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    let mut config = BrokerConfig::default()
-        .with_property("log.dirs", dir.display().to_string())
-        .and_then(|c| c.with_property("listeners", "PLAINTEXT://127.0.0.1:0"))
-        .and_then(|c| c.with_property("group.initial.rebalance.delay.ms", "0"))
-        .and_then(|c| c.with_property("offsets.topic.num.partitions", "5"))
-        .and_then(|c| c.with_property("transaction.state.log.num.partitions", "5"))
-        .expect("test config");
-    for (k, v) in extra {
-        config = config.with_property(k, *v).expect("test config override");
-    }
-    Broker::start(config).await.expect("broker starts")
+    let mut all = vec![
+        ("offsets.topic.num.partitions", "5"),
+        ("transaction.state.log.num.partitions", "5"),
+    ];
+    all.extend_from_slice(extra);
+    runnel_testkit::start_broker(dir, &all).await
 }
 
 pub fn client_config(bootstrap: &str) -> ClientConfig {
@@ -37,18 +28,7 @@ pub fn client_config(bootstrap: &str) -> ClientConfig {
     c
 }
 
-pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32, configs: &[(&str, &str)]) {
-    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap).create().unwrap();
-    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-    for (k, v) in configs {
-        topic = topic.set(k, v);
-    }
-    let res = admin
-        .create_topics([&topic], &AdminOptions::new())
-        .await
-        .unwrap();
-    assert!(res[0].is_ok(), "create {name}: {:?}", res[0]);
-}
+pub use runnel_testkit::create_topic_async as create_topic;
 
 pub fn producer(bootstrap: &str, extra: &[(&str, &str)]) -> FutureProducer {
     let mut c = client_config(bootstrap);
@@ -161,10 +141,16 @@ pub async fn read_all_with(
                 out.push(row(&m.expect("fetch ok")));
             }
         }
-        let extra_deadline = std::time::Instant::now() + Duration::from_millis(500);
-        while std::time::Instant::now() < extra_deadline {
+        // Then until nothing has come for 500 ms: any more is a duplicate.
+        let mut quiet_since = std::time::Instant::now();
+        while quiet_since.elapsed() < Duration::from_millis(500) {
+            assert!(
+                std::time::Instant::now() < deadline + Duration::from_secs(30),
+                "{t} kept receiving records"
+            );
             if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
                 out.push(row(&m));
+                quiet_since = std::time::Instant::now();
             }
         }
         out

@@ -7,25 +7,14 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
-use runnel_broker::{Broker, BrokerConfig, BrokerHandle};
+use runnel_broker::BrokerHandle;
 use runnel_connect::api::Config;
 use runnel_connect::standalone::Standalone;
 use runnel_connect::WorkerConfig;
 use serde_json::Value;
 
 pub async fn broker(dir: &Path) -> BrokerHandle {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    let config = BrokerConfig::default()
-        .with_property("log.dirs", dir.display().to_string())
-        .and_then(|c| c.with_property("listeners", "PLAINTEXT://127.0.0.1:0"))
-        .and_then(|c| c.with_property("group.initial.rebalance.delay.ms", "0"))
-        .and_then(|c| c.with_property("offsets.topic.num.partitions", "3"))
-        .and_then(|c| c.with_property("transaction.state.log.num.partitions", "3"))
-        .unwrap();
-    Broker::start(config).await.unwrap()
+    runnel_testkit::start_broker(dir, &[]).await
 }
 
 pub fn config(pairs: &[(&str, &str)]) -> Config {
@@ -79,17 +68,7 @@ pub async fn json_worker(bootstrap: &str, dir: &Path) -> Standalone {
     Standalone::start(wc, vec![]).await.unwrap()
 }
 
-/// Waits until `check` holds, polling.
-pub async fn eventually<F: FnMut() -> bool>(what: &str, secs: u64, mut check: F) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {secs}s waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+pub use runnel_testkit::{eventually, eventually_async, settle_async};
 
 pub fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
@@ -115,16 +94,16 @@ fn read_topic_blocking(bootstrap: &str, topic: &str, expected: usize) -> Vec<Row
         .create()
         .unwrap();
     // The topic may not exist yet: wait for it to appear.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let md = loop {
-        let md = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .unwrap();
-        if !md.topics()[0].partitions().is_empty() || Instant::now() > deadline {
-            break md;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let md = runnel_testkit::wait_until(
+        &format!("topic {topic} to exist"),
+        30,
+        || {
+            consumer
+                .fetch_metadata(Some(topic), Duration::from_secs(10))
+                .expect("metadata")
+        },
+        |md| !md.topics()[0].partitions().is_empty(),
+    );
     let mut tpl = TopicPartitionList::new();
     for p in md.topics()[0].partitions() {
         tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
@@ -156,21 +135,8 @@ fn read_topic_blocking(bootstrap: &str, topic: &str, expected: usize) -> Vec<Row
 
 /// Creates topics up front, as a user would before pointing a sink at them.
 pub async fn create_topics(bootstrap: &str, names: &[&str]) {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .unwrap();
-    let topics: Vec<NewTopic> = names
-        .iter()
-        .map(|n| NewTopic::new(n, 1, TopicReplication::Fixed(1)))
-        .collect();
-    for r in admin
-        .create_topics(&topics, &AdminOptions::new())
-        .await
-        .unwrap()
-    {
-        r.unwrap();
+    for name in names {
+        runnel_testkit::create_topic_async(bootstrap, name, 1, &[]).await;
     }
 }
 
@@ -216,21 +182,5 @@ impl Api {
             .as_str()
             .unwrap_or("")
             .to_string()
-    }
-}
-
-/// Waits until the async `check` holds, polling.
-pub async fn eventually_async<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !check().await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -113,7 +113,7 @@ async fn workers_share_connectors_and_take_over_when_one_leaves() {
     let (_, names) = api_b.get("/connectors").await;
     assert_eq!(names, json!(["sink", "src"]));
     let both: BTreeSet<String> = [a.rest_addr.to_string(), b.rest_addr.to_string()].into();
-    eventually_async("one task on each worker", || async {
+    eventually_async("one task on each worker", 30, || async {
         running_on(&api_b, &["src", "sink"]).await.as_ref() == Some(&both)
     })
     .await;
@@ -127,7 +127,7 @@ async fn workers_share_connectors_and_take_over_when_one_leaves() {
     // A leaves: B runs everything, resuming from the offsets A committed.
     a.shutdown().await;
     let only_b: BTreeSet<String> = [b.rest_addr.to_string()].into();
-    eventually_async("both tasks on B", || async {
+    eventually_async("both tasks on B", 30, || async {
         running_on(&api_b, &["src", "sink"]).await.as_ref() == Some(&only_b)
     })
     .await;
@@ -136,7 +136,8 @@ async fn workers_share_connectors_and_take_over_when_one_leaves() {
         lines(&output).len() >= 2000
     })
     .await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let idle = std::time::Duration::from_millis(500);
+    settle_async("the sink file", 60, idle, || lines(&output).len()).await;
     assert_eq!(
         lines(&output),
         lines(&input),
@@ -152,7 +153,7 @@ async fn workers_share_connectors_and_take_over_when_one_leaves() {
 
     // Target states and deletes go through the config topic too.
     assert_eq!(api_b.put("/connectors/src/pause", None).await.0, 202);
-    eventually_async("src paused", || async {
+    eventually_async("src paused", 30, || async {
         let (_, s) = api_b.get("/connectors/src/status").await;
         s["tasks"][0]["state"] == "PAUSED" && s["connector"]["state"] == "PAUSED"
     })
@@ -181,7 +182,7 @@ async fn workers_share_connectors_and_take_over_when_one_leaves() {
         )
         .await;
     assert_eq!(code, 201);
-    eventually_async("the broken sink FAILED", || async {
+    eventually_async("the broken sink FAILED", 30, || async {
         let (_, s) = api_b.get("/connectors/broken/status").await;
         s["tasks"][0]["state"] == "FAILED"
     })
@@ -189,7 +190,7 @@ async fn workers_share_connectors_and_take_over_when_one_leaves() {
     std::fs::create_dir(&missing_dir).unwrap();
     let (code, _) = api_b.post("/connectors/broken/tasks/0/restart", None).await;
     assert_eq!(code, 204);
-    eventually_async("the restarted sink RUNNING", || async {
+    eventually_async("the restarted sink RUNNING", 30, || async {
         let (_, s) = api_b.get("/connectors/broken/status").await;
         s["tasks"][0]["state"] == "RUNNING"
     })
@@ -227,7 +228,7 @@ async fn a_worker_stops_within_its_bound_when_the_cluster_is_gone() {
         )
         .await;
     assert_eq!(code, 201);
-    eventually_async("src running", || async {
+    eventually_async("src running", 30, || async {
         running_on(&api, &["src"]).await.is_some()
     })
     .await;

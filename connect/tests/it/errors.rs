@@ -90,13 +90,10 @@ async fn bad_records_go_to_the_dlq_or_fail_the_task() {
 
     // Without tolerance the task fails with the reason in its trace, having written
     // only what came before the bad record.
-    let status = loop {
-        let s = worker.worker.status("strict").await.unwrap();
-        if s.tasks[0].state == "FAILED" {
-            break s;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let failed =
+        || async { worker.worker.status("strict").await.unwrap().tasks[0].state == "FAILED" };
+    eventually_async("the strict task FAILED", 30, failed).await;
+    let status = worker.worker.status("strict").await.unwrap();
     let trace = status.tasks[0].trace.clone().unwrap();
     assert!(
         trace.contains("Tolerance exceeded") && trace.contains("mixed-0 offset 1"),
@@ -105,21 +102,14 @@ async fn bad_records_go_to_the_dlq_or_fail_the_task() {
     assert!(lines(&strict_out).len() <= 1);
     // A restart resumes from the committed offset and fails on the same record again.
     worker.worker.restart("strict", true, true).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(
-        worker.worker.status("strict").await.unwrap().tasks[0].state,
-        "FAILED"
-    );
+    eventually_async("the restarted task FAILED again", 30, failed).await;
     worker.worker.restart_task("strict", 0).await.unwrap();
     let state = worker.worker.status("strict").await.unwrap().tasks[0]
         .state
         .clone();
     assert_eq!(state, "RUNNING", "a fresh task");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let state = worker.worker.status("strict").await.unwrap().tasks[0]
-        .state
-        .clone();
-    assert_eq!(state, "FAILED", "and the same record fails it again");
+    // And the same record fails it again.
+    eventually_async("the fresh task FAILED on the same record", 30, failed).await;
     assert!(worker.worker.restart_task("strict", 3).await.is_err());
     worker.shutdown().await;
     broker.shutdown().await.unwrap();

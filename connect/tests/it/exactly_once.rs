@@ -215,7 +215,7 @@ async fn records_and_offsets_commit_together_and_a_restarted_task_fences_its_zom
     // Committed in transactions: their markers take offsets after the records.
     let end = end_offset(&bs, "eos-lines");
     assert!(end > 300, "log end {end}: no transaction markers");
-    eventually_async("the committed offset at the file's end", || async {
+    eventually_async("the committed offset at the file's end", 30, || async {
         let (_, o) = api.get("/connectors/src/offsets").await;
         o["offsets"][0]["offset"]["position"].as_u64()
             == Some(std::fs::metadata(&input).unwrap().len())
@@ -314,7 +314,7 @@ async fn the_owner_fences_the_tasks_of_the_previous_generation() {
     tokio::task::spawn_blocking(move || wait_for_task_count(&b2, "pg", 1))
         .await
         .unwrap();
-    eventually_async("one task running", || async {
+    eventually_async("one task running", 30, || async {
         let (_, s) = api.get("/connectors/pg/status").await;
         s["tasks"]
             .as_array()

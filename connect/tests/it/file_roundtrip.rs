@@ -93,7 +93,9 @@ async fn file_to_topic_to_file_resumes_without_loss_or_duplicates() {
 
     let worker = standalone(&bs, dir.path(), connectors(&input, &output)).await;
     eventually("all 100,001 lines", 180, || lines(&output).len() >= 100_001).await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // No more come (a duplicate would).
+    let idle = std::time::Duration::from_millis(500);
+    settle_async("the sink file", 60, idle, || lines(&output).len()).await;
     worker.shutdown().await;
 
     let mut expected: Vec<String> = (0..40_000).map(line).collect();

@@ -338,7 +338,7 @@ async fn the_slot_is_confirmed_only_after_the_broker_acknowledged() {
     connector["config"]["table.include.list"] = json!("public.customers,public.orders");
     let (code, resp) = api.post("/connectors", Some(connector)).await;
     assert_eq!(code, 201, "{resp}");
-    eventually_async("the slot is created and streaming", || async {
+    eventually_async("the slot is created and streaming", 30, || async {
         db.query_opt(
             "SELECT 1 FROM pg_replication_slots WHERE slot_name = 'runnel' AND active",
             &[],
@@ -358,7 +358,7 @@ async fn the_slot_is_confirmed_only_after_the_broker_acknowledged() {
     db.batch_execute("INSERT INTO customers VALUES (1, 'a')")
         .await
         .unwrap();
-    eventually_async("A is confirmed once acknowledged", || async {
+    eventually_async("A is confirmed once acknowledged", 30, || async {
         confirmed_flush(&db).await > before_a
     })
     .await;
@@ -380,9 +380,11 @@ async fn the_slot_is_confirmed_only_after_the_broker_acknowledged() {
     );
     let after_c = wal().await;
     create_topics(&bs, &["dbserver.public.orders"]).await;
-    eventually_async("B and C are confirmed once B is acknowledged", || async {
-        confirmed_flush(&db).await >= after_c
-    })
+    eventually_async(
+        "B and C are confirmed once B is acknowledged",
+        30,
+        || async { confirmed_flush(&db).await >= after_c },
+    )
     .await;
     worker.shutdown().await;
     broker.shutdown().await.unwrap();

@@ -83,7 +83,7 @@ async fn connector_lifecycle_over_http() {
         expanded["src"]["status"]["connector"]["state"], "RUNNING",
         "{expanded}"
     );
-    eventually_async("the three lines in the offsets", || async {
+    eventually_async("the three lines in the offsets", 30, || async {
         api.get("/connectors/src/offsets").await.1["offsets"][0]["offset"]["position"] == json!(14)
     })
     .await;
@@ -91,7 +91,7 @@ async fn connector_lifecycle_over_http() {
 
     // Pause and resume.
     assert_eq!(api.put("/connectors/src/pause", None).await.0, 202);
-    eventually_async("PAUSED", || async {
+    eventually_async("PAUSED", 30, || async {
         api.task_state("src").await == "PAUSED"
     })
     .await;
@@ -100,7 +100,7 @@ async fn connector_lifecycle_over_http() {
         "PAUSED"
     );
     assert_eq!(api.put("/connectors/src/resume", None).await.0, 202);
-    eventually_async("RUNNING", || async {
+    eventually_async("RUNNING", 30, || async {
         api.task_state("src").await == "RUNNING"
     })
     .await;

@@ -117,7 +117,8 @@ async fn filter_with_a_predicate_drops_matching_records() {
     // Both source topics are full before the sink's output is checked.
     assert_eq!(read_topic(&bs, "drop-me", 2).await.len(), 2);
     eventually("the kept lines", 60, || lines(&out).len() >= 2).await;
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let idle = std::time::Duration::from_millis(800);
+    settle_async("the sink file", 60, idle, || lines(&out).len()).await;
     worker.shutdown().await;
     let mut got = lines(&out);
     got.sort();
