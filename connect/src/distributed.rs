@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::rest::RestServer;
-use crate::runtime::distributed::DistributedHerder;
-pub use crate::runtime::distributed::SHUTDOWN_TIMEOUT;
+use crate::runtime::group::DistributedHerder;
+pub use crate::runtime::group::SHUTDOWN_TIMEOUT;
 use crate::runtime::WorkerConfig;
 
 /// A running distributed worker with its REST server.

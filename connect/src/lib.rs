@@ -7,9 +7,12 @@
 //! - [`api`]: the data model, records and connector traits.
 //! - [`converters`]: JsonConverter, StringConverter, ByteArrayConverter.
 //! - [`transforms`]: single message transforms and predicates.
-//! - [`connectors`]: the registry and the file connectors.
-//! - [`runtime`]: worker config, worker, source and sink task loops, offsets, errors,
-//!   and distributed mode's group membership and shared topics.
+//! - [`connectors`]: the registry; the file connectors (FileStreamSource/Sink), and the
+//!   PostgreSQL connectors: the JDBC-style sink and source and the Debezium-compatible
+//!   CDC source.
+//! - [`runtime`]: worker config, worker, source and sink task loops, offsets, error
+//!   handling (`errors.tolerance`, dead letter queue, retries), and `group/`:
+//!   distributed mode's worker group (membership, assignment, shared topics).
 //! - [`rest`]: the Kafka-Connect-compatible REST API (axum).
 //! - [`standalone`]: `runnel connect standalone` — worker + REST + connector files.
 //! - [`distributed`]: `runnel connect distributed` — a worker of a group + REST.

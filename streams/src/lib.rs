@@ -13,15 +13,16 @@
 //! - [`topology`]: the processor graph, sub-topologies, the task context.
 //! - [`dsl`]: the typed DSL and the Processor API.
 //! - [`runtime`]: config, tasks, changelog restore, stream threads, `KafkaStreams`.
-//! - `test_driver`: the `TopologyTestDriver`.
+//! - `local_runner`: [`LocalRunner`], a topology run in the calling thread without a
+//!   broker (alias [`TopologyTestDriver`], Kafka's name for it in tests).
 
 pub mod dsl;
 pub mod error;
+pub mod local_runner;
 pub mod record;
 pub mod runtime;
 pub mod serde;
 pub mod state;
-pub mod test_driver;
 pub mod topology;
 
 pub use dsl::{
@@ -30,10 +31,12 @@ pub use dsl::{
     SessionWindows, SlidingWindows, StreamJoined, StreamsBuilder, Suppressed, TimeWindows,
 };
 pub use error::{Error, Result};
+pub use local_runner::LocalRunner;
 pub use record::Record;
 pub use runtime::{KafkaStreams, QueryableStores, StreamsConfig};
 pub use serde::{Json, Serde};
 pub use state::window::{Window, Windowed};
 pub use state::windowed_serde::{SessionWindowedKey, TimeWindowedKey};
-pub use test_driver::TopologyTestDriver;
+/// Kafka Streams' name for a topology run without a broker in unit tests.
+pub type TopologyTestDriver = LocalRunner;
 pub use topology::{PunctuationType, Topology};

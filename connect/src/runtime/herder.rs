@@ -1,6 +1,6 @@
 //! What the REST API asks of a worker, whichever mode it runs in — Kafka Connect's
 //! Herder. Standalone: [`Worker`] answers from its own state. Distributed:
-//! [`DistributedHerder`](super::distributed::DistributedHerder) answers from the config
+//! [`DistributedHerder`](super::group::DistributedHerder) answers from the config
 //! and status topics every worker shares.
 
 use async_trait::async_trait;

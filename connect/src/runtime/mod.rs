@@ -1,12 +1,12 @@
 //! The runtime: worker config, the worker, task loops, offsets and error handling, and
 //! the two ways to run workers — standalone ([`Worker`]) and distributed
-//! ([`distributed::DistributedHerder`]) — behind the [`Herder`] the REST API talks to.
+//! ([`group::DistributedHerder`]) — behind the [`Herder`] the REST API talks to.
 
 pub mod config;
 pub mod connector_offsets;
-pub mod distributed;
-pub mod errors;
+pub mod error_handling;
 pub mod exactly_once;
+pub mod group;
 pub mod herder;
 pub mod kafka_log;
 pub mod offsets;

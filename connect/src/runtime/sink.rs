@@ -11,7 +11,7 @@ use rdkafka::producer::FutureProducer;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::errors::ErrorPolicy;
+use super::error_handling::ErrorPolicy;
 use super::sink_fetch::{Converters, Fetcher, PendingOffsets, SinkConsumer, SinkContext};
 use super::task::{State, TargetState, TaskCtx};
 use crate::api::{SinkConnector, SinkRecord, SinkTask};

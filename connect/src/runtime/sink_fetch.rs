@@ -18,7 +18,7 @@ use rdkafka::producer::FutureProducer;
 use rdkafka::ClientContext;
 use tokio::sync::mpsc;
 
-use super::errors::{ErrorPolicy, Failure};
+use super::error_handling::{ErrorPolicy, Failure};
 use crate::api::{ConnectRecord, Header, Schema, SinkRecord, Value};
 use crate::converters::Converter;
 use crate::error::{Error, Result};

@@ -11,7 +11,7 @@ use rdkafka::message::Message as _;
 use rdkafka::message::{Header as KHeader, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 
-use super::errors::{ErrorPolicy, Failure};
+use super::error_handling::{ErrorPolicy, Failure};
 use super::task::{State, TargetState, TaskCtx};
 use crate::api::{JsonMap, OffsetReader, SourceConnector, SourceTask, Value};
 use crate::converters::{self, Converter};

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 
-use super::errors::{ErrorPolicy, Failure};
+use super::error_handling::{ErrorPolicy, Failure};
 use super::exactly_once::{transactional_id, TransactionBoundary};
 use super::source::{convert, delivered, send, StoreReader};
 use super::task::{State, TargetState, TaskCtx};

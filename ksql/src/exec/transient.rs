@@ -1,6 +1,6 @@
 //! Transient queries, whose rows go to the client rather than a topic:
 //! - push queries (`EMIT CHANGES`): the persistent query's topology run in-process
-//!   by the Streams `TopologyTestDriver` (state in memory, gone with the query) over
+//!   by the Streams `LocalRunner` (state in memory, gone with the query) over
 //!   records a consumer reads from `auto.offset.reset` on, until cancelled or LIMIT;
 //! - pull queries and scans (no EMIT): the sources' current contents (a table: the
 //!   latest row per key) as Arrow batches in a DataFusion `MemTable`, and the query
@@ -19,7 +19,7 @@ use datafusion::sql::sqlparser::ast::SetExpr;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use runnel_streams::TopologyTestDriver;
+use runnel_streams::LocalRunner;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -300,7 +300,7 @@ pub fn push(
                 consumer.assign(&tpl)?;
                 let topology = super::persistent::topology(&compiled);
                 let mut driver =
-                    TopologyTestDriver::new(topology).map_err(|e| Error::Engine(e.to_string()))?;
+                    LocalRunner::new(topology).map_err(|e| Error::Engine(e.to_string()))?;
                 let mut sent = 0usize;
                 let cols: Vec<&Column> = value_cols.iter().collect();
                 let mut offsets: HashMap<String, i64> = HashMap::new();

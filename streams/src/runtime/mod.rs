@@ -7,7 +7,6 @@ mod partition_group;
 mod process;
 pub mod query;
 pub mod restore;
-pub mod restore_from;
 pub mod streams;
 pub mod task;
 mod thread;
@@ -17,5 +16,5 @@ pub use config::{ProcessingGuarantee, StreamsConfig};
 pub use query::{
     QueryableStores, ReadOnlyKeyValueStore, ReadOnlySessionStore, ReadOnlyWindowStore,
 };
-pub use restore_from::StateRestoreListener;
+pub use restore::StateRestoreListener;
 pub use streams::{KafkaStreams, State};

@@ -16,7 +16,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::config::StreamsConfig;
 use super::query::QueryableStores;
-use super::restore_from::StateRestoreListener;
+use super::restore::StateRestoreListener;
 use super::task::Task;
 use super::{thread, topics};
 use crate::error::{Error, Result};

@@ -24,7 +24,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::partition_group::{EndOffsets, PartitionGroup};
-use super::restore_from;
+use super::restore;
 use super::streams::Shared;
 use super::task::{Task, TaskId};
 use crate::error::{Error, Result};
@@ -169,7 +169,7 @@ impl ThreadCtx {
         task.ctx.skip_bad_records = shared.config.skip_bad_records;
         task.ctx.partitions_of = shared.partitions_of.clone();
         let listener = lock(&shared.restore_listener).clone();
-        restore_from::restore(&self.restore, &mut task, listener.as_deref())?;
+        restore::restore(&self.restore, &mut task, listener.as_deref())?;
         shared.register(&task);
         tracing::info!(thread = %self.name, task = %id, "task created");
         Ok(task)

@@ -1,6 +1,7 @@
 //! PostgreSQL connectors over tokio-postgres: [`sink::PostgresSinkConnector`]
-//! (Confluent's JDBC sink keys) and [`source::PostgresSourceConnector`] (its JDBC
-//! source keys). The CDC source is still to come.
+//! (Confluent's JDBC sink keys), [`source::PostgresSourceConnector`] (its JDBC source
+//! keys) and [`cdc::PostgresCdcConnector`] (Debezium's PostgreSQL connector: logical
+//! decoding with pgoutput, `cdc_snapshot.rs` and `cdc_stream.rs`).
 
 pub mod cdc;
 pub mod cdc_config;

@@ -1,4 +1,5 @@
-//! Distributed mode: workers with the same `group.id` share connectors and tasks.
+//! The worker group of distributed mode (`runnel connect distributed`, `../../distributed.rs`):
+//! workers with the same `group.id` share connectors and tasks.
 //! Configs, source offsets and statuses live in three compacted topics that every
 //! worker reads; the group protocol (`protocol_type = "connect"`) elects a leader that
 //! assigns connectors and tasks round robin, and a worker that dies or leaves has its

@@ -1,4 +1,8 @@
-//! Reads a task's changelog partitions into its stores before it processes anything.
+//! Restoring a task's stores: its changelog partitions are read into them before it
+//! processes anything (`mod.rs`), a commit batch applied only once its marker is read
+//! (`batches.rs`).
+
+mod batches;
 
 use std::time::Duration;
 
@@ -6,7 +10,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::restore::Restorer;
+use self::batches::Restorer;
 use super::task::Task;
 use crate::error::{Error, Result};
 

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::task::{Marker, COMMIT_HEADER, EPOCH_HEADER};
+use super::super::task::{Marker, COMMIT_HEADER, EPOCH_HEADER};
 use crate::error::Result;
 use crate::state::KeyValueStore;
 

@@ -1,5 +1,7 @@
-//! `TopologyTestDriver`: runs a topology without a broker, for unit tests. Records are
-//! piped into input topics and processed at once, one task per sub-topology (partition
+//! [`LocalRunner`]: runs a topology in the calling thread without a broker — Kafka's
+//! `TopologyTestDriver` for unit tests (that name is an alias of this type), and what
+//! KSQL's transient push queries run on. Records are piped into input topics and
+//! processed at once, one task per sub-topology (partition
 //! 0); records written to repartition topics are fed back immediately; output records
 //! wait in per-topic queues; stores can be read; wall-clock time is advanced by hand.
 //! Stores are kept in memory.
@@ -16,7 +18,7 @@ use crate::serde::Serde;
 use crate::state::StoreHandle;
 use crate::topology::Topology;
 
-pub struct TopologyTestDriver {
+pub struct LocalRunner {
     application_id: String,
     tasks: Vec<Task>,
     readers: HashMap<String, Vec<usize>>,
@@ -27,26 +29,20 @@ pub struct TopologyTestDriver {
     wall_clock_ms: i64,
 }
 
-impl TopologyTestDriver {
-    pub fn new(topology: Topology) -> Result<TopologyTestDriver> {
-        TopologyTestDriver::with_application_id(topology, "topology-test-driver")
+impl LocalRunner {
+    pub fn new(topology: Topology) -> Result<LocalRunner> {
+        LocalRunner::with_application_id(topology, "topology-test-driver")
     }
 
-    pub fn with_application_id(
-        topology: Topology,
-        application_id: &str,
-    ) -> Result<TopologyTestDriver> {
+    pub fn with_application_id(topology: Topology, application_id: &str) -> Result<LocalRunner> {
         let config = crate::StreamsConfig::new(application_id, "localhost:9092")?;
-        TopologyTestDriver::with_config(topology, &config)
+        LocalRunner::with_config(topology, &config)
     }
 
     /// A driver configured as an application would be (Kafka's
     /// `new TopologyTestDriver(topology, props)`): `application.id`, the record cache's
     /// size, `default.deserialization.exception.handler`. Nothing connects anywhere.
-    pub fn with_config(
-        topology: Topology,
-        config: &crate::StreamsConfig,
-    ) -> Result<TopologyTestDriver> {
+    pub fn with_config(topology: Topology, config: &crate::StreamsConfig) -> Result<LocalRunner> {
         topology.validate()?;
         let application_id = config.application_id.as_str();
         let mut global_handles = HashMap::new();
@@ -84,7 +80,7 @@ impl TopologyTestDriver {
             }
             tasks.push(task);
         }
-        Ok(TopologyTestDriver {
+        Ok(LocalRunner {
             application_id: application_id.to_string(),
             tasks,
             readers,
@@ -225,7 +221,7 @@ impl TopologyTestDriver {
     }
 }
 
-impl QueryableStores for TopologyTestDriver {
+impl QueryableStores for LocalRunner {
     fn store_handles(&self, name: &str) -> Result<Vec<StoreHandle>> {
         let mut out: Vec<StoreHandle> = self
             .tasks
