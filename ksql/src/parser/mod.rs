@@ -9,7 +9,10 @@
 
 pub mod ast;
 mod clauses;
+mod create;
 mod cursor;
+mod insert;
+mod statement;
 pub mod types;
 
 use datafusion::sql::sqlparser::dialect::GenericDialect;
