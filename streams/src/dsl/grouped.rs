@@ -6,6 +6,7 @@ use super::kstream::KStream;
 use super::ktable::{flatten, Change, KTable};
 use super::windowed::{SessionWindowedKStream, SessionWindows, TimeWindowedKStream, TimeWindows};
 use super::{add_store, get_stamped, put_stamped, Materialized, Values};
+use super::{Init, Step};
 use crate::error::{Error, Result};
 use crate::record::Record;
 use crate::serde::Serde;
@@ -59,9 +60,6 @@ pub struct KGroupedStream<K, V> {
     pub(crate) stream: KStream<K, V>,
 }
 
-type Init<A> = Arc<dyn Fn() -> A + Send + Sync>;
-type Step<K, V, A> = Arc<dyn Fn(&K, &V, A) -> A + Send + Sync>;
-
 impl<K: Serde, V: Serde> KGroupedStream<K, V> {
     pub(crate) fn new(stream: KStream<K, V>) -> KGroupedStream<K, V> {
         KGroupedStream { stream }
@@ -86,12 +84,7 @@ impl<K: Serde, V: Serde> KGroupedStream<K, V> {
             m,
             "KSTREAM-REDUCE-STATE-STORE",
             Arc::new(|| None),
-            Arc::new(move |_, v: &V, acc: Option<V>| {
-                Some(match acc {
-                    Some(a) => f(a, v.clone()),
-                    None => v.clone(),
-                })
-            }),
+            super::reduce_step(f),
         );
         flatten(t)
     }

@@ -91,6 +91,44 @@ pub(crate) enum Values {
     Stamped,
 }
 
+/// An aggregation's initial value.
+pub(crate) type Init<A> = Arc<dyn Fn() -> A + Send + Sync>;
+/// An aggregation's step: (key, value, aggregate so far) to the new aggregate.
+pub(crate) type Step<K, V, A> = Arc<dyn Fn(&K, &V, A) -> A + Send + Sync>;
+
+/// `reduce(f)` as an aggregation over `Option<V>`: a group's first value is taken as
+/// it is, later ones combined with `f`.
+pub(crate) fn reduce_step<K, V: Clone + 'static>(
+    f: impl Fn(V, V) -> V + Send + Sync + 'static,
+) -> Step<K, V, Option<V>> {
+    Arc::new(move |_, v: &V, acc: Option<V>| {
+        Some(match acc {
+            Some(a) => f(a, v.clone()),
+            None => v.clone(),
+        })
+    })
+}
+
+/// A windowed aggregation's store: timestamped, cached unless `m` says not, its
+/// changelog kept a day past the windows' `retention_ms` as Kafka Streams keeps it.
+pub(crate) fn windowed_store<K, V>(
+    s: &KStream<K, V>,
+    m: &Materialized,
+    retention_ms: i64,
+) -> String {
+    const CHANGELOG_EXTRA_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
+    let store = add_store(
+        &s.graph,
+        s.group,
+        m,
+        "KSTREAM-AGGREGATE-STATE-STORE",
+        Some(retention_ms + CHANGELOG_EXTRA_RETENTION_MS),
+        Values::Stamped,
+    );
+    cache_store(&s.graph, m, &store);
+    store
+}
+
 /// Registers a store for `group`'s tasks and returns its name.
 pub(crate) fn add_store(
     g: &SharedGraph,

@@ -15,6 +15,7 @@ use super::kstream::KStream;
 use super::ktable::{Change, KTable};
 use super::windowed::EmitStrategy;
 use super::{add_store, get_stamped, put_stamped, Materialized, Values};
+use super::{Init, Step};
 use crate::record::Record;
 use crate::serde::Serde;
 use crate::state::window::{self as wk, Window, Windowed};
@@ -54,9 +55,6 @@ pub struct SlidingWindowedKStream<K, V> {
     emit: EmitStrategy,
 }
 
-type Init<A> = Arc<dyn Fn() -> A + Send + Sync>;
-type Step<K, V, A> = Arc<dyn Fn(&K, &V, A) -> A + Send + Sync>;
-
 /// The time of a buffer key: window key layout plus an 8-byte sequence number.
 fn buffered_time(k: &[u8]) -> Option<i64> {
     let n = k.len().checked_sub(8)?;
@@ -80,16 +78,8 @@ impl<K: Serde, V: Serde> SlidingWindowedKStream<K, V> {
         f: impl Fn(V, V) -> V + Send + Sync + 'static,
         m: Materialized,
     ) -> KTable<Windowed<K>, V> {
-        let t: KTable<Windowed<K>, Option<V>> = self.aggregate_with(
-            m,
-            Arc::new(|| None),
-            Arc::new(move |_, v: &V, acc: Option<V>| {
-                Some(match acc {
-                    Some(a) => f(a, v.clone()),
-                    None => v.clone(),
-                })
-            }),
-        );
+        let t: KTable<Windowed<K>, Option<V>> =
+            self.aggregate_with(m, Arc::new(|| None), super::reduce_step(f));
         super::ktable::flatten(t)
     }
 
@@ -111,24 +101,15 @@ impl<K: Serde, V: Serde> SlidingWindowedKStream<K, V> {
         let s = &self.stream;
         let (d, grace) = (self.windows.time_difference_ms, self.windows.grace_ms);
         let retention = 2 * d + grace + 1;
-        let extra = Some(retention + 86_400_000);
-        let store = add_store(
-            &s.graph,
-            s.group,
-            &m,
-            "KSTREAM-AGGREGATE-STATE-STORE",
-            extra,
-            Values::Stamped,
-        );
+        let store = super::windowed_store(s, &m, retention);
         let buffer = add_store(
             &s.graph,
             s.group,
             &Materialized::default(),
             "KSTREAM-SLIDING-BUFFER-STORE",
-            extra,
+            Some(retention + 86_400_000),
             Values::Plain,
         );
-        super::cache_store(&s.graph, &m, &store);
         let child: Arc<Node<Windowed<K>, Change<A>>> = Node::new();
         let (c, st, buf) = (child.clone(), store.clone(), buffer);
         s.node.add(Arc::new(move |b| {

@@ -10,15 +10,13 @@ use std::time::Duration;
 use super::kstream::KStream;
 use super::ktable::{flatten, Change, KTable};
 use super::suppress::{Suppressed, WindowClose};
-use super::{add_store, get_stamped, put_stamped, Materialized, Values};
+use super::{get_stamped, put_stamped, Materialized};
+use super::{Init, Step};
 use crate::record::Record;
 use crate::serde::Serde;
 use crate::state::stamped;
 use crate::state::window::{self as wk, Window, Windowed};
 use crate::topology::{Node, TaskCtx};
-
-/// Kafka Streams keeps windowed changelogs a day longer than the windows.
-const CHANGELOG_EXTRA_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -117,8 +115,6 @@ impl EmitStrategy {
     }
 }
 
-type Init<A> = Arc<dyn Fn() -> A + Send + Sync>;
-type Step<K, V, A> = Arc<dyn Fn(&K, &V, A) -> A + Send + Sync>;
 type Merge<K, A> = Arc<dyn Fn(&K, A, A) -> A + Send + Sync>;
 
 /// Deletes entries whose window ended more than `retention` before stream time — at
@@ -174,16 +170,8 @@ impl<K: Serde, V: Serde> TimeWindowedKStream<K, V> {
         f: impl Fn(V, V) -> V + Send + Sync + 'static,
         m: Materialized,
     ) -> KTable<Windowed<K>, V> {
-        let t: KTable<Windowed<K>, Option<V>> = self.aggregate_with(
-            m,
-            Arc::new(|| None),
-            Arc::new(move |_, v: &V, agg: Option<V>| {
-                Some(match agg {
-                    Some(a) => f(a, v.clone()),
-                    None => v.clone(),
-                })
-            }),
-        );
+        let t: KTable<Windowed<K>, Option<V>> =
+            self.aggregate_with(m, Arc::new(|| None), super::reduce_step(f));
         flatten(t)
     }
 
@@ -205,15 +193,7 @@ impl<K: Serde, V: Serde> TimeWindowedKStream<K, V> {
         let s = &self.stream;
         let w = self.windows;
         let retention = w.size_ms + w.grace_ms;
-        let store = add_store(
-            &s.graph,
-            s.group,
-            &m,
-            "KSTREAM-AGGREGATE-STATE-STORE",
-            Some(retention + CHANGELOG_EXTRA_RETENTION_MS),
-            Values::Stamped,
-        );
-        super::cache_store(&s.graph, &m, &store);
+        let store = super::windowed_store(s, &m, retention);
         let child: Arc<Node<Windowed<K>, Change<A>>> = Node::new();
         let (c, st) = (child.clone(), store.clone());
         s.node.add(Arc::new(move |b| {
@@ -321,12 +301,7 @@ impl<K: Serde, V: Serde> SessionWindowedKStream<K, V> {
         let t: KTable<Windowed<K>, Option<V>> = self.aggregate_with(
             m,
             Arc::new(|| None),
-            Arc::new(move |_, v: &V, agg: Option<V>| {
-                Some(match agg {
-                    Some(a) => f(a, v.clone()),
-                    None => v.clone(),
-                })
-            }),
+            super::reduce_step(move |a, b| f(a, b)),
             Arc::new(move |_, a: Option<V>, b: Option<V>| match (a, b) {
                 (Some(a), Some(b)) => Some(g(a, b)),
                 (a, b) => a.or(b),
@@ -356,15 +331,7 @@ impl<K: Serde, V: Serde> SessionWindowedKStream<K, V> {
         let s = &self.stream;
         let w = self.windows;
         let retention = w.gap_ms + w.grace_ms;
-        let store = add_store(
-            &s.graph,
-            s.group,
-            &m,
-            "KSTREAM-AGGREGATE-STATE-STORE",
-            Some(retention + CHANGELOG_EXTRA_RETENTION_MS),
-            Values::Stamped,
-        );
-        super::cache_store(&s.graph, &m, &store);
+        let store = super::windowed_store(s, &m, retention);
         let child: Arc<Node<Windowed<K>, Change<A>>> = Node::new();
         let (c, st) = (child.clone(), store.clone());
         s.node.add(Arc::new(move |b| {
