@@ -3,6 +3,7 @@
 //! against any Kafka cluster.
 
 mod commands;
+mod sync;
 
 use clap::Parser;
 

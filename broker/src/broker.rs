@@ -52,7 +52,7 @@ impl ProducerIds {
 
     pub(crate) fn allocate(&self) -> Result<i64> {
         let id = self.next.fetch_add(1, Ordering::SeqCst);
-        let mut end = self.block_end.lock().unwrap_or_else(|p| p.into_inner());
+        let mut end = crate::sync::lock(&self.block_end);
         if id >= *end {
             let new_end = id + PRODUCER_ID_BLOCK;
             durable::write_atomic(&self.path, new_end.to_string().as_bytes())?;

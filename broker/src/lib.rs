@@ -25,6 +25,7 @@ pub mod txn;
 
 #[cfg(test)]
 mod fuzz_tests;
+mod sync;
 
 pub use broker::{Broker, BrokerHandle};
 pub use config::{BrokerConfig, TopicConfig};

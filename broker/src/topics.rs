@@ -54,26 +54,17 @@ pub struct Topic {
 
 impl Topic {
     pub fn partitions(&self) -> Vec<Arc<PartitionLog>> {
-        self.partitions
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        crate::sync::read(&self.partitions).clone()
     }
     pub fn partition(&self, p: i32) -> Option<Arc<PartitionLog>> {
-        let parts = self.partitions.read().unwrap_or_else(|p| p.into_inner());
+        let parts = crate::sync::read(&self.partitions);
         usize::try_from(p).ok().and_then(|i| parts.get(i).cloned())
     }
     pub fn partition_count(&self) -> i32 {
-        self.partitions
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .len() as i32
+        crate::sync::read(&self.partitions).len() as i32
     }
     pub fn overrides(&self) -> BTreeMap<String, String> {
-        self.overrides
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        crate::sync::read(&self.overrides).clone()
     }
 }
 
@@ -132,10 +123,10 @@ impl TopicRegistry {
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<Topic>>> {
-        self.topics.write().unwrap_or_else(|p| p.into_inner())
+        crate::sync::write(&self.topics)
     }
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<Topic>>> {
-        self.topics.read().unwrap_or_else(|p| p.into_inner())
+        crate::sync::read(&self.topics)
     }
 
     fn partition_dir(&self, topic: &str, p: i32) -> PathBuf {
@@ -276,7 +267,7 @@ impl TopicRegistry {
             ));
         }
         let config = Arc::new(self.config.topic_config(&topic.overrides())?);
-        let mut parts = topic.partitions.write().unwrap_or_else(|p| p.into_inner());
+        let mut parts = crate::sync::write(&topic.partitions);
         for p in current..total {
             parts.push(Arc::new(PartitionLog::open(
                 &self.partition_dir(name, p),
@@ -297,7 +288,7 @@ impl TopicRegistry {
             .ok_or_else(|| Error::UnknownTopicOrPartition(name.to_string()))?;
         TopicConfig::validate_overrides(&overrides)?;
         let config = Arc::new(self.config.topic_config(&overrides)?);
-        *topic.overrides.write().unwrap_or_else(|p| p.into_inner()) = overrides;
+        *crate::sync::write(&topic.overrides) = overrides;
         for log in topic.partitions() {
             log.set_config(config.clone());
         }

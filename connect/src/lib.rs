@@ -25,6 +25,7 @@ pub mod error;
 pub mod rest;
 pub mod runtime;
 pub mod standalone;
+mod sync;
 pub mod transforms;
 
 pub use error::{Error, Result};

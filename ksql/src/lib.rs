@@ -26,5 +26,6 @@ pub mod parser;
 pub mod planner;
 pub mod server;
 pub mod shell;
+mod sync;
 
 pub use error::{Error, Result};

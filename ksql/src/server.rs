@@ -102,10 +102,7 @@ fn stream_body(
     footer: &'static str,
 ) -> Body {
     let (cancel_tx, mut cancel_rx) = oneshot::channel();
-    st.running
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(q.query_id.clone(), cancel_tx);
+    crate::sync::lock(&st.running).insert(q.query_id.clone(), cancel_tx);
     let running = st.running.clone();
     let id = q.query_id.clone();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
@@ -132,10 +129,7 @@ fn stream_body(
             }
         }
         let _ = tx.send(Ok(Bytes::from(footer))).await;
-        running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
+        crate::sync::lock(&running).remove(&id);
         drop(q);
     });
     Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
@@ -215,12 +209,7 @@ async fn close_query(State(st): State<AppState>, Json(req): Json<Value>) -> Resp
         .get("queryId")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    match st
-        .running
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(id)
-    {
+    match crate::sync::lock(&st.running).remove(id) {
         Some(cancel) => {
             let _ = cancel.send(());
             StatusCode::OK.into_response()

@@ -119,7 +119,7 @@ impl ClientContext for PerfContext {}
 impl ProducerContext for PerfContext {
     type DeliveryOpaque = Box<Instant>;
     fn delivery(&self, result: &DeliveryResult<'_>, sent: Self::DeliveryOpaque) {
-        let mut s = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = crate::sync::lock(&self.stats);
         match result {
             Ok(_) => s.latencies_us.push(sent.elapsed().as_micros() as u64),
             Err(_) => s.errors += 1,
@@ -307,7 +307,7 @@ fn produce(conn: &Connection, load: &Load) -> anyhow::Result<()> {
             transactions as f64 / elapsed
         );
     }
-    let mut s = stats.lock().unwrap_or_else(|p| p.into_inner());
+    let mut s = crate::sync::lock(&stats);
     s.latencies_us.sort_unstable();
     let ok = s.latencies_us.len() as f64;
     let avg = s.latencies_us.iter().sum::<u64>() as f64 / ok.max(1.0) / 1000.0;

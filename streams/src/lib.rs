@@ -23,6 +23,7 @@ pub mod record;
 pub mod runtime;
 pub mod serde;
 pub mod state;
+mod sync;
 pub mod topology;
 
 pub use dsl::{

@@ -281,7 +281,7 @@ impl GroupCoordinator {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Group>> {
-        self.groups.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.groups)
     }
 
     pub async fn join(&self, req: JoinRequest) -> JoinResponse {

@@ -220,7 +220,7 @@ impl OffsetStore {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, GroupOffsets>> {
-        self.offsets.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.offsets)
     }
 
     /// The `__consumer_offsets` partition holding a group's records.
@@ -304,7 +304,7 @@ impl OffsetStore {
             .collect();
         let _map = self.lock();
         self.write_as(group, rows, Some((producer_id, producer_epoch)))?;
-        let mut staged = self.staged.lock().unwrap_or_else(|p| p.into_inner());
+        let mut staged = crate::sync::lock(&self.staged);
         let txn = staged.entry(producer_id).or_default();
         txn.extend(
             commits
@@ -318,10 +318,7 @@ impl OffsetStore {
     /// once its marker is in the log.
     pub fn complete_txn(&self, producer_id: i64, commit: bool) {
         let mut map = self.lock();
-        let txn = self
-            .staged
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        let txn = crate::sync::lock(&self.staged)
             .remove(&producer_id)
             .unwrap_or_default();
         if commit {
@@ -333,9 +330,7 @@ impl OffsetStore {
 
     /// Whether an open transaction has an offset for this group and partition.
     pub fn has_staged(&self, group: &str, topic: &str, partition: i32) -> bool {
-        self.staged
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.staged)
             .values()
             .flatten()
             .any(|(g, t, p, _)| g == group && t == topic && *p == partition)
@@ -372,7 +367,7 @@ impl OffsetStore {
 
     /// Group metadata read from the log at start-up (once).
     pub fn take_loaded_groups(&self) -> Vec<(String, GroupMetadata)> {
-        std::mem::take(&mut *self.loaded_groups.lock().unwrap_or_else(|p| p.into_inner()))
+        std::mem::take(&mut *crate::sync::lock(&self.loaded_groups))
     }
 
     /// Writes a group's metadata record (Kafka's GroupMetadata) to its partition.

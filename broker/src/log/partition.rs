@@ -235,18 +235,15 @@ impl PartitionLog {
 
     pub(super) fn lock(&self) -> MutexGuard<'_, LogInner> {
         // A panic while holding the lock would be a bug; keep serving the data regardless.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.inner)
     }
 
     pub fn config(&self) -> Arc<TopicConfig> {
-        self.config
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        crate::sync::read(&self.config).clone()
     }
 
     pub fn set_config(&self, config: Arc<TopicConfig>) {
-        *self.config.write().unwrap_or_else(|p| p.into_inner()) = config;
+        *crate::sync::write(&self.config) = config;
     }
 
     pub fn dir(&self) -> &Path {

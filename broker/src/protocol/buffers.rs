@@ -34,7 +34,7 @@ impl Drop for Pooled {
     fn drop(&mut self) {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = crate::sync::lock(&self.pool.idle);
         if idle.len() < MAX_IDLE {
             idle.push(buf);
         }
@@ -44,7 +44,7 @@ impl Drop for Pooled {
 impl BufferPool {
     /// An empty buffer of capacity [`POOLED_SIZE`], reused when one is idle.
     pub(crate) fn take(&self) -> Vec<u8> {
-        let reused = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let reused = crate::sync::lock(&self.idle).pop();
         reused.unwrap_or_else(|| Vec::with_capacity(POOLED_SIZE))
     }
 

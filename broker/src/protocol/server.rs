@@ -48,7 +48,7 @@ struct IpSlot {
 
 impl Drop for IpSlot {
     fn drop(&mut self) {
-        let mut m = self.limits.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = crate::sync::lock(&self.limits.per_ip);
         if let Some(n) = m.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
@@ -74,7 +74,7 @@ impl Limits {
     }
 
     fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
-        let mut m = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = crate::sync::lock(&self.per_ip);
         let n = m.entry(ip).or_insert(0);
         if *n >= self.max_per_ip {
             return None;

@@ -140,7 +140,7 @@ impl TxnCoordinator {
     }
 
     fn slot(&self, id: &str, create: bool) -> Option<Slot> {
-        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slots = crate::sync::lock(&self.slots);
         match slots.get(id) {
             Some(s) => Some(s.clone()),
             None if create => {
@@ -154,11 +154,11 @@ impl TxnCoordinator {
 
     /// The read side of the open-transaction table, for Produce.
     pub fn producing(&self) -> RwLockReadGuard<'_, HashMap<i64, Producing>> {
-        self.producing.read().unwrap_or_else(|p| p.into_inner())
+        crate::sync::read(&self.producing)
     }
 
     fn set_producing(&self, m: &TxnMetadata) {
-        let mut map = self.producing.write().unwrap_or_else(|p| p.into_inner());
+        let mut map = crate::sync::write(&self.producing);
         map.insert(m.producer_id, Producing::of(m));
     }
 
@@ -424,10 +424,7 @@ impl TxnCoordinator {
     /// as Kafka does) and finishes any a failure left prepared. Returns how many
     /// transactions it ended.
     pub async fn expire(&self, now: i64) -> usize {
-        let slots: Vec<(String, Slot)> = self
-            .slots
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        let slots: Vec<(String, Slot)> = crate::sync::lock(&self.slots)
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
@@ -473,10 +470,7 @@ impl TxnCoordinator {
 
     /// Every id with its producer id and state (ListTransactions).
     pub async fn list(&self) -> Vec<(String, TxnMetadata)> {
-        let slots: Vec<(String, Slot)> = self
-            .slots
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        let slots: Vec<(String, Slot)> = crate::sync::lock(&self.slots)
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();

@@ -148,10 +148,7 @@ impl KafkaLog {
                         match consumer.poll(Duration::from_millis(100)) {
                             Some(Ok(m)) => {
                                 apply(m.offset(), m.key().unwrap_or_default(), m.payload());
-                                positions
-                                    .lock()
-                                    .unwrap_or_else(|p| p.into_inner())
-                                    .insert(m.partition(), m.offset() + 1);
+                                crate::sync::lock(&positions).insert(m.partition(), m.offset() + 1);
                                 n += 1;
                                 progress_tx.send_replace(n);
                             }
@@ -163,7 +160,7 @@ impl KafkaLog {
                                     continue;
                                 };
                                 let mut moved = false;
-                                let mut pos = positions.lock().unwrap_or_else(|p| p.into_inner());
+                                let mut pos = crate::sync::lock(&positions);
                                 for e in at.elements_for_topic(&topic) {
                                     if let Offset::Offset(o) = e.offset() {
                                         let known = pos.entry(e.partition()).or_insert(0);
@@ -237,7 +234,7 @@ impl KafkaLog {
         let caught_up = async {
             loop {
                 let done = {
-                    let pos = self.positions.lock().unwrap_or_else(|p| p.into_inner());
+                    let pos = crate::sync::lock(&self.positions);
                     ends.iter()
                         .all(|(p, high)| *high <= 0 || pos.get(p).is_some_and(|o| o >= high))
                 };

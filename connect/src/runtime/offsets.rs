@@ -90,7 +90,7 @@ impl OffsetStore {
                 tracing::warn!("skipping an offsets record whose key is not [name, {{partition}}]");
                 return;
             };
-            let mut m = map.lock().unwrap_or_else(|p| p.into_inner());
+            let mut m = crate::sync::lock(&map);
             match v.and_then(|v| serde_json::from_slice::<JsonMap>(v).ok()) {
                 Some(o) => m.insert(k, o),
                 None => m.remove(&k),
@@ -112,7 +112,7 @@ impl OffsetStore {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, JsonMap>> {
-        self.offsets.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.offsets)
     }
 
     /// The offsets topic (distributed mode); `None` for a file.
@@ -191,7 +191,7 @@ fn write_file(
 ) -> Result<()> {
     // Held through the write: tasks committing at once must not interleave their
     // writes of the one temporary file.
-    let mut map = offsets.lock().unwrap_or_else(|p| p.into_inner());
+    let mut map = crate::sync::lock(offsets);
     for (partition, offset) in updates {
         let k = key(connector, &partition);
         match offset {

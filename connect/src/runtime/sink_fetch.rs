@@ -49,7 +49,7 @@ impl ConsumerContext for SinkContext {
 
 impl SinkContext {
     fn revoke(&self, partitions: impl Iterator<Item = (String, i32)>) {
-        let mut revoked = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
+        let mut revoked = crate::sync::lock(&self.revoked);
         let n = self.rebalances.fetch_add(1, Ordering::SeqCst) + 1;
         revoked.extend(partitions.map(|tp| (n, tp)));
     }
@@ -68,7 +68,7 @@ impl PendingOffsets {
     /// Forgets the offsets of partitions revoked since the last call, here and in
     /// `batch` (read from before its revocation; its records may still be written).
     pub fn forget_revoked(&mut self, context: &SinkContext, batch: Option<&mut Fetched>) {
-        let mut log = context.revoked.lock().unwrap_or_else(|p| p.into_inner());
+        let mut log = crate::sync::lock(&context.revoked);
         let mut batch = batch;
         for (n, tp) in log.iter() {
             if *n > self.applied {

@@ -54,7 +54,7 @@ pub struct TaskCtx {
 
 impl TaskCtx {
     pub fn set_state(&self, state: State) {
-        let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = crate::sync::lock(&self.status);
         if s.state != State::Failed {
             s.state = state;
         }
@@ -66,7 +66,7 @@ impl TaskCtx {
 
     /// Records how the task ended: a failure goes to FAILED with its trace.
     pub fn finish(&self, result: Result<()>) {
-        let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        let mut s = crate::sync::lock(&self.status);
         match result {
             Ok(()) => s.state = State::Unassigned,
             Err(e) => {

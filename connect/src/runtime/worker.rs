@@ -36,10 +36,7 @@ pub(crate) struct TaskRun {
 
 impl TaskRun {
     pub fn status(&self) -> TaskStatus {
-        self.status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        crate::sync::lock(&self.status).clone()
     }
 
     /// Asks the task to stop and waits for it (at most [`STOP_TIMEOUT`]).

@@ -79,7 +79,7 @@ impl Materialized {
 pub(crate) type SharedGraph = Arc<Mutex<Graph>>;
 
 pub(crate) fn graph(g: &SharedGraph) -> std::sync::MutexGuard<'_, Graph> {
-    g.lock().unwrap_or_else(|p| p.into_inner())
+    crate::sync::lock(g)
 }
 
 /// How an operator lays out its store's values.

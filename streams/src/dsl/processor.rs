@@ -88,9 +88,7 @@ impl<KO, VO> ProcessorContext<'_, KO, VO> {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::sync::lock;
 
 pub(crate) fn attach<K, V, K2, V2, P>(
     stream: &KStream<K, V>,

@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -47,7 +47,7 @@ impl ProducerContext for DeliveryCtx {
     type DeliveryOpaque = ();
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         if let Err((e, m)) = result {
-            let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+            let mut f = crate::sync::lock(&self.failure);
             if f.is_none() {
                 *f = Some(format!("producing to {}: {e}", m.topic()));
             }
@@ -79,9 +79,7 @@ fn txn_error(what: &str, e: rdkafka::error::KafkaError) -> Error {
     Error::Runtime(format!("{what} the transaction: {e}"))
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::sync::lock;
 
 impl ClientContext for ThreadCtx {}
 

@@ -93,7 +93,7 @@ impl StoreHandle {
 
     /// The store, locked; a panic elsewhere while it was held does not poison reads.
     pub fn lock(&self) -> MutexGuard<'_, Box<dyn KeyValueStore>> {
-        self.store.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.store)
     }
 
     /// A stored value without the timestamp a timestamped store keeps before it, as

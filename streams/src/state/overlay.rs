@@ -17,7 +17,7 @@ impl Overlay {
     /// The pending writes, locked; a panic elsewhere while they were held does not
     /// poison reads.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Pending> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.0)
     }
 
     /// A key's pending value: `Some(None)` is a pending delete, `None` not pending.

@@ -117,10 +117,7 @@ impl<K: Clone + Send + 'static, V: Clone + Send + 'static> Node<K, V> {
     }
 
     pub fn add(&self, f: Factory<K, V>) {
-        self.children
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(f);
+        crate::sync::lock(&self.children).push(f);
     }
 
     /// This task's instance of the node: its children, fanned out. A shared node is
@@ -144,15 +141,11 @@ impl<K: Clone + Send + 'static, V: Clone + Send + 'static> Node<K, V> {
             }
         };
         // Only this task's thread calls it: the lock is never contended.
-        Box::new(move |ctx, r| (sink.lock().unwrap_or_else(|p| p.into_inner()))(ctx, r))
+        Box::new(move |ctx, r| (crate::sync::lock(&sink))(ctx, r))
     }
 
     fn build_new(&self, b: &mut BuildCtx) -> Sink<K, V> {
-        let factories: Vec<Factory<K, V>> = self
-            .children
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let factories: Vec<Factory<K, V>> = crate::sync::lock(&self.children).clone();
         let mut sinks: Vec<Sink<K, V>> = factories.iter().map(|f| f(b)).collect();
         match sinks.len() {
             0 => Box::new(|_, _| {}),

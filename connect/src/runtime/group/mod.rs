@@ -72,9 +72,7 @@ pub struct DistributedHerder {
     member: Mutex<Option<JoinHandle<()>>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::sync::lock;
 
 fn invalid(errors: Vec<(String, String)>) -> Error {
     let n = errors.len();
