@@ -9,16 +9,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-/// Parses Java-style `.properties` text: `key=value` or `key: value`, `#`/`!` comments.
+/// Parses Java `.properties` text (`server.properties`) as Kafka does.
 pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
-        .filter_map(|l| {
-            let i = l.find(['=', ':'])?;
-            Some((l[..i].trim().to_string(), l[i + 1..].trim().to_string()))
-        })
-        .collect()
+    runnel_properties::parse(text).into_iter().collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,16 +10,9 @@ use crate::error::{Error, Result};
 use crate::rest::RestServer;
 use crate::runtime::{Worker, WorkerConfig};
 
-/// Reads `key=value` lines (`#`/`!` comments).
+/// Parses Java `.properties` text (a worker's or a connector's file) as Kafka does.
 pub fn parse_properties(text: &str) -> Config {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
-        .filter_map(|l| {
-            l.find(['=', ':'])
-                .map(|i| (l[..i].trim().to_string(), l[i + 1..].trim().to_string()))
-        })
-        .collect()
+    runnel_properties::parse(text).into_iter().collect()
 }
 
 pub fn load_worker_config(path: &Path) -> Result<WorkerConfig> {
