@@ -17,6 +17,32 @@ use crate::log::now_ms;
 /// Kafka's `offset.metadata.max.bytes`.
 const MAX_METADATA: usize = 4096;
 
+/// A partition's commit (of OffsetCommit or TxnOffsetCommit) checked and, if fine,
+/// added to `commits`: its topic and partition must exist, its metadata be at most
+/// `offset.metadata.max.bytes` (4096).
+pub(super) fn stage_commit(
+    topic: Option<&crate::topics::Topic>,
+    (name, partition): (&str, i32),
+    (offset, leader_epoch, metadata): (i64, i32, Option<&str>),
+    (now, commits): (i64, &mut Vec<(String, i32, Committed)>),
+) -> ErrorCode {
+    let metadata = metadata.unwrap_or_default();
+    if topic.and_then(|t| t.partition(partition)).is_none() {
+        ErrorCode::UnknownTopicOrPartition
+    } else if metadata.len() > MAX_METADATA {
+        ErrorCode::OffsetMetadataTooLarge
+    } else {
+        let committed = Committed {
+            offset,
+            leader_epoch,
+            metadata: metadata.to_string(),
+            commit_timestamp: now,
+        };
+        commits.push((name.to_string(), partition, committed));
+        ErrorCode::None
+    }
+}
+
 pub(crate) fn offset_commit(state: &BrokerState, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let group = req.group_id.0.to_string();
     let mut check = if group.is_empty() {
@@ -36,33 +62,20 @@ pub(crate) fn offset_commit(state: &BrokerState, req: OffsetCommitRequest) -> Of
         tr.name = t.name.clone();
         let topic = state.topics.get(t.name.0.as_str());
         for p in &t.partitions {
-            let metadata = p
-                .committed_metadata
-                .as_ref()
-                .map(|m| m.to_string())
-                .unwrap_or_default();
             let code = if check != ErrorCode::None {
                 check
-            } else if topic
-                .as_ref()
-                .and_then(|t| t.partition(p.partition_index))
-                .is_none()
-            {
-                ErrorCode::UnknownTopicOrPartition
-            } else if metadata.len() > MAX_METADATA {
-                ErrorCode::OffsetMetadataTooLarge
             } else {
-                commits.push((
-                    t.name.0.to_string(),
-                    p.partition_index,
-                    Committed {
-                        offset: p.committed_offset,
-                        leader_epoch: p.committed_leader_epoch,
-                        metadata,
-                        commit_timestamp: now,
-                    },
-                ));
-                ErrorCode::None
+                let committed = (
+                    p.committed_offset,
+                    p.committed_leader_epoch,
+                    p.committed_metadata.as_deref(),
+                );
+                stage_commit(
+                    topic.as_deref(),
+                    (&t.name.0, p.partition_index),
+                    committed,
+                    (now, &mut commits),
+                )
             };
             let mut pr = OffsetCommitResponsePartition::default();
             pr.partition_index = p.partition_index;

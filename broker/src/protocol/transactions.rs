@@ -19,13 +19,10 @@ use kafka_protocol::messages::*;
 use super::sb;
 use crate::broker::BrokerState;
 use crate::error::ErrorCode;
-use crate::group::{Committed, OFFSETS_TOPIC};
+use crate::group::OFFSETS_TOPIC;
 use crate::log::batch::BatchHeader;
 use crate::log::now_ms;
 use crate::txn::Producing;
-
-/// Kafka's `offset.metadata.max.bytes`.
-const MAX_METADATA: usize = 4096;
 
 /// Requests older than these versions know INVALID_PRODUCER_EPOCH, not PRODUCER_FENCED
 /// (Kafka's KafkaApis maps it the same way).
@@ -196,32 +193,14 @@ pub(crate) async fn txn_offset_commit(
     for t in &req.topics {
         let topic = state.topics.get(t.name.0.as_str());
         for p in &t.partitions {
-            let metadata = p
-                .committed_metadata
-                .as_ref()
-                .map(|m| m.to_string())
-                .unwrap_or_default();
-            let code = if topic
-                .as_ref()
-                .and_then(|t| t.partition(p.partition_index))
-                .is_none()
-            {
-                ErrorCode::UnknownTopicOrPartition
-            } else if metadata.len() > MAX_METADATA {
-                ErrorCode::OffsetMetadataTooLarge
-            } else {
-                commits.push((
-                    t.name.0.to_string(),
-                    p.partition_index,
-                    Committed {
-                        offset: p.committed_offset,
-                        leader_epoch: p.committed_leader_epoch,
-                        metadata,
-                        commit_timestamp: now,
-                    },
-                ));
-                ErrorCode::None
-            };
+            let committed = (
+                p.committed_offset,
+                p.committed_leader_epoch,
+                p.committed_metadata.as_deref(),
+            );
+            let at = (&*t.name.0, p.partition_index);
+            let code =
+                super::offsets::stage_commit(topic.as_deref(), at, committed, (now, &mut commits));
             codes.insert((t.name.0.to_string(), p.partition_index), code);
         }
     }

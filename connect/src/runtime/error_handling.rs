@@ -113,6 +113,28 @@ pub struct Failure<'a> {
     pub error: &'a Error,
 }
 
+impl<'a> Failure<'a> {
+    /// A source record its converter refused: it has no partition or offset yet.
+    pub fn source_conversion(
+        connector: &'a str,
+        task: usize,
+        topic: &'a str,
+        error: &'a Error,
+    ) -> Failure<'a> {
+        Failure {
+            connector,
+            task,
+            stage: "VALUE_CONVERTER",
+            topic,
+            partition: -1,
+            offset: -1,
+            key: None,
+            value: None,
+            error,
+        }
+    }
+}
+
 impl ErrorPolicy {
     /// Handles a failed record: `Ok` to skip it, `Err` to fail the task.
     pub async fn handle(&self, f: Failure<'_>, dlq: Option<&FutureProducer>) -> Result<()> {

@@ -116,17 +116,7 @@ async fn source_loop(ctx: &TaskCtx, connector: Arc<dyn SourceConnector>) -> Resu
                 Ok(Some(out)) => Some(send(&producer, out).await?),
                 Ok(None) => None,
                 Err(e) => {
-                    let f = Failure {
-                        connector: &ctx.connector,
-                        task: ctx.id,
-                        stage: "VALUE_CONVERTER",
-                        topic: &topic,
-                        partition: -1,
-                        offset: -1,
-                        key: None,
-                        value: None,
-                        error: &e,
-                    };
+                    let f = Failure::source_conversion(&ctx.connector, ctx.id, &topic, &e);
                     policy.handle(f, None).await?;
                     None
                 }

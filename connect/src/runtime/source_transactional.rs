@@ -182,17 +182,7 @@ async fn pump(txn: &mut Txn<'_>, pipeline: &mut Pipeline, task: &mut dyn SourceT
                 Ok(Some(out)) => txn.open.deliveries.push(send(&txn.producer, out).await?),
                 Ok(None) => {}
                 Err(e) => {
-                    let f = Failure {
-                        connector: &ctx.connector,
-                        task: ctx.id,
-                        stage: "VALUE_CONVERTER",
-                        topic: &topic,
-                        partition: -1,
-                        offset: -1,
-                        key: None,
-                        value: None,
-                        error: &e,
-                    };
+                    let f = Failure::source_conversion(&ctx.connector, ctx.id, &topic, &e);
                     p.policy.handle(f, None).await?;
                 }
             }
