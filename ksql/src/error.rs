@@ -25,6 +25,10 @@ pub enum Error {
     Kafka(String),
     #[error("{0}")]
     Engine(String),
+    /// A failure of the query engine itself (DataFusion's internal, I/O, resource and
+    /// task errors): not the statement's fault; the server answers 500 / 50000.
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -90,9 +94,12 @@ impl Error {
 
 impl From<datafusion::error::DataFusionError> for Error {
     fn from(e: datafusion::error::DataFusionError) -> Error {
+        let text = e.strip_backtrace();
+        if !is_statement_error(&e) {
+            return Error::Internal(text);
+        }
         // DataFusion's planning errors are the user's semantic errors; strip its
         // internal prefixes so the message reads as ksqlDB's would.
-        let text = e.strip_backtrace();
         let text = text
             .trim_start_matches("Error during planning: ")
             .trim_start_matches("Schema error: ")
@@ -101,8 +108,51 @@ impl From<datafusion::error::DataFusionError> for Error {
     }
 }
 
+/// Whether DataFusion blames the statement (planning, schema, SQL, an unsupported
+/// feature, a value that fails to evaluate) rather than itself (internal errors,
+/// I/O, exhausted resources, failed tasks, external sources).
+fn is_statement_error(e: &datafusion::error::DataFusionError) -> bool {
+    use datafusion::error::DataFusionError as E;
+    match e {
+        E::Plan(_)
+        | E::SchemaError(..)
+        | E::SQL(..)
+        | E::NotImplemented(_)
+        | E::Configuration(_)
+        | E::Execution(_) => true,
+        E::Context(_, inner) | E::Diagnostic(_, inner) => is_statement_error(inner),
+        E::Shared(inner) => is_statement_error(inner),
+        E::Collection(all) => all.first().is_some_and(is_statement_error),
+        _ => false,
+    }
+}
+
 impl From<rdkafka::error::KafkaError> for Error {
     fn from(e: rdkafka::error::KafkaError) -> Error {
         Error::Kafka(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::error::DataFusionError;
+
+    use super::Error;
+
+    #[test]
+    fn datafusion_errors_split_into_the_statement_s_and_the_engine_s() {
+        let plan: Error = DataFusionError::Plan("no such column X".into()).into();
+        assert!(
+            matches!(&plan, Error::Semantic(m) if m == "no such column X"),
+            "{plan:?}"
+        );
+        let wrapped: Error = DataFusionError::Plan("bad".into())
+            .context("while planning")
+            .into();
+        assert!(matches!(wrapped, Error::Semantic(_)), "{wrapped:?}");
+        let internal: Error = DataFusionError::Internal("bug".into()).into();
+        assert!(matches!(internal, Error::Internal(_)), "{internal:?}");
+        let tired: Error = DataFusionError::ResourcesExhausted("memory".into()).into();
+        assert!(matches!(tired, Error::Internal(_)), "{tired:?}");
     }
 }

@@ -269,3 +269,16 @@ pub async fn serve(
     });
     Ok((local, handle))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statement_errors_are_400_and_engine_failures_500() {
+        let bad = error_response(&Error::semantic("no such column"), "SELECT x FROM s;");
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+        let broken = error_response(&Error::Internal("bug".into()), "SELECT x FROM s;");
+        assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}
