@@ -149,15 +149,9 @@ pub fn validate(config: &Config, exactly_once: SourceSupport) -> Vec<(String, St
             ));
         }
     }
-    if let Some(v) = config.get("errors.tolerance") {
-        if v != "none" && v != "all" {
-            errors.push((
-                "errors.tolerance".into(),
-                format!(
-                    "Invalid value {v} for configuration errors.tolerance: must be none or all"
-                ),
-            ));
-        }
+    // The error handling keys are checked by the parser the tasks use.
+    if let Err(e) = super::error_handling::ErrorPolicy::from_config(config) {
+        errors.push(field_error(e));
     }
     if plugin.kind == "sink" {
         let topics = config.get("topics").filter(|t| !t.trim().is_empty());
@@ -202,17 +196,8 @@ pub fn validate(config: &Config, exactly_once: SourceSupport) -> Vec<(String, St
         connectors::Connector::Source(c) => c.validate(config),
         connectors::Connector::Sink(c) => c.validate(config),
     };
-    match own {
-        Err(Error::Config { field, reason }) => errors.push((
-            field.clone(),
-            format!("Invalid value for configuration {field}: {reason}"),
-        )),
-        Err(Error::MissingConfig(field)) => errors.push((
-            field.clone(),
-            format!("Missing required configuration \"{field}\" which has no default value."),
-        )),
-        Err(e) => errors.push(("connector.class".into(), e.to_string())),
-        Ok(()) => {}
+    if let Err(e) = own {
+        errors.push(field_error(e));
     }
     for prefix in ["key.converter", "value.converter"] {
         if config.contains_key(prefix) {
@@ -225,6 +210,22 @@ pub fn validate(config: &Config, exactly_once: SourceSupport) -> Vec<(String, St
         errors.push(("transforms".into(), e.to_string()));
     }
     errors
+}
+
+/// A config error as the field it concerns and Kafka Connect's message for it.
+fn field_error(e: Error) -> (String, String) {
+    match e {
+        Error::Config { field, reason } => {
+            let message = format!("Invalid value for configuration {field}: {reason}");
+            (field, message)
+        }
+        Error::MissingConfig(field) => {
+            let message =
+                format!("Missing required configuration \"{field}\" which has no default value.");
+            (field, message)
+        }
+        e => ("connector.class".into(), e.to_string()),
+    }
 }
 
 /// `tasks.max`, default 1.

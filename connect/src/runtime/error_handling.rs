@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
+use crate::api::config_values::{flag, number};
 use crate::api::Config;
 use crate::error::{Error, Result};
 
@@ -63,31 +64,37 @@ impl Retries<'_> {
 }
 
 impl ErrorPolicy {
-    pub fn from_config(c: &Config) -> ErrorPolicy {
-        let flag = |k: &str| c.get(k).is_some_and(|v| v == "true");
-        ErrorPolicy {
-            tolerate_all: c.get("errors.tolerance").is_some_and(|v| v == "all"),
-            log: flag("errors.log.enable"),
-            include_messages: flag("errors.log.include.messages"),
+    /// The policy a connector's config asks for; a value Kafka Connect would refuse
+    /// (`errors.tolerance` other than none/all, a flag that is not true/false, a
+    /// retry setting that is not a number) is an error naming the key.
+    pub fn from_config(c: &Config) -> Result<ErrorPolicy> {
+        let tolerate_all = match c.get("errors.tolerance").map(|v| v.trim()) {
+            None | Some("none") => false,
+            Some("all") => true,
+            Some(v) => {
+                return Err(Error::config(
+                    "errors.tolerance",
+                    format!("{v} is not one of none, all"),
+                ))
+            }
+        };
+        let retry_timeout_ms: i64 = number(c, "errors.retry.timeout", 0)?;
+        let retry_delay_max_ms: u64 = number(c, "errors.retry.delay.max.ms", 60_000)?;
+        Ok(ErrorPolicy {
+            tolerate_all,
+            log: flag(c, "errors.log.enable")?,
+            include_messages: flag(c, "errors.log.include.messages")?,
             dlq_topic: c
                 .get("errors.deadletterqueue.topic.name")
                 .filter(|t| !t.trim().is_empty())
                 .cloned(),
-            dlq_context_headers: flag("errors.deadletterqueue.context.headers.enable"),
-            retry_timeout: match c
-                .get("errors.retry.timeout")
-                .and_then(|v| v.trim().parse::<i64>().ok())
-            {
-                Some(ms) if ms < 0 => None,
-                Some(ms) => Some(Duration::from_millis(ms as u64)),
-                None => Some(Duration::ZERO),
-            },
-            retry_delay_max: Duration::from_millis(
-                c.get("errors.retry.delay.max.ms")
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(60_000),
-            ),
-        }
+            dlq_context_headers: flag(c, "errors.deadletterqueue.context.headers.enable")?,
+            // -1: retry forever (Kafka's errors.retry.timeout).
+            retry_timeout: u64::try_from(retry_timeout_ms)
+                .ok()
+                .map(Duration::from_millis),
+            retry_delay_max: Duration::from_millis(retry_delay_max_ms),
+        })
     }
 
     pub fn retries(&self) -> Retries<'_> {
@@ -212,6 +219,23 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         )
+        .expect("a valid policy")
+    }
+
+    #[test]
+    fn values_kafka_would_refuse_are_errors_naming_the_key() {
+        for (key, value) in [
+            ("errors.tolerance", "some"),
+            ("errors.retry.timeout", "soon"),
+            ("errors.retry.delay.max.ms", "-5"),
+            ("errors.log.enable", "yes"),
+        ] {
+            let config = [(key.to_string(), value.to_string())].into_iter().collect();
+            let e = ErrorPolicy::from_config(&config).expect_err(key);
+            assert!(e.to_string().contains(key), "{key}: {e}");
+        }
+        let forever = policy(&[("errors.retry.timeout", "-1"), ("errors.tolerance", "all")]);
+        assert!(forever.tolerate_all && forever.retry_timeout.is_none());
     }
 
     #[tokio::test(start_paused = true)]

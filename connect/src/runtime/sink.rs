@@ -88,7 +88,7 @@ async fn sink_loop(ctx: &TaskCtx, connector: Arc<dyn SinkConnector>) -> Result<(
         value: converters::for_prefix("value.converter", &ctx.config, props)?,
         chain: Chain::from_config(&ctx.config)?,
     };
-    let policy = ErrorPolicy::from_config(&ctx.config);
+    let policy = ErrorPolicy::from_config(&ctx.config)?;
     let mut client = ctx.client_config("consumer");
     client
         .set("group.id", group_id(&ctx.connector))
@@ -113,7 +113,7 @@ async fn sink_loop(ctx: &TaskCtx, connector: Arc<dyn SinkConnector>) -> Result<(
         } else {
             format!("^{re}")
         }],
-        None => crate::transforms::list(&ctx.config, "topics"),
+        None => crate::api::config_values::list(&ctx.config, "topics"),
     };
     // Ask for each named topic first: with allow.auto.create.topics a broker that
     // auto-creates makes it now, so the group join sees it. Otherwise librdkafka only

@@ -57,7 +57,7 @@ async fn source_loop(ctx: &TaskCtx, connector: Arc<dyn SourceConnector>) -> Resu
     let mut key_conv = converters::for_prefix("key.converter", &ctx.config, props)?;
     let mut value_conv = converters::for_prefix("value.converter", &ctx.config, props)?;
     let chain = Chain::from_config(&ctx.config)?;
-    let policy = ErrorPolicy::from_config(&ctx.config);
+    let policy = ErrorPolicy::from_config(&ctx.config)?;
     // Offsets another worker committed before this task moved here.
     ctx.worker.offsets.read_to_end().await?;
     let mut client = ctx.client_config("producer");

@@ -84,7 +84,7 @@ pub(super) async fn source_loop(
         key_conv: converters::for_prefix("key.converter", &ctx.config, props)?,
         value_conv: converters::for_prefix("value.converter", &ctx.config, props)?,
         chain: Chain::from_config(&ctx.config)?,
-        policy: ErrorPolicy::from_config(&ctx.config),
+        policy: ErrorPolicy::from_config(&ctx.config)?,
         boundary: TransactionBoundary::from_config(
             &ctx.config,
             ctx.worker.config.offset_flush_interval_ms,

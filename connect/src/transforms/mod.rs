@@ -70,17 +70,7 @@ pub(crate) fn required<'a>(props: &'a Config, name: &str, key: &str) -> Result<&
         .ok_or_else(|| Error::config(&format!("transforms.{name}.{key}"), "is required"))
 }
 
-pub(crate) fn list(props: &Config, key: &str) -> Vec<String> {
-    props
-        .get(key)
-        .map(|v| {
-            v.split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .unwrap_or_default()
-}
+pub(crate) use crate::api::config_values::list;
 
 fn predicate(name: &str, props: &Config) -> Result<Predicate> {
     let field = format!("predicates.{name}.type");

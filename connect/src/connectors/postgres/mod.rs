@@ -8,7 +8,6 @@ pub mod cdc_config;
 pub mod connection;
 mod copy_rows;
 pub mod json_rows;
-mod keys;
 pub mod pgoutput;
 pub mod sink;
 pub mod sink_config;

@@ -4,7 +4,7 @@ use crate::api::Config;
 use crate::error::{Error, Result};
 
 use super::connection::Connection;
-use super::keys::{list, number};
+use crate::api::config_values::{list, number};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

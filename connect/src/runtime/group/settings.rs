@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::api::config_values::number;
 use crate::api::Config;
 use crate::error::{Error, Result};
 use crate::runtime::exactly_once::SourceSupport;
@@ -20,16 +21,6 @@ pub struct DistributedSettings {
     pub rebalance_timeout: Duration,
     /// `exactly.once.source.support` (KIP-618).
     pub exactly_once: SourceSupport,
-}
-
-fn number(props: &Config, key: &str, default: i64) -> Result<i64> {
-    match props.get(key) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| Error::config(key, format!("{v} is not a number"))),
-    }
 }
 
 fn spec(props: &Config, prefix: &str, topic: &str, partitions: i64) -> Result<LogSpec> {

@@ -1,5 +1,6 @@
-//! Reading the connectors' string configs: numbers, flags and comma lists, with errors
-//! that name the key.
+//! Reading string-valued configs (connectors', transforms', the worker's): numbers,
+//! flags and comma lists, each refusing a bad value with an error that names the key.
+//! The one place such values are read.
 
 use crate::api::Config;
 use crate::error::{Error, Result};
