@@ -5,8 +5,16 @@
 pub enum Error {
     #[error("invalid value for configuration {field}: {reason}")]
     Config { field: String, reason: String },
-    #[error("missing required configuration \"{0}\" which has no default value")]
+    /// Kafka's ConfigException for a key without a value or default.
+    #[error("Missing required configuration \"{0}\" which has no default value.")]
     MissingConfig(String),
+    /// Kafka's ConfigException for a value its definition refuses.
+    #[error("Invalid value {value} for configuration {field}: {message}")]
+    InvalidValue {
+        field: String,
+        value: String,
+        message: String,
+    },
     #[error("failed to find any class that implements Connector and which name matches {0}")]
     UnknownClass(String),
     #[error("conversion error: {0}")]
@@ -46,6 +54,41 @@ impl Error {
         Error::Config {
             field: field.to_string(),
             reason: reason.into(),
+        }
+    }
+    /// A config error as the key it concerns and Kafka Connect's message for it, as
+    /// the validate endpoint and a refused connector config show it.
+    pub fn field_message(self) -> (String, String) {
+        match self {
+            Error::Config { field, reason } => {
+                let message = format!("Invalid value for configuration {field}: {reason}");
+                (field, message)
+            }
+            Error::MissingConfig(ref field) | Error::InvalidValue { ref field, .. } => {
+                (field.clone(), self.to_string())
+            }
+            e => ("connector.class".into(), e.to_string()),
+        }
+    }
+    /// The same error with `prefix` before the key it names (a transform's or
+    /// converter's own key inside a connector config: `transforms.<alias>.`).
+    pub fn under(self, prefix: &str) -> Error {
+        match self {
+            Error::Config { field, reason } => Error::Config {
+                field: format!("{prefix}{field}"),
+                reason,
+            },
+            Error::MissingConfig(field) => Error::MissingConfig(format!("{prefix}{field}")),
+            Error::InvalidValue {
+                field,
+                value,
+                message,
+            } => Error::InvalidValue {
+                field: format!("{prefix}{field}"),
+                value,
+                message,
+            },
+            other => other,
         }
     }
     pub fn io(path: impl std::fmt::Display, source: std::io::Error) -> Error {

@@ -4,7 +4,8 @@
 //! broker only through rdkafka, so it runs unchanged against any Kafka cluster.
 //!
 //! Layout:
-//! - [`api`]: the data model, records and connector traits.
+//! - [`api`]: the data model, records, connector traits, and `config_def` (Kafka's
+//!   ConfigDef: the typed key definitions every plugin and the worker parse with).
 //! - [`converters`]: JsonConverter, StringConverter, ByteArrayConverter.
 //! - [`transforms`]: single message transforms and predicates.
 //! - [`connectors`]: the registry; the file connectors (FileStreamSource/Sink), and the
@@ -13,7 +14,9 @@
 //! - [`runtime`]: worker config, worker, source and sink task loops, offsets, error
 //!   handling (`errors.tolerance`, dead letter queue, retries), and `group/`:
 //!   distributed mode's worker group (membership, assignment, shared topics).
-//! - [`rest`]: the Kafka-Connect-compatible REST API (axum).
+//! - [`rest`]: the Kafka-Connect-compatible REST API (axum); `rest/plugins.rs` lists
+//!   plugins, their definitions, and validates configs.
+//! - [`reference`]: the README's generated configuration reference.
 //! - [`standalone`]: `runnel connect standalone` — worker + REST + connector files.
 //! - [`distributed`]: `runnel connect distributed` — a worker of a group + REST.
 
@@ -22,6 +25,7 @@ pub mod connectors;
 pub mod converters;
 pub mod distributed;
 pub mod error;
+pub mod reference;
 pub mod rest;
 pub mod runtime;
 pub mod standalone;

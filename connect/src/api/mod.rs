@@ -1,7 +1,7 @@
 //! What connectors are written against: the data model, records and traits.
 
 pub mod calendar;
-pub mod config_values;
+pub mod config_def;
 pub mod data;
 pub mod record;
 pub mod traits;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
+use super::config_def::ConfigDef;
 use super::record::{JsonMap, SinkRecord, SourceRecord};
 use crate::error::Result;
 
@@ -28,7 +29,10 @@ pub enum ExactlyOnceSupport {
 
 #[async_trait]
 pub trait SourceConnector: Send + Sync {
-    /// Checks the connector config; errors name the field.
+    /// The connector's own keys (Kafka's `Connector.config()`).
+    fn config_def(&self) -> ConfigDef;
+    /// Checks the connector config, the checks across keys included; errors name the
+    /// field.
     fn validate(&self, config: &Config) -> Result<()>;
     /// At most `max_tasks` task configs.
     fn task_configs(&self, config: &Config, max_tasks: usize) -> Result<Vec<Config>>;
@@ -59,6 +63,7 @@ pub trait SourceTask: Send {
 
 #[async_trait]
 pub trait SinkConnector: Send + Sync {
+    fn config_def(&self) -> ConfigDef;
     fn validate(&self, config: &Config) -> Result<()>;
     fn task_configs(&self, config: &Config, max_tasks: usize) -> Result<Vec<Config>>;
     fn create_task(&self) -> Box<dyn SinkTask>;

@@ -1,11 +1,12 @@
 //! The connector registry: `connector.class` (Kafka's class names or short aliases) to
-//! the connector, with the config keys each one defines.
+//! the connector; each connector defines its own keys (`config_def`).
 
 pub mod file;
 pub mod postgres;
 
 use std::sync::Arc;
 
+use crate::api::config_def::ConfigDef;
 use crate::api::{SinkConnector, SourceConnector};
 use crate::error::{Error, Result};
 
@@ -16,6 +17,14 @@ pub enum Connector {
 }
 
 impl Connector {
+    /// The connector's own keys.
+    pub fn config_def(&self) -> ConfigDef {
+        match self {
+            Connector::Source(c) => c.config_def(),
+            Connector::Sink(c) => c.config_def(),
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Connector::Source(_) => "source",
@@ -29,9 +38,6 @@ pub struct Plugin {
     pub class: &'static str,
     pub aliases: &'static [&'static str],
     pub kind: &'static str,
-    /// Keys of the connector's own config (besides the common ones).
-    pub keys: &'static [&'static str],
-    pub required: &'static [&'static str],
     make: fn() -> Connector,
 }
 
@@ -43,16 +49,12 @@ pub fn plugins() -> Vec<Plugin> {
             class: "org.apache.kafka.connect.file.FileStreamSourceConnector",
             aliases: &["FileStreamSource", "FileStreamSourceConnector"],
             kind: "source",
-            keys: file::config::SOURCE_KEYS,
-            required: &["topic"],
             make: || Connector::Source(Arc::new(file::FileStreamSourceConnector)),
         },
         Plugin {
             class: "org.apache.kafka.connect.file.FileStreamSinkConnector",
             aliases: &["FileStreamSink", "FileStreamSinkConnector"],
             kind: "sink",
-            keys: file::config::SINK_KEYS,
-            required: &[],
             make: || Connector::Sink(Arc::new(file::FileStreamSinkConnector)),
         },
         Plugin {
@@ -63,8 +65,6 @@ pub fn plugins() -> Vec<Plugin> {
                 "JdbcSourceConnector",
             ],
             kind: "source",
-            keys: postgres::source_config::SOURCE_KEYS,
-            required: &["connection.url", "mode", "topic.prefix"],
             make: || Connector::Source(Arc::new(postgres::source::PostgresSourceConnector)),
         },
         Plugin {
@@ -75,21 +75,12 @@ pub fn plugins() -> Vec<Plugin> {
                 "PostgresConnector",
             ],
             kind: "source",
-            keys: postgres::cdc_config::CDC_KEYS,
-            required: &[
-                "database.hostname",
-                "database.user",
-                "database.dbname",
-                "topic.prefix",
-            ],
             make: || Connector::Source(Arc::new(postgres::cdc::PostgresCdcConnector)),
         },
         Plugin {
             class: "io.confluent.connect.jdbc.JdbcSinkConnector",
             aliases: &["PostgresSink", "PostgresSinkConnector", "JdbcSinkConnector"],
             kind: "sink",
-            keys: postgres::sink_config::SINK_KEYS,
-            required: &["connection.url"],
             make: || Connector::Sink(Arc::new(postgres::sink::PostgresSinkConnector)),
         },
     ]

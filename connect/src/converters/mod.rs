@@ -5,6 +5,7 @@ pub mod json;
 mod json_read;
 mod json_write;
 
+use crate::api::config_def::{key, ConfigDef, Type, Validator};
 use crate::api::{Config, Schema, SchemaType, Value};
 use crate::error::{Error, Result};
 
@@ -66,40 +67,54 @@ impl Converter for ByteArrayConverter {
     }
 }
 
+/// The converter classes Runnel has.
+pub const CONVERTER_CLASSES: &[&str] = &[
+    "org.apache.kafka.connect.converters.ByteArrayConverter",
+    "org.apache.kafka.connect.json.JsonConverter",
+    "org.apache.kafka.connect.storage.StringConverter",
+];
+
+/// A converter class's keys (under `key.converter.` / `value.converter.` in a
+/// config); `None` for a class Runnel does not have.
+pub fn definition(class: &str) -> Option<ConfigDef> {
+    match class.rsplit('.').next().unwrap_or(class) {
+        "JsonConverter" => Some(
+            ConfigDef::new().define([
+                key(
+                    "schemas.enable",
+                    Type::Boolean,
+                    "Whether values carry their schema: {\"schema\": ..., \"payload\": ...}.",
+                )
+                .default("true")
+                .high(),
+                key(
+                    "schemas.cache.size",
+                    Type::Int,
+                    "How many schemas to keep converted in each direction.",
+                )
+                .default("1000")
+                .validator(Validator::AtLeast(0)),
+            ]),
+        ),
+        "StringConverter" | "ByteArrayConverter" => Some(ConfigDef::new()),
+        _ => None,
+    }
+}
+
 /// Builds a converter from its class name (Kafka's full names or short aliases) and the
 /// properties under its prefix (`value.converter.schemas.enable` -> `schemas.enable`).
 pub fn create(class: &str, props: &Config) -> Result<Box<dyn Converter>> {
-    let short = class.rsplit('.').next().unwrap_or(class);
-    match short {
-        "JsonConverter" => {
-            let schemas_enable = match props.get("schemas.enable").map(String::as_str) {
-                None | Some("true") => true,
-                Some("false") => false,
-                Some(other) => {
-                    return Err(Error::config(
-                        "schemas.enable",
-                        format!("expected true or false, got {other}"),
-                    ))
-                }
-            };
-            let cache_size = match props.get("schemas.cache.size") {
-                None => 1000,
-                Some(v) => v.trim().parse::<usize>().map_err(|_| {
-                    Error::config("schemas.cache.size", format!("{v} is not a number"))
-                })?,
-            };
-            Ok(Box::new(json::JsonConverter::new(
-                schemas_enable,
-                cache_size,
-            )))
-        }
-        "StringConverter" => Ok(Box::new(StringConverter)),
-        "ByteArrayConverter" => Ok(Box::new(ByteArrayConverter)),
-        _ => Err(Error::config(
-            "converter",
-            format!("unknown converter class {class}"),
+    let def = definition(class)
+        .ok_or_else(|| Error::config("converter", format!("unknown converter class {class}")))?;
+    let values = def.parse(props)?;
+    Ok(match class.rsplit('.').next().unwrap_or(class) {
+        "JsonConverter" => Box::new(json::JsonConverter::new(
+            values.boolean("schemas.enable"),
+            values.number("schemas.cache.size")?,
         )),
-    }
+        "StringConverter" => Box::new(StringConverter),
+        _ => Box::new(ByteArrayConverter),
+    })
 }
 
 /// The converter for `prefix` (`key.converter` or `value.converter`): the connector's
@@ -114,14 +129,9 @@ pub fn for_prefix(prefix: &str, connector: &Config, worker: &Config) -> Result<B
         .get(prefix)
         .map(String::as_str)
         .unwrap_or("org.apache.kafka.connect.json.JsonConverter");
-    let dotted = format!("{prefix}.");
-    let props: Config = source
-        .iter()
-        .filter_map(|(k, v)| k.strip_prefix(&dotted).map(|k| (k.to_string(), v.clone())))
-        .collect();
+    let props = crate::runtime::config::with_prefix(source, &format!("{prefix}."));
     create(class, &props).map_err(|e| match e {
         Error::Config { field, reason } if field == "converter" => Error::config(prefix, reason),
-        Error::Config { field, reason } => Error::config(&format!("{prefix}.{field}"), reason),
-        other => other,
+        other => other.under(&format!("{prefix}.")),
     })
 }

@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use super::connector_config;
 use super::exactly_once::SourceSupport;
+use crate::api::config_def::{key, ConfigDef, Type, Validator};
 use crate::api::Config;
 use crate::connectors;
 use crate::error::{Error, Result};
@@ -34,29 +36,68 @@ fn listener(value: &str) -> Result<SocketAddr> {
         .ok_or_else(|| Error::config("listeners", format!("{value} is not http://host:port")))
 }
 
+/// The worker keys both modes read (Kafka's `WorkerConfig`).
+pub fn worker_definition() -> ConfigDef {
+    ConfigDef::new().group(
+        "Worker",
+        [
+            key(
+                "bootstrap.servers",
+                Type::List,
+                "The Kafka cluster's brokers, host:port, comma separated.",
+            )
+            .default("localhost:9092")
+            .high(),
+            key(
+                "listeners",
+                Type::List,
+                "Where the REST API listens, http://host:port; the first is used.",
+            )
+            .default("http://127.0.0.1:8083")
+            .low(),
+            key(
+                "offset.storage.file.filename",
+                Type::String,
+                "Standalone mode: the file that keeps source offsets; unset: offsets live in memory.",
+            )
+            .default(""),
+            key(
+                "offset.flush.interval.ms",
+                Type::Long,
+                "How often tasks' offsets are committed, in milliseconds.",
+            )
+            .default("60000")
+            .validator(Validator::AtLeast(0))
+            .low(),
+            key(
+                "key.converter",
+                Type::Class,
+                "Converter class for record keys of connectors that do not set one.",
+            )
+            .default("org.apache.kafka.connect.json.JsonConverter")
+            .high(),
+            key(
+                "value.converter",
+                Type::Class,
+                "Converter class for record values of connectors that do not set one.",
+            )
+            .default("org.apache.kafka.connect.json.JsonConverter")
+            .high(),
+        ],
+    )
+}
+
 impl WorkerConfig {
     pub fn from_props(props: Config) -> Result<WorkerConfig> {
-        let bootstrap_servers = props
-            .get("bootstrap.servers")
-            .cloned()
-            .unwrap_or_else(|| "localhost:9092".into());
-        let listen = listener(
-            props
-                .get("listeners")
-                .map(String::as_str)
-                .unwrap_or("http://127.0.0.1:8083"),
-        )?;
-        let offset_flush_interval_ms = match props.get("offset.flush.interval.ms") {
-            None => 60_000,
-            Some(v) => v.trim().parse().map_err(|_| {
-                Error::config("offset.flush.interval.ms", format!("{v} is not a number"))
-            })?,
-        };
+        let values = worker_definition().parse(&props)?;
+        let listeners = values.list("listeners").join(",");
         Ok(WorkerConfig {
-            bootstrap_servers,
-            listen,
-            offset_storage_file: props.get("offset.storage.file.filename").map(PathBuf::from),
-            offset_flush_interval_ms,
+            bootstrap_servers: values.list("bootstrap.servers").join(","),
+            listen: listener(&listeners)?,
+            offset_storage_file: values
+                .non_empty("offset.storage.file.filename")
+                .map(PathBuf::from),
+            offset_flush_interval_ms: values.number("offset.flush.interval.ms")?,
             props,
         })
     }
@@ -67,32 +108,8 @@ impl WorkerConfig {
     }
 }
 
-/// Keys every connector may set, besides its own.
-const COMMON_KEYS: &[&str] = &[
-    "name",
-    "connector.class",
-    "tasks.max",
-    "key.converter",
-    "value.converter",
-    "header.converter",
-    "transforms",
-    "predicates",
-    "config.action.reload",
-    "errors.retry.timeout",
-    "errors.retry.delay.max.ms",
-    "errors.tolerance",
-    "errors.log.enable",
-    "errors.log.include.messages",
-    "errors.deadletterqueue.topic.name",
-    "errors.deadletterqueue.topic.replication.factor",
-    "errors.deadletterqueue.context.headers.enable",
-    "topics",
-    "topics.regex",
-    "exactly.once.support",
-    "transaction.boundary",
-    "transaction.boundary.interval.ms",
-    "topic.creation.groups",
-];
+/// Prefixes under which any key is accepted: the converters' and transforms' own
+/// keys (checked by their definitions) and client overrides.
 const COMMON_PREFIXES: &[&str] = &[
     "key.converter.",
     "value.converter.",
@@ -107,31 +124,31 @@ const COMMON_PREFIXES: &[&str] = &[
 
 /// Per-field problems with a connector config; empty when it is valid. `exactly_once`
 /// is the worker's `exactly.once.source.support` (always disabled in standalone mode).
+/// Each key is checked by its definition (the shared connector keys and the
+/// connector's own), then the checks across keys run; an error found twice is listed
+/// once.
 pub fn validate(config: &Config, exactly_once: SourceSupport) -> Vec<(String, String)> {
-    let mut errors = Vec::new();
     let class = config
         .get("connector.class")
         .map(String::as_str)
         .unwrap_or("");
     if class.is_empty() {
-        errors.push((
-            "connector.class".to_string(),
-            "Missing required configuration \"connector.class\" which has no default value."
-                .to_string(),
-        ));
-        return errors;
+        return vec![Error::MissingConfig("connector.class".into()).field_message()];
     }
     let plugin = match connectors::find(class) {
         Ok(p) => p,
-        Err(e) => {
-            errors.push(("connector.class".to_string(), e.to_string()));
-            return errors;
-        }
+        Err(e) => return vec![("connector.class".to_string(), e.to_string())],
     };
+    let connector = plugin.instantiate();
+    let own = connector.config_def();
+    let def = connector_config::definition(plugin.kind).with(own.clone());
+    let mut errors = Vec::new();
+    // A source key on a sink (or the reverse) is not an error: Kafka ignores it.
+    let shared = connector_config::definition("source").with(connector_config::definition("sink"));
     for k in config.keys() {
-        let known = COMMON_KEYS.contains(&k.as_str())
-            || COMMON_PREFIXES.iter().any(|p| k.starts_with(p))
-            || plugin.keys.contains(&k.as_str());
+        let known = shared.find(k).is_some()
+            || own.find(k).is_some()
+            || COMMON_PREFIXES.iter().any(|p| k.starts_with(p));
         if !known {
             errors.push((
                 k.clone(),
@@ -139,19 +156,9 @@ pub fn validate(config: &Config, exactly_once: SourceSupport) -> Vec<(String, St
             ));
         }
     }
-    if let Some(v) = config.get("tasks.max") {
-        if v.trim().parse::<usize>().ok().filter(|n| *n > 0).is_none() {
-            errors.push((
-                "tasks.max".into(),
-                format!(
-                    "Invalid value {v} for configuration tasks.max: must be a positive integer"
-                ),
-            ));
-        }
-    }
-    // The error handling keys are checked by the parser the tasks use.
+    errors.extend(def.validate(config));
     if let Err(e) = super::error_handling::ErrorPolicy::from_config(config) {
-        errors.push(field_error(e));
+        errors.push(e.field_message());
     }
     if plugin.kind == "sink" {
         let topics = config.get("topics").filter(|t| !t.trim().is_empty());
@@ -184,7 +191,6 @@ pub fn validate(config: &Config, exactly_once: SourceSupport) -> Vec<(String, St
                 .into(),
         ));
     }
-    let connector = plugin.instantiate();
     if let connectors::Connector::Source(c) = &connector {
         errors.extend(super::exactly_once::validate(
             config,
@@ -192,40 +198,36 @@ pub fn validate(config: &Config, exactly_once: SourceSupport) -> Vec<(String, St
             exactly_once,
         ));
     }
-    let own = match &connector {
+    let checked = match &connector {
         connectors::Connector::Source(c) => c.validate(config),
         connectors::Connector::Sink(c) => c.validate(config),
     };
-    if let Err(e) = own {
-        errors.push(field_error(e));
+    if let Err(e) = checked {
+        errors.push(e.field_message());
     }
     for prefix in ["key.converter", "value.converter"] {
         if config.contains_key(prefix) {
             if let Err(e) = crate::converters::for_prefix(prefix, config, &Config::new()) {
-                errors.push((prefix.into(), e.to_string()));
+                errors.push(match e {
+                    Error::Config { ref field, .. } if field == prefix => {
+                        (prefix.into(), e.to_string())
+                    }
+                    e => e.field_message(),
+                });
             }
         }
     }
     if let Err(e) = crate::transforms::Chain::from_config(config) {
-        errors.push(("transforms".into(), e.to_string()));
+        errors.push(match e {
+            Error::Config { .. } | Error::MissingConfig(_) | Error::InvalidValue { .. } => {
+                e.field_message()
+            }
+            e => ("transforms".into(), e.to_string()),
+        });
     }
+    let mut seen = std::collections::BTreeSet::new();
+    errors.retain(|e| seen.insert(e.clone()));
     errors
-}
-
-/// A config error as the field it concerns and Kafka Connect's message for it.
-fn field_error(e: Error) -> (String, String) {
-    match e {
-        Error::Config { field, reason } => {
-            let message = format!("Invalid value for configuration {field}: {reason}");
-            (field, message)
-        }
-        Error::MissingConfig(field) => {
-            let message =
-                format!("Missing required configuration \"{field}\" which has no default value.");
-            (field, message)
-        }
-        e => ("connector.class".into(), e.to_string()),
-    }
 }
 
 /// `tasks.max`, default 1.

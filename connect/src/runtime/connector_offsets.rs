@@ -41,7 +41,7 @@ pub async fn read(
         return Ok(shared.offsets.for_connector(name));
     }
     let consumer = group_client(shared, name)?;
-    let topics = crate::api::config_values::list(config, "topics");
+    let topics = crate::runtime::connector_config::sink_topics(config);
     tokio::task::spawn_blocking(move || -> Result<Vec<(JsonMap, JsonMap)>> {
         let mut tpl = TopicPartitionList::new();
         for t in &topics {

@@ -11,7 +11,8 @@ use tokio::time::Instant;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-use crate::api::config_values::{flag, number};
+use super::connector_config;
+use crate::api::config_def::ConfigDef;
 use crate::api::Config;
 use crate::error::{Error, Result};
 
@@ -68,32 +69,23 @@ impl ErrorPolicy {
     /// (`errors.tolerance` other than none/all, a flag that is not true/false, a
     /// retry setting that is not a number) is an error naming the key.
     pub fn from_config(c: &Config) -> Result<ErrorPolicy> {
-        let tolerate_all = match c.get("errors.tolerance").map(|v| v.trim()) {
-            None | Some("none") => false,
-            Some("all") => true,
-            Some(v) => {
-                return Err(Error::config(
-                    "errors.tolerance",
-                    format!("{v} is not one of none, all"),
-                ))
-            }
-        };
-        let retry_timeout_ms: i64 = number(c, "errors.retry.timeout", 0)?;
-        let retry_delay_max_ms: u64 = number(c, "errors.retry.delay.max.ms", 60_000)?;
+        let v = ConfigDef::new()
+            .define(connector_config::error_handling_keys())
+            .parse(c)?;
+        let retry_timeout_ms: i64 = v.number("errors.retry.timeout")?;
         Ok(ErrorPolicy {
-            tolerate_all,
-            log: flag(c, "errors.log.enable")?,
-            include_messages: flag(c, "errors.log.include.messages")?,
-            dlq_topic: c
-                .get("errors.deadletterqueue.topic.name")
-                .filter(|t| !t.trim().is_empty())
-                .cloned(),
-            dlq_context_headers: flag(c, "errors.deadletterqueue.context.headers.enable")?,
+            tolerate_all: v.lowercase("errors.tolerance").as_deref() == Some("all"),
+            log: v.boolean("errors.log.enable"),
+            include_messages: v.boolean("errors.log.include.messages"),
+            dlq_topic: v
+                .non_empty("errors.deadletterqueue.topic.name")
+                .map(str::to_string),
+            dlq_context_headers: v.boolean("errors.deadletterqueue.context.headers.enable"),
             // -1: retry forever (Kafka's errors.retry.timeout).
             retry_timeout: u64::try_from(retry_timeout_ms)
                 .ok()
                 .map(Duration::from_millis),
-            retry_delay_max: Duration::from_millis(retry_delay_max_ms),
+            retry_delay_max: Duration::from_millis(v.number("errors.retry.delay.max.ms")?),
         })
     }
 

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use rdkafka::producer::{BaseProducer, Producer};
 
+use super::connector_config;
+use crate::api::config_def::{key, ConfigDef, ConfigKey, ConfigValue, Type, Validator, Values};
 use crate::api::{Config, ExactlyOnceSupport, SourceConnector};
 use crate::error::{Error, Result};
 
@@ -34,31 +36,39 @@ pub const SUPPORT_LEVEL: &str = "exactly.once.support";
 pub const TRANSACTION_BOUNDARY: &str = "transaction.boundary";
 pub const TRANSACTION_BOUNDARY_INTERVAL: &str = "transaction.boundary.interval.ms";
 
-fn one_of(key: &str, value: &str, allowed: &[&str]) -> Error {
-    Error::config(
-        key,
-        format!(
-            "Invalid value {value} for configuration {key}: String must be one of (case insensitive): {}",
-            allowed.join(", ")
-        ),
+/// The worker key `exactly.once.source.support`.
+pub fn source_support_key() -> ConfigKey {
+    key(
+        SOURCE_SUPPORT,
+        Type::String,
+        "Distributed mode: whether source tasks write records and offsets in transactions (enabled), only fence zombies (preparing, the rolling-upgrade step) or neither (disabled).",
     )
+    .default("disabled")
+    .validator(Validator::OneOf(&["disabled", "enabled", "preparing"]))
+    .high()
+}
+
+/// These exactly-once keys of a source connector config.
+fn connector_values(config: &Config, names: &[&str]) -> Result<Values> {
+    ConfigDef::new()
+        .define(
+            connector_config::exactly_once_keys()
+                .into_iter()
+                .filter(|k| names.contains(&k.name)),
+        )
+        .parse(config)
 }
 
 impl SourceSupport {
     pub fn from_props(props: &Config) -> Result<SourceSupport> {
-        let Some(v) = props.get(SOURCE_SUPPORT) else {
-            return Ok(SourceSupport::Disabled);
-        };
-        match v.trim().to_ascii_lowercase().as_str() {
-            "disabled" => Ok(SourceSupport::Disabled),
-            "preparing" => Ok(SourceSupport::Preparing),
-            "enabled" => Ok(SourceSupport::Enabled),
-            _ => Err(one_of(
-                SOURCE_SUPPORT,
-                v,
-                &["disabled", "enabled", "preparing"],
-            )),
-        }
+        let v = ConfigDef::new()
+            .define([source_support_key()])
+            .parse(props)?;
+        Ok(match v.lowercase(SOURCE_SUPPORT).as_deref() {
+            Some("preparing") => SourceSupport::Preparing,
+            Some("enabled") => SourceSupport::Enabled,
+            _ => SourceSupport::Disabled,
+        })
     }
 
     /// Whether this worker fences zombies and writes task-count records.
@@ -78,14 +88,15 @@ pub enum SupportLevel {
 
 impl SupportLevel {
     pub fn from_config(config: &Config) -> Result<SupportLevel> {
-        match config.get(SUPPORT_LEVEL) {
-            None => Ok(SupportLevel::Requested),
-            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-                "requested" => Ok(SupportLevel::Requested),
-                "required" => Ok(SupportLevel::Required),
-                _ => Err(one_of(SUPPORT_LEVEL, v, &["requested", "required"])),
+        Ok(
+            match connector_values(config, &[SUPPORT_LEVEL])?
+                .lowercase(SUPPORT_LEVEL)
+                .as_deref()
+            {
+                Some("required") => SupportLevel::Required,
+                _ => SupportLevel::Requested,
             },
-        }
+        )
     }
 }
 
@@ -103,37 +114,19 @@ pub enum TransactionBoundary {
 
 impl TransactionBoundary {
     pub fn from_config(config: &Config, offset_flush_interval_ms: u64) -> Result<Self> {
-        let interval = match config.get(TRANSACTION_BOUNDARY_INTERVAL) {
-            None => offset_flush_interval_ms,
-            Some(v) => v
-                .trim()
-                .parse::<i64>()
-                .ok()
-                .and_then(|n| u64::try_from(n).ok())
-                .ok_or_else(|| {
-                    Error::config(
-                        TRANSACTION_BOUNDARY_INTERVAL,
-                        format!(
-                            "Invalid value {v} for configuration {TRANSACTION_BOUNDARY_INTERVAL}: Value must be at least 0"
-                        ),
-                    )
-                })?,
+        let v = connector_values(
+            config,
+            &[TRANSACTION_BOUNDARY, TRANSACTION_BOUNDARY_INTERVAL],
+        )?;
+        let interval = match v.get(TRANSACTION_BOUNDARY_INTERVAL) {
+            ConfigValue::Null => offset_flush_interval_ms,
+            _ => v.number(TRANSACTION_BOUNDARY_INTERVAL)?,
         };
-        match config.get(TRANSACTION_BOUNDARY) {
-            None => Ok(TransactionBoundary::Poll),
-            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-                "poll" => Ok(TransactionBoundary::Poll),
-                "interval" => Ok(TransactionBoundary::Interval(Duration::from_millis(
-                    interval,
-                ))),
-                "connector" => Ok(TransactionBoundary::Connector),
-                _ => Err(one_of(
-                    TRANSACTION_BOUNDARY,
-                    v,
-                    &["poll", "interval", "connector"],
-                )),
-            },
-        }
+        Ok(match v.lowercase(TRANSACTION_BOUNDARY).as_deref() {
+            Some("interval") => TransactionBoundary::Interval(Duration::from_millis(interval)),
+            Some("connector") => TransactionBoundary::Connector,
+            _ => TransactionBoundary::Poll,
+        })
     }
 }
 
@@ -148,7 +141,10 @@ pub fn validate(
     let mut errors: Vec<(String, String)> = Vec::new();
     let mut push = |key: &str, message: &str| errors.push((key.to_string(), message.to_string()));
     match SupportLevel::from_config(config) {
-        Err(e) => push(SUPPORT_LEVEL, &reason(e)),
+        Err(e) => {
+            let (field, message) = e.field_message();
+            push(&field, &message)
+        }
         Ok(SupportLevel::Requested) => {}
         Ok(SupportLevel::Required) => {
             if worker != SourceSupport::Enabled {
@@ -174,8 +170,10 @@ pub fn validate(
         }
     }
     match TransactionBoundary::from_config(config, 0) {
-        Err(Error::Config { field, reason }) => push(&field, &reason),
-        Err(e) => push(TRANSACTION_BOUNDARY, &reason(e)),
+        Err(e) => {
+            let (field, message) = e.field_message();
+            push(&field, &message)
+        }
         Ok(TransactionBoundary::Connector) => push(
             TRANSACTION_BOUNDARY,
             "The connector does not support connector-defined transaction boundaries with the given configuration. \
@@ -184,13 +182,6 @@ pub fn validate(
         Ok(_) => {}
     }
     errors
-}
-
-fn reason(e: Error) -> String {
-    match e {
-        Error::Config { reason, .. } => reason,
-        other => other.to_string(),
-    }
 }
 
 /// The transactional id of a source task (Kafka's `taskTransactionalId`).

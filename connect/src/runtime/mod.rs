@@ -3,6 +3,7 @@
 //! ([`group::DistributedHerder`]) — behind the [`Herder`] the REST API talks to.
 
 pub mod config;
+pub mod connector_config;
 pub mod connector_offsets;
 pub mod error_handling;
 pub mod exactly_once;

@@ -113,7 +113,7 @@ async fn sink_loop(ctx: &TaskCtx, connector: Arc<dyn SinkConnector>) -> Result<(
         } else {
             format!("^{re}")
         }],
-        None => crate::api::config_values::list(&ctx.config, "topics"),
+        None => crate::runtime::connector_config::sink_topics(&ctx.config),
     };
     // Ask for each named topic first: with allow.auto.create.topics a broker that
     // auto-creates makes it now, so the group join sees it. Otherwise librdkafka only

@@ -6,8 +6,9 @@
 //! a null value). Records that are not envelopes pass unchanged.
 
 use super::{RecordContext, Transform};
-use crate::api::{Config, ConnectRecord, Field, Schema, Value};
-use crate::error::{Error, Result};
+use crate::api::config_def::{key, ConfigDef, Type, Validator, Values};
+use crate::api::{ConnectRecord, Field, Schema, Value};
+use crate::error::Result;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DeleteHandling {
@@ -21,38 +22,40 @@ pub(super) struct ExtractNewRecordState {
     deletes: DeleteHandling,
 }
 
-pub(super) fn build(base: &str, name: &str, props: &Config) -> Option<Result<Box<dyn Transform>>> {
+/// Debezium's keys of ExtractNewRecordState that Runnel reads.
+pub(super) fn definition(base: &str) -> Option<ConfigDef> {
+    (base == "ExtractNewRecordState").then(|| {
+        ConfigDef::new().define([
+            key(
+                "drop.tombstones",
+                Type::Boolean,
+                "Whether to drop the tombstones that follow delete events.",
+            )
+            .default("true"),
+            key(
+                "delete.handling.mode",
+                Type::String,
+                "What a delete event becomes: drop (nothing), rewrite (the old row with __deleted=true) or none (a null value).",
+            )
+            .default("drop")
+            .validator(Validator::OneOf(&["drop", "rewrite", "none"])),
+        ])
+    })
+}
+
+pub(super) fn build(base: &str, v: &Values) -> Option<Result<Box<dyn Transform>>> {
     if base != "ExtractNewRecordState" {
         return None;
     }
-    let t = (|| -> Result<Box<dyn Transform>> {
-        let drop_tombstones = match props.get("drop.tombstones").map(String::as_str) {
-            None | Some("true") => true,
-            Some("false") => false,
-            Some(v) => {
-                return Err(Error::config(
-                    &format!("transforms.{name}.drop.tombstones"),
-                    format!("{v} is neither true nor false"),
-                ))
-            }
-        };
-        let deletes = match props.get("delete.handling.mode").map(String::as_str) {
-            None | Some("drop") => DeleteHandling::Drop,
-            Some("rewrite") => DeleteHandling::Rewrite,
-            Some("none") => DeleteHandling::None,
-            Some(v) => {
-                return Err(Error::config(
-                    &format!("transforms.{name}.delete.handling.mode"),
-                    format!("{v} is not one of drop, rewrite, none"),
-                ))
-            }
-        };
-        Ok(Box::new(ExtractNewRecordState {
-            drop_tombstones,
-            deletes,
-        }))
-    })();
-    Some(t)
+    let deletes = match v.lowercase("delete.handling.mode").as_deref() {
+        Some("rewrite") => DeleteHandling::Rewrite,
+        Some("none") => DeleteHandling::None,
+        _ => DeleteHandling::Drop,
+    };
+    Some(Ok(Box::new(ExtractNewRecordState {
+        drop_tombstones: v.boolean("drop.tombstones"),
+        deletes,
+    })))
 }
 
 fn with_deleted(schema: Option<Schema>, value: Value, deleted: bool) -> (Option<Schema>, Value) {
@@ -136,7 +139,7 @@ fn take_field(v: &mut Value, name: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::SchemaType;
+    use crate::api::{Config, SchemaType};
 
     fn envelope(op: &str, before: Option<i32>, after: Option<i32>) -> ConnectRecord {
         let row = Schema::structure(vec![Field {
@@ -171,14 +174,20 @@ mod tests {
         ConnectRecord::new("db.public.t", Some(schema), value)
     }
 
+    fn with_type(mut props: Config) -> Config {
+        props.insert(
+            "type".into(),
+            "io.debezium.transforms.ExtractNewRecordState".into(),
+        );
+        props
+    }
+
     fn build_with(pairs: &[(&str, &str)]) -> Box<dyn Transform> {
         let props: Config = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        build("ExtractNewRecordState", "unwrap", &props)
-            .unwrap()
-            .unwrap()
+        super::super::transform("unwrap", &with_type(props)).unwrap()
     }
 
     #[test]
@@ -218,14 +227,14 @@ mod tests {
             .is_some());
         let plain = ConnectRecord::new("t", None, Value::Int32(5));
         assert_eq!(t.apply(plain.clone(), &ctx).unwrap(), Some(plain));
-        assert!(build(
-            "ExtractNewRecordState",
+        assert!(super::super::transform(
             "u",
-            &[("delete.handling.mode".to_string(), "bogus".to_string())]
-                .into_iter()
-                .collect()
+            &with_type(
+                [("delete.handling.mode".to_string(), "bogus".to_string())]
+                    .into_iter()
+                    .collect()
+            )
         )
-        .unwrap()
         .is_err());
     }
 }

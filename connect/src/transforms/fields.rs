@@ -2,45 +2,103 @@
 //! MaskField, HoistField, ExtractField, ValueToKey, Cast, Flatten, InsertHeader,
 //! DropHeaders, HeaderFrom and Filter.
 
-use super::{list, required, side, RecordContext, Side, Transform};
-use crate::api::{Config, ConnectRecord, Field, Header, Schema, SchemaType, Value};
+use super::{side, RecordContext, Side, Transform};
+use crate::api::config_def::{key, ConfigDef, Type, Validator, Values};
+use crate::api::{ConnectRecord, Field, Header, Schema, SchemaType, Value};
 use crate::error::{Error, Result};
 
-pub(super) fn build(
-    base: &str,
-    s: Side,
-    name: &str,
-    props: &Config,
-) -> Option<Result<Box<dyn Transform>>> {
+/// The keys of these transforms, as Kafka defines them.
+pub(super) fn definition(base: &str) -> Option<ConfigDef> {
+    let optional = |name, doc| key(name, Type::String, doc);
+    let required = |name, doc| {
+        key(name, Type::String, doc)
+            .required()
+            .validator(Validator::NonEmpty)
+            .high()
+    };
+    let names = |name, doc| key(name, Type::List, doc).required().high();
+    let some = |name, doc| key(name, Type::List, doc).default("");
+    let keys = match base {
+        "InsertField" => vec![
+            optional("topic.field", "Field name for the record's topic; a ! suffix makes it required, ? optional."),
+            optional("partition.field", "Field name for the record's partition."),
+            optional("offset.field", "Field name for the record's offset (sink connectors only)."),
+            optional("timestamp.field", "Field name for the record's timestamp."),
+            optional("static.field", "Field name for a static value."),
+            optional("static.value", "The static value of static.field."),
+        ],
+        "ReplaceField" => vec![
+            some("exclude", "Fields to drop; exclude wins over include."),
+            some("include", "Fields to keep; unset: all."),
+            some("renames", "Field renames as old:new pairs."),
+            some("blacklist", "Deprecated: exclude."),
+            some("whitelist", "Deprecated: include."),
+        ],
+        "MaskField" => vec![
+            names("fields", "Fields to mask with their type's empty value or replacement."),
+            optional("replacement", "The value masked fields get instead of their type's empty value."),
+        ],
+        "HoistField" => vec![required("field", "The field name of the single field struct that wraps the data.")],
+        "ExtractField" => vec![required("field", "The field to extract.")],
+        "ValueToKey" => vec![names("fields", "The value's fields that form the new key.")],
+        "Cast" => vec![names(
+            "spec",
+            "The type to cast to (int8, int16, int32, int64, float32, float64, boolean, string), or field:type pairs.",
+        )],
+        "Flatten" => vec![key(
+            "delimiter",
+            Type::String,
+            "The text between the names of a nested field's parents and its own.",
+        )
+        .default(".")],
+        "InsertHeader" => vec![
+            required("header", "The name of the header."),
+            key("value.literal", Type::String, "The literal value of the header.")
+                .required()
+                .high(),
+        ],
+        "DropHeaders" => vec![names("headers", "The names of the headers to remove.")],
+        "HeaderFrom" => vec![
+            names("fields", "The fields to copy or move into headers."),
+            names("headers", "The header names, one per field, in order."),
+            key("operation", Type::String, "move or copy.")
+                .default("copy")
+                .validator(Validator::OneOf(&["move", "copy"]))
+                .high(),
+        ],
+        "Filter" => vec![],
+        _ => return None,
+    };
+    Some(ConfigDef::new().define(keys))
+}
+
+pub(super) fn build(base: &str, s: Side, v: &Values) -> Option<Result<Box<dyn Transform>>> {
+    let text = |k: &str| v.string(k).unwrap_or_default().to_string();
+    let list = |k: &str| v.list(k).to_vec();
     let t: Result<Box<dyn Transform>> = match base {
         "InsertField" => Ok(Box::new(InsertField {
             side: s,
-            static_field: props.get("static.field").map(|f| clean(f)),
-            static_value: props.get("static.value").cloned().unwrap_or_default(),
-            topic_field: props.get("topic.field").map(|f| clean(f)),
-            partition_field: props.get("partition.field").map(|f| clean(f)),
-            offset_field: props.get("offset.field").map(|f| clean(f)),
-            timestamp_field: props.get("timestamp.field").map(|f| clean(f)),
+            static_field: v.string("static.field").map(clean),
+            static_value: text("static.value"),
+            topic_field: v.string("topic.field").map(clean),
+            partition_field: v.string("partition.field").map(clean),
+            offset_field: v.string("offset.field").map(clean),
+            timestamp_field: v.string("timestamp.field").map(clean),
         })),
         "ReplaceField" => {
-            let renames = list(props, "renames")
+            let renames = list("renames")
                 .into_iter()
                 .map(|r| {
                     r.split_once(':')
                         .map(|(a, b)| (a.to_string(), b.to_string()))
-                        .ok_or_else(|| {
-                            Error::config(
-                                &format!("transforms.{name}.renames"),
-                                format!("{r} is not old:new"),
-                            )
-                        })
+                        .ok_or_else(|| Error::config("renames", format!("{r} is not old:new")))
                 })
                 .collect::<Result<Vec<_>>>();
             renames.map(|renames| -> Box<dyn Transform> {
-                let mut exclude = list(props, "exclude");
-                exclude.extend(list(props, "blacklist"));
-                let mut include = list(props, "include");
-                include.extend(list(props, "whitelist"));
+                let mut exclude = list("exclude");
+                exclude.extend(list("blacklist"));
+                let mut include = list("include");
+                include.extend(list("whitelist"));
                 Box::new(ReplaceField {
                     side: s,
                     exclude,
@@ -51,31 +109,27 @@ pub(super) fn build(
         }
         "MaskField" => Ok(Box::new(MaskField {
             side: s,
-            fields: list(props, "fields"),
-            replacement: props.get("replacement").cloned(),
+            fields: list("fields"),
+            replacement: v.string("replacement").map(str::to_string),
         })),
-        "HoistField" => required(props, name, "field").map(|f| -> Box<dyn Transform> {
-            Box::new(HoistField {
-                side: s,
-                field: f.to_string(),
-            })
-        }),
-        "ExtractField" => required(props, name, "field").map(|f| -> Box<dyn Transform> {
-            Box::new(ExtractField {
-                side: s,
-                field: f.to_string(),
-            })
-        }),
+        "HoistField" => Ok(Box::new(HoistField {
+            side: s,
+            field: text("field"),
+        })),
+        "ExtractField" => Ok(Box::new(ExtractField {
+            side: s,
+            field: text("field"),
+        })),
         "ValueToKey" => Ok(Box::new(ValueToKey {
-            fields: list(props, "fields"),
+            fields: list("fields"),
         })),
-        "Cast" => required(props, name, "spec").and_then(|spec| {
+        "Cast" => (|| {
             let mut whole = None;
             let mut fields = Vec::new();
-            for part in spec.split(',').map(str::trim) {
+            for part in v.list("spec") {
                 match part.split_once(':') {
-                    Some((f, t)) => fields.push((f.to_string(), cast_type(name, t)?)),
-                    None => whole = Some(cast_type(name, part)?),
+                    Some((f, t)) => fields.push((f.trim().to_string(), cast_type(t.trim())?)),
+                    None => whole = Some(cast_type(part)?),
                 }
             }
             Ok(Box::new(Cast {
@@ -83,38 +137,28 @@ pub(super) fn build(
                 whole,
                 fields,
             }) as Box<dyn Transform>)
-        }),
+        })(),
         "Flatten" => Ok(Box::new(Flatten {
             side: s,
-            delimiter: props
-                .get("delimiter")
-                .cloned()
-                .unwrap_or_else(|| ".".into()),
+            delimiter: text("delimiter"),
         })),
-        "InsertHeader" => required(props, name, "header").and_then(|h| {
-            let value = required(props, name, "value.literal")?;
-            Ok(Box::new(InsertHeader {
-                header: h.to_string(),
-                value: value.to_string(),
-            }) as Box<dyn Transform>)
-        }),
+        "InsertHeader" => Ok(Box::new(InsertHeader {
+            header: text("header"),
+            value: text("value.literal"),
+        })),
         "DropHeaders" => Ok(Box::new(DropHeaders {
-            headers: list(props, "headers"),
+            headers: list("headers"),
         })),
         "HeaderFrom" => {
-            let (fields, headers) = (list(props, "fields"), list(props, "headers"));
+            let (fields, headers) = (list("fields"), list("headers"));
             if fields.len() != headers.len() {
-                Err(Error::config(
-                    &format!("transforms.{name}.headers"),
-                    "needs as many headers as fields",
-                ))
+                Err(Error::config("headers", "needs as many headers as fields"))
             } else {
-                let mv = props.get("operation").map(String::as_str) == Some("move");
                 Ok(Box::new(HeaderFrom {
                     side: s,
                     fields,
                     headers,
-                    mv,
+                    mv: v.lowercase("operation").as_deref() == Some("move"),
                 }))
             }
         }
@@ -129,15 +173,12 @@ fn clean(f: &str) -> String {
     f.trim_end_matches(['!', '?']).to_string()
 }
 
-fn cast_type(name: &str, t: &str) -> Result<SchemaType> {
+fn cast_type(t: &str) -> Result<SchemaType> {
     match SchemaType::parse(t) {
         Some(ty) if !matches!(ty, SchemaType::Array | SchemaType::Map | SchemaType::Struct) => {
             Ok(ty)
         }
-        _ => Err(Error::config(
-            &format!("transforms.{name}.spec"),
-            format!("cannot cast to {t}"),
-        )),
+        _ => Err(Error::config("spec", format!("cannot cast to {t}"))),
     }
 }
 

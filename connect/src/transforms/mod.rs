@@ -8,6 +8,7 @@ mod routing;
 
 use std::collections::BTreeMap;
 
+use crate::api::config_def::{key, ConfigDef, Type, Validator, Values};
 use crate::api::{Config, ConnectRecord, Schema, Value};
 use crate::error::{Error, Result};
 
@@ -61,85 +62,189 @@ fn short(class: &str) -> &str {
     class.rsplit('.').next().unwrap_or(class)
 }
 
-/// Reads `key` from a transform's properties.
-pub(crate) fn required<'a>(props: &'a Config, name: &str, key: &str) -> Result<&'a str> {
-    props
-        .get(key)
-        .map(String::as_str)
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| Error::config(&format!("transforms.{name}.{key}"), "is required"))
+/// The transformation classes Runnel has, with Kafka's (and Debezium's) names.
+pub const TRANSFORM_CLASSES: &[&str] = &[
+    "org.apache.kafka.connect.transforms.Cast$Key",
+    "org.apache.kafka.connect.transforms.Cast$Value",
+    "org.apache.kafka.connect.transforms.DropHeaders",
+    "org.apache.kafka.connect.transforms.ExtractField$Key",
+    "org.apache.kafka.connect.transforms.ExtractField$Value",
+    "org.apache.kafka.connect.transforms.Filter",
+    "org.apache.kafka.connect.transforms.Flatten$Key",
+    "org.apache.kafka.connect.transforms.Flatten$Value",
+    "org.apache.kafka.connect.transforms.HeaderFrom$Key",
+    "org.apache.kafka.connect.transforms.HeaderFrom$Value",
+    "org.apache.kafka.connect.transforms.HoistField$Key",
+    "org.apache.kafka.connect.transforms.HoistField$Value",
+    "org.apache.kafka.connect.transforms.InsertField$Key",
+    "org.apache.kafka.connect.transforms.InsertField$Value",
+    "org.apache.kafka.connect.transforms.InsertHeader",
+    "org.apache.kafka.connect.transforms.MaskField$Key",
+    "org.apache.kafka.connect.transforms.MaskField$Value",
+    "org.apache.kafka.connect.transforms.RegexRouter",
+    "org.apache.kafka.connect.transforms.ReplaceField$Key",
+    "org.apache.kafka.connect.transforms.ReplaceField$Value",
+    "org.apache.kafka.connect.transforms.TimestampConverter$Value",
+    "org.apache.kafka.connect.transforms.TimestampRouter",
+    "org.apache.kafka.connect.transforms.ValueToKey",
+    "io.debezium.transforms.ExtractNewRecordState",
+];
+
+/// The predicate classes Runnel has.
+pub const PREDICATE_CLASSES: &[&str] = &[
+    "org.apache.kafka.connect.transforms.predicates.HasHeaderKey",
+    "org.apache.kafka.connect.transforms.predicates.RecordIsTombstone",
+    "org.apache.kafka.connect.transforms.predicates.TopicNameMatches",
+];
+
+/// The keys every transform step has besides its own (Kafka's `ConnectorConfig.enrich`).
+pub fn step_keys() -> ConfigDef {
+    ConfigDef::new().define([
+        key("type", Type::Class, "Class for the transformation.")
+            .required()
+            .high(),
+        key(
+            "predicate",
+            Type::String,
+            "The alias of a predicate used to determine whether to apply this transformation.",
+        ),
+        key(
+            "negate",
+            Type::Boolean,
+            "Whether the predicate's outcome is negated.",
+        )
+        .default("false"),
+    ])
 }
 
-pub(crate) use crate::api::config_values::list;
+/// The key every predicate has besides its own.
+pub fn predicate_keys() -> ConfigDef {
+    ConfigDef::new().define([key("type", Type::Class, "Class for the predicate.")
+        .required()
+        .high()])
+}
+
+/// A transform class's base name (no package, no `$Key`/`$Value`) and side.
+fn transform_class(class: &str) -> std::result::Result<(&str, Side), String> {
+    match short(class).split_once('$') {
+        Some((b, "Key")) => Ok((b, Side::Key)),
+        Some((b, "Value")) => Ok((b, Side::Value)),
+        Some((_, other)) => Err(format!("unknown variant ${other}")),
+        None => Ok((short(class), Side::Value)),
+    }
+}
+
+/// The own keys of a transformation class; `None` for a class Runnel does not have.
+pub fn transform_definition(class: &str) -> Option<ConfigDef> {
+    let (base, _) = transform_class(class).ok()?;
+    fields::definition(base)
+        .or_else(|| routing::definition(base))
+        .or_else(|| debezium::definition(base))
+}
+
+/// The own keys of a predicate class; `None` for a class Runnel does not have.
+pub fn predicate_definition(class: &str) -> Option<ConfigDef> {
+    let keys = match short(class) {
+        "TopicNameMatches" => vec![key(
+            "pattern",
+            Type::String,
+            "A Java regular expression that the whole topic name must match.",
+        )
+        .required()
+        .validator(Validator::NonEmpty)
+        .high()],
+        "HasHeaderKey" => vec![key("name", Type::String, "The header name.")
+            .required()
+            .high()],
+        "RecordIsTombstone" => vec![],
+        _ => return None,
+    };
+    Some(ConfigDef::new().define(keys))
+}
+
+/// The `type` of a transform or predicate (the keys under `prefix`), read with the
+/// `shared` keys, errors naming keys by their full name.
+fn class_of(prefix: &str, shared: &ConfigDef, props: &Config) -> Result<String> {
+    let values = shared.parse(props).map_err(|e| e.under(prefix))?;
+    Ok(values.string("type").unwrap_or_default().to_string())
+}
+
+/// Parses `props` (the keys under `prefix`) with `own` and the shared `shared` keys,
+/// naming keys in errors with their full name.
+fn parse_under(prefix: &str, shared: ConfigDef, own: ConfigDef, props: &Config) -> Result<Values> {
+    shared.with(own).parse(props).map_err(|e| e.under(prefix))
+}
 
 fn predicate(name: &str, props: &Config) -> Result<Predicate> {
-    let field = format!("predicates.{name}.type");
-    let class = props
-        .get("type")
-        .ok_or_else(|| Error::config(&field, "is required"))?;
-    Ok(match short(class) {
-        "TopicNameMatches" => {
-            let pattern = props.get("pattern").ok_or_else(|| {
-                Error::config(&format!("predicates.{name}.pattern"), "is required")
-            })?;
-            Predicate::TopicNameMatches(
-                regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
-                    Error::config(&format!("predicates.{name}.pattern"), e.to_string())
-                })?,
-            )
-        }
-        "HasHeaderKey" => Predicate::HasHeaderKey(
-            props
-                .get("name")
-                .cloned()
-                .ok_or_else(|| Error::config(&format!("predicates.{name}.name"), "is required"))?,
+    let prefix = format!("predicates.{name}.");
+    let class = class_of(&prefix, &predicate_keys(), props)?;
+    let own = predicate_definition(&class).ok_or_else(|| {
+        Error::config(
+            &format!("{prefix}type"),
+            format!("unknown predicate class {class}"),
+        )
+    })?;
+    let v = parse_under(&prefix, predicate_keys(), own, props)?;
+    let text = |k: &str| v.string(k).unwrap_or_default().to_string();
+    Ok(match short(&class) {
+        "TopicNameMatches" => Predicate::TopicNameMatches(
+            regex::Regex::new(&format!("^(?:{})$", text("pattern")))
+                .map_err(|e| Error::config(&format!("{prefix}pattern"), e.to_string()))?,
         ),
-        "RecordIsTombstone" => Predicate::RecordIsTombstone,
-        other => {
-            return Err(Error::config(
-                &field,
-                format!("unknown predicate class {other}"),
-            ))
-        }
+        "HasHeaderKey" => Predicate::HasHeaderKey(text("name")),
+        _ => Predicate::RecordIsTombstone,
     })
 }
 
-fn transform(name: &str, props: &Config) -> Result<Box<dyn Transform>> {
-    let field = format!("transforms.{name}.type");
-    let class = props
-        .get("type")
-        .ok_or_else(|| Error::config(&field, "is required"))?;
-    let (base, side) = match short(class).split_once('$') {
-        Some((b, "Key")) => (b, Side::Key),
-        Some((b, "Value")) => (b, Side::Value),
-        Some((_, other)) => return Err(Error::config(&field, format!("unknown variant ${other}"))),
-        None => (short(class), Side::Value),
-    };
-    fields::build(base, side, name, props)
-        .or_else(|| routing::build(base, name, props))
-        .or_else(|| debezium::build(base, name, props))
+/// One transform from the keys under `transforms.<name>.`.
+#[cfg(test)]
+pub(crate) fn transform(name: &str, props: &Config) -> Result<Box<dyn Transform>> {
+    step(name, props).map(|(t, _)| t)
+}
+
+/// One transform step from the keys under `transforms.<name>.`, and its values
+/// (`predicate`, `negate` included).
+fn step(name: &str, props: &Config) -> Result<(Box<dyn Transform>, Values)> {
+    let prefix = format!("transforms.{name}.");
+    let field = format!("{prefix}type");
+    let class = class_of(&prefix, &step_keys(), props)?;
+    let (base, side) = transform_class(&class).map_err(|e| Error::config(&field, e))?;
+    let own = transform_definition(&class)
+        .ok_or_else(|| Error::config(&field, format!("unknown transformation class {class}")))?;
+    let v = parse_under(&prefix, step_keys(), own, props)?;
+    let built = fields::build(base, side, &v)
+        .or_else(|| routing::build(base, &v))
+        .or_else(|| debezium::build(base, &v))
         .unwrap_or_else(|| {
             Err(Error::config(
                 &field,
                 format!("unknown transformation class {class}"),
             ))
         })
+        .map_err(|e| e.under(&prefix))?;
+    Ok((built, v))
 }
 
 impl Chain {
     pub fn from_config(config: &Config) -> Result<Chain> {
+        let aliases = ConfigDef::new()
+            .define([
+                key("transforms", Type::List, "").default(""),
+                key("predicates", Type::List, "").default(""),
+            ])
+            .parse(config)?;
         let mut predicates: BTreeMap<String, Config> = BTreeMap::new();
-        for p in list(config, "predicates") {
+        for p in aliases.list("predicates") {
             predicates.insert(
                 p.clone(),
                 crate::runtime::config::with_prefix(config, &format!("predicates.{p}.")),
             );
         }
         let mut steps = Vec::new();
-        for name in list(config, "transforms") {
+        for name in aliases.list("transforms") {
             let props = crate::runtime::config::with_prefix(config, &format!("transforms.{name}."));
-            let transform = transform(&name, &props)?;
-            let predicate = match props.get("predicate") {
+            let (transform, values) = step(name, &props)?;
+            let predicate = match values.string("predicate") {
                 None => None,
                 Some(p) => {
                     let pprops = predicates.get(p).ok_or_else(|| {
@@ -148,12 +253,11 @@ impl Chain {
                             format!("predicate {p} is not in predicates"),
                         )
                     })?;
-                    let negate = props.get("negate").is_some_and(|v| v == "true");
-                    Some((predicate(p, pprops)?, negate))
+                    Some((predicate(p, pprops)?, values.boolean("negate")))
                 }
             };
             steps.push(Step {
-                name,
+                name: name.clone(),
                 transform,
                 predicate,
             });

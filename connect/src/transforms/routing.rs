@@ -1,52 +1,103 @@
 //! Transforms that route or retime records: RegexRouter, TimestampRouter and
 //! TimestampConverter (with Java SimpleDateFormat's common letters, in UTC).
 
-use super::{required, side, RecordContext, Side, Transform};
+use super::{side, RecordContext, Side, Transform};
 use crate::api::calendar::{civil, days_from_civil};
-use crate::api::{Config, ConnectRecord, Schema, SchemaType, Value};
+use crate::api::config_def::{key, ConfigDef, Type, Validator, Values};
+use crate::api::{ConnectRecord, Schema, SchemaType, Value};
 use crate::error::{Error, Result};
 
-pub(super) fn build(base: &str, name: &str, props: &Config) -> Option<Result<Box<dyn Transform>>> {
+/// The keys of these transforms, as Kafka defines them.
+pub(super) fn definition(base: &str) -> Option<ConfigDef> {
+    let required = |name, doc| key(name, Type::String, doc).required().high();
+    let keys = match base {
+        "RegexRouter" => vec![
+            required("regex", "Regular expression to match the topic name against."),
+            required("replacement", "The new topic name; $1, $2 ... are the expression's groups."),
+        ],
+        "TimestampRouter" => vec![
+            key(
+                "topic.format",
+                Type::String,
+                "The new topic name; ${topic} and ${timestamp} stand for the topic and the formatted timestamp.",
+            )
+            .default("${topic}-${timestamp}")
+            .high(),
+            key(
+                "timestamp.format",
+                Type::String,
+                "The timestamp's format, as java.text.SimpleDateFormat writes it.",
+            )
+            .default("yyyyMMdd")
+            .high(),
+        ],
+        "TimestampConverter" => vec![
+            key(
+                "field",
+                Type::String,
+                "The field holding the timestamp; empty: the whole value.",
+            )
+            .default("")
+            .high(),
+            key(
+                "target.type",
+                Type::String,
+                "The type to convert to: string, unix, Date, Time or Timestamp.",
+            )
+            .required()
+            .validator(Validator::OneOf(&TARGET_TYPES))
+            .high(),
+            key(
+                "format",
+                Type::String,
+                "A java.text.SimpleDateFormat pattern, for converting to or from strings.",
+            )
+            .default("")
+            .medium(),
+        ],
+        _ => return None,
+    };
+    Some(ConfigDef::new().define(keys))
+}
+
+const TARGET_TYPES: [&str; 5] = ["string", "unix", "Date", "Time", "Timestamp"];
+
+pub(super) fn build(base: &str, v: &Values) -> Option<Result<Box<dyn Transform>>> {
+    let text = |k: &str| v.string(k).unwrap_or_default().to_string();
     let t: Result<Box<dyn Transform>> = match base {
-        "RegexRouter" => required(props, name, "regex").and_then(|re| {
-            let regex = regex::Regex::new(&format!("^(?:{re})$"))
-                .map_err(|e| Error::config(&format!("transforms.{name}.regex"), e.to_string()))?;
-            let replacement = required(props, name, "replacement")?.to_string();
-            Ok(Box::new(RegexRouter { regex, replacement }) as Box<dyn Transform>)
-        }),
+        "RegexRouter" => regex::Regex::new(&format!("^(?:{})$", text("regex")))
+            .map_err(|e| Error::config("regex", e.to_string()))
+            .map(|regex| -> Box<dyn Transform> {
+                Box::new(RegexRouter {
+                    regex,
+                    replacement: text("replacement"),
+                })
+            }),
         "TimestampRouter" => Ok(Box::new(TimestampRouter {
-            topic_format: props
-                .get("topic.format")
-                .cloned()
-                .unwrap_or_else(|| "${topic}-${timestamp}".into()),
-            timestamp_format: props
-                .get("timestamp.format")
-                .cloned()
-                .unwrap_or_else(|| "yyyyMMdd".into()),
+            topic_format: text("topic.format"),
+            timestamp_format: text("timestamp.format"),
         })),
-        "TimestampConverter" => required(props, name, "target.type").and_then(|t| {
-            let target = match t {
-                "string" | "unix" | "Timestamp" | "Date" | "Time" => t.to_string(),
-                other => {
-                    return Err(Error::config(
-                        &format!("transforms.{name}.target.type"),
-                        format!("unknown type {other}"),
-                    ))
-                }
-            };
-            if target == "string" && !props.contains_key("format") {
-                return Err(Error::config(
-                    &format!("transforms.{name}.format"),
+        "TimestampConverter" => {
+            // The validator accepts any case; the converter works with Kafka's spelling.
+            let given = text("target.type");
+            let target = TARGET_TYPES
+                .iter()
+                .find(|t| t.eq_ignore_ascii_case(&given))
+                .map_or(given, |t| t.to_string());
+            if target == "string" && text("format").is_empty() {
+                Err(Error::config(
+                    "format",
                     "is required to convert to a string",
-                ));
+                ))
+            } else {
+                Ok(Box::new(TimestampConverter {
+                    side: Side::Value,
+                    field: v.non_empty("field").map(str::to_string),
+                    target,
+                    format: text("format"),
+                }))
             }
-            Ok(Box::new(TimestampConverter {
-                side: Side::Value,
-                field: props.get("field").cloned().filter(|f| !f.is_empty()),
-                target,
-                format: props.get("format").cloned().unwrap_or_default(),
-            }) as Box<dyn Transform>)
-        }),
+        }
         _ => return None,
     };
     Some(t)

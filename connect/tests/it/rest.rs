@@ -229,3 +229,170 @@ async fn connector_lifecycle_over_http() {
     worker.shutdown().await;
     broker.shutdown().await.unwrap();
 }
+
+/// Validation answers in Kafka Connect's `ConfigInfos` shape with ConfigDef's messages
+/// (ConnectorPluginsResource, ConfigDef.validateAll, ConnectorConfig.enrich); the
+/// plugin listing and definitions follow KIP-769.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_validate_with_kafkas_config_definitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker(&dir.path().join("broker")).await;
+    let worker = standalone(&broker.bootstrap(), dir.path(), vec![]).await;
+    let api = Api::new(worker.rest_addr);
+
+    let config = json!({
+        "connector.class": "PostgresSink",
+        "connection.url": "jdbc:postgresql://127.0.0.1:1/db",
+        "connection.password": "secret",
+        "topics": "t",
+        "tasks.max": "0",
+        "insert.mode": "merge",
+        "batch.size": "many",
+        "transforms": "route",
+        "transforms.route.type": "org.apache.kafka.connect.transforms.RegexRouter",
+        "transforms.route.regex": "(.*)",
+    });
+    let (code, v) = api
+        .put(
+            "/connector-plugins/JdbcSinkConnector/config/validate",
+            Some(config),
+        )
+        .await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["name"], "io.confluent.connect.jdbc.JdbcSinkConnector");
+    let groups: Vec<&str> = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            "Common",
+            "Error Handling",
+            "Connection",
+            "Writes",
+            "Data Mapping",
+            "DDL Support",
+            "Retries",
+            "Transforms: route"
+        ]
+    );
+    let field = |name: &str| {
+        v["configs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["definition"]["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is not in {v}"))
+            .clone()
+    };
+    let errors = |name: &str| field(name)["value"]["errors"].clone();
+    assert_eq!(
+        errors("tasks.max"),
+        json!(["Invalid value 0 for configuration tasks.max: Value must be at least 1"])
+    );
+    assert_eq!(
+        errors("insert.mode"),
+        json!(["Invalid value merge for configuration insert.mode: String must be one of (case insensitive): insert, upsert, update"])
+    );
+    assert_eq!(
+        errors("batch.size"),
+        json!(["Invalid value many for configuration batch.size: Not a number of type INT"])
+    );
+    assert_eq!(
+        errors("transforms.route.replacement"),
+        json!(["Missing required configuration \"transforms.route.replacement\" which has no default value."])
+    );
+    assert_eq!(v["error_count"], 4, "{v}");
+    let batch = field("batch.size");
+    assert_eq!(
+        (
+            &batch["definition"]["type"],
+            &batch["definition"]["default_value"],
+            &batch["definition"]["group"],
+            &batch["definition"]["required"],
+            &batch["value"]["value"],
+        ),
+        (
+            &json!("INT"),
+            &json!("3000"),
+            &json!("Writes"),
+            &json!(false),
+            &json!("many")
+        )
+    );
+    let url = field("connection.url");
+    assert_eq!(
+        (
+            &url["definition"]["required"],
+            &url["definition"]["importance"]
+        ),
+        (&json!(true), &json!("HIGH"))
+    );
+    assert_eq!(field("connection.password")["value"]["value"], "[hidden]");
+    assert_eq!(field("pk.mode")["value"]["value"], "none", "the default");
+    let regex = field("transforms.route.regex");
+    assert_eq!(
+        (&regex["definition"]["group"], &regex["value"]["value"]),
+        (&json!("Transforms: route"), &json!("(.*)"))
+    );
+
+    // A refused config is refused on create with the same messages.
+    let (code, err) = api
+        .post(
+            "/connectors",
+            Some(json!({"name": "bad", "config": {"connector.class": "FileStreamSource", "topic": "t", "tasks.max": "0"}})),
+        )
+        .await;
+    assert_eq!(code, 400, "{err}");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid value 0 for configuration tasks.max: Value must be at least 1"),
+        "{err}"
+    );
+
+    // KIP-769: definitions per plugin, and plugins besides connectors.
+    let (code, defs) = api.get("/connector-plugins/FileStreamSource/config").await;
+    assert_eq!(code, 200, "{defs}");
+    let names: Vec<&str> = defs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["file", "topic", "batch.size"]);
+    assert_eq!(defs[2]["default_value"], "2000");
+    let (code, defs) = api
+        .get("/connector-plugins/org.apache.kafka.connect.transforms.RegexRouter/config")
+        .await;
+    assert_eq!(code, 200, "{defs}");
+    assert_eq!(defs.as_array().unwrap().len(), 2, "{defs}");
+    assert_eq!(api.get("/connector-plugins/Nope/config").await.0, 404);
+    let (_, all) = api.get("/connector-plugins?connectorsOnly=false").await;
+    let has = |class: &str, kind: &str| {
+        all.as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["class"] == class && p["type"] == kind)
+    };
+    assert!(has(
+        "org.apache.kafka.connect.transforms.RegexRouter",
+        "transformation"
+    ));
+    assert!(has(
+        "org.apache.kafka.connect.json.JsonConverter",
+        "converter"
+    ));
+    let (_, connectors) = api.get("/connector-plugins").await;
+    assert!(connectors
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["type"] == "source" || p["type"] == "sink"));
+    worker.shutdown().await;
+    broker.shutdown().await.unwrap();
+}

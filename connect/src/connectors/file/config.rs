@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::api::config_def::{key, ConfigDef, ConfigKey, Type, Validator, Values};
 use crate::api::Config;
 use crate::error::{Error, Result};
 
@@ -19,53 +20,64 @@ pub struct FileSinkConfig {
     pub file: Option<PathBuf>,
 }
 
-pub const SOURCE_KEYS: &[&str] = &["file", "topic", "batch.size"];
-pub const SINK_KEYS: &[&str] = &["file"];
+/// FileStreamSourceConnector's keys, as Kafka defines them.
+pub fn source_definition() -> ConfigDef {
+    ConfigDef::new().define([
+        file_key("Source filename. If not specified, the standard input will be used."),
+        key("topic", Type::String, "The topic to publish data to.")
+            .required()
+            .validator(Validator::NonEmpty)
+            .high(),
+        key(
+            "batch.size",
+            Type::Int,
+            "The maximum number of records the source task can read from the file each time it is polled.",
+        )
+        .default("2000")
+        .validator(Validator::AtLeast(1))
+        .low(),
+    ])
+}
 
-fn file(config: &Config) -> Option<PathBuf> {
-    config
-        .get("file")
-        .filter(|f| !f.trim().is_empty())
-        .map(PathBuf::from)
+/// FileStreamSinkConnector's keys, as Kafka defines them.
+pub fn sink_definition() -> ConfigDef {
+    ConfigDef::new().define([file_key(
+        "Destination filename. If not specified, the standard output will be used.",
+    )])
+}
+
+fn file_key(documentation: &'static str) -> ConfigKey {
+    key("file", Type::String, documentation).high()
+}
+
+fn file(values: &Values) -> Option<PathBuf> {
+    values.non_empty("file").map(PathBuf::from)
 }
 
 impl FileSourceConfig {
     pub fn parse(config: &Config) -> Result<FileSourceConfig> {
-        let topic = config
-            .get("topic")
-            .map(|t| t.trim().to_string())
-            .unwrap_or_default();
-        if topic.is_empty() {
-            return Err(Error::MissingConfig("topic".into()));
-        }
+        let values = source_definition().parse(config)?;
+        let topic = values.string("topic").unwrap_or_default().to_string();
         if topic.contains(',') {
             return Err(Error::config(
                 "topic",
                 "FileStreamSource writes to exactly one topic",
             ));
         }
-        let batch_size = match config.get("batch.size") {
-            None => 2000,
-            Some(v) => v
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| {
-                    Error::config("batch.size", format!("{v} is not a positive integer"))
-                })?,
-        };
         Ok(FileSourceConfig {
-            file: file(config),
+            file: file(&values),
             topic,
-            batch_size,
+            batch_size: values.number("batch.size")?,
         })
     }
 }
 
 impl FileSinkConfig {
     pub fn parse(config: &Config) -> Result<FileSinkConfig> {
-        Ok(FileSinkConfig { file: file(config) })
+        let values = sink_definition().parse(config)?;
+        Ok(FileSinkConfig {
+            file: file(&values),
+        })
     }
 }
 

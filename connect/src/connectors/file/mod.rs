@@ -4,6 +4,7 @@ pub mod config;
 pub mod sink;
 pub mod source;
 
+use crate::api::config_def::ConfigDef;
 use crate::api::{
     Config, ExactlyOnceSupport, SinkConnector, SinkTask, SourceConnector, SourceTask,
 };
@@ -13,6 +14,9 @@ use config::{FileSinkConfig, FileSourceConfig};
 pub struct FileStreamSourceConnector;
 
 impl SourceConnector for FileStreamSourceConnector {
+    fn config_def(&self) -> ConfigDef {
+        config::source_definition()
+    }
     fn validate(&self, config: &Config) -> Result<()> {
         FileSourceConfig::parse(config).map(|_| ())
     }
@@ -33,6 +37,9 @@ impl SourceConnector for FileStreamSourceConnector {
 pub struct FileStreamSinkConnector;
 
 impl SinkConnector for FileStreamSinkConnector {
+    fn config_def(&self) -> ConfigDef {
+        config::sink_definition()
+    }
     fn validate(&self, config: &Config) -> Result<()> {
         FileSinkConfig::parse(config).map(|_| ())
     }

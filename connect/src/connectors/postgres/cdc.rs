@@ -25,6 +25,7 @@ use super::connection::describe;
 use super::pgoutput::{format_lsn, Datum};
 use super::sql::{ident, table as table_ident};
 use super::types::{schema_for, value_for};
+use crate::api::config_def::ConfigDef;
 use crate::api::{
     Config, ConnectRecord, ExactlyOnceSupport, Field, JsonMap, OffsetReader, Schema, SchemaType,
     SourceConnector, SourceRecord, SourceTask, Value,
@@ -34,6 +35,9 @@ use crate::error::{Error, Result};
 pub struct PostgresCdcConnector;
 
 impl SourceConnector for PostgresCdcConnector {
+    fn config_def(&self) -> ConfigDef {
+        super::cdc_config::definition()
+    }
     fn validate(&self, config: &Config) -> Result<()> {
         CdcConfig::parse(config).map(|_| ())
     }

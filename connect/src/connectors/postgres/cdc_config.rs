@@ -1,5 +1,6 @@
 //! PostgresCdcSource's typed config, with Debezium's keys and defaults.
 
+use crate::api::config_def::{key, ConfigDef, Type, Validator};
 use crate::api::Config;
 use crate::error::{Error, Result};
 
@@ -59,102 +60,134 @@ pub struct Replication {
     pub password: String,
 }
 
-pub const CDC_KEYS: &[&str] = &[
-    "database.hostname",
-    "database.port",
-    "database.user",
-    "database.password",
-    "database.dbname",
-    "topic.prefix",
-    "table.include.list",
-    "plugin.name",
-    "slot.name",
-    "publication.name",
-    "publication.autocreate.mode",
-    "snapshot.mode",
-    "snapshot.fetch.size",
-    "max.batch.size",
-    "max.queue.size",
-    "poll.interval.ms",
-    "status.update.interval.ms",
-    "slot.max.retries",
-    "slot.retry.delay.ms",
-];
+/// Debezium's PostgreSQL connector keys that Runnel reads.
+pub fn definition() -> ConfigDef {
+    let count = |name, default, doc| {
+        key(name, Type::Int, doc)
+            .default(default)
+            .validator(Validator::Between(1, 1_000_000))
+    };
+    let millis = |name, default, min, doc| {
+        key(name, Type::Long, doc)
+            .default(default)
+            .validator(Validator::Between(min, 3_600_000))
+    };
+    let non_empty = |name, doc| {
+        key(name, Type::String, doc)
+            .required()
+            .validator(Validator::NonEmpty)
+            .high()
+    };
+    ConfigDef::new()
+        .group(
+            "Connection",
+            [
+                non_empty("database.hostname", "Resolvable hostname or IP address of the database server."),
+                key("database.port", Type::Int, "Port of the database server.")
+                    .default("5432")
+                    .validator(Validator::Between(1, 65535))
+                    .high(),
+                non_empty("database.user", "Name of the database user to connect as; it needs the REPLICATION attribute."),
+                key("database.password", Type::Password, "Password of the database user.").high(),
+                non_empty("database.dbname", "The name of the database to stream changes from."),
+                non_empty("topic.prefix", "Prefix of every topic name: <topic.prefix>.<schema>.<table>."),
+                key(
+                    "table.include.list",
+                    Type::List,
+                    "The tables (schema.table) whose changes to capture; unset: every table of the publication.",
+                )
+                .default(""),
+            ],
+        )
+        .group(
+            "Replication",
+            [
+                key("plugin.name", Type::String, "The logical decoding plugin; only pgoutput.")
+                    .default("pgoutput")
+                    .validator(Validator::OneOf(&["pgoutput"])),
+                key("slot.name", Type::String, "The name of the replication slot.")
+                    .default("debezium")
+                    .validator(Validator::NonEmpty),
+                key("publication.name", Type::String, "The name of the publication.")
+                    .default("dbz_publication")
+                    .validator(Validator::NonEmpty),
+                key(
+                    "publication.autocreate.mode",
+                    Type::String,
+                    "all_tables: create the publication for every table; filtered: for table.include.list; disabled: it must exist.",
+                )
+                .default("all_tables")
+                .validator(Validator::OneOf(&["all_tables", "filtered", "disabled"])),
+                millis(
+                    "status.update.interval.ms",
+                    "10000",
+                    1,
+                    "How often, at most, the acknowledged position is reported to the server, in milliseconds.",
+                ),
+                key(
+                    "slot.max.retries",
+                    Type::Int,
+                    "How often starting replication is retried while another connection holds the slot.",
+                )
+                .default("6")
+                .validator(Validator::Between(0, 1000)),
+                millis("slot.retry.delay.ms", "10000", 0, "The pause between those retries, in milliseconds."),
+            ],
+        )
+        .group(
+            "Snapshot",
+            [
+                key(
+                    "snapshot.mode",
+                    Type::String,
+                    "initial: copy the tables once, then stream changes; never (or no_data): only stream; initial_only: only copy.",
+                )
+                .default("initial")
+                .validator(Validator::OneOf(&["initial", "never", "no_data", "initial_only"])),
+                count("snapshot.fetch.size", "10240", "Rows read per poll during the snapshot."),
+            ],
+        )
+        .group(
+            "Events",
+            [
+                count("max.batch.size", "2048", "Records handed out per poll, at most."),
+                count("max.queue.size", "8192", "Replication events buffered between the connection and the task."),
+                millis("poll.interval.ms", "500", 0, "How long a poll waits for the first change, in milliseconds."),
+            ],
+        )
+}
 
 impl CdcConfig {
     pub fn parse(config: &Config) -> Result<CdcConfig> {
-        let get = |k: &str| {
-            config
-                .get(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let required = |k: &str| get(k).ok_or_else(|| Error::MissingConfig(k.into()));
-        // A whole number from `min` to `max`, or `default` when the key is unset.
-        let number = |k: &str, default: u64, min: u64, max: u64| match get(k) {
-            None => Ok(default),
-            Some(v) => v
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (min..=max).contains(n))
-                .ok_or_else(|| {
-                    Error::config(k, format!("{v} is not a number from {min} to {max}"))
-                }),
-        };
-        let host = required("database.hostname")?;
-        let port: u16 = match get("database.port") {
-            None => 5432,
-            Some(p) => p
-                .parse()
-                .map_err(|_| Error::config("database.port", format!("{p} is not a port")))?,
-        };
-        let dbname = required("database.dbname")?;
-        let user = required("database.user")?;
-        if let Some(p) = get("plugin.name").filter(|p| p != "pgoutput") {
-            return Err(Error::config(
-                "plugin.name",
-                format!("{p} is not supported: only pgoutput"),
-            ));
-        }
+        let values = definition().parse(config)?;
+        let text = |k: &str| values.string(k).unwrap_or_default().to_string();
+        let (host, dbname, user) = (
+            text("database.hostname"),
+            text("database.dbname"),
+            text("database.user"),
+        );
+        let port: u16 = values.number("database.port")?;
+        let password = text("database.password");
         let mut conn = Config::new();
         conn.insert(
             "connection.url".into(),
             format!("postgres://{host}:{port}/{dbname}"),
         );
         conn.insert("connection.user".into(), user.clone());
-        if let Some(p) = get("database.password") {
-            conn.insert("connection.password".into(), p);
+        if !password.is_empty() {
+            conn.insert("connection.password".into(), password.clone());
         }
-        let snapshot = match get("snapshot.mode").as_deref() {
-            None | Some("initial") => SnapshotMode::Initial,
+        let snapshot = match values.lowercase("snapshot.mode").as_deref() {
             Some("never") | Some("no_data") => SnapshotMode::Never,
             Some("initial_only") => SnapshotMode::InitialOnly,
-            Some(other) => {
-                return Err(Error::config(
-                    "snapshot.mode",
-                    format!("{other} is not one of initial, never, initial_only"),
-                ))
-            }
+            _ => SnapshotMode::Initial,
         };
-        let autocreate = match get("publication.autocreate.mode").as_deref() {
-            None | Some("all_tables") => PublicationAutocreate::AllTables,
+        let autocreate = match values.lowercase("publication.autocreate.mode").as_deref() {
             Some("filtered") => PublicationAutocreate::Filtered,
             Some("disabled") => PublicationAutocreate::Disabled,
-            Some(other) => {
-                return Err(Error::config(
-                    "publication.autocreate.mode",
-                    format!("{other} is not one of all_tables, filtered, disabled"),
-                ))
-            }
+            _ => PublicationAutocreate::AllTables,
         };
-        let tables: Vec<String> = get("table.include.list")
-            .map(|v| {
-                v.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let tables = values.list("table.include.list").to_vec();
         if autocreate == PublicationAutocreate::Filtered && tables.is_empty() {
             return Err(Error::config(
                 "table.include.list",
@@ -164,24 +197,24 @@ impl CdcConfig {
         Ok(CdcConfig {
             connection: Connection::parse(&conn)?,
             dbname,
-            topic_prefix: required("topic.prefix")?,
+            topic_prefix: text("topic.prefix"),
             tables,
-            slot: get("slot.name").unwrap_or_else(|| "debezium".into()),
-            publication: get("publication.name").unwrap_or_else(|| "dbz_publication".into()),
+            slot: text("slot.name"),
+            publication: text("publication.name"),
             autocreate,
             snapshot,
-            snapshot_fetch_size: number("snapshot.fetch.size", 10_240, 1, 1_000_000)? as usize,
-            max_batch_size: number("max.batch.size", 2048, 1, 1_000_000)? as usize,
-            max_queue_size: number("max.queue.size", 8192, 1, 1_000_000)? as usize,
-            poll_interval_ms: number("poll.interval.ms", 500, 0, 3_600_000)?,
-            status_update_interval_ms: number("status.update.interval.ms", 10_000, 1, 3_600_000)?,
-            slot_max_retries: number("slot.max.retries", 6, 0, 1_000)? as u32,
-            slot_retry_delay_ms: number("slot.retry.delay.ms", 10_000, 0, 3_600_000)?,
+            snapshot_fetch_size: values.number("snapshot.fetch.size")?,
+            max_batch_size: values.number("max.batch.size")?,
+            max_queue_size: values.number("max.queue.size")?,
+            poll_interval_ms: values.number("poll.interval.ms")?,
+            status_update_interval_ms: values.number("status.update.interval.ms")?,
+            slot_max_retries: values.number("slot.max.retries")?,
+            slot_retry_delay_ms: values.number("slot.retry.delay.ms")?,
             replication: Replication {
                 host,
                 port,
                 user,
-                password: get("database.password").unwrap_or_default(),
+                password,
             },
         })
     }

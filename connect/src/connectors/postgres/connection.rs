@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use tokio_postgres::{Client, Config as PgConfig, NoTls};
 
+use crate::api::config_def::{key, ConfigDef, ConfigKey, Type, Validator, Values};
 use crate::api::Config;
 use crate::error::{Error, Result};
 
@@ -17,13 +18,48 @@ pub struct Connection {
     pub display: String,
 }
 
+/// The JDBC connectors' connection keys (Confluent's "Database" group).
+pub fn connection_keys() -> [ConfigKey; 4] {
+    [
+        key(
+            "connection.url",
+            Type::String,
+            "JDBC connection URL (jdbc:postgresql://host:port/db) or a postgres:// URL.",
+        )
+        .required()
+        .validator(Validator::NonEmpty)
+        .high(),
+        key("connection.user", Type::String, "JDBC connection user.").high(),
+        key(
+            "connection.password",
+            Type::Password,
+            "JDBC connection password.",
+        )
+        .high(),
+        key(
+            "dialect.name",
+            Type::String,
+            "The database dialect; only PostgreSqlDatabaseDialect is supported.",
+        )
+        .default("")
+        .low(),
+    ]
+}
+
 impl Connection {
     pub fn parse(config: &Config) -> Result<Connection> {
-        let url = config
-            .get("connection.url")
-            .map(|u| u.trim().to_string())
-            .filter(|u| !u.is_empty())
-            .ok_or_else(|| Error::MissingConfig("connection.url".into()))?;
+        let values = ConfigDef::new()
+            .group("Database", connection_keys())
+            .parse(config)?;
+        Connection::from_values(&values)
+    }
+
+    /// The connection from a config parsed with [`connection_keys`] among its keys.
+    pub fn from_values(values: &Values) -> Result<Connection> {
+        let url = values
+            .string("connection.url")
+            .unwrap_or_default()
+            .to_string();
         let bad = |why: String| {
             Error::config(
                 "connection.url",
@@ -70,10 +106,13 @@ impl Connection {
         } else {
             PgConfig::from_str(&url).map_err(|e| bad(e.to_string()))?
         };
-        if let Some(u) = config.get("connection.user").filter(|u| !u.is_empty()) {
+        if let Some(u) = values.non_empty("connection.user") {
             pg.user(u);
         }
-        if let Some(p) = config.get("connection.password").filter(|p| !p.is_empty()) {
+        if let Some(p) = values
+            .string("connection.password")
+            .filter(|p| !p.is_empty())
+        {
             pg.password(p);
         }
         if pg.get_connect_timeout().is_none() {

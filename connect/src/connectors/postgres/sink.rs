@@ -19,12 +19,16 @@ use super::sink_config::SinkConfig;
 use super::sink_rows::{task_err, ColumnDef, Known, RowBuilder, Shape};
 use super::sink_statements::{statements, Op, Statement};
 use super::sql::{ident, table as table_ident};
+use crate::api::config_def::ConfigDef;
 use crate::api::{Config, SinkConnector, SinkRecord, SinkTask};
 use crate::error::{Error, Result};
 
 pub struct PostgresSinkConnector;
 
 impl SinkConnector for PostgresSinkConnector {
+    fn config_def(&self) -> ConfigDef {
+        super::sink_config::definition()
+    }
     fn validate(&self, config: &Config) -> Result<()> {
         SinkConfig::parse(config).map(|_| ())
     }

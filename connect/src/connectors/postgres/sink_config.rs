@@ -3,8 +3,8 @@
 use crate::api::Config;
 use crate::error::{Error, Result};
 
-use super::connection::Connection;
-use crate::api::config_values::{flag, list, number};
+use super::connection::{connection_keys, Connection};
+use crate::api::config_def::{key, ConfigDef, Type, Validator};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InsertMode {
@@ -36,57 +36,114 @@ pub struct SinkConfig {
     pub retry_backoff_ms: u64,
 }
 
-pub const SINK_KEYS: &[&str] = &[
-    "connection.url",
-    "connection.user",
-    "connection.password",
-    "insert.mode",
-    "pk.mode",
-    "pk.fields",
-    "delete.enabled",
-    "auto.create",
-    "auto.evolve",
-    "table.name.format",
-    "batch.size",
-    "max.retries",
-    "retry.backoff.ms",
-    "dialect.name",
-];
+/// The JDBC sink's keys, in Confluent's groups.
+pub fn definition() -> ConfigDef {
+    ConfigDef::new()
+        .group("Connection", connection_keys())
+        .group(
+            "Writes",
+            [
+                key(
+                    "insert.mode",
+                    Type::String,
+                    "insert: plain INSERT; upsert: INSERT .. ON CONFLICT DO UPDATE on the primary key; update: UPDATE by the primary key.",
+                )
+                .default("insert")
+                .validator(Validator::OneOf(&["insert", "upsert", "update"]))
+                .high(),
+                key(
+                    "batch.size",
+                    Type::Int,
+                    "Records to batch together for insertion into the table, when possible.",
+                )
+                .default("3000")
+                .validator(Validator::AtLeast(1)),
+                key(
+                    "delete.enabled",
+                    Type::Boolean,
+                    "Whether a tombstone (null value) deletes the row with its key; needs pk.mode=record_key.",
+                )
+                .default("false"),
+            ],
+        )
+        .group(
+            "Data Mapping",
+            [
+                key(
+                    "table.name.format",
+                    Type::String,
+                    "The destination table's name; ${topic} stands for the record's topic.",
+                )
+                .default("${topic}"),
+                key(
+                    "pk.mode",
+                    Type::String,
+                    "Where the primary key comes from: none, kafka (topic, partition, offset), record_key or record_value.",
+                )
+                .default("none")
+                .validator(Validator::OneOf(&["none", "kafka", "record_key", "record_value"]))
+                .high(),
+                key(
+                    "pk.fields",
+                    Type::List,
+                    "The primary key's column names; their meaning depends on pk.mode.",
+                )
+                .default(""),
+            ],
+        )
+        .group(
+            "DDL Support",
+            [
+                key(
+                    "auto.create",
+                    Type::Boolean,
+                    "Whether to create a missing destination table (CREATE TABLE) from the record's schema.",
+                )
+                .default("false"),
+                key(
+                    "auto.evolve",
+                    Type::Boolean,
+                    "Whether to add columns (ALTER TABLE) the record's schema has and the table lacks.",
+                )
+                .default("false"),
+            ],
+        )
+        .group(
+            "Retries",
+            [
+                key(
+                    "max.retries",
+                    Type::Int,
+                    "How often to retry a failed write before the task fails.",
+                )
+                .default("10")
+                .validator(Validator::AtLeast(0)),
+                key(
+                    "retry.backoff.ms",
+                    Type::Int,
+                    "The time to wait after an error before a retry, in milliseconds.",
+                )
+                .default("3000")
+                .validator(Validator::AtLeast(0)),
+            ],
+        )
+}
 
 impl SinkConfig {
     pub fn parse(config: &Config) -> Result<SinkConfig> {
-        let insert_mode = match config
-            .get("insert.mode")
-            .map(|v| v.trim().to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("insert") => InsertMode::Insert,
+        let values = definition().parse(config)?;
+        let insert_mode = match values.lowercase("insert.mode").as_deref() {
             Some("upsert") => InsertMode::Upsert,
             Some("update") => InsertMode::Update,
-            Some(other) => {
-                return Err(Error::config(
-                    "insert.mode",
-                    format!("{other} is not one of insert, upsert, update"),
-                ))
-            }
+            _ => InsertMode::Insert,
         };
-        let pk_mode = match config
-            .get("pk.mode")
-            .map(|v| v.trim().to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("none") => PkMode::None,
+        let pk_mode = match values.lowercase("pk.mode").as_deref() {
             Some("kafka") => PkMode::Kafka,
             Some("record_key") => PkMode::RecordKey,
             Some("record_value") => PkMode::RecordValue,
-            Some(other) => {
-                return Err(Error::config(
-                    "pk.mode",
-                    format!("{other} is not one of none, kafka, record_key, record_value"),
-                ))
-            }
+            _ => PkMode::None,
         };
-        let mut pk_fields = list(config, "pk.fields");
+        let mut pk_fields = values.list("pk.fields").to_vec();
         if pk_mode == PkMode::Kafka && pk_fields.is_empty() {
             pk_fields = vec![
                 "__connect_topic".into(),
@@ -100,7 +157,7 @@ impl SinkConfig {
                 "pk.mode=kafka takes exactly three names (topic, partition, offset)",
             ));
         }
-        let delete_enabled = flag(config, "delete.enabled")?;
+        let delete_enabled = values.boolean("delete.enabled");
         if delete_enabled && pk_mode != PkMode::RecordKey {
             return Err(Error::config(
                 "delete.enabled",
@@ -113,25 +170,21 @@ impl SinkConfig {
                 "insert.mode upsert and update need a primary key: set pk.mode",
             ));
         }
-        let batch_size: usize = number(config, "batch.size", 3000)?;
-        if batch_size == 0 {
-            return Err(Error::config("batch.size", "must be at least 1"));
-        }
         Ok(SinkConfig {
-            connection: Connection::parse(config)?,
+            connection: Connection::from_values(&values)?,
             insert_mode,
             pk_mode,
             pk_fields,
             delete_enabled,
-            auto_create: flag(config, "auto.create")?,
-            auto_evolve: flag(config, "auto.evolve")?,
-            table_name_format: config
-                .get("table.name.format")
-                .cloned()
-                .unwrap_or_else(|| "${topic}".into()),
-            batch_size,
-            max_retries: number(config, "max.retries", 10)?,
-            retry_backoff_ms: number(config, "retry.backoff.ms", 3000)?,
+            auto_create: values.boolean("auto.create"),
+            auto_evolve: values.boolean("auto.evolve"),
+            table_name_format: values
+                .string("table.name.format")
+                .unwrap_or_default()
+                .to_string(),
+            batch_size: values.number("batch.size")?,
+            max_retries: values.number("max.retries")?,
+            retry_backoff_ms: values.number("retry.backoff.ms")?,
         })
     }
 

@@ -17,6 +17,7 @@ use super::connection::describe;
 use super::source_config::{Mode, SourceConfig};
 use super::sql::{ident, table as table_ident};
 use super::types::{schema_for, value_for};
+use crate::api::config_def::ConfigDef;
 use crate::api::{
     Config, ConnectRecord, ExactlyOnceSupport, Field, JsonMap, OffsetReader, Schema,
     SourceConnector, SourceRecord, SourceTask, Value,
@@ -26,6 +27,9 @@ use crate::error::{Error, Result};
 pub struct PostgresSourceConnector;
 
 impl SourceConnector for PostgresSourceConnector {
+    fn config_def(&self) -> ConfigDef {
+        super::source_config::definition()
+    }
     fn validate(&self, config: &Config) -> Result<()> {
         SourceConfig::parse(config).map(|_| ())
     }

@@ -3,8 +3,8 @@
 use crate::api::Config;
 use crate::error::{Error, Result};
 
-use super::connection::Connection;
-use crate::api::config_values::{list, number};
+use super::connection::{connection_keys, Connection};
+use crate::api::config_def::{key, ConfigDef, Type, Validator};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -31,51 +31,125 @@ pub struct SourceConfig {
     pub task: (usize, usize),
 }
 
-pub const SOURCE_KEYS: &[&str] = &[
-    "connection.url",
-    "connection.user",
-    "connection.password",
-    "table.whitelist",
-    "table.blacklist",
-    "query",
-    "mode",
-    "incrementing.column.name",
-    "timestamp.column.name",
-    "timestamp.delay.interval.ms",
-    "poll.interval.ms",
-    "batch.max.rows",
-    "topic.prefix",
-    "dialect.name",
-    "task.index",
-    "task.count",
-];
+/// The JDBC source's keys, in Confluent's groups.
+pub fn definition() -> ConfigDef {
+    ConfigDef::new()
+        .group(
+            "Database",
+            connection_keys().into_iter().chain([
+                key(
+                    "table.whitelist",
+                    Type::List,
+                    "Tables to copy; unset: every table. Excludes table.blacklist.",
+                )
+                .default(""),
+                key(
+                    "table.blacklist",
+                    Type::List,
+                    "Tables not to copy. Excludes table.whitelist.",
+                )
+                .default(""),
+            ]),
+        )
+        .group(
+            "Mode",
+            [
+                key(
+                    "mode",
+                    Type::String,
+                    "How each poll finds new rows: bulk (the whole table), incrementing (a strictly increasing column), timestamp (a modification time column), or timestamp+incrementing.",
+                )
+                .required()
+                .validator(Validator::OneOf(&[
+                    "bulk",
+                    "incrementing",
+                    "timestamp",
+                    "timestamp+incrementing",
+                ]))
+                .high(),
+                key(
+                    "incrementing.column.name",
+                    Type::String,
+                    "The strictly increasing column of modes incrementing and timestamp+incrementing.",
+                )
+                .default(""),
+                key(
+                    "timestamp.column.name",
+                    Type::List,
+                    "Modification time columns of modes timestamp and timestamp+incrementing; the first that is not null counts.",
+                )
+                .default(""),
+                key(
+                    "query",
+                    Type::String,
+                    "A query to run instead of copying tables; the mode's conditions are appended to it.",
+                )
+                .default(""),
+            ],
+        )
+        .group(
+            "Connector",
+            [
+                key(
+                    "poll.interval.ms",
+                    Type::Int,
+                    "How often to poll for new data in each table, in milliseconds.",
+                )
+                .default("5000")
+                .validator(Validator::AtLeast(0))
+                .high(),
+                key(
+                    "batch.max.rows",
+                    Type::Int,
+                    "Rows to include in a single batch when polling for new data.",
+                )
+                .default("100")
+                .validator(Validator::AtLeast(1))
+                .low(),
+                key(
+                    "topic.prefix",
+                    Type::String,
+                    "Prefix of the topic names: the table name is appended (or, with query, the whole topic name).",
+                )
+                .required()
+                .high(),
+                key(
+                    "timestamp.delay.interval.ms",
+                    Type::Long,
+                    "How long to wait after a row with a given timestamp appears before including it, in milliseconds.",
+                )
+                .default("0")
+                .validator(Validator::AtLeast(0)),
+            ],
+        )
+        .group(
+            "Task",
+            [
+                key("task.index", Type::Int, "Set by the connector: this task's index.")
+                    .default("0")
+                    .validator(Validator::AtLeast(0))
+                    .low(),
+                key("task.count", Type::Int, "Set by the connector: how many tasks share the tables.")
+                    .default("1")
+                    .validator(Validator::AtLeast(1))
+                    .low(),
+            ],
+        )
+}
 
 impl SourceConfig {
     pub fn parse(config: &Config) -> Result<SourceConfig> {
-        let mode = match config
-            .get("mode")
-            .map(|m| m.trim().to_ascii_lowercase())
-            .as_deref()
-        {
-            Some("bulk") => Mode::Bulk,
+        let values = definition().parse(config)?;
+        let mode = match values.lowercase("mode").as_deref() {
             Some("incrementing") => Mode::Incrementing,
             Some("timestamp") => Mode::Timestamp,
             Some("timestamp+incrementing") => Mode::TimestampIncrementing,
-            Some(other) => {
-                return Err(Error::config(
-                    "mode",
-                    format!(
-                    "{other} is not one of bulk, incrementing, timestamp, timestamp+incrementing"
-                ),
-                ))
-            }
-            None => return Err(Error::MissingConfig("mode".into())),
+            _ => Mode::Bulk,
         };
-        let incrementing_column = config
-            .get("incrementing.column.name")
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty());
-        let timestamp_columns = list(config, "timestamp.column.name");
+        let incrementing_column = values
+            .non_empty("incrementing.column.name")
+            .map(str::to_string);
+        let timestamp_columns = values.list("timestamp.column.name").to_vec();
         if matches!(mode, Mode::Incrementing | Mode::TimestampIncrementing)
             && incrementing_column.is_none()
         {
@@ -92,12 +166,9 @@ impl SourceConfig {
                 "is required by mode timestamp and timestamp+incrementing",
             ));
         }
-        let query = config
-            .get("query")
-            .map(|q| q.trim().to_string())
-            .filter(|q| !q.is_empty());
-        let whitelist = list(config, "table.whitelist");
-        let blacklist = list(config, "table.blacklist");
+        let query = values.non_empty("query").map(str::to_string);
+        let whitelist = values.list("table.whitelist").to_vec();
+        let blacklist = values.list("table.blacklist").to_vec();
         if query.is_some() && (!whitelist.is_empty() || !blacklist.is_empty()) {
             return Err(Error::config(
                 "query",
@@ -110,30 +181,22 @@ impl SourceConfig {
                 "table.whitelist and table.blacklist exclude each other",
             ));
         }
-        let topic_prefix = config
-            .get("topic.prefix")
-            .cloned()
-            .ok_or_else(|| Error::MissingConfig("topic.prefix".into()))?;
-        let batch_max_rows: usize = number(config, "batch.max.rows", 100)?;
-        if batch_max_rows == 0 {
-            return Err(Error::config("batch.max.rows", "must be at least 1"));
-        }
         Ok(SourceConfig {
-            connection: Connection::parse(config)?,
+            connection: Connection::from_values(&values)?,
             whitelist,
             blacklist,
             query,
             mode,
             incrementing_column,
             timestamp_columns,
-            timestamp_delay_ms: number(config, "timestamp.delay.interval.ms", 0)?,
-            poll_interval_ms: number(config, "poll.interval.ms", 5000)?,
-            batch_max_rows,
-            topic_prefix,
-            task: (
-                number(config, "task.index", 0)?,
-                number(config, "task.count", 1usize)?.max(1),
-            ),
+            timestamp_delay_ms: values.number("timestamp.delay.interval.ms")?,
+            poll_interval_ms: values.number("poll.interval.ms")?,
+            batch_max_rows: values.number("batch.max.rows")?,
+            topic_prefix: values
+                .string("topic.prefix")
+                .unwrap_or_default()
+                .to_string(),
+            task: (values.number("task.index")?, values.number("task.count")?),
         })
     }
 }

@@ -1,7 +1,8 @@
 //! The REST API, with Kafka Connect's paths, JSON shapes and status codes, so existing
 //! tooling works. Errors are `{"error_code": ..., "message": ...}`.
 
-use std::collections::BTreeMap;
+mod plugins;
+
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
@@ -17,10 +18,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::{Config, JsonMap};
-use crate::connectors;
 use crate::error::Error;
 use crate::runtime::worker::TaskView;
-use crate::runtime::{config, Herder, WorkerConfig};
+use crate::runtime::{Herder, WorkerConfig};
 
 type W = State<Arc<dyn Herder>>;
 
@@ -43,6 +43,7 @@ impl From<Error> for ApiError {
             Error::AlreadyExists(_) => StatusCode::CONFLICT,
             Error::Config { .. }
             | Error::MissingConfig(_)
+            | Error::InvalidValue { .. }
             | Error::UnknownClass(_)
             | Error::Conversion(_)
             | Error::Transform(_) => StatusCode::BAD_REQUEST,
@@ -371,65 +372,6 @@ async fn reset_offsets(State(w): W, Path(name): Path<String>) -> ApiResult<Json<
     ))
 }
 
-async fn plugins() -> Json<Json_> {
-    let list: Vec<Json_> = connectors::plugins()
-        .iter()
-        .map(|p| json!({"class": p.class, "type": p.kind, "version": connectors::VERSION}))
-        .collect();
-    Json(json!(list))
-}
-
-async fn validate(
-    State(w): W,
-    Path(plugin): Path<String>,
-    payload: Result<Json<Json_>, JsonRejection>,
-) -> ApiResult<Json<Json_>> {
-    let mut config = to_config(&body(payload)?)?;
-    let class = config
-        .get("connector.class")
-        .cloned()
-        .unwrap_or_else(|| plugin.clone());
-    let found =
-        connectors::find(&class).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
-    if found.class != plugin && !found.aliases.contains(&plugin.as_str()) {
-        return Err(ApiError(
-            StatusCode::BAD_REQUEST,
-            format!("Included connector type {class} does not match request type {plugin}"),
-        ));
-    }
-    config
-        .entry("connector.class".into())
-        .or_insert(class.clone());
-    let errors = config::validate(&config, w.exactly_once_source());
-    let mut names: Vec<String> = ["name", "connector.class", "tasks.max"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    names.extend(found.keys.iter().map(|s| s.to_string()));
-    names.extend(config.keys().cloned());
-    names.extend(errors.iter().map(|(f, _)| f.clone()));
-    let mut seen = std::collections::BTreeSet::new();
-    names.retain(|n| seen.insert(n.clone()));
-    let mut by_field: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (f, m) in &errors {
-        by_field.entry(f.clone()).or_default().push(m.clone());
-    }
-    let configs: Vec<Json_> = names
-        .iter()
-        .map(|n| {
-            let required = found.required.contains(&n.as_str()) || n == "connector.class" || n == "name";
-            json!({
-                "definition": {"name": n, "type": "STRING", "required": required, "default_value": null, "importance": "HIGH",
-                               "documentation": "", "group": "Common", "order": 0, "width": "NONE", "display_name": n, "dependents": []},
-                "value": {"name": n, "value": config.get(n), "recommended_values": [], "errors": by_field.get(n).cloned().unwrap_or_default(), "visible": true}
-            })
-        })
-        .collect();
-    Ok(Json(
-        json!({"name": found.class, "error_count": errors.len(), "groups": ["Common"], "configs": configs}),
-    ))
-}
-
 async fn not_found() -> ApiError {
     ApiError(StatusCode::NOT_FOUND, "HTTP 404 Not Found".into())
 }
@@ -458,8 +400,12 @@ pub fn router(worker: Arc<dyn Herder>) -> Router {
             "/connectors/{name}/offsets",
             get(get_offsets).patch(alter_offsets).delete(reset_offsets),
         )
-        .route("/connector-plugins", get(plugins))
-        .route("/connector-plugins/{plugin}/config/validate", put(validate))
+        .route("/connector-plugins", get(plugins::list))
+        .route("/connector-plugins/{plugin}/config", get(plugins::config))
+        .route(
+            "/connector-plugins/{plugin}/config/validate",
+            put(plugins::validate),
+        )
         .fallback(not_found)
         .with_state(worker)
 }
