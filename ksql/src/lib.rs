@@ -13,11 +13,14 @@
 //! - [`exec`]: the persistent query's processor (aggregates, joins, re-keying, state
 //!   encoding, topology) and transient push, pull and PRINT queries.
 //! - [`engine`]: statement execution and the command topic; [`kafka`]: the client.
-//! - [`server`]: the REST API; [`shell`]: the interactive shell.
+//! - [`entity`]: what statements return, ksqlDB's REST entities as types.
+//! - [`server`]: the REST API (the one place entities become JSON); [`shell`]: the
+//!   interactive shell.
 //! - `error`: the crate's error type.
 
 pub mod catalog;
 pub mod engine;
+pub mod entity;
 pub mod error;
 pub mod exec;
 pub mod format;

@@ -86,11 +86,11 @@ async fn ksql(State(st): State<AppState>, Json(req): Json<Value>) -> Response {
             return r;
         }
         match st.engine.execute_statement_with(s, &props).await {
-            Ok(v) => out.push(v),
+            Ok(entity) => out.push(entity),
             Err(e) => return error_response(&e, &s.text),
         }
     }
-    Json(Value::Array(out)).into_response()
+    Json(out).into_response()
 }
 
 /// Streams a query's rows, framed by `header` / `row` / `footer`.

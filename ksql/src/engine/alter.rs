@@ -2,11 +2,10 @@
 //! columns to a source declared with CREATE ... WITH. Queries already running keep
 //! the schema they started with, as in ksqlDB.
 
-use serde_json::Value;
-
 use super::ddl::validate;
 use super::{status, Engine, Inner, Origin};
 use crate::catalog::Column;
+use crate::entity::Entity;
 use crate::error::{Error, Result};
 use crate::parser::ast::{ParsedStatement, Statement};
 
@@ -16,7 +15,7 @@ impl Engine {
         inner: &mut Inner,
         s: &ParsedStatement,
         origin: &Origin,
-    ) -> Result<Value> {
+    ) -> Result<Entity> {
         let Statement::Alter {
             kind,
             name,

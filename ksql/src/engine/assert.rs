@@ -3,9 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-
 use super::Engine;
+use crate::entity::Entity;
 use crate::error::{Error, Result};
 use crate::parser::ast::{PropValue, Props};
 
@@ -21,7 +20,7 @@ impl Engine {
         exists: bool,
         props: &Props,
         timeout_ms: Option<i64>,
-    ) -> Result<Value> {
+    ) -> Result<Entity> {
         let mut wanted = Vec::new();
         for (name, value) in props {
             let n = match (name.as_str(), value) {
@@ -68,13 +67,12 @@ impl Engine {
             };
             match failure {
                 None => {
-                    return Ok(json!({
-                        "@type": "assert_topic",
-                        "statementText": text,
-                        "topicName": topic,
-                        "exists": exists,
-                        "warnings": [],
-                    }))
+                    return Ok(Entity::AssertTopic {
+                        statement_text: text.to_string(),
+                        topic_name: topic.to_string(),
+                        exists,
+                        warnings: Vec::new(),
+                    })
                 }
                 Some(f) if Instant::now() >= deadline => return Err(Error::semantic(f)),
                 Some(_) => tokio::time::sleep(POLL).await,

@@ -1,9 +1,8 @@
 //! CREATE STREAM / TABLE over a topic, and DROP.
 
-use serde_json::Value;
-
 use super::{status, Engine, Inner, Origin};
 use crate::catalog::{formats, prop, Column, Format, Source, ROWOFFSET, ROWPARTITION, ROWTIME};
+use crate::entity::Entity;
 use crate::error::{Error, Result};
 use crate::parser::ast::{HeaderRef, ParsedStatement, Props, SourceKind, Statement, WindowKind};
 use crate::parser::types::SqlType;
@@ -268,7 +267,7 @@ impl Engine {
         inner: &mut Inner,
         s: &ParsedStatement,
         origin: &Origin,
-    ) -> Result<Value> {
+    ) -> Result<Entity> {
         let Statement::CreateSource {
             kind,
             or_replace,
@@ -379,7 +378,7 @@ impl Engine {
         inner: &mut Inner,
         s: &ParsedStatement,
         origin: &Origin,
-    ) -> Result<Value> {
+    ) -> Result<Entity> {
         let Statement::Drop {
             kind,
             if_exists,

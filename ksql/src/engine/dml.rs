@@ -3,11 +3,11 @@
 
 use datafusion::common::ScalarValue;
 use datafusion::sql::sqlparser::ast::Expr as SqlExpr;
-use serde_json::Value;
 
 use super::ddl::{check_name, validate};
 use super::{status, Engine, Inner, Origin, Running};
 use crate::catalog::{formats, prop, QueryInfo, Source, ROWTIME};
+use crate::entity::Entity;
 use crate::error::{Error, Result};
 use crate::exec::compiled::Compiled;
 use crate::exec::persistent;
@@ -32,7 +32,7 @@ impl Engine {
         inner: &mut Inner,
         s: &ParsedStatement,
         origin: &Origin,
-    ) -> Result<Value> {
+    ) -> Result<Entity> {
         let (kind, name, props, query, insert) = match &s.statement {
             Statement::CreateAsSelect {
                 kind,

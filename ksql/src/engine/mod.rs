@@ -15,10 +15,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use runnel_streams::KafkaStreams;
-use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
 use crate::catalog::Catalog;
+use crate::entity::{Entity, QueryDescription, QueryError};
 use crate::error::{Error, Result};
 use crate::kafka::Kafka;
 use crate::parser::ast::{ParsedStatement, Statement};
@@ -116,7 +116,7 @@ impl Engine {
     }
 
     /// Runs a script; stops at the first failing statement.
-    pub async fn execute(&self, sql: &str) -> Result<Vec<Value>> {
+    pub async fn execute(&self, sql: &str) -> Result<Vec<Entity>> {
         let statements = crate::parser::parse(sql)?;
         let mut out = Vec::new();
         for s in &statements {
@@ -125,7 +125,7 @@ impl Engine {
         Ok(out)
     }
 
-    pub async fn execute_statement(&self, s: &ParsedStatement) -> Result<Value> {
+    pub async fn execute_statement(&self, s: &ParsedStatement) -> Result<Entity> {
         self.execute_statement_with(s, &Default::default()).await
     }
 
@@ -135,7 +135,7 @@ impl Engine {
         &self,
         s: &ParsedStatement,
         props: &std::collections::BTreeMap<String, String>,
-    ) -> Result<Value> {
+    ) -> Result<Entity> {
         let mut inner = self.inner.lock().await;
         let origin = Origin {
             props: props.clone(),
@@ -149,7 +149,7 @@ impl Engine {
         inner: &mut Inner,
         s: &ParsedStatement,
         origin: Origin,
-    ) -> Result<Value> {
+    ) -> Result<Entity> {
         let text = &s.text;
         match &s.statement {
             Statement::CreateSource { .. } => self.create_source(inner, s, &origin).await,
@@ -197,21 +197,28 @@ impl Engine {
                     .get(id)
                     .ok_or_else(|| Error::semantic(format!("Query with id:{id} does not exist, use SHOW QUERIES to view the full set of running queries.")))?;
                 let (state, error) = inner.query_state(id);
-                // ksqlDB's QueryError entries: when, what, and the kind it could tell.
-                let errors: Vec<Value> = error
-                    .map(|e| json!({"timestamp": now_ms(), "errorMessage": e, "type": "UNKNOWN"}))
+                let errors: Vec<QueryError> = error
+                    .map(|e| QueryError {
+                        timestamp: now_ms(),
+                        error_message: e,
+                        kind: "UNKNOWN".into(),
+                    })
                     .into_iter()
                     .collect();
-                Ok(json!({
-                    "@type": "queryDescription",
-                    "statementText": text,
-                    "queryDescription": {
-                        "id": q.id, "statementText": q.sql, "sources": q.sources,
-                        "sinks": [q.sink], "queryType": "PERSISTENT", "state": state,
-                        "queryErrors": errors,
+                Ok(Entity::QueryDescription {
+                    statement_text: text.clone(),
+                    query_description: QueryDescription {
+                        id: Some(q.id.clone()),
+                        statement_text: q.sql.clone(),
+                        sources: Some(q.sources.clone()),
+                        sinks: Some(vec![q.sink.clone()]),
+                        query_type: Some("PERSISTENT".into()),
+                        state: Some(state.to_string()),
+                        query_errors: Some(errors),
+                        ..QueryDescription::default()
                     },
-                    "warnings": [],
-                }))
+                    warnings: Vec::new(),
+                })
             }
             Statement::Set { name, value } => {
                 inner.props.insert(name.clone(), value.clone());
@@ -317,17 +324,8 @@ impl Engine {
     }
 }
 
-pub(crate) fn status(text: &str, message: &str, query_id: Option<&str>) -> Value {
-    let mut cs = json!({"status": "SUCCESS", "message": message});
-    if let Some(q) = query_id {
-        cs["queryId"] = json!(q);
-    }
-    json!({
-        "@type": "currentStatus",
-        "statementText": text,
-        "commandStatus": cs,
-        "warnings": [],
-    })
+pub(crate) fn status(text: &str, message: &str, query_id: Option<&str>) -> Entity {
+    Entity::status(text, message, query_id)
 }
 
 /// Milliseconds since the epoch, now (0 if the clock is before it).

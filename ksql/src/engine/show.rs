@@ -1,24 +1,35 @@
 //! SHOW / LIST, DESCRIBE and EXPLAIN.
 
-use serde_json::{json, Value};
-
 use super::{Engine, Inner};
 use crate::catalog::Source;
+use crate::entity::{
+    Entity, FieldInfo, FieldSchema, FunctionName, Property, QueryDescription, RunningQuery,
+    SourceDescription, SourceInfo, TopicInfo,
+};
 use crate::error::{Error, Result};
 use crate::parser::ast::{ShowWhat, SourceKind, Statement};
 
-fn source_json(s: &Source) -> Value {
-    json!({
-        "type": s.kind.to_string(),
-        "name": s.name,
-        "topic": s.topic,
-        "keyFormat": s.key_format.name(),
-        "valueFormat": s.value_format.name(),
-        "isWindowed": s.windowed.is_some(),
-    })
+fn source_info(s: &Source) -> SourceInfo {
+    SourceInfo {
+        kind: s.kind.to_string(),
+        name: s.name.clone(),
+        topic: s.topic.clone(),
+        key_format: s.key_format.name().to_string(),
+        value_format: s.value_format.name().to_string(),
+        is_windowed: s.windowed.is_some(),
+    }
 }
 
-pub(crate) fn functions(text: &str) -> Value {
+fn field(name: &str, sql_type: String) -> FieldInfo {
+    FieldInfo {
+        name: name.to_string(),
+        schema: FieldSchema { sql_type },
+        kind: None,
+        key: None,
+    }
+}
+
+pub(crate) fn functions(text: &str) -> Entity {
     let names = [
         ("ABS", "SCALAR"),
         ("AVG", "AGGREGATE"),
@@ -45,17 +56,25 @@ pub(crate) fn functions(text: &str) -> Value {
         ("TRIM", "SCALAR"),
         ("UCASE", "SCALAR"),
     ];
-    json!({
-        "@type": "function_names",
-        "statementText": text,
-        "functions": names.iter().map(|(n, t)| json!({"name": n, "type": t, "category": ""})).collect::<Vec<_>>(),
-        "warnings": [],
-    })
+    Entity::FunctionNames {
+        statement_text: text.to_string(),
+        functions: names
+            .iter()
+            .map(|(n, t)| FunctionName {
+                name: n.to_string(),
+                kind: t.to_string(),
+                category: String::new(),
+            })
+            .collect(),
+        warnings: Vec::new(),
+    }
 }
 
 impl Engine {
-    pub(crate) async fn show(&self, inner: &Inner, text: &str, what: ShowWhat) -> Result<Value> {
+    pub(crate) async fn show(&self, inner: &Inner, text: &str, what: ShowWhat) -> Result<Entity> {
         let c = &inner.catalog;
+        let statement_text = text.to_string();
+        let warnings = Vec::new();
         Ok(match what {
             ShowWhat::Streams | ShowWhat::Tables => {
                 let kind = if what == ShowWhat::Streams {
@@ -63,55 +82,102 @@ impl Engine {
                 } else {
                     SourceKind::Table
                 };
-                let list: Vec<Value> = c
+                let list: Vec<SourceInfo> = c
                     .sources
                     .values()
                     .filter(|s| s.kind == kind)
-                    .map(source_json)
+                    .map(source_info)
                     .collect();
-                let field = if kind == SourceKind::Stream {
-                    "streams"
+                if kind == SourceKind::Stream {
+                    Entity::Streams {
+                        statement_text,
+                        streams: list,
+                        warnings,
+                    }
                 } else {
-                    "tables"
-                };
-                json!({"@type": field, "statementText": text, field: list, "warnings": []})
+                    Entity::Tables {
+                        statement_text,
+                        tables: list,
+                        warnings,
+                    }
+                }
             }
-            ShowWhat::Topics => {
-                let topics = self.kafka.topics().await?;
-                json!({
-                    "@type": "kafka_topics",
-                    "statementText": text,
-                    "topics": topics.iter().map(|(n, p)| json!({"name": n, "replicaInfo": vec![1; *p as usize]})).collect::<Vec<_>>(),
-                    "warnings": [],
-                })
-            }
-            ShowWhat::Queries => json!({
-                "@type": "queries",
-                "statementText": text,
-                "queries": c.queries.values().map(|q| json!({
-                    "queryString": q.sql,
-                    "sinks": [q.sink],
-                    "sinkKafkaTopics": [c.sources.get(&q.sink).map(|s| s.topic.clone()).unwrap_or_default()],
-                    "id": q.id,
-                    "queryType": "PERSISTENT",
-                    "state": inner.query_state(&q.id).0,
-                    "statusCount": {inner.query_state(&q.id).0: 1},
-                })).collect::<Vec<_>>(),
-                "warnings": [],
-            }),
+            ShowWhat::Topics => Entity::KafkaTopics {
+                statement_text,
+                topics: self
+                    .kafka
+                    .topics()
+                    .await?
+                    .into_iter()
+                    .map(|(name, partitions)| TopicInfo {
+                        name,
+                        replica_info: vec![1; partitions.max(0) as usize],
+                    })
+                    .collect(),
+                warnings,
+            },
+            ShowWhat::Queries => Entity::Queries {
+                statement_text,
+                queries: c
+                    .queries
+                    .values()
+                    .map(|q| {
+                        let state = inner.query_state(&q.id).0.to_string();
+                        RunningQuery {
+                            query_string: q.sql.clone(),
+                            sinks: vec![q.sink.clone()],
+                            sink_kafka_topics: vec![c
+                                .sources
+                                .get(&q.sink)
+                                .map(|s| s.topic.clone())
+                                .unwrap_or_default()],
+                            id: q.id.clone(),
+                            query_type: "PERSISTENT".into(),
+                            status_count: [(state.clone(), 1)].into_iter().collect(),
+                            state,
+                        }
+                    })
+                    .collect(),
+                warnings,
+            },
             ShowWhat::Properties => {
-                let mut props = vec![
-                    json!({"name": "bootstrap.servers", "scope": "KSQL", "value": self.config.bootstrap_servers}),
-                    json!({"name": "ksql.service.id", "scope": "KSQL", "value": self.config.service_id}),
-                    json!({"name": "ksql.streams.state.dir", "scope": "KSQL", "value": self.config.state_dir.display().to_string()}),
-                    json!({"name": "auto.offset.reset", "scope": "KSQL", "value": inner.props.get("auto.offset.reset").cloned().unwrap_or_else(|| "latest".into())}),
+                let property = |name: &str, scope: &str, value: String| Property {
+                    name: name.to_string(),
+                    scope: scope.to_string(),
+                    value,
+                };
+                let mut properties = vec![
+                    property(
+                        "bootstrap.servers",
+                        "KSQL",
+                        self.config.bootstrap_servers.clone(),
+                    ),
+                    property("ksql.service.id", "KSQL", self.config.service_id.clone()),
+                    property(
+                        "ksql.streams.state.dir",
+                        "KSQL",
+                        self.config.state_dir.display().to_string(),
+                    ),
+                    property(
+                        "auto.offset.reset",
+                        "KSQL",
+                        inner
+                            .props
+                            .get("auto.offset.reset")
+                            .cloned()
+                            .unwrap_or_else(|| "latest".into()),
+                    ),
                 ];
                 for (k, v) in &inner.props {
                     if k != "auto.offset.reset" {
-                        props.push(json!({"name": k, "scope": "SESSION", "value": v}));
+                        properties.push(property(k, "SESSION", v.clone()));
                     }
                 }
-                json!({"@type": "properties", "statementText": text, "properties": props, "warnings": []})
+                Entity::Properties {
+                    statement_text,
+                    properties,
+                    warnings,
+                }
             }
         })
     }
@@ -122,48 +188,60 @@ impl Engine {
         text: &str,
         name: &str,
         extended: bool,
-    ) -> Result<Value> {
+    ) -> Result<Entity> {
         let s = inner.catalog.source(name)?;
-        let mut fields =
-            vec![json!({"name": "ROWTIME", "schema": {"type": "BIGINT"}, "type": "SYSTEM"})];
+        let mut fields = vec![FieldInfo {
+            kind: Some("SYSTEM".into()),
+            ..field("ROWTIME", "BIGINT".into())
+        }];
         for c in &s.columns {
-            let mut f = json!({"name": c.name, "schema": {"type": c.sql_type.to_string()}});
-            if c.key {
-                f["type"] = json!(if s.kind == SourceKind::Table {
-                    "PRIMARY_KEY"
-                } else {
-                    "KEY"
-                });
-            }
-            fields.push(f);
+            let key_kind = if s.kind == SourceKind::Table {
+                "PRIMARY_KEY"
+            } else {
+                "KEY"
+            };
+            fields.push(FieldInfo {
+                kind: c.key.then(|| key_kind.to_string()),
+                ..field(&c.name, c.sql_type.to_string())
+            });
         }
-        let reads: Vec<&String> = inner
+        let read_queries: Vec<String> = inner
             .catalog
             .queries
             .values()
             .filter(|q| q.sources.iter().any(|x| x == name))
-            .map(|q| &q.id)
+            .map(|q| q.id.clone())
             .collect();
-        let mut d = json!({
-            "name": s.name,
-            "type": s.kind.to_string(),
-            "fields": fields,
-            "topic": s.topic,
-            "keyFormat": s.key_format.name(),
-            "valueFormat": s.value_format.name(),
-            "timestamp": s.timestamp.clone().unwrap_or_default(),
-            "windowType": s.windowed.map(|w| format!("{w:?}").to_uppercase()).unwrap_or_default(),
-            "readQueries": reads,
-            "writeQueries": s.written_by,
-            "extended": extended,
-        });
-        if extended {
-            d["partitions"] = json!(self.kafka.partitions(&s.topic).await?.unwrap_or(0));
-            d["replication"] = json!(self.config.replication);
-        }
-        Ok(
-            json!({"@type": "sourceDescription", "statementText": text, "sourceDescription": d, "warnings": []}),
-        )
+        let (partitions, replication) = if extended {
+            (
+                Some(self.kafka.partitions(&s.topic).await?.unwrap_or(0)),
+                Some(self.config.replication),
+            )
+        } else {
+            (None, None)
+        };
+        Ok(Entity::SourceDescription {
+            statement_text: text.to_string(),
+            source_description: SourceDescription {
+                name: s.name.clone(),
+                kind: s.kind.to_string(),
+                fields,
+                topic: s.topic.clone(),
+                key_format: s.key_format.name().to_string(),
+                value_format: s.value_format.name().to_string(),
+                timestamp: s.timestamp.clone().unwrap_or_default(),
+                window_type: s
+                    .windowed
+                    .map(|w| format!("{w:?}").to_uppercase())
+                    .unwrap_or_default(),
+                read_queries,
+                write_queries: s.written_by.clone(),
+                extended,
+                partitions,
+                replication,
+            },
+            warnings: Vec::new(),
+        })
     }
 
     pub(crate) async fn explain(
@@ -171,7 +249,7 @@ impl Engine {
         inner: &Inner,
         text: &str,
         statement: &Statement,
-    ) -> Result<Value> {
+    ) -> Result<Entity> {
         let q = match statement {
             Statement::Select(q)
             | Statement::CreateAsSelect { query: q, .. }
@@ -225,17 +303,25 @@ impl Engine {
             ));
         }
         steps.extend(describe(&p.post));
-        Ok(json!({
-            "@type": "queryDescription",
-            "statementText": text,
-            "queryDescription": {
-                "statementText": text,
-                "sql": plan.sql,
-                "fields": plan.columns.iter().map(|c| json!({"name": c.name, "schema": {"type": c.sql_type.to_string()}, "key": c.key})).collect::<Vec<_>>(),
-                "resultType": plan.kind.to_string(),
-                "executionPlan": steps.join("\n"),
+        Ok(Entity::QueryDescription {
+            statement_text: text.to_string(),
+            query_description: QueryDescription {
+                statement_text: text.to_string(),
+                sql: Some(plan.sql.clone()),
+                fields: Some(
+                    plan.columns
+                        .iter()
+                        .map(|c| FieldInfo {
+                            key: Some(c.key),
+                            ..field(&c.name, c.sql_type.to_string())
+                        })
+                        .collect(),
+                ),
+                result_type: Some(plan.kind.to_string()),
+                execution_plan: Some(steps.join("\n")),
+                ..QueryDescription::default()
             },
-            "warnings": [],
-        }))
+            warnings: Vec::new(),
+        })
     }
 }

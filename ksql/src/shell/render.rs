@@ -3,6 +3,8 @@
 
 use serde_json::Value;
 
+use crate::entity::{Entity, QueryDescription, SourceDescription, SourceInfo};
+
 /// An aligned table with a header rule.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
@@ -50,62 +52,98 @@ fn text(v: &Value) -> String {
     }
 }
 
-/// One `/ksql` entity as the shell shows it.
+fn rows<T>(items: &[T], cells: impl Fn(&T) -> Vec<String>) -> Vec<Vec<String>> {
+    items.iter().map(cells).collect()
+}
+
+fn sources(kind: &str, list: &[SourceInfo]) -> String {
+    table(
+        &[
+            &format!("{kind} Name"),
+            "Kafka Topic",
+            "Key Format",
+            "Value Format",
+            "Windowed",
+        ],
+        &rows(list, |s| {
+            vec![
+                s.name.clone(),
+                s.topic.clone(),
+                s.key_format.clone(),
+                s.value_format.clone(),
+                s.is_windowed.to_string(),
+            ]
+        }),
+    )
+}
+
+fn source_description(d: &SourceDescription) -> String {
+    let mut out = String::new();
+    let mut line = |label: &str, value: &str| out.push_str(&format!("{label:<21}: {value}\n"));
+    line("Name", &d.name);
+    line("Type", &d.kind);
+    line("Kafka topic", &d.topic);
+    line("Key format", &d.key_format);
+    line("Value format", &d.value_format);
+    if d.extended {
+        let partitions = d.partitions.map_or("null".into(), |p| p.to_string());
+        line("Partitions", &partitions);
+        line("Written by", &format!("{:?}", d.write_queries));
+        line("Read by", &format!("{:?}", d.read_queries));
+    }
+    out.push('\n');
+    let fields = rows(&d.fields, |f| {
+        let kind = match f.kind.as_deref() {
+            Some("KEY") => " (key)",
+            Some("PRIMARY_KEY") => " (primary key)",
+            Some("SYSTEM") => " (system)",
+            _ => "",
+        };
+        vec![f.name.clone(), format!("{}{kind}", f.schema.sql_type)]
+    });
+    out.push_str(&table(&["Field", "Type"], &fields));
+    out
+}
+
+fn query_description(d: &QueryDescription) -> String {
+    let mut out = String::new();
+    if let Some(id) = &d.id {
+        out.push_str(&format!("ID                   : {id}\n"));
+    }
+    out.push_str(&format!(
+        "SQL                  : {}\n",
+        d.sql.as_deref().unwrap_or(&d.statement_text)
+    ));
+    if let Some(t) = &d.result_type {
+        out.push_str(&format!("Result               : {t}\n"));
+    }
+    if let Some(p) = &d.execution_plan {
+        out.push_str("\nExecution plan\n--------------\n");
+        out.push_str(p);
+        out.push('\n');
+    }
+    out
+}
+
+/// One `/ksql` entity as the shell shows it; one the shell does not know (a newer
+/// ksqlDB server's) is shown as JSON.
 pub fn entity(e: &Value) -> String {
-    let rows_of = |list: &Value, fields: &[&str]| -> Vec<Vec<String>> {
-        list.as_array()
-            .into_iter()
-            .flatten()
-            .map(|item| fields.iter().map(|f| text(&item[*f])).collect())
-            .collect()
+    let Ok(typed) = serde_json::from_value::<Entity>(e.clone()) else {
+        return serde_json::to_string_pretty(e).unwrap_or_default();
     };
-    match e["@type"].as_str().unwrap_or_default() {
-        "currentStatus" => table(&["Message"], &[vec![text(&e["commandStatus"]["message"])]]),
-        "streams" => table(
-            &[
-                "Stream Name",
-                "Kafka Topic",
-                "Key Format",
-                "Value Format",
-                "Windowed",
-            ],
-            &rows_of(
-                &e["streams"],
-                &["name", "topic", "keyFormat", "valueFormat", "isWindowed"],
-            ),
-        ),
-        "tables" => table(
-            &[
-                "Table Name",
-                "Kafka Topic",
-                "Key Format",
-                "Value Format",
-                "Windowed",
-            ],
-            &rows_of(
-                &e["tables"],
-                &["name", "topic", "keyFormat", "valueFormat", "isWindowed"],
-            ),
-        ),
-        "kafka_topics" => {
-            let rows = e["topics"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|t| {
-                    vec![
-                        text(&t["name"]),
-                        t["replicaInfo"]
-                            .as_array()
-                            .map(Vec::len)
-                            .unwrap_or(0)
-                            .to_string(),
-                    ]
-                })
-                .collect::<Vec<_>>();
-            table(&["Kafka Topic", "Partitions"], &rows)
+    match &typed {
+        Entity::CurrentStatus { command_status, .. } => {
+            table(&["Message"], &[vec![command_status.message.clone()]])
         }
-        "queries" => table(
+        Entity::Streams { streams, .. } => sources("Stream", streams),
+        Entity::Tables { tables, .. } => sources("Table", tables),
+        Entity::KafkaTopics { topics, .. } => table(
+            &["Kafka Topic", "Partitions"],
+            &rows(topics, |t| {
+                vec![t.name.clone(), t.replica_info.len().to_string()]
+            }),
+        ),
+        Entity::Queries { queries, .. } => table(
             &[
                 "Query ID",
                 "Query Type",
@@ -113,105 +151,40 @@ pub fn entity(e: &Value) -> String {
                 "Sink Name",
                 "Query String",
             ],
-            &e["queries"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|q| {
-                    vec![
-                        text(&q["id"]),
-                        text(&q["queryType"]),
-                        text(&q["state"]),
-                        text(&q["sinks"][0]),
-                        text(&q["queryString"]),
-                    ]
-                })
-                .collect::<Vec<_>>(),
+            &rows(queries, |q| {
+                vec![
+                    q.id.clone(),
+                    q.query_type.clone(),
+                    q.state.clone(),
+                    q.sinks.first().cloned().unwrap_or_default(),
+                    q.query_string.clone(),
+                ]
+            }),
         ),
-        "properties" => table(
+        Entity::Properties { properties, .. } => table(
             &["Property", "Scope", "Value"],
-            &rows_of(&e["properties"], &["name", "scope", "value"]),
+            &rows(properties, |p| {
+                vec![p.name.clone(), p.scope.clone(), p.value.clone()]
+            }),
         ),
-        "function_names" => table(
+        Entity::FunctionNames { functions, .. } => table(
             &["Function Name", "Type"],
-            &rows_of(&e["functions"], &["name", "type"]),
+            &rows(functions, |f| vec![f.name.clone(), f.kind.clone()]),
         ),
-        "sourceDescription" => {
-            let d = &e["sourceDescription"];
-            let mut out = format!("Name                 : {}\n", text(&d["name"]));
-            out.push_str(&format!("Type                 : {}\n", text(&d["type"])));
-            out.push_str(&format!("Kafka topic          : {}\n", text(&d["topic"])));
-            out.push_str(&format!(
-                "Key format           : {}\n",
-                text(&d["keyFormat"])
-            ));
-            out.push_str(&format!(
-                "Value format         : {}\n",
-                text(&d["valueFormat"])
-            ));
-            if d["extended"] == true {
-                out.push_str(&format!(
-                    "Partitions           : {}\n",
-                    text(&d["partitions"])
-                ));
-                out.push_str(&format!(
-                    "Written by           : {}\n",
-                    text(&d["writeQueries"])
-                ));
-                out.push_str(&format!(
-                    "Read by              : {}\n",
-                    text(&d["readQueries"])
-                ));
-            }
-            out.push('\n');
-            let fields = d["fields"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|f| {
-                    let kind = match f["type"].as_str() {
-                        Some("KEY") => " (key)",
-                        Some("PRIMARY_KEY") => " (primary key)",
-                        Some("SYSTEM") => " (system)",
-                        _ => "",
-                    };
-                    vec![
-                        text(&f["name"]),
-                        format!("{}{kind}", text(&f["schema"]["type"])),
-                    ]
-                })
-                .collect::<Vec<_>>();
-            out.push_str(&table(&["Field", "Type"], &fields));
-            out
+        Entity::SourceDescription {
+            source_description: d,
+            ..
+        } => source_description(d),
+        Entity::QueryDescription {
+            query_description: d,
+            ..
+        } => query_description(d),
+        Entity::AssertTopic {
+            topic_name, exists, ..
+        } => {
+            let what = if *exists { "exists" } else { "does not exist" };
+            table(&["Message"], &[vec![format!("Topic {topic_name} {what}")]])
         }
-        "queryDescription" => {
-            let d = &e["queryDescription"];
-            let mut out = String::new();
-            if let Some(id) = d["id"].as_str() {
-                out.push_str(&format!("ID                   : {id}\n"));
-            }
-            out.push_str(&format!(
-                "SQL                  : {}\n",
-                text(d.get("sql").unwrap_or(&d["statementText"]))
-            ));
-            if let Some(t) = d["resultType"].as_str() {
-                out.push_str(&format!("Result               : {t}\n"));
-            }
-            if let Some(p) = d["executionPlan"].as_str() {
-                out.push_str("\nExecution plan\n--------------\n");
-                out.push_str(p);
-                out.push('\n');
-            }
-            out
-        }
-        "script" => e["results"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(entity)
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => serde_json::to_string_pretty(e).unwrap_or_default(),
     }
 }
 

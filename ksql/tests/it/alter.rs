@@ -3,17 +3,22 @@
 //! kept across a restart (the command topic replays it); refused on CREATE ... AS
 //! sinks, on read-only sources, on the other kind and for a name already in use.
 
-use serde_json::{json, Value};
+use runnel_ksql::entity::Entity;
+use serde_json::json;
 
 use crate::common::{wait_for, Stack};
 
-fn field_names(described: &[Value]) -> Vec<String> {
-    described[0]["sourceDescription"]["fields"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|f| f["name"].as_str().map(str::to_string))
-        .collect()
+fn field_names(described: &[Entity]) -> Vec<String> {
+    match &described[0] {
+        Entity::SourceDescription {
+            source_description, ..
+        } => source_description
+            .fields
+            .iter()
+            .map(|f| f.name.clone())
+            .collect(),
+        other => panic!("not a source description: {other:?}"),
+    }
 }
 
 #[test]
@@ -28,7 +33,8 @@ fn alter_adds_columns_that_new_queries_read() {
     )
     .unwrap();
     assert_eq!(
-        out[0]["commandStatus"]["message"], "Stream altered.",
+        out[0].command_status().map(|c| c.message.as_str()),
+        Some("Stream altered."),
         "{out:?}"
     );
     let described = run(&stack, "DESCRIBE orders;").unwrap();

@@ -3,6 +3,7 @@
 //! asked for, then answers an `assert_topic` entity or fails naming the difference.
 //! And the server refuses RUN SCRIPT, a command of the CLI.
 
+use runnel_ksql::entity::Entity;
 use std::time::{Duration, Instant};
 
 use crate::common::Stack;
@@ -18,8 +19,10 @@ fn assert_topic_waits_for_the_topic_and_checks_its_shape() {
     assert!(e.contains("Topic orders does not exist."), "{e}");
     assert!(started.elapsed() >= Duration::from_millis(300));
     let ok = run("ASSERT NOT EXISTS TOPIC 'orders';").unwrap();
-    assert_eq!(ok[0]["@type"], "assert_topic");
-    assert_eq!(ok[0]["exists"], false);
+    assert!(
+        matches!(&ok[0], Entity::AssertTopic { exists: false, .. }),
+        "{ok:?}"
+    );
 
     // A topic created while the assertion waits satisfies it.
     let kafka = stack.engine.kafka();
@@ -35,8 +38,10 @@ fn assert_topic_waits_for_the_topic_and_checks_its_shape() {
     let ok =
         run("ASSERT TOPIC 'orders' WITH (PARTITIONS=2, REPLICAS=1) TIMEOUT 30 SECONDS;").unwrap();
     creator.join().unwrap();
-    assert_eq!(ok[0]["topicName"], "orders");
-    assert_eq!(ok[0]["exists"], true);
+    assert!(
+        matches!(&ok[0], Entity::AssertTopic { topic_name, exists: true, .. } if topic_name == "orders"),
+        "{ok:?}"
+    );
     assert!(stack.rt.block_on(kafka.partitions("orders")).unwrap() == Some(2));
 
     let e = err("ASSERT TOPIC 'orders' WITH (PARTITIONS=3);");

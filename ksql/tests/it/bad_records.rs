@@ -143,15 +143,14 @@ fn bad_keys_and_values_are_skipped_and_every_query_keeps_running() {
 
     // The server answers, and no query is in ERROR.
     let shown = run("SHOW QUERIES;");
-    let queries = shown[0]["queries"].as_array().unwrap();
+    let queries = shown[0].queries().unwrap();
     assert_eq!(queries.len(), 6);
     for q in queries {
-        assert_eq!(q["state"], "RUNNING", "{q}");
-        let id = q["id"].as_str().unwrap();
-        let explained = run(&format!("EXPLAIN {id};"));
+        assert_eq!(q.state, "RUNNING", "{q:?}");
+        let explained = run(&format!("EXPLAIN {};", q.id));
         assert_eq!(
-            explained[0]["queryDescription"]["queryErrors"],
-            serde_json::json!([])
+            explained[0].query_description().unwrap().query_errors,
+            Some(vec![])
         );
     }
     run("INSERT INTO src (k, n, s) VALUES ('after', 1, 'after');");
@@ -179,35 +178,39 @@ fn a_failed_query_is_error_with_its_reason_and_the_others_run_on() {
         "a query in state ERROR",
         60,
         || {
-            run("SHOW QUERIES;")[0]["queries"]
-                .as_array()
-                .cloned()
+            run("SHOW QUERIES;")[0]
+                .queries()
+                .map(<[_]>::to_vec)
                 .unwrap_or_default()
         },
-        |queries| queries.iter().any(|q| q["state"] == "ERROR"),
+        |queries| queries.iter().any(|q| q.state == "ERROR"),
     );
     let failed = queries
         .into_iter()
-        .find(|q| q["state"] == "ERROR")
+        .find(|q| q.state == "ERROR")
         .expect("the failed query");
-    let id = failed["id"].as_str().unwrap();
-    assert!(id.starts_with("CTAS_BY_S"), "{failed}");
+    let id = failed.id.as_str();
+    assert!(id.starts_with("CTAS_BY_S"), "{failed:?}");
     let explained = run(&format!("EXPLAIN {id};"));
-    let d = &explained[0]["queryDescription"];
-    assert_eq!(d["state"], "ERROR");
-    let reason = d["queryErrors"][0]["errorMessage"]
-        .as_str()
+    let d = explained[0].query_description().unwrap();
+    assert_eq!(d.state.as_deref(), Some("ERROR"));
+    let reason = d
+        .query_errors
+        .iter()
+        .flatten()
+        .next()
+        .map(|e| e.error_message.as_str())
         .unwrap_or_default();
     assert!(reason.contains("MessageSizeTooLarge"), "{explained:?}");
 
     run("INSERT INTO src (k, s) VALUES ('b', 'small');");
     latest_until(&stack, "COPY", b"b");
     let shown = run("SHOW QUERIES;");
-    let copy = shown[0]["queries"]
-        .as_array()
+    let copy = shown[0]
+        .queries()
         .unwrap()
         .iter()
-        .find(|q| q["id"] != id)
+        .find(|q| q.id != id)
         .cloned();
-    assert_eq!(copy.unwrap()["state"], "RUNNING");
+    assert_eq!(copy.unwrap().state, "RUNNING");
 }

@@ -41,7 +41,10 @@ fn persistent_queries_survive_a_restart() {
         &stack,
         "CREATE STREAM big AS SELECT id, user_name, amount FROM clicks WHERE amount > 6;",
     );
-    let new_id = out[0]["commandStatus"]["queryId"].as_str().unwrap();
+    let new_id = out[0]
+        .command_status()
+        .and_then(|c| c.query_id.as_deref())
+        .unwrap();
     assert_ne!(new_id, id);
     let _ = scalar_to_json;
 }
