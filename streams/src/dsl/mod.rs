@@ -6,6 +6,44 @@
 //! `windowed.rs` (time and session windows), `suppress.rs`, `sliding.rs`, `joins.rs`, `fk_join.rs`,
 //! `processor.rs` (the Processor API the DSL compiles to).
 
+/// `emit_strategy`, `count`, `reduce` and `aggregate` of a windowed grouped stream,
+/// which Kafka's TimeWindowedKStream and SlidingWindowedKStream share, written once.
+/// The type has an `emit` field and its own `aggregate_with` (where the window kinds
+/// differ); the caller's scope provides the types named here.
+macro_rules! windowed_aggregations {
+    ($ty:ident) => {
+        /// `emitStrategy(EmitStrategy.onWindowClose())`: one final result per window.
+        pub fn emit_strategy(mut self, emit: EmitStrategy) -> $ty<K, V> {
+            self.emit = emit;
+            self
+        }
+
+        pub fn count(&self, m: Materialized) -> KTable<Windowed<K>, i64> {
+            self.aggregate_with(m, Arc::new(|| 0), Arc::new(|_, _, n| n + 1))
+        }
+
+        /// Combines the values of each window; a window's first value is taken as it is.
+        pub fn reduce(
+            &self,
+            f: impl Fn(V, V) -> V + Send + Sync + 'static,
+            m: Materialized,
+        ) -> KTable<Windowed<K>, V> {
+            let t: KTable<Windowed<K>, Option<V>> =
+                self.aggregate_with(m, Arc::new(|| None), super::reduce_step(f));
+            super::ktable::flatten(t)
+        }
+
+        pub fn aggregate<A: Serde>(
+            &self,
+            init: impl Fn() -> A + Send + Sync + 'static,
+            f: impl Fn(&K, &V, A) -> A + Send + Sync + 'static,
+            m: Materialized,
+        ) -> KTable<Windowed<K>, A> {
+            self.aggregate_with(m, Arc::new(init), Arc::new(f))
+        }
+    };
+}
+
 mod builder;
 mod fk_join;
 mod grouped;

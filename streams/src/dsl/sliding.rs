@@ -62,35 +62,7 @@ fn buffered_time(k: &[u8]) -> Option<i64> {
 }
 
 impl<K: Serde, V: Serde> SlidingWindowedKStream<K, V> {
-    /// `emitStrategy(EmitStrategy.onWindowClose())`: one final result per window.
-    pub fn emit_strategy(mut self, emit: EmitStrategy) -> SlidingWindowedKStream<K, V> {
-        self.emit = emit;
-        self
-    }
-
-    pub fn count(&self, m: Materialized) -> KTable<Windowed<K>, i64> {
-        self.aggregate(|| 0, |_, _, n| n + 1, m)
-    }
-
-    /// Combines the values of each window; a window's first value is taken as it is.
-    pub fn reduce(
-        &self,
-        f: impl Fn(V, V) -> V + Send + Sync + 'static,
-        m: Materialized,
-    ) -> KTable<Windowed<K>, V> {
-        let t: KTable<Windowed<K>, Option<V>> =
-            self.aggregate_with(m, Arc::new(|| None), super::reduce_step(f));
-        super::ktable::flatten(t)
-    }
-
-    pub fn aggregate<A: Serde>(
-        &self,
-        init: impl Fn() -> A + Send + Sync + 'static,
-        f: impl Fn(&K, &V, A) -> A + Send + Sync + 'static,
-        m: Materialized,
-    ) -> KTable<Windowed<K>, A> {
-        self.aggregate_with(m, Arc::new(init), Arc::new(f))
-    }
+    windowed_aggregations!(SlidingWindowedKStream);
 
     fn aggregate_with<A: Serde>(
         &self,

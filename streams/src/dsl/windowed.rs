@@ -155,34 +155,7 @@ impl<K: Serde, V: Serde> TimeWindowedKStream<K, V> {
         }
     }
 
-    /// `emitStrategy(EmitStrategy.onWindowClose())`: one final result per window.
-    pub fn emit_strategy(mut self, emit: EmitStrategy) -> TimeWindowedKStream<K, V> {
-        self.emit = emit;
-        self
-    }
-
-    pub fn count(&self, m: Materialized) -> KTable<Windowed<K>, i64> {
-        self.aggregate_with(m, Arc::new(|| 0), Arc::new(|_, _, n| n + 1))
-    }
-
-    pub fn reduce(
-        &self,
-        f: impl Fn(V, V) -> V + Send + Sync + 'static,
-        m: Materialized,
-    ) -> KTable<Windowed<K>, V> {
-        let t: KTable<Windowed<K>, Option<V>> =
-            self.aggregate_with(m, Arc::new(|| None), super::reduce_step(f));
-        flatten(t)
-    }
-
-    pub fn aggregate<A: Serde>(
-        &self,
-        init: impl Fn() -> A + Send + Sync + 'static,
-        f: impl Fn(&K, &V, A) -> A + Send + Sync + 'static,
-        m: Materialized,
-    ) -> KTable<Windowed<K>, A> {
-        self.aggregate_with(m, Arc::new(init), Arc::new(f))
-    }
+    windowed_aggregations!(TimeWindowedKStream);
 
     fn aggregate_with<A: Serde>(
         &self,
