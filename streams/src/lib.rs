@@ -27,9 +27,10 @@ mod sync;
 pub mod topology;
 
 pub use dsl::{
-    BufferConfig, Change, Consumed, EmitStrategy, GlobalKTable, Grouped, JoinWindows, Joined,
-    KGroupedStream, KGroupedTable, KStream, KTable, Materialized, Processor, ProcessorContext,
-    SessionWindows, SlidingWindows, StreamJoined, StreamsBuilder, Suppressed, TimeWindows,
+    Batched, BufferConfig, Change, Consumed, EmitStrategy, GlobalKTable, Grouped, JoinWindows,
+    Joined, KGroupedStream, KGroupedTable, KStream, KTable, Materialized, Processor,
+    ProcessorContext, SessionWindows, SlidingWindows, StreamJoined, StreamsBuilder, Suppressed,
+    TimeWindows,
 };
 pub use error::{Error, Result};
 pub use local_runner::LocalRunner;

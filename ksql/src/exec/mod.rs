@@ -1,7 +1,9 @@
 //! Execution: persistent queries on the Streams runtime (the processor, its
-//! aggregate state), and the transient push and pull queries.
+//! aggregate state, the vectorized path of stateless stream queries in `batch`), and
+//! the transient push and pull queries.
 
 pub(crate) mod aggregate;
+mod batch;
 pub mod compiled;
 mod foreign_key;
 pub mod join;

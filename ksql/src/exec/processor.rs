@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use datafusion::common::ScalarValue;
-use runnel_streams::{Processor, ProcessorContext, Record};
+use runnel_streams::{Batched, Processor, ProcessorContext, Record};
 
 use super::compiled::{Compiled, TABLE_STORE};
 use super::join::Tagged;
@@ -33,6 +33,8 @@ pub struct QueryProcessor {
     pub(crate) hold_emit: bool,
     /// The headers of the record being processed, for header columns.
     pub(crate) headers: Vec<(String, Vec<u8>)>,
+    /// Whether the query takes records in batches (see `batch`).
+    pub(crate) batchable: bool,
 }
 
 /// The row a record is inside a query: declared columns (key ones from the key,
@@ -79,6 +81,7 @@ impl QueryProcessor {
         QueryProcessor {
             rekeyed: q.repartition,
             cacheable: super::aggregate::cacheable(&q),
+            batchable: super::batch::batchable(&q),
             q,
             stream_time: None,
             stream_time_saved: i64::MIN,
@@ -341,6 +344,18 @@ impl QueryProcessor {
 }
 
 impl Processor<Bytes, Tagged, Bytes, Bytes> for QueryProcessor {
+    fn max_batch(&self) -> usize {
+        if self.batchable {
+            super::batch::MAX_BATCH
+        } else {
+            1
+        }
+    }
+
+    fn process_batch(&mut self, ctx: &mut Ctx<'_>, batch: Vec<Batched<Bytes, Tagged>>) {
+        self.process_records(ctx, batch)
+    }
+
     fn process(&mut self, ctx: &mut Ctx<'_>, r: Record<Bytes, Tagged>) {
         let (partition, offset) = (ctx.partition(), ctx.offset());
         let retract = r.value.retract;

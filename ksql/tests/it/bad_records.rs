@@ -5,37 +5,9 @@
 //! SHOW QUERIES still says RUNNING. The empty string key is a key (Kafka's
 //! StringDeserializer reads zero bytes as ""), so it is counted, not skipped.
 
-use std::time::Duration;
-
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::ClientConfig;
 use serde_json::Value;
 
-use crate::common::Stack;
-
-type Raw = (Option<Vec<u8>>, Option<Vec<u8>>);
-
-fn produce(bootstrap: &str, topic: &str, records: &[Raw]) {
-    let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .unwrap();
-    for (k, v) in records {
-        let mut r: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
-        if let Some(k) = k {
-            r = r.key(k.as_slice());
-        }
-        if let Some(v) = v {
-            r = r.payload(v.as_slice());
-        }
-        p.send(r).map_err(|(e, _)| e).unwrap();
-    }
-    p.flush(Duration::from_secs(30)).unwrap();
-}
-
-fn some(b: &[u8]) -> Option<Vec<u8>> {
-    Some(b.to_vec())
-}
+use crate::common::{produce, some, Raw, Stack};
 
 /// Every kind of bad value, and the keys that broke the engine before.
 fn bad_records() -> Vec<Raw> {

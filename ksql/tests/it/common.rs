@@ -75,3 +75,30 @@ pub fn wait_for(stack: &Stack, topic: &str, key: &str, want: Value) {
         |got| got.get(key) == Some(&want),
     );
 }
+
+/// A record as produced: key and value, either absent.
+pub type Raw = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+pub fn some(b: &[u8]) -> Option<Vec<u8>> {
+    Some(b.to_vec())
+}
+
+/// Produces records as given (a missing value is a tombstone), in order.
+pub fn produce(bootstrap: &str, topic: &str, records: &[Raw]) {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    let p: ThreadedProducer<DefaultProducerContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    for (k, v) in records {
+        let mut r: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
+        if let Some(k) = k {
+            r = r.key(k.as_slice());
+        }
+        if let Some(v) = v {
+            r = r.payload(v.as_slice());
+        }
+        p.send(r).map_err(|(e, _)| e).unwrap();
+    }
+    p.flush(std::time::Duration::from_secs(30)).unwrap();
+}

@@ -8,3 +8,4 @@ mod functions;
 mod headers;
 mod rest;
 mod restart;
+mod vectorized;

@@ -62,7 +62,7 @@ pub use joins::JoinWindows;
 pub use kstream::{Branches, KStream};
 pub use ktable::{Change, GlobalKTable, KTable};
 pub use named::{Consumed, Grouped, Joined, StreamJoined};
-pub use processor::{Processor, ProcessorContext};
+pub use processor::{Batched, Processor, ProcessorContext};
 pub use sliding::{SlidingWindowedKStream, SlidingWindows};
 pub use suppress::{BufferConfig, BufferFullStrategy, Suppressed};
 pub use windowed::{

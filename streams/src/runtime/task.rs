@@ -25,7 +25,7 @@ use crate::state::overlay::Overlay;
 use crate::state::{StoreHandle, StoreSpec};
 use crate::topology::cache::RecordCache;
 use crate::topology::{
-    BuildCtx, FlushListener, PunctuationType, Punctuator, RawSink, SubTopology, TaskCtx,
+    BatchFlush, BuildCtx, FlushListener, PunctuationType, Punctuator, RawSink, SubTopology, TaskCtx,
 };
 
 /// Header naming the commit a changelog record belongs to.
@@ -87,6 +87,8 @@ pub struct Task {
     epochs: u64,
     /// What forwards a cached store's writes when the record cache flushes.
     flush_listeners: HashMap<String, FlushListener>,
+    /// The batching processors' flushes, upstream ones first.
+    batches: Vec<BatchFlush>,
 }
 
 /// A unique id for a commit batch: this process's start, the task, a counter.
@@ -146,6 +148,30 @@ impl Task {
             origins: HashMap::new(),
             epochs: 0,
             flush_listeners: b.flush_listeners,
+            batches: b.batches.into_iter().rev().collect(),
+        }
+    }
+
+    /// Runs the records batching processors hold (upstream ones first, as their
+    /// results may fill batches further down); called at the end of each poll's
+    /// records, before punctuations and before a commit.
+    pub fn flush_batches(&mut self) -> Result<()> {
+        self.run_batches();
+        match self.ctx.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn run_batches(&mut self) {
+        for _ in 0..64 {
+            let mut ran = false;
+            for flush in &mut self.batches {
+                ran |= flush(&mut self.ctx);
+            }
+            if !ran {
+                break;
+            }
         }
     }
 
@@ -153,6 +179,7 @@ impl Task {
     /// changelog at commit) and its listener forwards it downstream, in write order.
     /// Forwarding may fill caches further down the same task; those are flushed too.
     pub fn flush_cache(&mut self) -> Result<()> {
+        self.run_batches();
         for _ in 0..64 {
             if self.ctx.cache.is_empty() {
                 break;
@@ -251,6 +278,16 @@ impl Task {
     pub fn punctuate(&mut self, kind: PunctuationType, now: i64) {
         if now == i64::MIN {
             return;
+        }
+        let due = |p: &Punctuator| {
+            p.kind == kind
+                && now
+                    >= p.next
+                        .unwrap_or(now - now.rem_euclid(p.interval_ms) + p.interval_ms)
+        };
+        if !self.batches.is_empty() && self.punctuators.iter().any(due) {
+            // A punctuation sees the results of every record before it.
+            self.run_batches();
         }
         for p in self.punctuators.iter_mut().filter(|p| p.kind == kind) {
             let next = *p

@@ -439,6 +439,10 @@ pub(crate) fn run(shared: Arc<Shared>, name: String) -> Result<()> {
                         send(&producer, &o)?;
                     }
                 }
+                task.flush_batches()?;
+                for o in task.take_output() {
+                    send(&producer, &o)?;
+                }
             }
             st.buffered.retain(|_, g| !g.is_empty());
             if let Some(e) = st.error.take() {

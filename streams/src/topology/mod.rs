@@ -45,6 +45,9 @@ pub(crate) struct Punctuator {
 pub(crate) type FlushListener =
     Box<dyn FnMut(&mut TaskCtx, &[u8], Option<&[u8]>, Option<&[u8]>) + Send>;
 
+/// Runs a batching processor's waiting records; `false` when none waited.
+pub(crate) type BatchFlush = Box<dyn FnMut(&mut TaskCtx) -> bool + Send>;
+
 /// Collects what a task's processors register while the task is being built.
 #[derive(Default)]
 pub(crate) struct BuildCtx {
@@ -57,6 +60,9 @@ pub(crate) struct BuildCtx {
     pub shared_sinks: std::collections::HashMap<usize, Box<dyn std::any::Any + Send>>,
     /// Stream times shared by processors of this task (a join's two sides).
     pub shared_times: std::collections::HashMap<String, Arc<std::sync::atomic::AtomicI64>>,
+    /// The batching processors' flushes, downstream ones first (a node builds its
+    /// children before it registers itself).
+    pub batches: Vec<BatchFlush>,
 }
 
 impl BuildCtx {

@@ -555,3 +555,140 @@ fn interactive_queries_read_through_the_record_cache() {
     assert_eq!(high + high1, 0, "nothing flushed before the commit");
     app.close().unwrap();
 }
+
+/// Records seen by a batching processor: the sizes of the batches it was handed.
+#[derive(Clone, Default)]
+struct BatchLog(Arc<std::sync::Mutex<Vec<usize>>>);
+
+struct Batching(BatchLog);
+
+impl Processor<(), String, (), String> for Batching {
+    fn process(&mut self, ctx: &mut ProcessorContext<'_, (), String>, r: Record<(), String>) {
+        let offset = ctx.offset();
+        self.forward_one(ctx, r, offset);
+    }
+    fn max_batch(&self) -> usize {
+        64
+    }
+    fn process_batch(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, (), String>,
+        batch: Vec<Batched<(), String>>,
+    ) {
+        self.0 .0.lock().unwrap().push(batch.len());
+        for b in batch {
+            self.forward_one(ctx, b.record, b.offset);
+        }
+    }
+    fn punctuations(&self) -> Vec<(PunctuationType, i64)> {
+        vec![(PunctuationType::StreamTime, 1000)]
+    }
+    fn punctuate(
+        &mut self,
+        ctx: &mut ProcessorContext<'_, (), String>,
+        _kind: PunctuationType,
+        time: i64,
+    ) {
+        ctx.forward(Record::new((), format!("punctuation@{time}"), time));
+    }
+}
+
+impl Batching {
+    fn forward_one(
+        &self,
+        ctx: &mut ProcessorContext<'_, (), String>,
+        r: Record<(), String>,
+        offset: i64,
+    ) {
+        let ts = r.timestamp;
+        ctx.forward(Record::new((), format!("{}@{offset}@{ts}", r.value), ts));
+    }
+}
+
+/// The batch API (`Processor::max_batch` / `process_batch`): records arrive in
+/// batches of more than one, each with its own offset and timestamp, in order; a
+/// stream-time punctuation comes after every record before it (the batch is run
+/// first); everything is written before the input offsets are committed, so a restart
+/// of the application reads nothing again.
+#[test]
+fn a_batching_processor_gets_records_in_batches_with_their_own_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(&dir.path().join("broker"));
+    let bs = broker.bootstrap.clone();
+    create_topic(&bs, "batch-in", 1);
+    let n = 3000i64;
+    produce(
+        &bs,
+        "batch-in",
+        // Timestamp 0 would mean "now" to the producer: start at 10.
+        (0..n).map(|i| (None, format!("r{i}").into_bytes(), (i + 1) * 10)),
+    );
+    let topology = |log: BatchLog| {
+        let b = StreamsBuilder::new();
+        b.stream::<(), String>("batch-in")
+            .process(move || Batching(log.clone()), vec![])
+            .to("batch-out");
+        b.build()
+    };
+    let log = BatchLog::default();
+    let mut app = KafkaStreams::new(
+        topology(log.clone()),
+        config(&bs, "batching", &dir.path().join("state")),
+    );
+    app.start().unwrap();
+    let is_record = |v: &str| !v.starts_with("punctuation");
+    let out = all_records(&bs, "batch-out", 60, |rows| {
+        rows.iter()
+            .filter(|(_, v)| is_record(&String::from_utf8_lossy(v.as_deref().unwrap_or_default())))
+            .count()
+            == n as usize
+    });
+    app.close().unwrap();
+    let values: Vec<String> = out
+        .iter()
+        .map(|(_, v)| String::from_utf8_lossy(v.as_deref().unwrap_or_default()).into_owned())
+        .collect();
+    let records: Vec<&String> = values.iter().filter(|v| is_record(v)).collect();
+    let want: Vec<String> = (0..n)
+        .map(|i| format!("r{i}@{i}@{}", (i + 1) * 10))
+        .collect();
+    let first_difference = records.iter().zip(&want).position(|(a, b)| *a != b);
+    assert_eq!(
+        (records.len(), first_difference),
+        (want.len(), None),
+        "first difference: {:?}",
+        first_difference.map(|i| (records[i], &want[i]))
+    );
+    // Each punctuation follows exactly the records at or before its time.
+    let mut seen = 0i64;
+    for v in &values {
+        match v.strip_prefix("punctuation@") {
+            Some(t) => {
+                let t: i64 = t.parse().unwrap();
+                assert_eq!(seen, t / 10, "records before the punctuation at {t}");
+            }
+            None => seen += 1,
+        }
+    }
+    assert!(values.iter().any(|v| !is_record(v)), "punctuations ran");
+    let sizes = log.0.lock().unwrap().clone();
+    assert_eq!(sizes.iter().sum::<usize>(), n as usize);
+    assert!(sizes.iter().any(|s| *s > 1), "{sizes:?}");
+
+    // Everything was committed: after a restart only a new record is processed (one
+    // read again would come before it).
+    let again = BatchLog::default();
+    let mut app = KafkaStreams::new(
+        topology(again.clone()),
+        config(&bs, "batching", &dir.path().join("state")),
+    );
+    app.start().unwrap();
+    produce(&bs, "batch-in", [(None, b"late".to_vec(), (n + 1) * 10)]);
+    let marker = format!("late@{n}@{}", (n + 1) * 10);
+    all_records(&bs, "batch-out", 60, |rows| {
+        rows.iter()
+            .any(|(_, v)| v.as_deref() == Some(marker.as_bytes()))
+    });
+    app.close().unwrap();
+    assert_eq!(again.0.lock().unwrap().iter().sum::<usize>(), 1);
+}

@@ -1,0 +1,263 @@
+//! The vectorized path of a stateless stream query (filters and projections, no
+//! aggregate, join or table function): the Streams runtime hands the query's processor
+//! a batch of records; their rows become one Arrow batch that each filter and
+//! projection evaluates once, and the rows that come out are encoded in input order.
+//!
+//! ksqlDB turns an expression that fails on a row (a division by zero, a bad cast)
+//! into NULL for that row. DataFusion fails the whole batch instead, so a batch whose
+//! evaluation fails runs again row by row, which gives ksqlDB's per-row results.
+
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use datafusion::arrow::compute::{cast, filter_record_batch};
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatchOptions;
+use datafusion::common::ScalarValue;
+use runnel_streams::{Batched, Record};
+
+use super::join::Tagged;
+use super::processor::{source_row, Bytes, Ctx, QueryProcessor};
+use crate::error::{Error, Result};
+use crate::format::{self, Row, WindowBounds};
+use crate::parser::ast::{SourceKind, WindowKind};
+use crate::planner::pipeline::{self, Stage};
+
+/// Records a batch holds at most.
+pub const MAX_BATCH: usize = 4096;
+
+/// A decoded record waiting for its batch to run.
+struct Pending {
+    row: Row,
+    ts: i64,
+    window: Option<(WindowKind, WindowBounds)>,
+    offset: i64,
+}
+
+/// Whether a query runs on the vectorized path.
+pub fn batchable(q: &super::compiled::Compiled) -> bool {
+    q.pipeline.agg.is_none()
+        && q.join.is_none()
+        && !q.repartition
+        && q.source.kind == SourceKind::Stream
+        && q.pipeline
+            .pre
+            .iter()
+            .all(|s| !matches!(s, Stage::Unnest { .. }))
+}
+
+impl QueryProcessor {
+    /// Decodes each record; a record the vectorized path does not take (a tombstone)
+    /// first runs the rows before it, then goes through the per-record path, so the
+    /// output keeps the input's order.
+    pub(crate) fn process_records(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        batch: Vec<Batched<Bytes, Tagged>>,
+    ) {
+        let mut pending: Vec<Pending> = Vec::with_capacity(batch.len());
+        for b in batch {
+            ctx.process_as(&b);
+            match self.decode(ctx, &b) {
+                Ok(Some(p)) => pending.push(p),
+                Ok(None) => {
+                    self.run_pending(ctx, &mut pending);
+                    <Self as runnel_streams::Processor<_, _, _, _>>::process(self, ctx, b.record);
+                }
+                Err(e) => self.skipped(ctx.partition(), b.offset, &e),
+            }
+        }
+        self.run_pending(ctx, &mut pending);
+    }
+
+    fn skipped(&self, partition: i32, offset: i64, e: &Error) {
+        tracing::warn!(query = %self.q.query_id, partition, offset, "record skipped: {e}");
+    }
+
+    /// The record's row, or `None` for one without a value.
+    fn decode(&self, ctx: &Ctx<'_>, b: &Batched<Bytes, Tagged>) -> Result<Option<Pending>> {
+        let src = &self.q.source;
+        let r: &Record<Bytes, Tagged> = &b.record;
+        let key_bytes = r.value.key.as_ref().unwrap_or(&r.key);
+        let keys: Vec<_> = src.key_columns().collect();
+        let values: Vec<_> = src.value_columns().collect();
+        let (key, window) =
+            format::decode_key(src.key_format, key_bytes.as_deref(), &keys, src.windowed)?;
+        let Some(value) = format::decode_value(
+            src.value_format,
+            r.value.value.as_deref(),
+            &values,
+            src.wrap_single_value,
+        )?
+        else {
+            return Ok(None);
+        };
+        let ts = self.event_time(Some(&value), r.timestamp);
+        let windowed = src.windowed.is_some() || self.q.window.is_some();
+        let row = source_row(
+            src,
+            &key,
+            Some(&value),
+            &r.headers,
+            (ts, ctx.partition(), b.offset),
+            windowed.then_some(window.unwrap_or((0, 0))),
+        );
+        Ok(Some(Pending {
+            row,
+            ts,
+            window: window.and_then(|w| src.windowed.map(|k| (k, w))),
+            offset: b.offset,
+        }))
+    }
+
+    /// Runs and emits the waiting rows, vectorized or, if that fails, row by row.
+    fn run_pending(&mut self, ctx: &mut Ctx<'_>, pending: &mut Vec<Pending>) {
+        if pending.is_empty() {
+            return;
+        }
+        let rows: Vec<Row> = pending
+            .iter_mut()
+            .map(|p| std::mem::take(&mut p.row))
+            .collect();
+        let outputs = match vectorized(&self.q.pipeline.pre, &self.q.pipeline.input, &rows) {
+            Ok(outputs) => outputs,
+            Err(_) => rows
+                .into_iter()
+                .enumerate()
+                .flat_map(
+                    |(i, row)| match pipeline::run_all(&self.q.pipeline.pre, row) {
+                        Ok(out) => out.into_iter().map(|o| (i, o)).collect::<Vec<_>>(),
+                        Err(e) => {
+                            self.skipped(ctx.partition(), pending[i].offset, &e);
+                            Vec::new()
+                        }
+                    },
+                )
+                .collect(),
+        };
+        for (i, out) in outputs {
+            let p = &pending[i];
+            if let Err(e) = self.emit(ctx, &out, p.window, p.ts) {
+                self.skipped(ctx.partition(), p.offset, &e);
+            }
+        }
+        pending.clear();
+    }
+}
+
+/// The stages run once over `rows`: each output row with the index of its input row.
+fn vectorized(stages: &[Stage], input: &SchemaRef, rows: &[Row]) -> Result<Vec<(usize, Row)>> {
+    if stages.is_empty() {
+        return Ok(rows.iter().cloned().enumerate().collect());
+    }
+    let mut batch = to_batch(input, rows)?;
+    let mut origin: Vec<usize> = (0..rows.len()).collect();
+    for stage in stages {
+        match stage {
+            Stage::Filter {
+                predicate,
+                projection,
+                input,
+            } => {
+                let b = conform(input, &batch)?;
+                let verdict = pipeline::evaluate(predicate, &b)?.into_array(b.num_rows())?;
+                let verdict = verdict
+                    .as_any()
+                    .downcast_ref::<BooleanArray>()
+                    .ok_or_else(|| Error::Engine("a filter that is not boolean".into()))?;
+                // NULL is false, as for a row.
+                origin = origin
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| verdict.is_valid(*i) && verdict.value(*i))
+                    .map(|(_, o)| *o)
+                    .collect();
+                batch = filter_record_batch(&b, verdict).map_err(engine)?;
+                if let Some(p) = projection {
+                    batch = batch.project(p).map_err(engine)?;
+                }
+            }
+            Stage::Project { exprs, input } => {
+                let b = conform(input, &batch)?;
+                let n = b.num_rows();
+                let columns: Vec<ArrayRef> = exprs
+                    .iter()
+                    .map(|e| pipeline::evaluate(e, &b).and_then(|c| c.into_array(n)))
+                    .collect::<datafusion::common::Result<_>>()?;
+                let fields: Vec<Field> = columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| Field::new(format!("c{i}"), c.data_type().clone(), true))
+                    .collect();
+                batch = RecordBatch::try_new_with_options(
+                    std::sync::Arc::new(Schema::new(fields)),
+                    columns,
+                    &RecordBatchOptions::new().with_row_count(Some(n)),
+                )
+                .map_err(engine)?;
+            }
+            Stage::Unnest { .. } => {
+                return Err(Error::Engine("a table function runs row by row".into()))
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for (i, o) in origin.into_iter().enumerate() {
+        let row = batch
+            .columns()
+            .iter()
+            .map(|c| ScalarValue::try_from_array(c, i))
+            .collect::<datafusion::common::Result<Row>>()?;
+        out.push((o, row));
+    }
+    Ok(out)
+}
+
+fn engine(e: impl std::fmt::Display) -> Error {
+    Error::Engine(e.to_string())
+}
+
+/// Rows as one batch of `schema`, each column cast to the schema's type.
+fn to_batch(schema: &SchemaRef, rows: &[Row]) -> Result<RecordBatch> {
+    let columns = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let a = ScalarValue::iter_to_array(rows.iter().map(|r| r[i].clone()))?;
+            fit(a, f.data_type())
+        })
+        .collect::<Result<Vec<_>>>()?;
+    RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(rows.len())),
+    )
+    .map_err(engine)
+}
+
+/// The batch as `schema` says a stage's input is (the types the plan expects).
+fn conform(schema: &SchemaRef, batch: &RecordBatch) -> Result<RecordBatch> {
+    if batch.schema().fields().len() != schema.fields().len() {
+        return Err(Error::Engine(
+            "a stage's input does not match its plan".into(),
+        ));
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| fit(c.clone(), f.data_type()))
+        .collect::<Result<Vec<_>>>()?;
+    RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )
+    .map_err(engine)
+}
+
+fn fit(a: ArrayRef, to: &datafusion::arrow::datatypes::DataType) -> Result<ArrayRef> {
+    if a.data_type() == to {
+        return Ok(a);
+    }
+    cast(&a, to).map_err(engine)
+}
