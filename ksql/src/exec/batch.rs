@@ -187,12 +187,7 @@ fn vectorized(stages: &[Stage], input: &SchemaRef, rows: &[Row]) -> Result<Vec<(
                     .enumerate()
                     .map(|(i, c)| Field::new(format!("c{i}"), c.data_type().clone(), true))
                     .collect();
-                batch = RecordBatch::try_new_with_options(
-                    std::sync::Arc::new(Schema::new(fields)),
-                    columns,
-                    &RecordBatchOptions::new().with_row_count(Some(n)),
-                )
-                .map_err(engine)?;
+                batch = with_rows(std::sync::Arc::new(Schema::new(fields)), columns, n)?;
             }
             Stage::Unnest { .. } => {
                 return Err(Error::Engine("a table function runs row by row".into()))
@@ -226,12 +221,7 @@ fn to_batch(schema: &SchemaRef, rows: &[Row]) -> Result<RecordBatch> {
             fit(a, f.data_type())
         })
         .collect::<Result<Vec<_>>>()?;
-    RecordBatch::try_new_with_options(
-        schema.clone(),
-        columns,
-        &RecordBatchOptions::new().with_row_count(Some(rows.len())),
-    )
-    .map_err(engine)
+    with_rows(schema.clone(), columns, rows.len())
 }
 
 /// The batch as `schema` says a stage's input is (the types the plan expects).
@@ -247,10 +237,15 @@ fn conform(schema: &SchemaRef, batch: &RecordBatch) -> Result<RecordBatch> {
         .zip(schema.fields())
         .map(|(c, f)| fit(c.clone(), f.data_type()))
         .collect::<Result<Vec<_>>>()?;
+    with_rows(schema.clone(), columns, batch.num_rows())
+}
+
+/// A batch of `rows` rows (a batch of no columns still has its rows).
+fn with_rows(schema: SchemaRef, columns: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch> {
     RecordBatch::try_new_with_options(
-        schema.clone(),
+        schema,
         columns,
-        &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+        &RecordBatchOptions::new().with_row_count(Some(rows)),
     )
     .map_err(engine)
 }

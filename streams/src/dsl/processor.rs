@@ -125,6 +125,26 @@ impl<KO, VO> ProcessorContext<'_, KO, VO> {
 
 use crate::sync::lock;
 
+/// Runs `f` on this task's processor with its context, initializing it on first use.
+fn call<K, V, K2, V2, P: Processor<K, V, K2, V2>>(
+    task: &mut TaskCtx,
+    next: &Mutex<Sink<K2, V2>>,
+    processor: &Mutex<P>,
+    initialized: &std::sync::atomic::AtomicBool,
+    f: impl FnOnce(&mut P, &mut ProcessorContext<'_, K2, V2>),
+) {
+    let mut next = lock(next);
+    let mut ctx = ProcessorContext {
+        task,
+        next: &mut *next,
+    };
+    let mut p = lock(processor);
+    if !initialized.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        p.init(&mut ctx);
+    }
+    f(&mut p, &mut ctx)
+}
+
 pub(crate) fn attach<K, V, K2, V2, P>(
     stream: &KStream<K, V>,
     make: impl Fn() -> P + Send + Sync + 'static,
@@ -161,16 +181,7 @@ where
         let max_batch = lock(&processor).max_batch();
         if max_batch <= 1 {
             return Box::new(move |task: &mut TaskCtx, r: Record<K, V>| {
-                let mut next = lock(&next);
-                let mut ctx = ProcessorContext {
-                    task,
-                    next: &mut *next,
-                };
-                let mut p = lock(&processor);
-                if !initialized.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                    p.init(&mut ctx);
-                }
-                p.process(&mut ctx, r)
+                call(task, &next, &processor, &initialized, |p, ctx| p.process(ctx, r))
             });
         }
         let pending: Arc<Mutex<Vec<Batched<K, V>>>> = Arc::default();
@@ -182,18 +193,11 @@ where
                     return false;
                 }
                 let (timestamp, offset) = (task.timestamp, task.offset);
-                let mut next = lock(&next);
-                let mut ctx = ProcessorContext {
-                    task,
-                    next: &mut *next,
-                };
-                let mut p = lock(&processor);
-                if !initialized.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                    p.init(&mut ctx);
-                }
-                p.process_batch(&mut ctx, batch);
+                call(task, &next, &processor, &initialized, |p, ctx| {
+                    p.process_batch(ctx, batch)
+                });
                 // The record being processed upstream is still the current one.
-                (ctx.task.timestamp, ctx.task.offset) = (timestamp, offset);
+                (task.timestamp, task.offset) = (timestamp, offset);
                 true
             }
         };
