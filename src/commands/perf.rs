@@ -46,6 +46,9 @@ pub enum PerfCommand {
         keys: u64,
         #[arg(long, default_value_t = 2)]
         partitions: i32,
+        /// `ksql.streams.num.stream.threads` of the persistent queries.
+        #[arg(long, default_value_t = 1)]
+        stream_threads: usize,
         #[command(flatten)]
         conn: Connection,
     },
@@ -165,6 +168,7 @@ pub async fn run(cmd: PerfCommand) -> anyhow::Result<()> {
             num_records,
             keys,
             partitions,
+            stream_threads,
             conn,
         } => {
             super::perf_ksql::run(super::perf_ksql::Args {
@@ -172,6 +176,7 @@ pub async fn run(cmd: PerfCommand) -> anyhow::Result<()> {
                 num_records,
                 keys: keys.max(1),
                 partitions,
+                stream_threads: stream_threads.max(1),
             })
             .await
         }

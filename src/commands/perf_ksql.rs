@@ -17,6 +17,7 @@ pub struct Args {
     pub num_records: u64,
     pub keys: u64,
     pub partitions: i32,
+    pub stream_threads: usize,
 }
 
 /// Records in a topic: the sum of its partitions' high watermarks.
@@ -108,7 +109,9 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     engine
         .execute(&format!(
             "CREATE STREAM perf_in (sensor STRING KEY, reading INT, site STRING) WITH (KAFKA_TOPIC='{input}', VALUE_FORMAT='JSON');
-             SET 'auto.offset.reset'='earliest';"
+             SET 'auto.offset.reset'='earliest';
+             SET 'ksql.streams.num.stream.threads'='{}';",
+            a.stream_threads
         ))
         .await?;
     let client: BaseConsumer = ClientConfig::new()
