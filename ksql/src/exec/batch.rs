@@ -16,6 +16,7 @@ use runnel_streams::{Batched, Record};
 
 use super::join::Tagged;
 use super::processor::{source_row, Bytes, Ctx, QueryProcessor};
+use crate::catalog::Column;
 use crate::error::{Error, Result};
 use crate::format::{self, Row, WindowBounds};
 use crate::parser::ast::{SourceKind, WindowKind};
@@ -54,9 +55,14 @@ impl QueryProcessor {
         batch: Vec<Batched<Bytes, Tagged>>,
     ) {
         let mut pending: Vec<Pending> = Vec::with_capacity(batch.len());
+        let q = self.q.clone();
+        let columns = (
+            q.source.key_columns().collect::<Vec<_>>(),
+            q.source.value_columns().collect::<Vec<_>>(),
+        );
         for b in batch {
             ctx.process_as(&b);
-            match self.decode(ctx, &b) {
+            match self.decode(ctx, &b, (&columns.0, &columns.1)) {
                 Ok(Some(p)) => pending.push(p),
                 Ok(None) => {
                     self.run_pending(ctx, &mut pending);
@@ -73,18 +79,21 @@ impl QueryProcessor {
     }
 
     /// The record's row, or `None` for one without a value.
-    fn decode(&self, ctx: &Ctx<'_>, b: &Batched<Bytes, Tagged>) -> Result<Option<Pending>> {
+    fn decode(
+        &self,
+        ctx: &Ctx<'_>,
+        b: &Batched<Bytes, Tagged>,
+        (keys, values): (&[&Column], &[&Column]),
+    ) -> Result<Option<Pending>> {
         let src = &self.q.source;
         let r: &Record<Bytes, Tagged> = &b.record;
         let key_bytes = r.value.key.as_ref().unwrap_or(&r.key);
-        let keys: Vec<_> = src.key_columns().collect();
-        let values: Vec<_> = src.value_columns().collect();
         let (key, window) =
-            format::decode_key(src.key_format, key_bytes.as_deref(), &keys, src.windowed)?;
+            format::decode_key(src.key_format, key_bytes.as_deref(), keys, src.windowed)?;
         let Some(value) = format::decode_value(
             src.value_format,
             r.value.value.as_deref(),
-            &values,
+            values,
             src.wrap_single_value,
         )?
         else {
@@ -133,9 +142,12 @@ impl QueryProcessor {
                 )
                 .collect(),
         };
+        let q = self.q.clone();
+        let key_cols: Vec<_> = q.sink.key_columns().collect();
+        let value_cols: Vec<_> = q.sink.value_columns().collect();
         for (i, out) in outputs {
             let p = &pending[i];
-            if let Err(e) = self.emit(ctx, &out, p.window, p.ts) {
+            if let Err(e) = self.emit_with(ctx, &out, p.window, p.ts, (&key_cols, &value_cols)) {
                 self.skipped(ctx.partition(), p.offset, &e);
             }
         }

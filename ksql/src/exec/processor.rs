@@ -10,6 +10,7 @@ use runnel_streams::{Batched, Processor, ProcessorContext, Record};
 
 use super::compiled::{Compiled, TABLE_STORE};
 use super::join::Tagged;
+use crate::catalog::Column;
 use crate::error::Result;
 use crate::format::{self, Row, WindowBounds};
 use crate::parser::ast::SourceKind;
@@ -305,15 +306,29 @@ impl QueryProcessor {
         ts: i64,
     ) -> Result<()> {
         let sink = &self.q.sink;
-        let key: Row = self.q.key_idx.iter().map(|i| out[*i].clone()).collect();
-        let value: Row = self.q.value_idx.iter().map(|i| out[*i].clone()).collect();
         let key_cols: Vec<_> = sink.key_columns().collect();
         let value_cols: Vec<_> = sink.value_columns().collect();
-        let k = format::encode_key(sink.key_format, &key, &key_cols, window)?;
+        self.emit_with(ctx, out, window, ts, (&key_cols, &value_cols))
+    }
+
+    /// [`QueryProcessor::emit`] with the sink's key and value columns at hand (a batch
+    /// looks them up once).
+    pub(crate) fn emit_with(
+        &self,
+        ctx: &mut Ctx<'_>,
+        out: &Row,
+        window: Option<(crate::parser::ast::WindowKind, WindowBounds)>,
+        ts: i64,
+        (key_cols, value_cols): (&[&Column], &[&Column]),
+    ) -> Result<()> {
+        let sink = &self.q.sink;
+        let key: Row = self.q.key_idx.iter().map(|i| out[*i].clone()).collect();
+        let value: Row = self.q.value_idx.iter().map(|i| out[*i].clone()).collect();
+        let k = format::encode_key(sink.key_format, &key, key_cols, window)?;
         let v = format::encode_value(
             sink.value_format,
             &value,
-            &value_cols,
+            value_cols,
             sink.wrap_single_value,
         )?;
         let ts = self.sink_time(out)?.unwrap_or(ts);

@@ -49,16 +49,27 @@ pub fn encode(
     columns: &[&Column],
     wrap_single_value: bool,
 ) -> Result<Vec<u8>> {
-    let json = if columns.len() == 1 && !wrap_single_value {
-        scalar_to_json(&row[0])
-    } else {
-        let mut obj = Map::new();
-        for (c, v) in columns.iter().zip(row) {
-            obj.insert(c.name.clone(), scalar_to_json(v));
+    if columns.len() == 1 && !wrap_single_value {
+        return serde_json::to_vec(&scalar_to_json(&row[0])).map_err(bad);
+    }
+    serde_json::to_vec(&Object { row, columns }).map_err(bad)
+}
+
+/// A row as a JSON object, written field by field (no map is built per record).
+struct Object<'a> {
+    row: &'a [ScalarValue],
+    columns: &'a [&'a Column],
+}
+
+impl serde::Serialize for Object<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.columns.len()))?;
+        for (c, v) in self.columns.iter().zip(self.row) {
+            m.serialize_entry(&c.name, &scalar_to_json(v))?;
         }
-        Value::Object(obj)
-    };
-    serde_json::to_vec(&json).map_err(bad)
+        m.end()
+    }
 }
 
 fn int(v: &Value) -> Option<i64> {

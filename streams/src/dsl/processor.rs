@@ -181,7 +181,9 @@ where
         let max_batch = lock(&processor).max_batch();
         if max_batch <= 1 {
             return Box::new(move |task: &mut TaskCtx, r: Record<K, V>| {
-                call(task, &next, &processor, &initialized, |p, ctx| p.process(ctx, r))
+                call(task, &next, &processor, &initialized, |p, ctx| {
+                    p.process(ctx, r)
+                })
             });
         }
         let pending: Arc<Mutex<Vec<Batched<K, V>>>> = Arc::default();
