@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use runnel_streams::{KStream, KafkaStreams, Materialized, StreamsBuilder, StreamsConfig};
 
-use super::compiled::{Compiled, TABLE_STORE};
+use super::compiled::{Compiled, AGG_STORE, FINAL_STORE, TABLE_STORE};
 use super::join::{JoinProcessor, Tagged};
 use super::processor::{Bytes, QueryProcessor};
 use super::rekey::{Rekey, RekeyProcessor};
@@ -21,7 +21,21 @@ pub fn application_id(service_id: &str, query_id: &str) -> String {
 
 pub fn topology(q: &Arc<Compiled>) -> runnel_streams::Topology {
     let builder = StreamsBuilder::new();
-    let stores = q.stores().into_iter().map(Materialized::named).collect();
+    // An aggregation writes its group's state for every record: behind the record
+    // cache (`cache.max.bytes.buffering`) the store and its changelog get each key once
+    // per commit. The query still emits every update itself.
+    let stores = q
+        .stores()
+        .into_iter()
+        .map(|s| {
+            let m = Materialized::named(s);
+            if [AGG_STORE, FINAL_STORE, TABLE_STORE].contains(&s) {
+                m.with_caching_enabled()
+            } else {
+                m
+            }
+        })
+        .collect();
     let c = q.clone();
     let out: KStream<Bytes, Bytes> = match &q.join {
         None => {

@@ -372,7 +372,7 @@ impl<K: Serde, V: Serde> KStream<K, V> {
         P: super::processor::Processor<K, V, K2, V2> + 'static,
     {
         for m in &stores {
-            add_store(
+            let name = add_store(
                 &self.graph,
                 self.group,
                 m,
@@ -380,6 +380,9 @@ impl<K: Serde, V: Serde> KStream<K, V> {
                 None,
                 super::Values::Plain,
             );
+            if m.enable_caching {
+                super::cache_store(&self.graph, m, &name);
+            }
         }
         super::processor::attach(self, make)
     }

@@ -82,6 +82,7 @@ pub struct Materialized {
     pub(crate) store_type: Option<StoreType>,
     pub(crate) disable_logging: bool,
     pub(crate) disable_caching: bool,
+    pub(crate) enable_caching: bool,
 }
 
 impl Materialized {
@@ -110,6 +111,15 @@ impl Materialized {
     /// cache until the next commit (`Materialized.withCachingDisabled()`).
     pub fn with_caching_disabled(mut self) -> Materialized {
         self.disable_caching = true;
+        self
+    }
+    /// A Processor API store behind the record cache (Kafka's
+    /// `StoreBuilder.withCachingEnabled()`): its writes wait in the cache, where reads
+    /// and ranges see them, until the task flushes (each commit, or a full cache), so a
+    /// key written by every record reaches the store and its changelog once per flush.
+    /// The processor forwards its own records; a flush forwards nothing.
+    pub fn with_caching_enabled(mut self) -> Materialized {
+        self.enable_caching = true;
         self
     }
 }

@@ -89,6 +89,7 @@ impl StreamJoined {
             store_type: self.store_type,
             disable_logging: self.disable_logging,
             disable_caching: true,
+            enable_caching: false,
         }
     }
 }
