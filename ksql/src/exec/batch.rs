@@ -268,3 +268,55 @@ fn fit(a: ArrayRef, to: &datafusion::arrow::datatypes::DataType) -> Result<Array
     }
     cast(&a, to).map_err(engine)
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::common::ScalarValue;
+
+    use crate::format::Row;
+    use crate::planner::pipeline;
+
+    fn order(i: i32, qty: i32) -> Row {
+        vec![
+            ScalarValue::Utf8(Some(format!("o{i}"))),
+            ScalarValue::Utf8(Some(format!("item-{i}"))),
+            ScalarValue::Int32(Some(qty)),
+            ScalarValue::Int64(Some(1_000 + i as i64)),
+            ScalarValue::Int32(Some(0)),
+            ScalarValue::Int64(Some(i as i64)),
+        ]
+    }
+
+    /// One evaluation per batch gives the rows the row-by-row pipeline gives; a batch
+    /// where one row's expression fails is refused (and then runs row by row, where
+    /// that row's value is NULL).
+    #[test]
+    fn a_batch_gives_the_rows_of_the_row_pipeline() {
+        let plan = crate::planner::tests::plan(
+            "SELECT id, 100 / qty AS q, UCASE(item) AS item FROM orders WHERE qty > 1 OR qty = 0",
+        )
+        .unwrap();
+        let p = &plan.pipeline;
+        let rows: Vec<Row> = (0..500).map(|i| order(i, 1 + i % 7)).collect();
+        let batched = super::vectorized(&p.pre, &p.input, &rows).unwrap();
+        let by_row: Vec<(usize, Row)> = rows
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| {
+                pipeline::run_all(&p.pre, r.clone())
+                    .unwrap()
+                    .into_iter()
+                    .map(move |o| (i, o))
+            })
+            .collect();
+        assert_eq!(batched.len(), 500 - 500 / 7 - 1);
+        assert_eq!(batched, by_row);
+
+        let mut with_zero = rows.clone();
+        with_zero[250] = order(250, 0);
+        assert!(super::vectorized(&p.pre, &p.input, &with_zero).is_err());
+        let alone = pipeline::run_all(&p.pre, with_zero[250].clone()).unwrap();
+        assert_eq!(alone.len(), 1);
+        assert!(alone[0].iter().any(|v| v.is_null()), "{alone:?}");
+    }
+}

@@ -572,4 +572,4 @@ fn op_name(op: &datafusion::logical_expr::Operator) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -51,7 +51,8 @@ fn catalog() -> Catalog {
     c
 }
 
-fn plan(sql: &str) -> crate::Result<super::QueryPlan> {
+/// Plans a SELECT over the test catalog (ORDERS: ID STRING KEY, ITEM STRING, QTY INT).
+pub(crate) fn plan(sql: &str) -> crate::Result<super::QueryPlan> {
     let Statement::Select(q) = crate::parser::parse_one(sql)?.statement else {
         panic!("{sql}")
     };
