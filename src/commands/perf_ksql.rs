@@ -1,8 +1,9 @@
 //! `runnel perf ksql`: KSQL persistent queries over a pre-filled topic, end to end
 //! (input topic -> query -> output topic): a filter with a projection, and a
-//! tumbling-window count; then a vectorized scan of the same topic. Each is timed from
-//! the statement until its output holds every result (every update is emitted, so a
-//! windowed count writes one record per input).
+//! tumbling-window count with record caching on (ksqlDB's default: a group's result
+//! once per batch) and off (every update); then a vectorized scan of the same topic.
+//! Each is timed from the statement until the query has committed every input record
+//! (Kafka Streams commits after its output is written).
 
 use std::time::{Duration, Instant};
 
@@ -32,22 +33,46 @@ fn count(client: &BaseConsumer, topic: &str) -> anyhow::Result<i64> {
     Ok(n)
 }
 
-/// Waits until `topic` holds `want` records: the time from `started`, and the time
-/// since the first output record was seen (the query's processing without its start:
-/// topic creation, group join and rebalances).
+/// Input records the query's consumer group has committed, over every partition.
+fn committed(group: &BaseConsumer, topic: &str) -> anyhow::Result<i64> {
+    let md = group.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in md.topics().iter().flat_map(|t| t.partitions()) {
+        tpl.add_partition(topic, p.id());
+    }
+    let offsets = group.committed_offsets(tpl, Duration::from_secs(10))?;
+    Ok(offsets
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            rdkafka::Offset::Offset(o) => Some(o),
+            _ => None,
+        })
+        .sum())
+}
+
+/// Waits until the query (consumer group `group`) has committed `want` records of
+/// `input`: the time from `started`, and the time since the first record of `output`
+/// was seen (the query's processing without its start: topic creation, group join and
+/// rebalances).
 fn wait_until(
     client: &BaseConsumer,
-    topic: &str,
+    (bootstrap, group): (&str, &str),
+    (input, output): (&str, &str),
     want: i64,
     started: Instant,
 ) -> anyhow::Result<(Duration, Duration)> {
+    let group: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .create()?;
     let mut last = (0, Instant::now());
     let mut first_output: Option<Instant> = None;
     loop {
-        let n = count(client, topic).unwrap_or(0);
-        if n > 0 && first_output.is_none() {
+        if first_output.is_none() && count(client, output).unwrap_or(0) > 0 {
             first_output = Some(Instant::now());
         }
+        let n = committed(&group, input).unwrap_or(0);
         if n >= want {
             let since_first = first_output.map_or(Duration::ZERO, |f| f.elapsed());
             return Ok((started.elapsed(), since_first));
@@ -57,7 +82,7 @@ fn wait_until(
         }
         anyhow::ensure!(
             last.1.elapsed() < Duration::from_secs(60),
-            "{topic}: stuck at {n} of {want} records for 60 s"
+            "{input}: the query stuck at {n} of {want} records for 60 s"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -89,7 +114,8 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     let input = format!("perf-ksql-{run_id}");
     let state = tempfile::tempdir()?;
     let mut config = EngineConfig::new(&a.bootstrap, state.path().to_path_buf());
-    config.service_id = format!("perf_{run_id}_");
+    let service_id = format!("perf_{run_id}_");
+    config.service_id = service_id.clone();
     let engine = Engine::start(config)
         .await
         .context("starting the KSQL engine")?;
@@ -138,37 +164,50 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         .create()?;
     let client = std::sync::Arc::new(client);
 
-    let started = Instant::now();
-    engine
-        .execute(&format!("CREATE STREAM perf_filtered_{run_id} AS SELECT sensor, UCASE(site) AS site, reading * 2 AS doubled FROM perf_in WHERE reading >= 50;"))
-        .await?;
-    let want = (0..100).filter(|r| *r >= 50).count() as i64 * (n as i64 / 100)
-        + (0..(n % 100) as i64).filter(|r| *r >= 50).count() as i64;
-    let c = client.clone();
-    let took = tokio::task::spawn_blocking(move || {
-        wait_until(&c, &format!("PERF_FILTERED_{run_id}"), want, started)
-    })
-    .await??;
-    report_query(
-        "filter + projection (CREATE STREAM AS SELECT ... WHERE)",
-        n,
-        took,
-    );
-
-    let started = Instant::now();
-    engine
-        .execute(&format!("CREATE TABLE perf_counts_{run_id} AS SELECT sensor, COUNT(*) AS n FROM perf_in WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY sensor;"))
-        .await?;
-    let c = client.clone();
-    let took = tokio::task::spawn_blocking(move || {
-        wait_until(&c, &format!("PERF_COUNTS_{run_id}"), n as i64, started)
-    })
-    .await??;
-    report_query(
-        "tumbling-window count (CREATE TABLE AS SELECT ... WINDOW TUMBLING)",
-        n,
-        took,
-    );
+    let queries = [
+        (
+            "filter + projection (CREATE STREAM AS SELECT ... WHERE)",
+            None,
+            format!("CREATE STREAM perf_filtered_{run_id} AS SELECT sensor, UCASE(site) AS site, reading * 2 AS doubled FROM perf_in WHERE reading >= 50;"),
+        ),
+        (
+            "tumbling-window count, record cache on (CREATE TABLE AS SELECT ... WINDOW TUMBLING)",
+            Some(10_485_760),
+            format!("CREATE TABLE perf_counts_{run_id} AS SELECT sensor, COUNT(*) AS n FROM perf_in WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY sensor;"),
+        ),
+        (
+            "tumbling-window count, record cache off (every update emitted)",
+            Some(0),
+            format!("CREATE TABLE perf_counts_all_{run_id} AS SELECT sensor, COUNT(*) AS n FROM perf_in WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY sensor;"),
+        ),
+    ];
+    for (what, cache, sql) in queries {
+        if let Some(bytes) = cache {
+            engine
+                .execute(&format!(
+                    "SET 'ksql.streams.cache.max.bytes.buffering'='{bytes}';"
+                ))
+                .await?;
+        }
+        let started = Instant::now();
+        let out = engine.execute(&sql).await?;
+        let query_id = out
+            .iter()
+            .find_map(|e| e.command_status().and_then(|c| c.query_id.clone()))
+            .context("the statement started no query")?;
+        let sink = sql
+            .split_whitespace()
+            .nth(2)
+            .unwrap_or_default()
+            .to_uppercase();
+        let group = runnel_ksql::exec::persistent::application_id(&service_id, &query_id);
+        let (c, bootstrap, input) = (client.clone(), a.bootstrap.clone(), input.clone());
+        let took = tokio::task::spawn_blocking(move || {
+            wait_until(&c, (&bootstrap, &group), (&input, &sink), n as i64, started)
+        })
+        .await??;
+        report_query(what, n, took);
+    }
 
     let started = Instant::now();
     let mut q = engine

@@ -414,7 +414,12 @@ fn streams_props(
 fn is_streams_prop(k: &str) -> bool {
     matches!(
         k,
-        "num.stream.threads" | "commit.interval.ms" | "processing.guarantee" | "replication.factor"
+        "num.stream.threads"
+            | "commit.interval.ms"
+            | "processing.guarantee"
+            | "replication.factor"
+            | "cache.max.bytes.buffering"
+            | "statestore.cache.max.bytes"
     )
 }
 

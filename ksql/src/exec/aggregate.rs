@@ -42,7 +42,9 @@ const CACHEABLE: &[&str] = &[
     "topk",
 ];
 
-pub(crate) type Cache = std::collections::HashMap<Vec<u8>, (Vec<Box<dyn Accumulator>>, Header)>;
+/// A group's decoded accumulators and its header.
+pub(crate) type GroupState = (Vec<Box<dyn Accumulator>>, Header);
+pub(crate) type Cache = std::collections::HashMap<Vec<u8>, GroupState>;
 
 pub(crate) fn cacheable(q: &super::compiled::Compiled) -> bool {
     q.pipeline.agg.as_ref().is_some_and(|a| {
@@ -58,7 +60,7 @@ pub fn grace(w: &WindowSpec) -> i64 {
     w.grace_ms.unwrap_or((DAY_MS - w.size_ms).max(0))
 }
 
-fn windows_for(ts: i64, w: &WindowSpec) -> Vec<(i64, i64)> {
+pub(super) fn windows_for(ts: i64, w: &WindowSpec) -> Vec<(i64, i64)> {
     let mut out = Vec::new();
     if ts < 0 {
         return out;
@@ -71,7 +73,7 @@ fn windows_for(ts: i64, w: &WindowSpec) -> Vec<(i64, i64)> {
     out
 }
 
-fn group_key(values: &[ScalarValue], window: Option<(i64, i64)>) -> Vec<u8> {
+pub(super) fn group_key(values: &[ScalarValue], window: Option<(i64, i64)>) -> Vec<u8> {
     let json: Vec<_> = values.iter().map(scalar_to_json).collect();
     let mut k = serde_json::to_vec(&json).unwrap_or_default();
     if let Some((s, e)) = window {
@@ -93,20 +95,24 @@ fn err(e: impl std::fmt::Display) -> Error {
 }
 
 impl QueryProcessor {
-    fn agg(&self) -> &AggPlan {
+    pub(super) fn agg(&self) -> &AggPlan {
         // Only called for queries with an aggregate.
         self.q.pipeline.agg.as_ref().expect("aggregate query")
     }
 
-    fn advance_stream_time(&mut self, ctx: &mut Ctx<'_>, ts: i64) -> i64 {
-        let current = match self.stream_time {
+    /// The task's stream time so far (read from the store after a restart).
+    pub(super) fn stream_time(&self, ctx: &mut Ctx<'_>) -> i64 {
+        match self.stream_time {
             Some(t) => t,
             None => ctx
                 .get_raw(AGG_STORE, STREAM_TIME_KEY)
                 .and_then(|b| b.try_into().ok().map(i64::from_be_bytes))
                 .unwrap_or(i64::MIN),
-        };
-        let st = current.max(ts);
+        }
+    }
+
+    pub(super) fn advance_stream_time(&mut self, ctx: &mut Ctx<'_>, ts: i64) -> i64 {
+        let st = self.stream_time(ctx).max(ts);
         // Persisted once per second of stream time, not per record: after a restart
         // windows may close up to a second of stream time later, never earlier.
         if self.stream_time.is_none() || st >= self.stream_time_saved.saturating_add(1_000) {
@@ -158,7 +164,7 @@ impl QueryProcessor {
         }
     }
 
-    fn window_columns(&self) -> (usize, usize) {
+    pub(super) fn window_columns(&self) -> (usize, usize) {
         let s = &self.q.pipeline.input;
         (
             s.index_of(WINDOWSTART).unwrap_or(0),
@@ -239,10 +245,12 @@ impl QueryProcessor {
     ) -> Result<()> {
         let agg = self.agg();
         for (acc, f) in accs.iter_mut().zip(&agg.aggs) {
+            // An argument that fails on the row (a division by zero) is NULL, as
+            // ksqlDB's pre-aggregation projection makes it: COUNT(*) still counts it.
             let args = f
                 .expressions()
                 .iter()
-                .map(|e| pipeline::evaluate(e, b).and_then(|c| c.into_array(1)))
+                .map(|e| pipeline::eval(e, b).to_array_of_size(1))
                 .collect::<datafusion::common::Result<Vec<ArrayRef>>>()?;
             if retract {
                 acc.retract_batch(&args)?;
@@ -267,14 +275,73 @@ impl QueryProcessor {
         for (i, acc) in accs.iter_mut().enumerate() {
             // Evaluate first: some accumulators' state() hands over their values
             // (DataFusion's COUNT(DISTINCT) over strings).
-            let mut v = acc.evaluate()?;
+            results.push(self.result_of(i, acc)?);
             states.push(acc.state()?);
-            if v.is_null() && self.q.zero_when_empty.get(i) == Some(&true) {
-                v = ScalarValue::new_zero(&v.data_type()).unwrap_or(v);
-            }
-            results.push(v);
         }
         Ok((results, states))
+    }
+
+    /// Aggregate `i`'s current result.
+    pub(super) fn result_of(
+        &self,
+        i: usize,
+        acc: &mut Box<dyn Accumulator>,
+    ) -> Result<ScalarValue> {
+        let v = acc.evaluate()?;
+        Ok(
+            if v.is_null() && self.q.zero_when_empty.get(i) == Some(&true) {
+                ScalarValue::new_zero(&v.data_type()).unwrap_or(v)
+            } else {
+                v
+            },
+        )
+    }
+
+    /// A group's accumulators and header: the decoded ones kept in memory, or those
+    /// its stored state gives (`None` when a retraction finds no state). A new
+    /// window's group enters the window index.
+    pub(super) fn load_group(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: &[u8],
+        window: Option<(i64, i64)>,
+        retract: bool,
+    ) -> Result<Option<GroupState>> {
+        if let Some(cached) = self.cache.remove(key) {
+            return Ok(Some(cached));
+        }
+        let stored = match ctx.get_raw(AGG_STORE, key) {
+            Some(b) => Some(state::decode(&b)?),
+            None => None,
+        };
+        if retract && stored.is_none() {
+            return Ok(None);
+        }
+        if let (Some((_, e)), None) = (window, &stored) {
+            ctx.put_raw(FINAL_STORE, &index_key(e, key), Some(&[]));
+        }
+        let accs = self.accumulators(stored.as_ref())?;
+        Ok(Some((accs, stored.map(|s| s.header).unwrap_or_default())))
+    }
+
+    /// Writes a group's state to the store, and keeps its accumulators decoded.
+    pub(super) fn save_group(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: Vec<u8>,
+        accs: Vec<Box<dyn Accumulator>>,
+        mut header: Header,
+        states: Vec<Vec<ScalarValue>>,
+    ) -> Result<()> {
+        header.sizes = states.iter().map(Vec::len).collect();
+        ctx.put_raw(AGG_STORE, &key, Some(&state::encode(&header, &states)?));
+        if self.cacheable {
+            if self.cache.len() >= CACHE_ENTRIES {
+                self.cache.clear();
+            }
+            self.cache.insert(key, (accs, header));
+        }
+        Ok(())
     }
 
     fn update_group(
@@ -291,22 +358,8 @@ impl QueryProcessor {
             return Ok(());
         }
         let key = group_key(&groups[..n_keys], window);
-        let (mut accs, mut header) = match self.cache.remove(&key) {
-            Some(cached) => cached,
-            None => {
-                let stored = match ctx.get_raw(AGG_STORE, &key) {
-                    Some(b) => Some(state::decode(&b)?),
-                    None => None,
-                };
-                if retract && stored.is_none() {
-                    return Ok(());
-                }
-                if let (Some((_, e)), None) = (window, &stored) {
-                    ctx.put_raw(FINAL_STORE, &index_key(e, &key), Some(&[]));
-                }
-                let accs = self.accumulators(stored.as_ref())?;
-                (accs, stored.map(|s| s.header).unwrap_or_default())
-            }
+        let Some((mut accs, mut header)) = self.load_group(ctx, &key, window, retract)? else {
+            return Ok(());
         };
         self.update(&mut accs, &batch, retract)?;
         header.ts = header.ts.max(ts);
@@ -325,20 +378,12 @@ impl QueryProcessor {
                 window.map(|w| (kind, w)),
             )?;
         }
-        header.sizes = states.iter().map(Vec::len).collect();
-        ctx.put_raw(AGG_STORE, &key, Some(&state::encode(&header, &states)?));
-        if self.cacheable {
-            if self.cache.len() >= CACHE_ENTRIES {
-                self.cache.clear();
-            }
-            self.cache.insert(key, (accs, header));
-        }
-        Ok(())
+        self.save_group(ctx, key, accs, header, states)
     }
 
     /// Runs HAVING and the projection over (groups, results) and emits the row, or a
     /// tombstone when the group left the result.
-    fn emit_result(
+    pub(super) fn emit_result(
         &self,
         ctx: &mut Ctx<'_>,
         groups: &Row,
@@ -442,7 +487,7 @@ impl QueryProcessor {
 
     /// Closes every window whose end + grace has passed: EMIT FINAL emits its result
     /// now; then its state is dropped (a late record for it is dropped anyway).
-    fn close_windows(&mut self, ctx: &mut Ctx<'_>, st: i64) -> Result<()> {
+    pub(super) fn close_windows(&mut self, ctx: &mut Ctx<'_>, st: i64) -> Result<()> {
         let Some(w) = self.q.window else {
             return Ok(());
         };

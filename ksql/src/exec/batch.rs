@@ -15,7 +15,7 @@ use datafusion::common::ScalarValue;
 use runnel_streams::{Batched, Record};
 
 use super::join::Tagged;
-use super::processor::{source_row, Bytes, Ctx, QueryProcessor};
+use super::processor::{source_row_of, Bytes, Ctx, QueryProcessor};
 use crate::catalog::Column;
 use crate::error::{Error, Result};
 use crate::format::{self, Row, WindowBounds};
@@ -26,23 +26,26 @@ use crate::planner::pipeline::{self, Stage};
 pub const MAX_BATCH: usize = 4096;
 
 /// A decoded record waiting for its batch to run.
-struct Pending {
-    row: Row,
-    ts: i64,
+pub(super) struct Pending {
+    pub(super) row: Row,
+    pub(super) ts: i64,
     window: Option<(WindowKind, WindowBounds)>,
-    offset: i64,
+    pub(super) offset: i64,
 }
 
-/// Whether a query runs on the vectorized path.
+/// Whether a query runs on the vectorized path: a stream query without a join or a
+/// table function, stateless or aggregating (see `batch_aggregate` for which).
 pub fn batchable(q: &super::compiled::Compiled) -> bool {
-    q.pipeline.agg.is_none()
-        && q.join.is_none()
-        && !q.repartition
+    let stream = q.join.is_none()
         && q.source.kind == SourceKind::Stream
         && q.pipeline
             .pre
             .iter()
-            .all(|s| !matches!(s, Stage::Unnest { .. }))
+            .all(|s| !matches!(s, Stage::Unnest { .. }));
+    match &q.pipeline.agg {
+        None => stream && !q.repartition,
+        Some(_) => stream && super::batch_aggregate::batchable(q),
+    }
 }
 
 impl QueryProcessor {
@@ -74,7 +77,7 @@ impl QueryProcessor {
         self.run_pending(ctx, &mut pending);
     }
 
-    fn skipped(&self, partition: i32, offset: i64, e: &Error) {
+    pub(super) fn skipped(&self, partition: i32, offset: i64, e: &Error) {
         tracing::warn!(query = %self.q.query_id, partition, offset, "record skipped: {e}");
     }
 
@@ -101,10 +104,10 @@ impl QueryProcessor {
         };
         let ts = self.event_time(Some(&value), r.timestamp);
         let windowed = src.windowed.is_some() || self.q.window.is_some();
-        let row = source_row(
+        let row = source_row_of(
             src,
-            &key,
-            Some(&value),
+            key,
+            Some(value),
             &r.headers,
             (ts, ctx.partition(), b.offset),
             windowed.then_some(window.unwrap_or((0, 0))),
@@ -120,6 +123,10 @@ impl QueryProcessor {
     /// Runs and emits the waiting rows, vectorized or, if that fails, row by row.
     fn run_pending(&mut self, ctx: &mut Ctx<'_>, pending: &mut Vec<Pending>) {
         if pending.is_empty() {
+            return;
+        }
+        if self.q.pipeline.agg.is_some() {
+            self.aggregate_pending(ctx, std::mem::take(pending));
             return;
         }
         let rows: Vec<Row> = pending
@@ -156,10 +163,34 @@ impl QueryProcessor {
 }
 
 /// The stages run once over `rows`: each output row with the index of its input row.
-fn vectorized(stages: &[Stage], input: &SchemaRef, rows: &[Row]) -> Result<Vec<(usize, Row)>> {
+pub(super) fn vectorized(
+    stages: &[Stage],
+    input: &SchemaRef,
+    rows: &[Row],
+) -> Result<Vec<(usize, Row)>> {
     if stages.is_empty() {
         return Ok(rows.iter().cloned().enumerate().collect());
     }
+    let (batch, origin) = vectorized_batch(stages, input, rows)?;
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for (i, o) in origin.into_iter().enumerate() {
+        let row = batch
+            .columns()
+            .iter()
+            .map(|c| ScalarValue::try_from_array(c, i))
+            .collect::<datafusion::common::Result<Row>>()?;
+        out.push((o, row));
+    }
+    Ok(out)
+}
+
+/// The stages run once over `rows`: the output batch, and for each of its rows the
+/// index of its input row.
+pub(super) fn vectorized_batch<R: AsRef<[ScalarValue]>>(
+    stages: &[Stage],
+    input: &SchemaRef,
+    rows: &[R],
+) -> Result<(RecordBatch, Vec<usize>)> {
     let mut batch = to_batch(input, rows)?;
     let mut origin: Vec<usize> = (0..rows.len()).collect();
     for stage in stages {
@@ -206,16 +237,7 @@ fn vectorized(stages: &[Stage], input: &SchemaRef, rows: &[Row]) -> Result<Vec<(
             }
         }
     }
-    let mut out = Vec::with_capacity(batch.num_rows());
-    for (i, o) in origin.into_iter().enumerate() {
-        let row = batch
-            .columns()
-            .iter()
-            .map(|c| ScalarValue::try_from_array(c, i))
-            .collect::<datafusion::common::Result<Row>>()?;
-        out.push((o, row));
-    }
-    Ok(out)
+    Ok((batch, origin))
 }
 
 fn engine(e: impl std::fmt::Display) -> Error {
@@ -223,13 +245,13 @@ fn engine(e: impl std::fmt::Display) -> Error {
 }
 
 /// Rows as one batch of `schema`, each column cast to the schema's type.
-fn to_batch(schema: &SchemaRef, rows: &[Row]) -> Result<RecordBatch> {
+fn to_batch<R: AsRef<[ScalarValue]>>(schema: &SchemaRef, rows: &[R]) -> Result<RecordBatch> {
     let columns = schema
         .fields()
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            let a = ScalarValue::iter_to_array(rows.iter().map(|r| r[i].clone()))?;
+            let a = ScalarValue::iter_to_array(rows.iter().map(|r| r.as_ref()[i].clone()))?;
             fit(a, f.data_type())
         })
         .collect::<Result<Vec<_>>>()?;
@@ -237,7 +259,7 @@ fn to_batch(schema: &SchemaRef, rows: &[Row]) -> Result<RecordBatch> {
 }
 
 /// The batch as `schema` says a stage's input is (the types the plan expects).
-fn conform(schema: &SchemaRef, batch: &RecordBatch) -> Result<RecordBatch> {
+pub(super) fn conform(schema: &SchemaRef, batch: &RecordBatch) -> Result<RecordBatch> {
     if batch.schema().fields().len() != schema.fields().len() {
         return Err(Error::Engine(
             "a stage's input does not match its plan".into(),

@@ -1,9 +1,11 @@
 //! Execution: persistent queries on the Streams runtime (the processor, its
-//! aggregate state, the vectorized path of stateless stream queries in `batch`), and
+//! aggregate state, the vectorized paths of stream queries in `batch` and
+//! `batch_aggregate`), and
 //! the transient push and pull queries.
 
 pub(crate) mod aggregate;
 mod batch;
+mod batch_aggregate;
 pub mod compiled;
 mod foreign_key;
 pub mod join;

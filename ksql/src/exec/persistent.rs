@@ -19,7 +19,9 @@ pub fn application_id(service_id: &str, query_id: &str) -> String {
     format!("_confluent-ksql-{service_id}query_{query_id}")
 }
 
-pub fn topology(q: &Arc<Compiled>) -> runnel_streams::Topology {
+/// The query's topology; `caching` says whether the Streams record cache is on (an
+/// aggregation then emits a group's result once per batch, as a cached KTable does).
+pub fn topology(q: &Arc<Compiled>, caching: bool) -> runnel_streams::Topology {
     let builder = StreamsBuilder::new();
     // An aggregation writes its group's state for every record: behind the record
     // cache (`cache.max.bytes.buffering`) the store and its changelog get each key once
@@ -53,7 +55,10 @@ pub fn topology(q: &Arc<Compiled>) -> runnel_streams::Topology {
             } else {
                 input.map_values(|v| Tagged::of(false, v))
             };
-            tagged.process(move || QueryProcessor::new(c.clone()), stores)
+            tagged.process(
+                move || QueryProcessor::new(c.clone()).with_caching(caching),
+                stores,
+            )
         }
         Some(j) => {
             let left: KStream<Bytes, Bytes> = builder.stream(&j.left.topic);
@@ -118,7 +123,8 @@ pub fn start(
             .with(k, v)
             .map_err(|e| Error::Engine(e.to_string()))?;
     }
-    let mut streams = KafkaStreams::new(topology(q), config);
+    let caching = config.cache_max_bytes > 0;
+    let mut streams = KafkaStreams::new(topology(q, caching), config);
     streams
         .start()
         .map_err(|e| Error::Engine(format!("query {} did not start: {e}", q.query_id)))?;

@@ -36,6 +36,9 @@ pub struct QueryProcessor {
     pub(crate) headers: Vec<(String, Vec<u8>)>,
     /// Whether the query takes records in batches (see `batch`).
     pub(crate) batchable: bool,
+    /// Record caching is on: a batched aggregation emits one result per group per
+    /// batch, not every update (see `batch_aggregate`).
+    pub(crate) caching: bool,
 }
 
 /// The row a record is inside a query: declared columns (key ones from the key,
@@ -46,27 +49,34 @@ pub fn source_row(
     key: &Row,
     value: Option<&Row>,
     headers: &format::Headers,
+    meta: (i64, i32, i64),
+    window: Option<WindowBounds>,
+) -> Row {
+    source_row_of(source, key.clone(), value.cloned(), headers, meta, window)
+}
+
+/// [`source_row`] from a decoded key and value it takes (no value is copied).
+pub fn source_row_of(
+    source: &crate::catalog::Source,
+    key: Row,
+    value: Option<Row>,
+    headers: &format::Headers,
     (ts, partition, offset): (i64, i32, i64),
     window: Option<WindowBounds>,
 ) -> Row {
-    let (mut k, mut v) = (key.iter(), value.map(|v| v.iter()));
-    let mut row: Row = source
-        .columns
-        .iter()
-        .map(|c| {
-            if let Some(h) = &c.header {
-                return format::header_value(h, &c.sql_type, headers);
-            }
-            let found = if c.key {
-                k.next()
-            } else {
-                v.as_mut().and_then(|v| v.next())
-            };
-            found
-                .cloned()
-                .unwrap_or_else(|| format::null_of(&c.sql_type))
-        })
-        .collect();
+    let (mut k, mut v) = (key.into_iter(), value.map(|v| v.into_iter()));
+    let mut row: Row = Vec::with_capacity(source.columns.len() + 5);
+    row.extend(source.columns.iter().map(|c| {
+        if let Some(h) = &c.header {
+            return format::header_value(h, &c.sql_type, headers);
+        }
+        let found = if c.key {
+            k.next()
+        } else {
+            v.as_mut().and_then(|v| v.next())
+        };
+        found.unwrap_or_else(|| format::null_of(&c.sql_type))
+    }));
     row.push(ScalarValue::Int64(Some(ts)));
     row.push(ScalarValue::Int32(Some(partition)));
     row.push(ScalarValue::Int64(Some(offset)));
@@ -89,7 +99,15 @@ impl QueryProcessor {
             cache: Default::default(),
             hold_emit: false,
             headers: Vec::new(),
+            caching: false,
         }
+    }
+
+    /// With record caching on (`cache.max.bytes.buffering` above 0), a batched
+    /// aggregation emits each group's result once per batch.
+    pub fn with_caching(mut self, on: bool) -> QueryProcessor {
+        self.caching = on;
+        self
     }
 
     pub(crate) fn row(

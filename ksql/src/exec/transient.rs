@@ -298,7 +298,7 @@ pub fn push(
                     }
                 }
                 consumer.assign(&tpl)?;
-                let topology = super::persistent::topology(&compiled);
+                let topology = super::persistent::topology(&compiled, false);
                 let mut driver =
                     LocalRunner::new(topology).map_err(|e| Error::Engine(e.to_string()))?;
                 let mut sent = 0usize;

@@ -14,6 +14,10 @@ use crate::error::Result;
 use crate::parser::types::SqlType;
 
 pub fn decode(bytes: &[u8], columns: &[&Column], wrap_single_value: bool) -> Result<Row> {
+    let object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if object && (columns.len() != 1 || wrap_single_value) {
+        return super::json_object::decode(bytes, columns);
+    }
     let json: Value = serde_json::from_slice(bytes)
         .map_err(|e| bad(format!("Failed to deserialise JSON: {e}")))?;
     let unwrapped = columns.len() == 1 && (!wrap_single_value || !json.is_object());

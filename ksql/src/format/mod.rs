@@ -13,6 +13,7 @@
 mod delimited;
 mod headers;
 mod json;
+mod json_object;
 mod kafka;
 pub mod timestamp;
 

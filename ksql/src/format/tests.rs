@@ -106,3 +106,72 @@ fn json_values_of_nested_types() {
     let v = json_to_scalar(&json!({"A": "x"}), &t).unwrap();
     assert_eq!(scalar_to_json(&v), json!({"A": "x"}));
 }
+
+/// The old way: the whole object as a map, then each column looked up (exact name
+/// first, then case-insensitively) — the field-by-field decoder must agree with it.
+fn decode_through_a_map(bytes: &[u8], columns: &[&Column]) -> Result<Row> {
+    let json: serde_json::Value = serde_json::from_slice(bytes).map_err(bad)?;
+    let obj = json.as_object().ok_or_else(|| bad("not an object"))?;
+    columns
+        .iter()
+        .map(|c| {
+            let field = obj.get(&c.name).or_else(|| {
+                obj.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&c.name))
+                    .map(|(_, v)| v)
+            });
+            match field {
+                None => Ok(null_of(&c.sql_type)),
+                Some(v) => json_to_scalar(v, &c.sql_type),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn json_objects_decode_field_by_field_as_through_a_map() {
+    let cols = [
+        col("ID", SqlType::Integer),
+        col("BIG", SqlType::Bigint),
+        col("D", SqlType::Double),
+        col("NAME", SqlType::String),
+        col("OK", SqlType::Boolean),
+        col("TAGS", SqlType::Array(Box::new(SqlType::String))),
+        col(
+            "M",
+            SqlType::Map(Box::new(SqlType::String), Box::new(SqlType::Integer)),
+        ),
+        col("DEC", SqlType::Decimal(6, 2)),
+    ];
+    let refs: Vec<&Column> = cols.iter().collect();
+    let inputs: &[&str] = &[
+        r#"{"ID": 1, "BIG": 9000000000, "D": 1.5, "NAME": "a", "OK": true, "TAGS": ["x", null], "M": {"k": 2}, "DEC": 12.5}"#,
+        r#"{"id": "7", "big": 3.0, "d": 2, "name": 42, "ok": "TRUE", "dec": "1.25"}"#,
+        r#"{"id": 1, "ID": 2, "Id": 3}"#,
+        r#"{"Id": 3, "id": 4, "ID": 5, "ID": 6}"#,
+        r#"{"name": "first", "Name": "second", "name": "third"}"#,
+        r#"{"NAME": {"nested": [1, 2, {"deep": true}]}, "OTHER": [1, {"a": "b"}]}"#,
+        r#"{"ID": null, "D": -0.0, "BIG": -12, "NAME": "esc\"aped\u00e9"}"#,
+        r#"  { "ID" : 2147483647 , "D" : 1e300 }  "#,
+        r#"{}"#,
+    ];
+    for input in inputs {
+        let want = decode_through_a_map(input.as_bytes(), &refs).unwrap();
+        let got = decode_value(Format::Json, Some(input.as_bytes()), &refs, true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, want, "{input}");
+    }
+    for bad_input in [
+        r#"{"ID": 2147483648}"#,
+        r#"{"ID": "x"}"#,
+        r#"{"ID": 1,}"#,
+        r#"{"ID": 1} trailing"#,
+        r#"{"OTHER": [1, }"#,
+    ] {
+        let got = decode_value(Format::Json, Some(bad_input.as_bytes()), &refs, true);
+        assert!(got.is_err(), "{bad_input}: {got:?}");
+    }
+    let err = decode_value(Format::Json, Some(br#"{"ID": "x"}"#), &refs, true).unwrap_err();
+    assert!(err.to_string().contains("column ID"), "{err}");
+}
