@@ -335,13 +335,22 @@ impl QueryProcessor {
     ) -> Result<()> {
         header.sizes = states.iter().map(Vec::len).collect();
         ctx.put_raw(AGG_STORE, &key, Some(&state::encode(&header, &states)?));
+        // Saved (and emitted) now: nothing of it is held for the commit any more.
+        self.held.remove(&key);
         if self.cacheable {
-            if self.cache.len() >= CACHE_ENTRIES {
-                self.cache.clear();
-            }
-            self.cache.insert(key, (accs, header));
+            self.keep(key, (accs, header));
         }
         Ok(())
+    }
+
+    /// Keeps a group's accumulators decoded; when too many are, the ones whose state
+    /// is saved are dropped (held groups' state is only here until the next commit).
+    pub(super) fn keep(&mut self, key: Vec<u8>, state: GroupState) {
+        if self.cache.len() >= CACHE_ENTRIES {
+            let held = &self.held;
+            self.cache.retain(|k, _| held.contains_key(k));
+        }
+        self.cache.insert(key, state);
     }
 
     fn update_group(
@@ -495,7 +504,15 @@ impl QueryProcessor {
         if limit <= 0 {
             return Ok(());
         }
-        for (pk, _) in ctx.range_raw(FINAL_STORE, &0i64.to_be_bytes(), &limit.to_be_bytes()) {
+        let closing = ctx.range_raw(FINAL_STORE, &0i64.to_be_bytes(), &limit.to_be_bytes());
+        if closing
+            .iter()
+            .any(|(pk, _)| pk.get(8..).is_some_and(|k| self.held.contains_key(k)))
+        {
+            // A held result of a closing window goes out before its state is dropped.
+            self.flush_held(ctx)?;
+        }
+        for (pk, _) in closing {
             ctx.put_raw(FINAL_STORE, &pk, None);
             let key = &pk[8..];
             self.cache.remove(key);

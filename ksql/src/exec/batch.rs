@@ -191,8 +191,16 @@ pub(super) fn vectorized_batch<R: AsRef<[ScalarValue]>>(
     input: &SchemaRef,
     rows: &[R],
 ) -> Result<(RecordBatch, Vec<usize>)> {
-    let mut batch = to_batch(input, rows)?;
-    let mut origin: Vec<usize> = (0..rows.len()).collect();
+    run_stages(stages, to_batch(input, rows)?)
+}
+
+/// The stages run once over `batch`: the output batch, and for each of its rows the
+/// index of its input row.
+pub(super) fn run_stages(
+    stages: &[Stage],
+    mut batch: RecordBatch,
+) -> Result<(RecordBatch, Vec<usize>)> {
+    let mut origin: Vec<usize> = (0..batch.num_rows()).collect();
     for stage in stages {
         match stage {
             Stage::Filter {
@@ -245,7 +253,10 @@ fn engine(e: impl std::fmt::Display) -> Error {
 }
 
 /// Rows as one batch of `schema`, each column cast to the schema's type.
-fn to_batch<R: AsRef<[ScalarValue]>>(schema: &SchemaRef, rows: &[R]) -> Result<RecordBatch> {
+pub(super) fn to_batch<R: AsRef<[ScalarValue]>>(
+    schema: &SchemaRef,
+    rows: &[R],
+) -> Result<RecordBatch> {
     let columns = schema
         .fields()
         .iter()
@@ -275,7 +286,11 @@ pub(super) fn conform(schema: &SchemaRef, batch: &RecordBatch) -> Result<RecordB
 }
 
 /// A batch of `rows` rows (a batch of no columns still has its rows).
-fn with_rows(schema: SchemaRef, columns: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch> {
+pub(super) fn with_rows(
+    schema: SchemaRef,
+    columns: Vec<ArrayRef>,
+    rows: usize,
+) -> Result<RecordBatch> {
     RecordBatch::try_new_with_options(
         schema,
         columns,
@@ -284,7 +299,7 @@ fn with_rows(schema: SchemaRef, columns: Vec<ArrayRef>, rows: usize) -> Result<R
     .map_err(engine)
 }
 
-fn fit(a: ArrayRef, to: &datafusion::arrow::datatypes::DataType) -> Result<ArrayRef> {
+pub(super) fn fit(a: ArrayRef, to: &datafusion::arrow::datatypes::DataType) -> Result<ArrayRef> {
     if a.data_type() == to {
         return Ok(a);
     }

@@ -5,10 +5,13 @@
 //! batch — the store (and its changelog) sees a group once per batch, not per record.
 //!
 //! Emission follows ksqlDB: with record caching on (`cache.max.bytes.buffering` above
-//! 0, Kafka Streams' default) a group's result is emitted once per batch, at its last
-//! update, as a cached KTable forwards one update per key; with caching off every
-//! update is emitted in input order, exactly as the row path does. HAVING and the
-//! final projection run once over the batch's updates.
+//! 0, Kafka Streams' default) an updated group is held, its accumulators in memory,
+//! until the task commits; then each held group's result is computed, emitted in the
+//! order of the groups' last updates, and its state saved — as a cached KTable
+//! forwards one update per key per commit. A group whose HAVING fails gets a tombstone
+//! only if its last emitted result passed. With caching off every update is emitted in
+//! input order, exactly as the row path does. HAVING and the final projection run
+//! once over the updates emitted together.
 //!
 //! Session windows (whose merges read neighbouring sessions), table sources
 //! (retractions) and aggregates whose state cannot be read twice keep the row path.
@@ -17,19 +20,39 @@
 
 use std::collections::HashMap;
 
-use datafusion::arrow::array::{ArrayRef, UInt32Array};
-use datafusion::arrow::compute::take;
+use std::io::Write as _;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, UInt32Array};
+use datafusion::arrow::compute::{take, take_record_batch};
+use datafusion::arrow::datatypes::{DataType, Int32Type, Int64Type};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
 
 use super::aggregate::{grace, group_key, windows_for, GroupState};
-use super::batch::{conform, vectorized, vectorized_batch, Pending};
+use super::batch::{
+    conform, fit, run_stages, to_batch, vectorized, vectorized_batch, with_rows, Pending,
+};
 use super::compiled::Compiled;
 use super::processor::{Ctx, QueryProcessor};
 use crate::error::{Error, Result};
 use crate::format::Row;
 use crate::parser::ast::WindowKind;
 use crate::planner::pipeline::{self, Stage};
+
+/// Held groups beyond this many are emitted and saved at the end of a batch, without
+/// waiting for the commit (Kafka Streams evicts from a full record cache).
+const HELD_LIMIT: usize = 50_000;
+
+/// A group updated since the last commit: when it was last updated, and what its
+/// result row starts with.
+pub(crate) struct HeldGroup {
+    seq: u64,
+    values: Row,
+    window: Option<(i64, i64)>,
+}
+
+pub(crate) type Held = HashMap<Vec<u8>, HeldGroup>;
 
 /// Whether an aggregation (of a stream, without a join) takes the vectorized path.
 pub fn batchable(q: &Compiled) -> bool {
@@ -111,11 +134,14 @@ impl QueryProcessor {
                 vectorized_batch(pre.0, pre.1, &rows)?
             }
             Some(w) => {
+                // Each row once per window it falls in (late ones dropped against the
+                // stream time at their record), the window columns set per row.
                 let (ws, we) = self.window_columns();
-                let mut rows = Vec::with_capacity(pending.len());
-                for p in pending {
+                let mut take_rows: Vec<u32> = Vec::with_capacity(pending.len());
+                let (mut starts, mut ends) = (Vec::new(), Vec::new());
+                for (i, p) in pending.iter().enumerate() {
                     st = st.max(p.ts);
-                    if ws.max(we) >= p.row.len() {
+                    if ws.max(we) >= p.row.len() || p.row.len() != pre.1.fields().len() {
                         return Err(Error::Engine(
                             "a windowed aggregation got a row without window columns".into(),
                         ));
@@ -124,15 +150,32 @@ impl QueryProcessor {
                         if e + grace(&w) <= st {
                             continue;
                         }
-                        let mut r = p.row.clone();
-                        r[ws] = ScalarValue::Int64(Some(s));
-                        r[we] = ScalarValue::Int64(Some(e));
-                        rows.push(r);
+                        take_rows.push(i as u32);
+                        starts.push(s);
+                        ends.push(e);
                         windows.push(Some((s, e)));
                         times.push(p.ts);
                     }
                 }
-                vectorized_batch(pre.0, pre.1, &rows)?
+                let rows: Vec<&Row> = pending.iter().map(|p| &p.row).collect();
+                let mut b = to_batch(pre.1, &rows)?;
+                let one_each = take_rows.len() == rows.len()
+                    && take_rows.iter().enumerate().all(|(i, r)| *r as usize == i);
+                if !one_each {
+                    b = take_record_batch(&b, &UInt32Array::from(take_rows)).map_err(engine)?;
+                }
+                let mut columns = b.columns().to_vec();
+                let schema = b.schema();
+                columns[ws] = fit(
+                    Arc::new(Int64Array::from(starts)),
+                    schema.field(ws).data_type(),
+                )?;
+                columns[we] = fit(
+                    Arc::new(Int64Array::from(ends)),
+                    schema.field(we).data_type(),
+                )?;
+                let n = b.num_rows();
+                run_stages(pre.0, with_rows(schema, columns, n)?)?
             }
         };
         let b = conform(&agg.input, &batch)?;
@@ -152,23 +195,22 @@ impl QueryProcessor {
         let n_keys = agg.groups.len() - if q.window.is_some() { 2 } else { 0 };
         let mut groups: Vec<Group> = Vec::new();
         let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut key = Vec::new();
         for (r, o) in origin.iter().enumerate() {
-            let values = group_columns
-                .iter()
-                .map(|c| ScalarValue::try_from_array(c, r))
-                .collect::<datafusion::common::Result<Row>>()?;
-            if values[..n_keys].iter().any(ScalarValue::is_null) {
+            let window = windows[*o];
+            if !group_key_of(&group_columns[..n_keys], r, window, &mut key)? {
                 continue;
             }
-            let window = windows[*o];
-            let key = group_key(&values[..n_keys], window);
-            match index.get(&key) {
+            match index.get(key.as_slice()) {
                 Some(g) => groups[*g].rows.push(r as u32),
                 None => {
                     index.insert(key.clone(), groups.len());
                     groups.push(Group {
-                        key,
-                        values,
+                        key: key.clone(),
+                        values: group_columns
+                            .iter()
+                            .map(|c| ScalarValue::try_from_array(c, r))
+                            .collect::<datafusion::common::Result<Row>>()?,
                         window,
                         rows: vec![r as u32],
                     });
@@ -188,6 +230,9 @@ impl QueryProcessor {
     /// caching on, every update without), saves the groups and closes due windows.
     fn apply_batch(&mut self, ctx: &mut Ctx<'_>, ev: Evaluated) -> Result<()> {
         let q = self.q.clone();
+        if self.caching && !q.emit_final {
+            return self.hold_batch(ctx, ev);
+        }
         let mut states: Vec<Option<GroupState>> = Vec::new();
         let mut updates: Vec<Update> = Vec::new();
         for (gi, g) in ev.groups.iter().enumerate() {
@@ -235,15 +280,7 @@ impl QueryProcessor {
             return Ok(None);
         };
         if self.caching {
-            let indices = UInt32Array::from(g.rows.clone());
-            for (acc, args) in accs.iter_mut().zip(&ev.args) {
-                let args = args
-                    .iter()
-                    .map(|a| take(a.as_ref(), &indices, None))
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(|e| Error::Engine(e.to_string()))?;
-                acc.update_batch(&args)?;
-            }
+            update_rows(&mut accs, &ev.args, &g.rows)?;
             for r in &g.rows {
                 header.ts = header.ts.max(ev.ts[*r as usize]);
             }
@@ -271,6 +308,100 @@ impl QueryProcessor {
             }
         }
         Ok(Some((accs, header)))
+    }
+
+    /// Caching on: each group is updated with its rows at once and held, its
+    /// accumulators in memory, until the commit.
+    fn hold_batch(&mut self, ctx: &mut Ctx<'_>, ev: Evaluated) -> Result<()> {
+        for g in &ev.groups {
+            if let Err(e) = self.hold_group(ctx, g, &ev) {
+                let at = g.rows.first().map_or(0, |r| ev.at[*r as usize]);
+                tracing::warn!(query = %self.q.query_id, partition = ctx.partition(), "a group's rows at batch position {at} skipped: {e}");
+            }
+        }
+        let st = self.advance_stream_time(ctx, ev.stream_time);
+        if self.q.window.is_some() {
+            self.close_windows(ctx, st)?;
+        }
+        if self.held.len() >= HELD_LIMIT {
+            self.flush_held(ctx)?;
+        }
+        Ok(())
+    }
+
+    fn hold_group(&mut self, ctx: &mut Ctx<'_>, g: &Group, ev: &Evaluated) -> Result<()> {
+        let Some((mut accs, mut header)) = self.load_group(ctx, &g.key, g.window, false)? else {
+            return Ok(());
+        };
+        let updated = update_rows(&mut accs, &ev.args, &g.rows);
+        for r in &g.rows {
+            header.ts = header.ts.max(ev.ts[*r as usize]);
+        }
+        // Kept even if the update failed: a held group's earlier updates live only here.
+        self.keep(g.key.clone(), (accs, header));
+        self.held_seq += 1;
+        self.held.insert(
+            g.key.clone(),
+            HeldGroup {
+                seq: self.held_seq,
+                values: g.values.clone(),
+                window: g.window,
+            },
+        );
+        updated
+    }
+
+    /// Emits the held groups' results in the order of their last updates and saves
+    /// their state: called when the task commits, before a held group's window is
+    /// dropped, and when too many groups are held.
+    pub(crate) fn flush_held(&mut self, ctx: &mut Ctx<'_>) -> Result<()> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        let mut held: Vec<(Vec<u8>, HeldGroup)> = self.held.drain().collect();
+        held.sort_by_key(|(_, h)| h.seq);
+        let mut groups = Vec::with_capacity(held.len());
+        let mut states = Vec::with_capacity(held.len());
+        let mut updates = Vec::with_capacity(held.len());
+        for (key, h) in held {
+            let Some((mut accs, header)) = self.load_group(ctx, &key, h.window, false)? else {
+                continue;
+            };
+            match self.results_now(&mut accs) {
+                Ok(results) => updates.push(Update {
+                    at: groups.len(),
+                    group: groups.len(),
+                    results,
+                    ts: header.ts,
+                }),
+                Err(e) => {
+                    tracing::warn!(query = %self.q.query_id, "an aggregate's result skipped: {e}")
+                }
+            }
+            groups.push(Group {
+                key,
+                values: h.values,
+                window: h.window,
+                rows: Vec::new(),
+            });
+            states.push(Some((accs, header)));
+        }
+        self.emit_updates(ctx, &groups, &mut states, &updates)?;
+        for (g, state) in groups.into_iter().zip(states) {
+            let Some((mut accs, header)) = state else {
+                continue;
+            };
+            let saved = accs
+                .iter_mut()
+                .map(|a| a.state())
+                .collect::<datafusion::common::Result<Vec<_>>>()
+                .map_err(Error::from)
+                .and_then(|states| self.save_group(ctx, g.key.clone(), accs, header, states));
+            if let Err(e) = saved {
+                tracing::warn!(query = %self.q.query_id, "a group's state not saved: {e}");
+            }
+        }
+        Ok(())
     }
 
     fn results_now(&self, accs: &mut [Box<dyn Accumulator>]) -> Result<Row> {
@@ -349,5 +480,136 @@ impl QueryProcessor {
             }
         }
         Ok(())
+    }
+}
+
+/// Updates accumulators with the given rows of their argument columns at once.
+fn update_rows(
+    accs: &mut [Box<dyn Accumulator>],
+    args: &[Vec<ArrayRef>],
+    rows: &[u32],
+) -> Result<()> {
+    let indices = UInt32Array::from(rows.to_vec());
+    for (acc, args) in accs.iter_mut().zip(args) {
+        let args = args
+            .iter()
+            .map(|a| take(a.as_ref(), &indices, None))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        acc.update_batch(&args)?;
+    }
+    Ok(())
+}
+
+fn engine(e: impl std::fmt::Display) -> Error {
+    Error::Engine(e.to_string())
+}
+
+/// Row `r`'s group key, as [`group_key`] writes it from the group's values, written
+/// into `key` straight from the key columns (strings and integers without a
+/// `ScalarValue`); `false` when a key column is NULL (the row is in no group).
+fn group_key_of(
+    columns: &[ArrayRef],
+    r: usize,
+    window: Option<(i64, i64)>,
+    key: &mut Vec<u8>,
+) -> Result<bool> {
+    key.clear();
+    if columns.iter().any(|c| c.is_null(r)) {
+        return Ok(false);
+    }
+    key.push(b'[');
+    for (i, c) in columns.iter().enumerate() {
+        if i > 0 {
+            key.push(b',');
+        }
+        match c.data_type() {
+            DataType::Utf8 => {
+                serde_json::to_writer(&mut *key, c.as_string::<i32>().value(r)).map_err(engine)?
+            }
+            DataType::Int32 => {
+                write!(key, "{}", c.as_primitive::<Int32Type>().value(r)).map_err(engine)?
+            }
+            DataType::Int64 => {
+                write!(key, "{}", c.as_primitive::<Int64Type>().value(r)).map_err(engine)?
+            }
+            _ => {
+                let v = ScalarValue::try_from_array(c, r)?;
+                let one = group_key(std::slice::from_ref(&v), None);
+                // `[value]`: the value's text between the brackets.
+                key.extend_from_slice(&one[1..one.len().saturating_sub(1)]);
+            }
+        }
+    }
+    key.push(b']');
+    if let Some((s, e)) = window {
+        key.extend_from_slice(&s.to_be_bytes());
+        key.extend_from_slice(&e.to_be_bytes());
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{
+        ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, StringArray,
+    };
+    use datafusion::common::ScalarValue;
+
+    use super::{group_key, group_key_of};
+
+    /// Keys written from the columns are the keys the row path writes from values,
+    /// so both paths find the same state.
+    #[test]
+    fn group_keys_from_columns_match_keys_from_values() {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec![
+                Some("plain"),
+                Some("quo\"te\\ and \u{e9}\n"),
+                Some(""),
+                None,
+            ])),
+            Arc::new(Int32Array::from(vec![
+                Some(-5),
+                Some(i32::MAX),
+                Some(0),
+                Some(1),
+            ])),
+            Arc::new(Int64Array::from(vec![
+                Some(i64::MIN),
+                Some(7),
+                Some(0),
+                Some(1),
+            ])),
+            Arc::new(Float64Array::from(vec![
+                Some(1.5),
+                Some(-0.0),
+                Some(1e300),
+                Some(2.0),
+            ])),
+            Arc::new(BooleanArray::from(vec![
+                Some(true),
+                Some(false),
+                Some(true),
+                None,
+            ])),
+        ];
+        let mut key = Vec::new();
+        for r in 0..3 {
+            for window in [None, Some((60_000, 120_000))] {
+                let values: Vec<ScalarValue> = columns
+                    .iter()
+                    .map(|c| ScalarValue::try_from_array(c, r).unwrap())
+                    .collect();
+                assert!(group_key_of(&columns, r, window, &mut key).unwrap());
+                assert_eq!(key, group_key(&values, window), "row {r}");
+            }
+        }
+        assert!(
+            !group_key_of(&columns, 3, None, &mut key).unwrap(),
+            "a NULL key column"
+        );
     }
 }

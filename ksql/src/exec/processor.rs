@@ -39,6 +39,10 @@ pub struct QueryProcessor {
     /// Record caching is on: a batched aggregation emits one result per group per
     /// batch, not every update (see `batch_aggregate`).
     pub(crate) caching: bool,
+    /// With caching on, the groups updated since the last commit, whose results
+    /// (and state) go out when the task commits (see `batch_aggregate`).
+    pub(crate) held: super::batch_aggregate::Held,
+    pub(crate) held_seq: u64,
 }
 
 /// The row a record is inside a query: declared columns (key ones from the key,
@@ -100,6 +104,8 @@ impl QueryProcessor {
             hold_emit: false,
             headers: Vec::new(),
             caching: false,
+            held: Default::default(),
+            held_seq: 0,
         }
     }
 
@@ -387,6 +393,12 @@ impl Processor<Bytes, Tagged, Bytes, Bytes> for QueryProcessor {
 
     fn process_batch(&mut self, ctx: &mut Ctx<'_>, batch: Vec<Batched<Bytes, Tagged>>) {
         self.process_records(ctx, batch)
+    }
+
+    fn commit(&mut self, ctx: &mut Ctx<'_>) {
+        if let Err(e) = self.flush_held(ctx) {
+            tracing::warn!(query = %self.q.query_id, "held aggregate results: {e}");
+        }
     }
 
     fn process(&mut self, ctx: &mut Ctx<'_>, r: Record<Bytes, Tagged>) {

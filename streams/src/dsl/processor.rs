@@ -33,6 +33,11 @@ pub trait Processor<K, V, KO, VO>: Send {
             self.process(ctx, b.record);
         }
     }
+    /// Called when the task commits, after its batches ran and before its record
+    /// cache is flushed: a processor that holds results back (as a cached KTable
+    /// holds its updates) forwards them here, so they are written before the offsets
+    /// of their input are committed.
+    fn commit(&mut self, _ctx: &mut ProcessorContext<'_, KO, VO>) {}
     /// The punctuations this processor wants: (type, interval in ms).
     fn punctuations(&self) -> Vec<(PunctuationType, i64)> {
         Vec::new()
@@ -178,6 +183,12 @@ where
             );
         }
         let initialized = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        {
+            let (p, n, i) = (processor.clone(), next.clone(), initialized.clone());
+            b.commits.push(Box::new(move |task: &mut TaskCtx| {
+                call(task, &n, &p, &i, |p, ctx| p.commit(ctx))
+            }));
+        }
         let max_batch = lock(&processor).max_batch();
         if max_batch <= 1 {
             return Box::new(move |task: &mut TaskCtx, r: Record<K, V>| {

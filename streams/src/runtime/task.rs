@@ -25,7 +25,8 @@ use crate::state::overlay::Overlay;
 use crate::state::{StoreHandle, StoreSpec};
 use crate::topology::cache::RecordCache;
 use crate::topology::{
-    BatchFlush, BuildCtx, FlushListener, PunctuationType, Punctuator, RawSink, SubTopology, TaskCtx,
+    BatchFlush, BuildCtx, CommitHook, FlushListener, PunctuationType, Punctuator, RawSink,
+    SubTopology, TaskCtx,
 };
 
 /// Header naming the commit a changelog record belongs to.
@@ -89,7 +90,16 @@ pub struct Task {
     flush_listeners: HashMap<String, FlushListener>,
     /// The batching processors' flushes, upstream ones first.
     batches: Vec<BatchFlush>,
+    /// The processors' commit callbacks, upstream ones first.
+    commits: Vec<CommitHook>,
+    /// Since when records wait in batches (set by the first record after a run).
+    batched_since: Option<std::time::Instant>,
 }
+
+/// How long records may wait in a batch while more keep arriving: batches grow past
+/// one poll's records (bigger batches share their per-batch and per-group costs),
+/// within a bound on the latency they add.
+pub const MAX_BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// A unique id for a commit batch: this process's start, the task, a counter.
 fn epoch_id(task: TaskId, n: u64) -> Vec<u8> {
@@ -149,14 +159,30 @@ impl Task {
             epochs: 0,
             flush_listeners: b.flush_listeners,
             batches: b.batches.into_iter().rev().collect(),
+            commits: b.commits.into_iter().rev().collect(),
+            batched_since: None,
         }
     }
 
+    /// Runs the records batching processors hold when the consumer has caught up
+    /// (`caught_up`: its last poll came back short) or they have waited
+    /// [`MAX_BATCH_WAIT`].
+    pub fn flush_batches_if_due(&mut self, caught_up: bool) -> Result<()> {
+        let due = self
+            .batched_since
+            .is_some_and(|t| caught_up || t.elapsed() >= MAX_BATCH_WAIT);
+        if due {
+            self.flush_batches()?;
+        }
+        Ok(())
+    }
+
     /// Runs the records batching processors hold (upstream ones first, as their
-    /// results may fill batches further down); called at the end of each poll's
-    /// records, before punctuations and before a commit.
+    /// results may fill batches further down); called when the consumer has caught up
+    /// or they waited long enough, before punctuations and before a commit.
     pub fn flush_batches(&mut self) -> Result<()> {
         self.run_batches();
+        self.batched_since = None;
         match self.ctx.error.take() {
             Some(e) => Err(e),
             None => Ok(()),
@@ -180,15 +206,26 @@ impl Task {
     /// Forwarding may fill caches further down the same task; those are flushed too.
     pub fn flush_cache(&mut self) -> Result<()> {
         self.run_batches();
+        // What processors held back (Processor::commit) goes downstream now, and
+        // through any batch it fills, before the stores' pending writes.
+        for commit in &mut self.commits {
+            commit(&mut self.ctx);
+        }
+        self.run_batches();
         for _ in 0..64 {
             if self.ctx.cache.is_empty() {
                 break;
             }
             for (seq, store, key, new) in self.ctx.cache.pending() {
-                let old = self.ctx.get_stored(&store, &key);
+                let listener = self.flush_listeners.get_mut(&store);
+                // Only a listener needs the value being replaced.
+                let old = match listener {
+                    Some(_) => self.ctx.get_stored(&store, &key),
+                    None => None,
+                };
                 self.ctx.put_stored(&store, &key, new.as_deref());
                 self.ctx.cache.written(&store, &key, seq);
-                if let Some(listener) = self.flush_listeners.get_mut(&store) {
+                if let Some(listener) = listener {
                     listener(&mut self.ctx, &key, new.as_deref(), old.as_deref());
                 }
             }
@@ -245,6 +282,9 @@ impl Task {
                 return Ok(());
             }
             self.origins.insert(upstream, origin);
+        }
+        if self.batched_since.is_none() && !self.batches.is_empty() {
+            self.batched_since = Some(std::time::Instant::now());
         }
         self.ctx.timestamp = rec.timestamp;
         self.ctx.offset = rec.offset;

@@ -383,10 +383,12 @@ pub(crate) fn run(shared: Arc<Shared>, name: String) -> Result<()> {
     let result = (|| -> Result<()> {
         while !shared.stop.load(Ordering::Relaxed) {
             let mut timeout = Duration::from_millis(100);
+            let mut polled_records = 0;
             for _ in 0..POLL_BATCH {
                 let Some(polled) = consumer.poll(timeout) else {
                     break;
                 };
+                polled_records += 1;
                 timeout = Duration::ZERO;
                 let m = match polled {
                     Ok(m) => m,
@@ -439,7 +441,12 @@ pub(crate) fn run(shared: Arc<Shared>, name: String) -> Result<()> {
                         send(&producer, &o)?;
                     }
                 }
-                task.flush_batches()?;
+            }
+            // Batches run once the consumer has caught up, or after waiting at most
+            // MAX_BATCH_WAIT while records keep coming.
+            let caught_up = polled_records < POLL_BATCH;
+            for task in state_ref.tasks.values_mut() {
+                task.flush_batches_if_due(caught_up)?;
                 for o in task.take_output() {
                     send(&producer, &o)?;
                 }

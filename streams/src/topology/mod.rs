@@ -47,6 +47,8 @@ pub(crate) type FlushListener =
 
 /// Runs a batching processor's waiting records; `false` when none waited.
 pub(crate) type BatchFlush = Box<dyn FnMut(&mut TaskCtx) -> bool + Send>;
+/// A processor's [`crate::Processor::commit`], bound to its node.
+pub(crate) type CommitHook = Box<dyn FnMut(&mut TaskCtx) + Send>;
 
 /// Collects what a task's processors register while the task is being built.
 #[derive(Default)]
@@ -63,6 +65,8 @@ pub(crate) struct BuildCtx {
     /// The batching processors' flushes, downstream ones first (a node builds its
     /// children before it registers itself).
     pub batches: Vec<BatchFlush>,
+    /// The processors' commit callbacks, downstream ones first.
+    pub commits: Vec<CommitHook>,
 }
 
 impl BuildCtx {

@@ -10,3 +10,4 @@ mod driver_suppress;
 mod driver_timestamps;
 mod driver_windows;
 mod runtime;
+mod runtime_batches;
