@@ -12,5 +12,6 @@ pub mod join;
 pub mod persistent;
 pub mod processor;
 pub mod rekey;
+mod scan;
 pub mod state;
 pub mod transient;

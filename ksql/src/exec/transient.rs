@@ -24,7 +24,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::compiled::Compiled;
-use super::processor::{source_row, Bytes};
+use super::processor::{source_row_of, Bytes};
 use crate::catalog::{Catalog, Column, Format, Source};
 use crate::error::{Error, Result};
 use crate::format::{self, scalar_to_json, Row};
@@ -73,13 +73,29 @@ fn new_stream(
 
 /// One record as its source's row; `None` for a tombstone.
 pub fn decode_record(source: &Source, r: &Fetched) -> Result<Option<Row>> {
+    decode_parts(
+        source,
+        r.key.as_deref(),
+        r.value.as_deref(),
+        &r.headers,
+        (r.timestamp, r.partition, r.offset),
+    )
+}
+
+/// A record given by its parts as its source's row; `None` for a tombstone.
+pub(super) fn decode_parts(
+    source: &Source,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &format::Headers,
+    meta: (i64, i32, i64),
+) -> Result<Option<Row>> {
     let keys: Vec<_> = source.key_columns().collect();
     let values: Vec<_> = source.value_columns().collect();
-    let (key, window) =
-        format::decode_key(source.key_format, r.key.as_deref(), &keys, source.windowed)?;
+    let (key, window) = format::decode_key(source.key_format, key, &keys, source.windowed)?;
     let Some(value) = format::decode_value(
         source.value_format,
-        r.value.as_deref(),
+        value,
         &values,
         source.wrap_single_value,
     )?
@@ -91,17 +107,20 @@ pub fn decode_record(source: &Source, r: &Fetched) -> Result<Option<Row>> {
         (_, Some((s, _))) => (s, s + source.window_size_ms.unwrap_or(0)),
         (_, None) => (0, 0),
     });
-    Ok(Some(source_row(
+    Ok(Some(source_row_of(
         source,
-        &key,
-        Some(&value),
-        &r.headers,
-        (r.timestamp, r.partition, r.offset),
+        key,
+        Some(value),
+        headers,
+        meta,
         window,
     )))
 }
 
-fn to_batch(schema: &datafusion::arrow::datatypes::SchemaRef, rows: &[Row]) -> Result<RecordBatch> {
+pub(super) fn to_batch(
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+    rows: &[Row],
+) -> Result<RecordBatch> {
     if rows.is_empty() {
         return Ok(RecordBatch::new_empty(schema.clone()));
     }
@@ -177,15 +196,39 @@ pub async fn pull(kafka: &Kafka, catalog: &Catalog, q: &KsqlQuery) -> Result<Que
     let mut from = Vec::new();
     for (source, alias) in &sources {
         let schema = source_schema(source, false);
-        let rows = snapshot(kafka, source).await?;
-        let batches: Vec<RecordBatch> = rows
-            .chunks(8192)
-            .map(|c| to_batch(&schema, c))
-            .collect::<Result<_>>()?;
-        ctx.register_table(
-            datafusion::common::TableReference::bare(source.name.as_str()),
-            Arc::new(MemTable::try_new(schema, vec![batches])?),
-        )?;
+        let name = datafusion::common::TableReference::bare(source.name.as_str());
+        if source.kind == SourceKind::Stream {
+            // A stream is read as it is scanned, one DataFusion partition per Kafka
+            // partition (see `scan`).
+            let (c, bs) = (kafka.consumer()?, kafka.bootstrap.clone());
+            let (s, sc) = ((*source).clone(), schema.clone());
+            let parts =
+                tokio::task::spawn_blocking(move || super::scan::partitions(&c, &bs, &s, &sc))
+                    .await
+                    .map_err(|e| Error::Engine(e.to_string()))??;
+            let table: Arc<dyn datafusion::catalog::TableProvider> = if parts.is_empty() {
+                Arc::new(MemTable::try_new(schema, vec![Vec::new()])?)
+            } else {
+                let parts = parts
+                    .into_iter()
+                    .map(|p| {
+                        Arc::new(p)
+                            as Arc<dyn datafusion::physical_plan::streaming::PartitionStream>
+                    })
+                    .collect();
+                Arc::new(datafusion::catalog::streaming::StreamingTable::try_new(
+                    schema, parts,
+                )?)
+            };
+            ctx.register_table(name, table)?;
+        } else {
+            let rows = snapshot(kafka, source).await?;
+            let batches: Vec<RecordBatch> = rows
+                .chunks(super::scan::BATCH_ROWS)
+                .map(|c| to_batch(&schema, c))
+                .collect::<Result<_>>()?;
+            ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+        }
         from.push(rewrite::FromSource {
             source,
             alias: alias.clone(),

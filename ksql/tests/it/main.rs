@@ -8,4 +8,5 @@ mod functions;
 mod headers;
 mod rest;
 mod restart;
+mod scan;
 mod vectorized;

@@ -14,10 +14,11 @@ pub trait Processor<K, V, KO, VO>: Send {
     fn process(&mut self, ctx: &mut ProcessorContext<'_, KO, VO>, record: Record<K, V>);
     /// How many records this processor takes at once; 1 (the default) processes each
     /// record as it arrives. Above 1 the task collects records and calls
-    /// [`Processor::process_batch`] when that many wait, and always before a
-    /// punctuation, before a commit and at the end of each poll's records, so a batch's
-    /// results are written before the offsets of its input are committed — the
-    /// guarantees of the per-record path. Records reach a batching processor later
+    /// [`Processor::process_batch`] when that many wait, when the consumer has caught
+    /// up with its input or records have waited 20 ms
+    /// (`runtime::task::MAX_BATCH_WAIT`), and always before a punctuation and before a
+    /// commit, so a batch's results are written before the offsets of its input are
+    /// committed — the guarantees of the per-record path. Records reach a batching processor later
     /// than their neighbours in the graph, so it suits processors whose outputs go to a
     /// sink, and ones that do not read the task's stream time; outputs a batch writes
     /// to a repartition topic carry no origin header (by which a task drops records a
