@@ -202,11 +202,13 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
             .to_uppercase();
         let group = runnel_ksql::exec::persistent::application_id(&service_id, &query_id);
         let (c, bootstrap, input) = (client.clone(), a.bootstrap.clone(), input.clone());
+        let out = sink.clone();
         let took = tokio::task::spawn_blocking(move || {
-            wait_until(&c, (&bootstrap, &group), (&input, &sink), n as i64, started)
+            wait_until(&c, (&bootstrap, &group), (&input, &out), n as i64, started)
         })
         .await??;
         report_query(what, n, took);
+        println!("  {} output records", count(&client, &sink)?);
     }
 
     let started = Instant::now();
