@@ -7,7 +7,11 @@
 //! into NULL for that row. DataFusion fails the whole batch instead, so a batch whose
 //! evaluation fails runs again row by row, which gives ksqlDB's per-row results.
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringBuilder,
+};
 use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatchOptions;
@@ -261,12 +265,55 @@ pub(super) fn to_batch<R: AsRef<[ScalarValue]>>(
         .fields()
         .iter()
         .enumerate()
-        .map(|(i, f)| {
-            let a = ScalarValue::iter_to_array(rows.iter().map(|r| r.as_ref()[i].clone()))?;
-            fit(a, f.data_type())
-        })
+        .map(|(i, f)| fit(column_of(rows, i)?, f.data_type()))
         .collect::<Result<Vec<_>>>()?;
     with_rows(schema.clone(), columns, rows.len())
+}
+
+/// Column `i` of the rows as an array: strings and plain numbers go straight into
+/// the array (no `ScalarValue` copied per value), anything else through
+/// `ScalarValue::iter_to_array`.
+pub(super) fn column_of<R: AsRef<[ScalarValue]>>(rows: &[R], i: usize) -> Result<ArrayRef> {
+    let values = || rows.iter().map(|r| &r.as_ref()[i]);
+    let all = |f: fn(&ScalarValue) -> bool| values().all(f);
+    let array: ArrayRef = match values().next() {
+        Some(ScalarValue::Utf8(_)) if all(|v| matches!(v, ScalarValue::Utf8(_))) => {
+            let bytes = values()
+                .map(|v| match v {
+                    ScalarValue::Utf8(Some(s)) => s.len(),
+                    _ => 0,
+                })
+                .sum();
+            let mut b = StringBuilder::with_capacity(rows.len(), bytes);
+            for v in values() {
+                match v {
+                    ScalarValue::Utf8(Some(s)) => b.append_value(s),
+                    _ => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        Some(ScalarValue::Int32(_)) if all(|v| matches!(v, ScalarValue::Int32(_))) => {
+            Arc::new(Int32Array::from_iter(values().map(|v| match v {
+                ScalarValue::Int32(x) => *x,
+                _ => None,
+            })))
+        }
+        Some(ScalarValue::Int64(_)) if all(|v| matches!(v, ScalarValue::Int64(_))) => {
+            Arc::new(Int64Array::from_iter(values().map(|v| match v {
+                ScalarValue::Int64(x) => *x,
+                _ => None,
+            })))
+        }
+        Some(ScalarValue::Float64(_)) if all(|v| matches!(v, ScalarValue::Float64(_))) => {
+            Arc::new(Float64Array::from_iter(values().map(|v| match v {
+                ScalarValue::Float64(x) => *x,
+                _ => None,
+            })))
+        }
+        _ => ScalarValue::iter_to_array(values().cloned())?,
+    };
+    Ok(array)
 }
 
 /// The batch as `schema` says a stage's input is (the types the plan expects).
@@ -322,6 +369,36 @@ mod tests {
             ScalarValue::Int32(Some(0)),
             ScalarValue::Int64(Some(i as i64)),
         ]
+    }
+
+    /// Columns built straight from the rows are the arrays `ScalarValue` builds.
+    #[test]
+    fn columns_from_rows_are_the_arrays_scalar_values_build() {
+        let rows: Vec<Row> = (0..50)
+            .map(|i| {
+                vec![
+                    ScalarValue::Utf8((i % 7 != 3).then(|| format!("é{i}"))),
+                    ScalarValue::Int32((i % 5 != 0).then_some(i)),
+                    ScalarValue::Int64(Some(i as i64 * 1_000_000_000)),
+                    ScalarValue::Float64((i % 4 != 1).then_some(i as f64 / 3.0)),
+                    ScalarValue::Boolean(Some(i % 2 == 0)),
+                    if i % 9 == 0 {
+                        ScalarValue::Null
+                    } else {
+                        ScalarValue::Int32(Some(i))
+                    },
+                ]
+            })
+            .collect();
+        for c in 0..rows[0].len() {
+            let direct = super::column_of(&rows, c).map_err(|e| e.to_string());
+            let through_scalars = ScalarValue::iter_to_array(rows.iter().map(|r| r[c].clone()))
+                .map_err(|e| e.to_string());
+            match (direct, through_scalars) {
+                (Ok(a), Ok(b)) => assert_eq!(&a, &b, "column {c}"),
+                (a, b) => assert_eq!(a.is_ok(), b.is_ok(), "column {c}"),
+            }
+        }
     }
 
     /// One evaluation per batch gives the rows the row-by-row pipeline gives; a batch

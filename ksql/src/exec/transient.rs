@@ -126,7 +126,7 @@ pub(super) fn to_batch(
     }
     let mut cols = Vec::new();
     for (i, f) in schema.fields().iter().enumerate() {
-        let a = ScalarValue::iter_to_array(rows.iter().map(|r| r[i].clone()))?;
+        let a = super::batch::column_of(rows, i)?;
         let a = if a.data_type() != f.data_type() {
             datafusion::arrow::compute::cast(&a, f.data_type())
                 .map_err(|e| Error::Engine(e.to_string()))?
