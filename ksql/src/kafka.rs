@@ -40,6 +40,20 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
         .map_err(|e| Error::Engine(e.to_string()))?
 }
 
+/// A consumer that reads partitions it assigns itself, committing nothing.
+pub fn reader_config(bootstrap: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("_ksql-reader-{}", uuid::Uuid::new_v4()))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .set("fetch.wait.max.ms", "50")
+        // librdkafka's default (1 s) pauses fetching each time 100,000 records are
+        // queued, which with small records makes a scan wait most of its time.
+        .set("fetch.queue.backoff.ms", "10");
+    c
+}
+
 impl Kafka {
     pub fn new(bootstrap: &str, replication: i32) -> Result<Kafka> {
         let mut c = ClientConfig::new();
@@ -59,13 +73,7 @@ impl Kafka {
     }
 
     pub fn consumer(&self) -> Result<BaseConsumer> {
-        Ok(ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
-            .set("group.id", format!("_ksql-reader-{}", uuid::Uuid::new_v4()))
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "false")
-            .set("fetch.wait.max.ms", "50")
-            .create()?)
+        Ok(reader_config(&self.bootstrap).create()?)
     }
 
     /// The topic's partition count, `None` if it does not exist.

@@ -49,6 +49,10 @@ pub enum PerfCommand {
         /// `ksql.streams.num.stream.threads` of the persistent queries.
         #[arg(long, default_value_t = 1)]
         stream_threads: usize,
+        /// Run only these measurements (comma-separated): filter, count,
+        /// count-uncached, scan. All by default.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<super::perf_ksql::Measure>,
         #[command(flatten)]
         conn: Connection,
     },
@@ -169,9 +173,11 @@ pub async fn run(cmd: PerfCommand) -> anyhow::Result<()> {
             keys,
             partitions,
             stream_threads,
+            only,
             conn,
         } => {
             super::perf_ksql::run(super::perf_ksql::Args {
+                only,
                 bootstrap: conn.bootstrap_server.clone(),
                 num_records,
                 keys: keys.max(1),

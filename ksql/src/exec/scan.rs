@@ -106,13 +106,7 @@ impl Reader {
     /// no longer wants them (the receiver is gone, e.g. after a LIMIT).
     fn run(&self, tx: &Sender) -> Result<()> {
         let topic = &self.source.topic;
-        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
-            .set("group.id", format!("_ksql-reader-{}", uuid::Uuid::new_v4()))
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "false")
-            .set("fetch.wait.max.ms", "50")
-            .create()?;
+        let consumer: BaseConsumer = crate::kafka::reader_config(&self.bootstrap).create()?;
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(topic, self.partition, Offset::Offset(self.range.0))?;
         consumer.assign(&tpl)?;

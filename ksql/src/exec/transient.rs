@@ -324,6 +324,7 @@ pub fn push(
                     .set("group.id", &group)
                     .set("enable.auto.commit", "false")
                     .set("fetch.wait.max.ms", "100")
+                    .set("fetch.queue.backoff.ms", "10")
                     .create()?;
                 let mut tpl = TopicPartitionList::new();
                 for t in &topics {
