@@ -45,10 +45,12 @@ impl EndOffsets {
 
 impl PartitionGroup {
     pub fn push(&mut self, rec: RawRecord) {
-        self.queues
-            .entry(rec.topic.clone())
-            .or_default()
-            .push_back(rec);
+        match self.queues.get_mut(&rec.topic) {
+            Some(q) => q.push_back(rec),
+            None => {
+                self.queues.insert(rec.topic.clone(), VecDeque::from([rec]));
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -88,12 +90,14 @@ impl PartitionGroup {
             }
         }
         self.waiting_since = None;
-        let topic = self
+        // The smallest timestamp; of equal ones, the first topic by name.
+        let i = self
             .queues
-            .iter()
-            .filter_map(|(t, q)| q.front().map(|r| (r.timestamp, t.clone())))
+            .values()
+            .enumerate()
+            .filter_map(|(i, q)| q.front().map(|r| (r.timestamp, i)))
             .min()?
             .1;
-        self.queues.get_mut(&topic)?.pop_front()
+        self.queues.values_mut().nth(i)?.pop_front()
     }
 }
