@@ -137,6 +137,15 @@ impl QueryProcessor {
             .iter_mut()
             .map(|p| std::mem::take(&mut p.row))
             .collect();
+        if self.q.sink_ts_col.is_none() {
+            if let Ok((batch, origin)) =
+                vectorized_batch(&self.q.pipeline.pre, &self.q.pipeline.input, &rows)
+            {
+                self.emit_batch(ctx, &batch, &origin, pending);
+                pending.clear();
+                return;
+            }
+        }
         let outputs = match vectorized(&self.q.pipeline.pre, &self.q.pipeline.input, &rows) {
             Ok(outputs) => outputs,
             Err(_) => rows
@@ -163,6 +172,57 @@ impl QueryProcessor {
             }
         }
         pending.clear();
+    }
+}
+
+impl QueryProcessor {
+    /// Emits the rows of the stages' output batch, encoded straight from its arrays;
+    /// `origin[i]`: the pending record row `i` came from (its time and window).
+    fn emit_batch(
+        &self,
+        ctx: &mut Ctx<'_>,
+        batch: &RecordBatch,
+        origin: &[usize],
+        pending: &[Pending],
+    ) {
+        let sink = &self.q.sink;
+        let key_cols: Vec<_> = sink.key_columns().collect();
+        let value_cols: Vec<_> = sink.value_columns().collect();
+        let pick = |idx: &[usize]| -> Vec<ArrayRef> {
+            idx.iter().map(|i| batch.column(*i).clone()).collect()
+        };
+        let (keys, values) = (pick(&self.q.key_idx), pick(&self.q.value_idx));
+        let encoder = match format::BatchRowEncoder::new(
+            (sink.key_format, &keys, &key_cols),
+            (sink.value_format, &values, &value_cols),
+            sink.wrap_single_value,
+        ) {
+            Ok(e) => e,
+            Err(e) => {
+                for p in pending {
+                    self.skipped(ctx.partition(), p.offset, &e);
+                }
+                return;
+            }
+        };
+        for (i, o) in origin.iter().enumerate() {
+            let p = &pending[*o];
+            let encoded = if p.ts < 0 {
+                // ksqlDB's sink timestamp extractor refuses a negative timestamp.
+                Err(Error::Serde(format!(
+                    "the sink's TIMESTAMP column gave a negative timestamp {}",
+                    p.ts
+                )))
+            } else {
+                encoder
+                    .key(i, p.window)
+                    .and_then(|k| Ok((k, encoder.value(i)?)))
+            };
+            match encoded {
+                Ok((k, v)) => ctx.forward(Record::new(k, Some(v), p.ts)),
+                Err(e) => self.skipped(ctx.partition(), p.offset, &e),
+            }
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 //! Windowed keys append the window as Kafka Streams does: 8-byte start for time
 //! windows, 8-byte end then 8-byte start for session windows.
 
+mod batch_row;
 mod delimited;
 mod headers;
 mod json;
@@ -17,6 +18,7 @@ mod json_object;
 mod kafka;
 pub mod timestamp;
 
+pub use batch_row::BatchRowEncoder;
 pub use headers::{header_value, Headers};
 pub use json::{json_to_scalar, scalar_to_json};
 
