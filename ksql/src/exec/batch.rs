@@ -33,7 +33,7 @@ pub const MAX_BATCH: usize = 4096;
 pub(super) struct Pending {
     pub(super) row: Row,
     pub(super) ts: i64,
-    window: Option<(WindowKind, WindowBounds)>,
+    pub(super) window: Option<(WindowKind, WindowBounds)>,
     pub(super) offset: i64,
 }
 
@@ -61,6 +61,10 @@ impl QueryProcessor {
         ctx: &mut Ctx<'_>,
         batch: Vec<Batched<Bytes, Tagged>>,
     ) {
+        if self.columnar {
+            self.process_columns(ctx, batch);
+            return;
+        }
         let mut pending: Vec<Pending> = Vec::with_capacity(batch.len());
         let q = self.q.clone();
         let columns = (
@@ -125,7 +129,7 @@ impl QueryProcessor {
     }
 
     /// Runs and emits the waiting rows, vectorized or, if that fails, row by row.
-    fn run_pending(&mut self, ctx: &mut Ctx<'_>, pending: &mut Vec<Pending>) {
+    pub(super) fn run_pending(&mut self, ctx: &mut Ctx<'_>, pending: &mut Vec<Pending>) {
         if pending.is_empty() {
             return;
         }
@@ -172,57 +176,6 @@ impl QueryProcessor {
             }
         }
         pending.clear();
-    }
-}
-
-impl QueryProcessor {
-    /// Emits the rows of the stages' output batch, encoded straight from its arrays;
-    /// `origin[i]`: the pending record row `i` came from (its time and window).
-    fn emit_batch(
-        &self,
-        ctx: &mut Ctx<'_>,
-        batch: &RecordBatch,
-        origin: &[usize],
-        pending: &[Pending],
-    ) {
-        let sink = &self.q.sink;
-        let key_cols: Vec<_> = sink.key_columns().collect();
-        let value_cols: Vec<_> = sink.value_columns().collect();
-        let pick = |idx: &[usize]| -> Vec<ArrayRef> {
-            idx.iter().map(|i| batch.column(*i).clone()).collect()
-        };
-        let (keys, values) = (pick(&self.q.key_idx), pick(&self.q.value_idx));
-        let encoder = match format::BatchRowEncoder::new(
-            (sink.key_format, &keys, &key_cols),
-            (sink.value_format, &values, &value_cols),
-            sink.wrap_single_value,
-        ) {
-            Ok(e) => e,
-            Err(e) => {
-                for p in pending {
-                    self.skipped(ctx.partition(), p.offset, &e);
-                }
-                return;
-            }
-        };
-        for (i, o) in origin.iter().enumerate() {
-            let p = &pending[*o];
-            let encoded = if p.ts < 0 {
-                // ksqlDB's sink timestamp extractor refuses a negative timestamp.
-                Err(Error::Serde(format!(
-                    "the sink's TIMESTAMP column gave a negative timestamp {}",
-                    p.ts
-                )))
-            } else {
-                encoder
-                    .key(i, p.window)
-                    .and_then(|k| Ok((k, encoder.value(i)?)))
-            };
-            match encoded {
-                Ok((k, v)) => ctx.forward(Record::new(k, Some(v), p.ts)),
-                Err(e) => self.skipped(ctx.partition(), p.offset, &e),
-            }
-        }
     }
 }
 

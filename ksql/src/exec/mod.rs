@@ -6,6 +6,8 @@
 pub(crate) mod aggregate;
 mod batch;
 mod batch_aggregate;
+mod batch_columns;
+mod columns;
 pub mod compiled;
 mod foreign_key;
 pub mod join;

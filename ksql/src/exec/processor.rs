@@ -36,6 +36,8 @@ pub struct QueryProcessor {
     pub(crate) headers: Vec<(String, Vec<u8>)>,
     /// Whether the query takes records in batches (see `batch`).
     pub(crate) batchable: bool,
+    /// Whether its batches go the columnar way (see `batch_columns`).
+    pub(crate) columnar: bool,
     /// Record caching is on: a batched aggregation emits one result per group per
     /// batch, not every update (see `batch_aggregate`).
     pub(crate) caching: bool,
@@ -97,6 +99,7 @@ impl QueryProcessor {
             rekeyed: q.repartition,
             cacheable: super::aggregate::cacheable(&q),
             batchable: super::batch::batchable(&q),
+            columnar: super::batch_columns::columnar(&q),
             q,
             stream_time: None,
             stream_time_saved: i64::MIN,
@@ -142,7 +145,12 @@ impl QueryProcessor {
         };
         let n_keys = self.q.source.columns[..i].iter().filter(|c| c.key).count();
         let vi = i - n_keys;
-        match value.and_then(|v| v.get(vi)) {
+        self.event_time_of(value.and_then(|v| v.get(vi)), record_ts)
+    }
+
+    /// The event time the TIMESTAMP column's value gives, else the record's.
+    pub(crate) fn event_time_of(&self, value: Option<&ScalarValue>, record_ts: i64) -> i64 {
+        match value {
             Some(ScalarValue::Utf8(Some(text))) => match &self.q.ts_format {
                 Some((pattern, zoned)) => format::timestamp::parse_millis(text, pattern, *zoned)
                     .unwrap_or_else(|e| {

@@ -18,10 +18,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers as _, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::transient::{decode_parts, to_batch};
+use super::columns::{source_cells, Columns};
 use crate::catalog::Source;
 use crate::error::{Error, Result};
-use crate::format::Row;
 
 /// Rows per batch handed to DataFusion.
 pub const BATCH_ROWS: usize = 8192;
@@ -111,7 +110,7 @@ impl Reader {
         tpl.add_partition_offset(topic, self.partition, Offset::Offset(self.range.0))?;
         consumer.assign(&tpl)?;
         let with_headers = self.source.columns.iter().any(|c| c.header.is_some());
-        let mut rows: Vec<Row> = Vec::with_capacity(BATCH_ROWS);
+        let mut rows = Columns::new(&self.schema);
         let mut progress = Instant::now();
         let mut at = self.range.0;
         while at < self.range.1 {
@@ -153,12 +152,10 @@ impl Reader {
                 self.partition,
                 m.offset(),
             );
-            match decode_parts(&self.source, m.key(), m.payload(), &headers, meta) {
-                Ok(Some(row)) => rows.push(row),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::debug!(topic = %topic, offset = m.offset(), "record skipped: {e}")
-                }
+            let row = source_cells(&self.source, (m.key(), m.payload()), &headers, meta)
+                .and_then(|row| row.map_or(Ok(()), |(cells, _)| rows.push(cells)));
+            if let Err(e) = row {
+                tracing::debug!(topic = %topic, offset = m.offset(), "record skipped: {e}")
             }
             if rows.len() >= BATCH_ROWS && !self.send(tx, &mut rows)? {
                 return Ok(());
@@ -169,12 +166,11 @@ impl Reader {
     }
 
     /// Sends the rows as a batch; `false` when the query is gone.
-    fn send(&self, tx: &Sender, rows: &mut Vec<Row>) -> Result<bool> {
+    fn send(&self, tx: &Sender, rows: &mut Columns) -> Result<bool> {
         if rows.is_empty() {
             return Ok(true);
         }
-        let batch = to_batch(&self.schema, rows)?;
-        rows.clear();
+        let batch = rows.finish()?;
         Ok(tx.blocking_send(Ok(batch)).is_ok())
     }
 }

@@ -13,9 +13,14 @@ use crate::catalog::Column;
 use crate::error::Result;
 use crate::parser::types::SqlType;
 
-pub fn decode(bytes: &[u8], columns: &[&Column], wrap_single_value: bool) -> Result<Row> {
+/// Whether `bytes` hold an object with one field per column (not a bare value).
+pub(super) fn is_object_of(bytes: &[u8], columns: &[&Column], wrap_single_value: bool) -> bool {
     let object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    if object && (columns.len() != 1 || wrap_single_value) {
+    object && (columns.len() != 1 || wrap_single_value)
+}
+
+pub fn decode(bytes: &[u8], columns: &[&Column], wrap_single_value: bool) -> Result<Row> {
+    if is_object_of(bytes, columns, wrap_single_value) {
         return super::json_object::decode(bytes, columns);
     }
     let json: Value = serde_json::from_slice(bytes)

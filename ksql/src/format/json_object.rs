@@ -4,20 +4,30 @@
 //! by name, case-insensitively, an exact name winning (as ksqlDB's JSON deserializer
 //! matches them); of two fields with one name, the later value counts.
 
+use std::borrow::Cow;
 use std::fmt;
 
-use datafusion::common::ScalarValue;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
 use super::json::json_to_scalar;
-use super::{bad, null_of, Row};
+use super::{bad, Cell, Row};
 use crate::catalog::Column;
 use crate::error::Result;
 use crate::parser::types::SqlType;
 
 /// The row of `columns` the JSON object in `bytes` gives.
 pub fn decode(bytes: &[u8], columns: &[&Column]) -> Result<Row> {
+    Ok(decode_cells(bytes, columns)?
+        .into_iter()
+        .zip(columns)
+        .map(|(cell, c)| cell.into_scalar(&c.sql_type))
+        .collect())
+}
+
+/// The values of `columns` the JSON object in `bytes` gives, strings without escapes
+/// borrowed from `bytes`.
+pub fn decode_cells<'de>(bytes: &'de [u8], columns: &[&Column]) -> Result<Vec<Cell<'de>>> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let fields = de
         .deserialize_map(ObjectVisitor { columns })
@@ -27,30 +37,30 @@ pub fn decode(bytes: &[u8], columns: &[&Column]) -> Result<Row> {
         .iter()
         .zip(fields)
         .map(|(c, f)| match f {
-            Slot::Empty => Ok(null_of(&c.sql_type)),
+            Slot::Empty => Ok(Cell::Null),
             Slot::Exact(f) | Slot::Insensitive(_, f) => {
-                to_scalar(f, &c.sql_type).map_err(|e| bad(format!("column {}: {e}", c.name)))
+                to_cell(f, &c.sql_type).map_err(|e| bad(format!("column {}: {e}", c.name)))
             }
         })
         .collect()
 }
 
 /// A field's value as read: scalars as they are, anything nested as JSON.
-enum Field {
+enum Field<'de> {
     Null,
     Bool(bool),
     Number(Number),
-    Str(String),
+    Str(Cow<'de, str>),
     Nested(Value),
 }
 
-impl Field {
+impl Field<'_> {
     fn into_value(self) -> Value {
         match self {
             Field::Null => Value::Null,
             Field::Bool(b) => Value::Bool(b),
             Field::Number(n) => Value::Number(n),
-            Field::Str(s) => Value::String(s),
+            Field::Str(s) => Value::String(s.into_owned()),
             Field::Nested(v) => v,
         }
     }
@@ -58,30 +68,32 @@ impl Field {
 
 /// The common cases read directly; the others (and every coercion ksqlDB allows, such
 /// as numbers from numeric strings) through [`json_to_scalar`].
-fn to_scalar(f: Field, t: &SqlType) -> Result<ScalarValue> {
+fn to_cell<'de>(f: Field<'de>, t: &SqlType) -> Result<Cell<'de>> {
     Ok(match (f, t) {
-        (Field::Null, t) => null_of(t),
-        (Field::Str(s), SqlType::String) => ScalarValue::Utf8(Some(s)),
-        (Field::Bool(b), SqlType::Boolean) => ScalarValue::Boolean(Some(b)),
+        (Field::Null, _) => Cell::Null,
+        (Field::Str(s), SqlType::String) => Cell::Str(s),
+        (Field::Bool(b), SqlType::Boolean) => Cell::Bool(b),
         (Field::Number(n), SqlType::Integer)
             if n.as_i64().is_some_and(|i| i32::try_from(i).is_ok()) =>
         {
-            ScalarValue::Int32(n.as_i64().map(|i| i as i32))
+            Cell::Int32(n.as_i64().unwrap_or_default() as i32)
         }
-        (Field::Number(n), SqlType::Bigint) if n.is_i64() => ScalarValue::Int64(n.as_i64()),
+        (Field::Number(n), SqlType::Bigint) if n.is_i64() => {
+            Cell::Int64(n.as_i64().unwrap_or_default())
+        }
         (Field::Number(n), SqlType::Double) if n.as_f64().is_some() => {
-            ScalarValue::Float64(n.as_f64())
+            Cell::Float64(n.as_f64().unwrap_or_default())
         }
-        (f, t) => json_to_scalar(&f.into_value(), t)?,
+        (f, t) => Cell::Scalar(json_to_scalar(&f.into_value(), t)?),
     })
 }
 
 /// What a column has been given so far.
-enum Slot {
+enum Slot<'de> {
     Empty,
-    Exact(Field),
+    Exact(Field<'de>),
     /// From a field whose name matches the column's only case-insensitively.
-    Insensitive(String, Field),
+    Insensitive(String, Field<'de>),
 }
 
 /// Which column a field name gives its value to.
@@ -132,24 +144,24 @@ struct ObjectVisitor<'a> {
 }
 
 impl<'de> Visitor<'de> for ObjectVisitor<'_> {
-    type Value = Vec<Slot>;
+    type Value = Vec<Slot<'de>>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object with one field per column")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<Slot>, A::Error> {
-        let mut slots: Vec<Slot> = self.columns.iter().map(|_| Slot::Empty).collect();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<Slot<'de>>, A::Error> {
+        let mut slots: Vec<Slot<'de>> = self.columns.iter().map(|_| Slot::Empty).collect();
         let columns = self.columns;
         while let Some(target) = map.next_key_seed(KeySeed { columns })? {
             match target {
-                Target::Exact(i) => slots[i] = Slot::Exact(map.next_value::<FieldValue>()?.0),
+                Target::Exact(i) => slots[i] = Slot::Exact(map.next_value::<FieldValue<'de>>()?.0),
                 Target::Insensitive(i, name) => match &slots[i] {
                     Slot::Empty => {
-                        slots[i] = Slot::Insensitive(name, map.next_value::<FieldValue>()?.0)
+                        slots[i] = Slot::Insensitive(name, map.next_value::<FieldValue<'de>>()?.0)
                     }
                     Slot::Insensitive(first, _) if *first == name => {
-                        slots[i] = Slot::Insensitive(name, map.next_value::<FieldValue>()?.0)
+                        slots[i] = Slot::Insensitive(name, map.next_value::<FieldValue<'de>>()?.0)
                     }
                     _ => {
                         map.next_value::<IgnoredAny>()?;
@@ -164,10 +176,10 @@ impl<'de> Visitor<'de> for ObjectVisitor<'_> {
     }
 }
 
-struct FieldValue(Field);
+struct FieldValue<'de>(Field<'de>);
 
-impl<'de> de::Deserialize<'de> for FieldValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<FieldValue, D::Error> {
+impl<'de> de::Deserialize<'de> for FieldValue<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<FieldValue<'de>, D::Error> {
         d.deserialize_any(FieldVisitor).map(FieldValue)
     }
 }
@@ -175,45 +187,49 @@ impl<'de> de::Deserialize<'de> for FieldValue {
 struct FieldVisitor;
 
 impl<'de> Visitor<'de> for FieldVisitor {
-    type Value = Field;
+    type Value = Field<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Field, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<Field<'de>, E> {
         Ok(Field::Null)
     }
 
-    fn visit_none<E: de::Error>(self) -> Result<Field, E> {
+    fn visit_none<E: de::Error>(self) -> Result<Field<'de>, E> {
         Ok(Field::Null)
     }
 
-    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Field, E> {
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Field<'de>, E> {
         Ok(Field::Bool(b))
     }
 
-    fn visit_i64<E: de::Error>(self, i: i64) -> Result<Field, E> {
+    fn visit_i64<E: de::Error>(self, i: i64) -> Result<Field<'de>, E> {
         Ok(Field::Number(i.into()))
     }
 
-    fn visit_u64<E: de::Error>(self, u: u64) -> Result<Field, E> {
+    fn visit_u64<E: de::Error>(self, u: u64) -> Result<Field<'de>, E> {
         Ok(Field::Number(u.into()))
     }
 
-    fn visit_f64<E: de::Error>(self, x: f64) -> Result<Field, E> {
+    fn visit_f64<E: de::Error>(self, x: f64) -> Result<Field<'de>, E> {
         Ok(Number::from_f64(x).map_or(Field::Null, Field::Number))
     }
 
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<Field, E> {
-        Ok(Field::Str(s.to_string()))
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Field<'de>, E> {
+        Ok(Field::Str(Cow::Owned(s.to_string())))
     }
 
-    fn visit_string<E: de::Error>(self, s: String) -> Result<Field, E> {
-        Ok(Field::Str(s))
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Field<'de>, E> {
+        Ok(Field::Str(Cow::Borrowed(s)))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Field, A::Error> {
+    fn visit_string<E: de::Error>(self, s: String) -> Result<Field<'de>, E> {
+        Ok(Field::Str(Cow::Owned(s)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Field<'de>, A::Error> {
         let mut items = Vec::new();
         while let Some(v) = seq.next_element::<Value>()? {
             items.push(v);
@@ -221,7 +237,7 @@ impl<'de> Visitor<'de> for FieldVisitor {
         Ok(Field::Nested(Value::Array(items)))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field<'de>, A::Error> {
         let mut m = Map::new();
         while let Some((k, v)) = map.next_entry::<String, Value>()? {
             m.insert(k, v);

@@ -11,6 +11,7 @@
 //! windows, 8-byte end then 8-byte start for session windows.
 
 mod batch_row;
+mod cell;
 mod delimited;
 mod headers;
 mod json;
@@ -19,6 +20,7 @@ mod kafka;
 pub mod timestamp;
 
 pub use batch_row::BatchRowEncoder;
+pub use cell::Cell;
 pub use headers::{header_value, Headers};
 pub use json::{json_to_scalar, scalar_to_json};
 
@@ -54,6 +56,42 @@ pub fn decode_value(
         Format::Kafka => kafka::decode(bytes, columns)?,
     };
     Ok(Some(row))
+}
+
+/// Decodes a value into cells of the value columns (strings borrowed from `bytes`
+/// where the format allows); `Ok(None)` is a tombstone.
+pub fn decode_value_cells<'a>(
+    format: Format,
+    bytes: Option<&'a [u8]>,
+    columns: &[&Column],
+    wrap_single_value: bool,
+) -> Result<Option<Vec<Cell<'a>>>> {
+    let Some(bytes) = bytes else {
+        return Ok(None);
+    };
+    if format == Format::Json && json::is_object_of(bytes, columns, wrap_single_value) {
+        return json_object::decode_cells(bytes, columns).map(Some);
+    }
+    Ok(decode_value(format, Some(bytes), columns, wrap_single_value)?
+        .map(|row| row.into_iter().map(Cell::Scalar).collect()))
+}
+
+/// Decodes a key into cells of the key columns and, for windowed sources, the window.
+pub fn decode_key_cells<'a>(
+    format: Format,
+    bytes: Option<&'a [u8]>,
+    columns: &[&Column],
+    windowed: Option<WindowKind>,
+) -> Result<(Vec<Cell<'a>>, Option<WindowBounds>)> {
+    if let (Format::Kafka, Some(bytes), [c], None) = (format, bytes, columns, windowed) {
+        if c.sql_type == SqlType::String {
+            let s = std::str::from_utf8(bytes)
+                .map_err(|_| bad(format!("column {}: not UTF-8", c.name)))?;
+            return Ok((vec![Cell::Str(s.into())], None));
+        }
+    }
+    let (row, window) = decode_key(format, bytes, columns, windowed)?;
+    Ok((row.into_iter().map(Cell::Scalar).collect(), window))
 }
 
 pub fn encode_value(
