@@ -70,7 +70,8 @@ impl QueryProcessor {
         let r: &Record<Bytes, Tagged> = &b.record;
         let key = r.value.key.as_ref().unwrap_or(&r.key).as_deref();
         let meta = (r.timestamp, ctx.partition(), b.offset);
-        let Some((mut cells, _)) = source_cells(src, (key, r.value.value.as_deref()), &r.headers, meta)?
+        let Some((mut cells, _)) =
+            source_cells(src, (key, r.value.value.as_deref()), &r.headers, meta)?
         else {
             return Ok(None);
         };
@@ -85,7 +86,12 @@ impl QueryProcessor {
     }
 
     /// Runs and emits the rows decoded so far.
-    fn run_columns(&mut self, ctx: &mut Ctx<'_>, columns: &mut Columns, pending: &mut Vec<Pending>) {
+    fn run_columns(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        columns: &mut Columns,
+        pending: &mut Vec<Pending>,
+    ) {
         if pending.is_empty() {
             return;
         }

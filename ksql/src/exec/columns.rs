@@ -31,8 +31,12 @@ pub fn source_cells<'a>(
     let keys: Vec<_> = source.key_columns().collect();
     let values: Vec<_> = source.value_columns().collect();
     let (key, window) = format::decode_key_cells(source.key_format, key, &keys, source.windowed)?;
-    let Some(value) =
-        format::decode_value_cells(source.value_format, value, &values, source.wrap_single_value)?
+    let Some(value) = format::decode_value_cells(
+        source.value_format,
+        value,
+        &values,
+        source.wrap_single_value,
+    )?
     else {
         return Ok(None);
     };
@@ -121,7 +125,10 @@ impl Builder {
             v
         } else {
             v.cast_to(&t).map_err(|e| {
-                Error::Serde(format!("a value of type {} does not fit {t}: {e}", v.data_type()))
+                Error::Serde(format!(
+                    "a value of type {} does not fit {t}: {e}",
+                    v.data_type()
+                ))
             })?
         };
         Ok(match (self, v) {
@@ -168,9 +175,7 @@ impl Builder {
             Builder::Int64(b) => Arc::new(b.finish()),
             Builder::Float64(b) => Arc::new(b.finish()),
             Builder::Bool(b) => Arc::new(b.finish()),
-            Builder::Scalars(v) if v.is_empty() => {
-                datafusion::arrow::array::new_empty_array(field)
-            }
+            Builder::Scalars(v) if v.is_empty() => datafusion::arrow::array::new_empty_array(field),
             Builder::Scalars(v) => ScalarValue::iter_to_array(std::mem::take(v))?,
         };
         fit(a, field)
@@ -247,7 +252,11 @@ mod tests {
         let schema: SchemaRef = Arc::new(Schema::new(vec![
             Field::new("S", DataType::Utf8, true),
             Field::new("I", DataType::Int32, true),
-            Field::new("ROWTIME", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+            Field::new(
+                "ROWTIME",
+                DataType::Timestamp(TimeUnit::Millisecond, None),
+                true,
+            ),
             Field::new("D", DataType::Float64, true),
             Field::new("B", DataType::Boolean, true),
             Field::new("L", list.clone(), true),
@@ -284,7 +293,11 @@ mod tests {
                 Cell::Null,
             ],
         ];
-        let types: Vec<DataType> = schema.fields().iter().map(|f| f.data_type().clone()).collect();
+        let types: Vec<DataType> = schema
+            .fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
         let scalar_rows: Vec<Vec<ScalarValue>> = rows
             .iter()
             .map(|r| {

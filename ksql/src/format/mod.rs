@@ -72,8 +72,10 @@ pub fn decode_value_cells<'a>(
     if format == Format::Json && json::is_object_of(bytes, columns, wrap_single_value) {
         return json_object::decode_cells(bytes, columns).map(Some);
     }
-    Ok(decode_value(format, Some(bytes), columns, wrap_single_value)?
-        .map(|row| row.into_iter().map(Cell::Scalar).collect()))
+    Ok(
+        decode_value(format, Some(bytes), columns, wrap_single_value)?
+            .map(|row| row.into_iter().map(Cell::Scalar).collect()),
+    )
 }
 
 /// Decodes a key into cells of the key columns and, for windowed sources, the window.
