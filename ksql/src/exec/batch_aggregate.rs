@@ -23,16 +23,14 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, UInt32Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{take, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, Int32Type, Int64Type};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
 
 use super::aggregate::{grace, group_key, windows_for, GroupState};
-use super::batch::{
-    conform, fit, run_stages, to_batch, vectorized, vectorized_batch, with_rows, Pending,
-};
+use super::batch::{conform, fit, run_stages, to_batch, vectorized, with_rows, Pending};
 use super::compiled::Compiled;
 use super::processor::{Ctx, QueryProcessor};
 use crate::error::{Error, Result};
@@ -95,7 +93,35 @@ impl QueryProcessor {
     /// Aggregates the decoded records of a batch, vectorized or, if evaluating the
     /// batch fails, row by row.
     pub(super) fn aggregate_pending(&mut self, ctx: &mut Ctx<'_>, pending: Vec<Pending>) {
-        let evaluated = self.evaluate_batch(ctx, &pending);
+        let input = to_batch(
+            &self.q.pipeline.input,
+            &pending.iter().map(|p| &p.row).collect::<Vec<_>>(),
+        );
+        self.aggregate_input(ctx, input, pending);
+    }
+
+    /// Aggregates a batch of source rows (`input`; `pending` holds each one's time and
+    /// offset, and its row if it was decoded as one), vectorized or, if building or
+    /// evaluating the batch fails, row by row.
+    pub(super) fn aggregate_input(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        input: Result<RecordBatch>,
+        mut pending: Vec<Pending>,
+    ) {
+        let evaluated = input
+            .as_ref()
+            .map_err(|e| Error::Engine(e.to_string()))
+            .and_then(|input| self.evaluate_batch(ctx, &pending, input));
+        if evaluated.is_err() {
+            if let Ok(input) = &input {
+                for (i, p) in pending.iter_mut().enumerate() {
+                    if p.row.is_empty() {
+                        p.row = super::batch_columns::row_of(input, i).unwrap_or_default();
+                    }
+                }
+            }
+        }
         match evaluated {
             Ok(ev) => {
                 if let Err(e) = self.apply_batch(ctx, ev) {
@@ -116,7 +142,12 @@ impl QueryProcessor {
     /// Everything that can fail on a row's values, before any state changes: windows
     /// assigned (late rows dropped against the stream time at their record), WHERE
     /// and projections, group keys and aggregate arguments.
-    fn evaluate_batch(&self, ctx: &mut Ctx<'_>, pending: &[Pending]) -> Result<Evaluated> {
+    fn evaluate_batch(
+        &self,
+        ctx: &mut Ctx<'_>,
+        pending: &[Pending],
+        input: &RecordBatch,
+    ) -> Result<Evaluated> {
         let q = &self.q;
         let agg = self.agg();
         let mut st = self.stream_time(ctx);
@@ -130,22 +161,22 @@ impl QueryProcessor {
                     windows.push(None);
                     times.push(p.ts);
                 }
-                let rows: Vec<&Row> = pending.iter().map(|p| &p.row).collect();
-                vectorized_batch(pre.0, pre.1, &rows)?
+                run_stages(pre.0, input.clone())?
             }
             Some(w) => {
                 // Each row once per window it falls in (late ones dropped against the
                 // stream time at their record), the window columns set per row.
                 let (ws, we) = self.window_columns();
+                let width = input.num_columns();
+                if ws.max(we) >= width || width != pre.1.fields().len() {
+                    return Err(Error::Engine(
+                        "a windowed aggregation got a row without window columns".into(),
+                    ));
+                }
                 let mut take_rows: Vec<u32> = Vec::with_capacity(pending.len());
                 let (mut starts, mut ends) = (Vec::new(), Vec::new());
                 for (i, p) in pending.iter().enumerate() {
                     st = st.max(p.ts);
-                    if ws.max(we) >= p.row.len() || p.row.len() != pre.1.fields().len() {
-                        return Err(Error::Engine(
-                            "a windowed aggregation got a row without window columns".into(),
-                        ));
-                    }
                     for (s, e) in windows_for(p.ts, &w) {
                         if e + grace(&w) <= st {
                             continue;
@@ -157,9 +188,8 @@ impl QueryProcessor {
                         times.push(p.ts);
                     }
                 }
-                let rows: Vec<&Row> = pending.iter().map(|p| &p.row).collect();
-                let mut b = to_batch(pre.1, &rows)?;
-                let one_each = take_rows.len() == rows.len()
+                let mut b = input.clone();
+                let one_each = take_rows.len() == pending.len()
                     && take_rows.iter().enumerate().all(|(i, r)| *r as usize == i);
                 if !one_each {
                     b = take_record_batch(&b, &UInt32Array::from(take_rows)).map_err(engine)?;

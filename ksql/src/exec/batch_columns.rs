@@ -1,10 +1,10 @@
-//! The columnar path of a stateless stream query over an unwindowed stream (filters
-//! and projections): each record is decoded straight into Arrow column builders
-//! (`columns`), the batch runs through the stages once, and the output rows are
-//! encoded straight from the result arrays (`format::BatchRowEncoder`) — no row of
-//! `ScalarValue`s per record on the way in or out. A batch that fails to build or
-//! to evaluate, or a sink with a TIMESTAMP column, goes the row way (`batch`), which
-//! keeps ksqlDB's per-row results.
+//! The columnar path of a batched query over an unwindowed stream: each record is
+//! decoded straight into Arrow column builders (`columns`). A stateless query runs
+//! the batch through its stages once and encodes the output rows straight from the
+//! result arrays (`format::BatchRowEncoder`) — no row of `ScalarValue`s per record on
+//! the way in or out; an aggregation hands the batch to `batch_aggregate`. A batch
+//! that fails to build or to evaluate, or a sink with a TIMESTAMP column, goes the
+//! row way (`batch`), which keeps ksqlDB's per-row results.
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::common::ScalarValue;
@@ -21,11 +21,7 @@ use crate::parser::ast::SourceKind;
 
 /// Whether a batchable query takes the columnar path.
 pub fn columnar(q: &Compiled) -> bool {
-    super::batch::batchable(q)
-        && q.pipeline.agg.is_none()
-        && q.window.is_none()
-        && q.source.windowed.is_none()
-        && q.source.kind == SourceKind::Stream
+    super::batch::batchable(q) && q.source.windowed.is_none() && q.source.kind == SourceKind::Stream
 }
 
 impl QueryProcessor {
@@ -81,6 +77,10 @@ impl QueryProcessor {
             ts = self.event_time_of(value.as_ref(), r.timestamp);
             cells[src.columns.len()] = Cell::Int64(ts);
         }
+        if self.q.window.is_some() {
+            // A windowed aggregation's rows carry window columns, set per window.
+            cells.extend([Cell::Int64(0), Cell::Int64(0)]);
+        }
         columns.push(cells)?;
         Ok(Some(ts))
     }
@@ -93,6 +93,11 @@ impl QueryProcessor {
         pending: &mut Vec<Pending>,
     ) {
         if pending.is_empty() {
+            return;
+        }
+        if self.q.pipeline.agg.is_some() {
+            let input = columns.finish();
+            self.aggregate_input(ctx, input, std::mem::take(pending));
             return;
         }
         let input = match columns.finish() {
@@ -169,7 +174,7 @@ impl QueryProcessor {
 }
 
 /// Row `i` of a batch as `ScalarValue`s.
-fn row_of(batch: &RecordBatch, i: usize) -> Result<Row> {
+pub(super) fn row_of(batch: &RecordBatch, i: usize) -> Result<Row> {
     batch
         .columns()
         .iter()
