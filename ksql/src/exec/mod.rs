@@ -1,7 +1,8 @@
 //! Execution: persistent queries on the Streams runtime (the processor, its
-//! aggregate state, the vectorized paths of stream queries in `batch` and
-//! `batch_aggregate`), and
-//! the transient push and pull queries.
+//! aggregate state, the vectorized paths of stream queries in `batch`,
+//! `batch_columns` (records decoded into Arrow builders, `columns`) and
+//! `batch_aggregate`), and the transient push and pull queries (`scan` streams a
+//! topic's partitions through DataFusion).
 
 pub(crate) mod aggregate;
 mod batch;
