@@ -20,6 +20,7 @@ use tokio::sync::Mutex;
 use crate::catalog::Catalog;
 use crate::entity::{Entity, QueryDescription, QueryError};
 use crate::error::{Error, Result};
+use crate::exec::materialized::{self, Materialized};
 use crate::kafka::Kafka;
 use crate::parser::ast::{ParsedStatement, Statement};
 
@@ -51,6 +52,7 @@ impl EngineConfig {
 
 pub(crate) struct Running {
     pub streams: KafkaStreams,
+    pub compiled: Arc<crate::exec::compiled::Compiled>,
 }
 
 impl Inner {
@@ -65,6 +67,33 @@ impl Inner {
             Some(_) => ("RUNNING", None),
             None => ("ERROR", Some("the query is not running".into())),
         }
+    }
+
+    /// The tables whose pull queries this instance can serve from a running
+    /// aggregation's state store (see [`crate::exec::materialized`]), by name.
+    pub(crate) fn materialized(&self) -> HashMap<String, Materialized> {
+        let mut out = HashMap::new();
+        for (name, source) in &self.catalog.sources {
+            let [id] = source.written_by.as_slice() else {
+                continue;
+            };
+            let Some(r) = self.running.get(id) else {
+                continue;
+            };
+            if r.streams.state() != runnel_streams::runtime::State::Running
+                || !materialized::serves(&r.compiled)
+            {
+                continue;
+            }
+            out.insert(
+                name.clone(),
+                Materialized {
+                    compiled: r.compiled.clone(),
+                    stores: r.streams.store_partitions(materialized::STORE),
+                },
+            );
+        }
+        out
     }
 }
 
@@ -269,8 +298,9 @@ impl Engine {
             }
             Statement::Select(q) => {
                 let catalog = inner.catalog.clone();
+                let materialized = inner.materialized();
                 drop(inner);
-                transient::pull(&self.kafka, &catalog, q).await
+                transient::pull(&self.kafka, &catalog, q, &materialized).await
             }
             Statement::Print {
                 topic,

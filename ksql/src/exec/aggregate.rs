@@ -524,24 +524,67 @@ impl QueryProcessor {
                 continue;
             }
             let stored = state::decode(&bytes)?;
-            let n = key.len() - 16;
-            let s = i64::from_be_bytes(key[n..n + 8].try_into().map_err(err)?);
-            let e = i64::from_be_bytes(key[n + 8..].try_into().map_err(err)?);
-            let json: Vec<serde_json::Value> = serde_json::from_slice(&key[..n]).map_err(err)?;
-            let types = self.group_types();
-            let mut groups = json
-                .iter()
-                .zip(&types)
-                .map(|(j, t)| crate::format::json_to_scalar(j, t))
-                .collect::<Result<Row>>()?;
-            groups.push(ScalarValue::Int64(Some(s)));
-            groups.push(ScalarValue::Int64(Some(e)));
+            let (groups, window) = self.groups_of_key(key)?;
             let mut accs = self.accumulators(Some(&stored))?;
             let (results, _) = self.results(&mut accs)?;
             let mut header = stored.header;
-            self.emit_result(ctx, &groups, results, &mut header, Some((w.kind, (s, e))))?;
+            self.emit_result(ctx, &groups, results, &mut header, window)?;
         }
         Ok(())
+    }
+
+    /// A store key's group values (with WINDOWSTART and WINDOWEND for a windowed
+    /// query) and window, as [`group_key`] wrote them.
+    fn groups_of_key(&self, key: &[u8]) -> Result<(Row, Option<(WindowKind, (i64, i64))>)> {
+        let n = if self.q.window.is_some() {
+            key.len()
+                .checked_sub(16)
+                .ok_or_else(|| err("a windowed group key without its window"))?
+        } else {
+            key.len()
+        };
+        let json: Vec<serde_json::Value> = serde_json::from_slice(&key[..n]).map_err(err)?;
+        let types = self.group_types();
+        let mut groups = json
+            .iter()
+            .zip(&types)
+            .map(|(j, t)| crate::format::json_to_scalar(j, t))
+            .collect::<Result<Row>>()?;
+        let window = match self.q.window {
+            Some(w) => {
+                let s = i64::from_be_bytes(key[n..n + 8].try_into().map_err(err)?);
+                let e = i64::from_be_bytes(key[n + 8..].try_into().map_err(err)?);
+                groups.push(ScalarValue::Int64(Some(s)));
+                groups.push(ScalarValue::Int64(Some(e)));
+                Some((w.kind, (s, e)))
+            }
+            None => None,
+        };
+        Ok((groups, window))
+    }
+
+    /// The output row a stored group gives now — the row its last emitted record
+    /// holds — with that record's window and timestamp; `None` for an entry that is
+    /// not a group (the stream time) or a group HAVING keeps out of the result.
+    pub(super) fn stored_output(
+        &self,
+        key: &[u8],
+        bytes: &[u8],
+    ) -> Result<Option<(Row, Option<(WindowKind, (i64, i64))>, i64)>> {
+        if key.first() != Some(&b'[') {
+            return Ok(None);
+        }
+        let stored = state::decode(bytes)?;
+        let (mut row, window) = self.groups_of_key(key)?;
+        let mut accs = self.accumulators(Some(&stored))?;
+        for (i, acc) in accs.iter_mut().enumerate() {
+            row.push(self.result_of(i, acc)?);
+        }
+        let ts = match window {
+            Some((WindowKind::Session, (_, e))) => e,
+            _ => stored.header.ts,
+        };
+        Ok(pipeline::run(&self.q.pipeline.post, row)?.map(|out| (out, window, ts)))
     }
 
     fn group_types(&self) -> Vec<crate::parser::types::SqlType> {

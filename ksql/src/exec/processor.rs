@@ -312,7 +312,7 @@ impl QueryProcessor {
     /// The output record's timestamp from the sink's `TIMESTAMP=` column, if it has
     /// one and the row a usable value there; a text the format cannot read is an
     /// error (ksqlDB's timestamp extractor drops the row).
-    fn sink_time(&self, out: &Row) -> Result<Option<i64>> {
+    pub(super) fn sink_time(&self, out: &Row) -> Result<Option<i64>> {
         let Some(value) = self.q.sink_ts_col.and_then(|i| out.get(i)) else {
             return Ok(None);
         };
@@ -353,16 +353,7 @@ impl QueryProcessor {
         ts: i64,
         (key_cols, value_cols): (&[&Column], &[&Column]),
     ) -> Result<()> {
-        let sink = &self.q.sink;
-        let key: Row = self.q.key_idx.iter().map(|i| out[*i].clone()).collect();
-        let value: Row = self.q.value_idx.iter().map(|i| out[*i].clone()).collect();
-        let k = format::encode_key(sink.key_format, &key, key_cols, window)?;
-        let v = format::encode_value(
-            sink.value_format,
-            &value,
-            value_cols,
-            sink.wrap_single_value,
-        )?;
+        let (k, v) = self.encode_output(out, window, (key_cols, value_cols))?;
         let ts = self.sink_time(out)?.unwrap_or(ts);
         if ts < 0 {
             // ksqlDB's sink timestamp extractor refuses a negative timestamp: the row
@@ -373,6 +364,26 @@ impl QueryProcessor {
         }
         ctx.forward(Record::new(k, Some(v), ts));
         Ok(())
+    }
+
+    /// An output row as the sink's record key and value.
+    pub(crate) fn encode_output(
+        &self,
+        out: &Row,
+        window: Option<(crate::parser::ast::WindowKind, WindowBounds)>,
+        (key_cols, value_cols): (&[&Column], &[&Column]),
+    ) -> Result<(Option<Vec<u8>>, Vec<u8>)> {
+        let sink = &self.q.sink;
+        let key: Row = self.q.key_idx.iter().map(|i| out[*i].clone()).collect();
+        let value: Row = self.q.value_idx.iter().map(|i| out[*i].clone()).collect();
+        let k = format::encode_key(sink.key_format, &key, key_cols, window)?;
+        let v = format::encode_value(
+            sink.value_format,
+            &value,
+            value_cols,
+            sink.wrap_single_value,
+        )?;
+        Ok((k, v))
     }
 
     pub(crate) fn emit_tombstone(

@@ -24,6 +24,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::compiled::Compiled;
+use super::materialized::{self, Materialized};
 use super::processor::{source_row_of, Bytes};
 use crate::catalog::{Catalog, Column, Format, Source};
 use crate::error::{Error, Result};
@@ -171,6 +172,35 @@ async fn snapshot(kafka: &Kafka, source: &Source) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// Whether the store of `m` answers `q`: this instance holds all its partitions,
+/// and the query does not ask for the topic's partitions or offsets.
+async fn store_serves(kafka: &Kafka, q: &KsqlQuery, m: &Materialized) -> Result<bool> {
+    let text = q.query.to_string().to_ascii_uppercase();
+    if text.contains("ROWPARTITION") || text.contains("ROWOFFSET") {
+        return Ok(false);
+    }
+    let partitions = kafka.partitions(&m.compiled.source.topic).await?;
+    Ok(m.complete(partitions.unwrap_or(0)))
+}
+
+/// The rows of a materialized table `q` can match: by key when `q` reads this one
+/// source and its WHERE names the key, else all.
+async fn table_rows(m: &Materialized, q: &KsqlQuery, n_sources: usize) -> Result<Vec<Row>> {
+    let keys = match q.query.body.as_ref() {
+        SetExpr::Select(select) if n_sources == 1 => {
+            materialized::key_lookups(select.selection.as_ref(), &m.compiled.sink)
+        }
+        _ => None,
+    };
+    let m = Materialized {
+        compiled: m.compiled.clone(),
+        stores: m.stores.clone(),
+    };
+    tokio::task::spawn_blocking(move || m.rows(keys.as_deref()))
+        .await
+        .map_err(|e| Error::Engine(e.to_string()))?
+}
+
 fn column_list(schema: &datafusion::arrow::datatypes::Schema) -> Vec<(String, String)> {
     schema
         .fields()
@@ -184,8 +214,14 @@ fn column_list(schema: &datafusion::arrow::datatypes::Schema) -> Vec<(String, St
         .collect()
 }
 
-/// A pull query or scan: runs to the end of what the sources hold now.
-pub async fn pull(kafka: &Kafka, catalog: &Catalog, q: &KsqlQuery) -> Result<QueryStream> {
+/// A pull query or scan: runs to the end of what the sources hold now. A table in
+/// `materialized` is read from its aggregation's state store (see `materialized`).
+pub async fn pull(
+    kafka: &Kafka,
+    catalog: &Catalog,
+    q: &KsqlQuery,
+    materialized: &HashMap<String, Materialized>,
+) -> Result<QueryStream> {
     if q.window.is_some() {
         return Err(Error::semantic(
             "WINDOW needs EMIT CHANGES: windowed aggregation is a push query",
@@ -222,7 +258,12 @@ pub async fn pull(kafka: &Kafka, catalog: &Catalog, q: &KsqlQuery) -> Result<Que
             };
             ctx.register_table(name, table)?;
         } else {
-            let rows = snapshot(kafka, source).await?;
+            let rows = match materialized.get(&source.name) {
+                Some(m) if store_serves(kafka, q, m).await? => {
+                    table_rows(m, q, sources.len()).await?
+                }
+                _ => snapshot(kafka, source).await?,
+            };
             let batches: Vec<RecordBatch> = rows
                 .chunks(super::scan::BATCH_ROWS)
                 .map(|c| to_batch(&schema, c))

@@ -347,6 +347,18 @@ impl Drop for KafkaStreams {
     }
 }
 
+impl KafkaStreams {
+    /// This instance's instances of the task store `name`, by partition (Kafka
+    /// Streams' `StoreQueryParameters.withPartition`): a caller that needs the whole
+    /// store checks that every partition is here (none is while it restores).
+    pub fn store_partitions(&self, name: &str) -> BTreeMap<i32, StoreHandle> {
+        lock(&self.shared.registry)
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
 /// Interactive queries read the stores of this instance's tasks and its global tables.
 impl QueryableStores for KafkaStreams {
     fn store_handles(&self, name: &str) -> Result<Vec<StoreHandle>> {
