@@ -269,7 +269,9 @@ impl Engine {
                 sources,
             },
         );
-        inner.running.insert(query_id.clone(), Running { streams, compiled });
+        inner
+            .running
+            .insert(query_id.clone(), Running { streams, compiled });
         if !origin.replay {
             self.record(inner, s, Some(&query_id), &query_props).await?;
         }

@@ -209,10 +209,91 @@ fn literal(e: &Expr, t: &SqlType) -> Option<ScalarValue> {
     let Expr::Value(v) = e else { return None };
     match (&v.value, t) {
         (Value::SingleQuotedString(s), SqlType::String) => Some(ScalarValue::Utf8(Some(s.clone()))),
-        (Value::Number(n, _), SqlType::Integer) => n.parse::<i32>().ok().map(|i| ScalarValue::Int32(Some(i))),
+        (Value::Number(n, _), SqlType::Integer) => {
+            n.parse::<i32>().ok().map(|i| ScalarValue::Int32(Some(i)))
+        }
         (Value::Number(n, _), SqlType::Bigint) => {
             n.parse::<i64>().ok().map(|i| ScalarValue::Int64(Some(i)))
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Format;
+    use crate::parser::ast::{SourceKind, Statement};
+    use datafusion::sql::sqlparser::ast::SetExpr;
+
+    fn table(keys: &[(&str, SqlType)]) -> Source {
+        let mut columns: Vec<Column> = keys
+            .iter()
+            .map(|(n, t)| Column::new(*n, t.clone(), true))
+            .collect();
+        columns.push(Column::new("N", SqlType::Bigint, false));
+        Source {
+            name: "T".into(),
+            kind: SourceKind::Table,
+            topic: "T".into(),
+            key_format: Format::Kafka,
+            value_format: Format::Json,
+            columns,
+            timestamp: None,
+            timestamp_format: None,
+            wrap_single_value: true,
+            windowed: None,
+            window_size_ms: None,
+            written_by: Vec::new(),
+            read_only: false,
+        }
+    }
+
+    fn lookups(t: &Source, wh: &str) -> Option<Vec<String>> {
+        let s = crate::parser::parse_one(&format!("SELECT * FROM t WHERE {wh};")).unwrap();
+        let Statement::Select(q) = s.statement else {
+            panic!("not a select")
+        };
+        let SetExpr::Select(select) = q.query.body.as_ref() else {
+            panic!("not a select body")
+        };
+        key_lookups(select.selection.as_ref(), t).map(|ks| {
+            ks.into_iter()
+                .map(|k| String::from_utf8(k).unwrap())
+                .collect()
+        })
+    }
+
+    #[test]
+    fn where_clauses_that_pin_the_key_become_lookups() {
+        let t = table(&[("ID", SqlType::String)]);
+        assert_eq!(lookups(&t, "id = 'a'"), Some(vec![r#"["a"]"#.into()]));
+        assert_eq!(
+            lookups(&t, "'a' = t.id AND n > 3"),
+            Some(vec![r#"["a"]"#.into()])
+        );
+        assert_eq!(
+            lookups(&t, "(n > 3 AND id IN ('a', 'b\"c'))"),
+            Some(vec![r#"["a"]"#.into(), r#"["b\"c"]"#.into()])
+        );
+        // Anything that leaves the key open reads every group.
+        for open in [
+            "id > 'a'",
+            "id = 'a' OR id = 'b'",
+            "id NOT IN ('a')",
+            "n = 3",
+            "id = 5",
+            "\"id\" = 'a'",
+        ] {
+            assert_eq!(lookups(&t, open), None, "{open}");
+        }
+        let t = table(&[("A", SqlType::Integer), ("B", SqlType::Bigint)]);
+        assert_eq!(
+            lookups(&t, "a IN (1, 2) AND b = 30000000000"),
+            Some(vec!["[1,30000000000]".into(), "[2,30000000000]".into()])
+        );
+        assert_eq!(lookups(&t, "a = 1"), None);
+        assert_eq!(lookups(&t, "a = 3000000000 AND b = 1"), None);
+        assert_eq!(lookups(&t, "a = '1' AND b = 1"), None);
     }
 }

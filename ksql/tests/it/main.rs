@@ -6,6 +6,7 @@ mod common;
 mod exactly_once;
 mod functions;
 mod headers;
+mod pull;
 mod rest;
 mod restart;
 mod scan;
