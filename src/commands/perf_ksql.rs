@@ -3,7 +3,9 @@
 //! tumbling-window count with record caching on (ksqlDB's default: a group's result
 //! once per batch) and off (every update); then a vectorized scan of the same topic.
 //! Each is timed from the statement until the query has committed every input record
-//! (Kafka Streams commits after its output is written).
+//! (Kafka Streams commits after its output is written). Last, pull queries by key and
+//! over a whole table, served from an aggregation's state store and, for reference,
+//! from the table's topic.
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +26,9 @@ pub enum Measure {
     CountUncached,
     /// A scan (SELECT ... GROUP BY without EMIT).
     Scan,
+    /// Pull queries on a table a GROUP BY count maintains: from its state store, and
+    /// the same queries over the table's topic.
+    Pull,
 }
 
 pub struct Args {
@@ -230,6 +235,9 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         println!("  {} output records", count(&client, &sink)?);
     }
 
+    if wanted(Measure::Pull) {
+        pull(&engine, &client, &a, (&service_id, run_id), &input).await?;
+    }
     if !wanted(Measure::Scan) {
         engine.shutdown().await;
         return Ok(());
@@ -252,5 +260,102 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         started.elapsed(),
     );
     engine.shutdown().await;
+    Ok(())
+}
+
+/// Pull queries on a per-key count table: `queries` lookups by key then one read of
+/// the whole table, from the aggregation's state store and from the table's topic
+/// (a second table declared over it), each timed.
+async fn pull(
+    engine: &Engine,
+    client: &std::sync::Arc<BaseConsumer>,
+    a: &Args,
+    (service_id, run_id): (&str, u128),
+    input: &str,
+) -> anyhow::Result<()> {
+    let table = format!("PERF_TOTALS_{run_id}");
+    engine
+        .execute("SET 'ksql.streams.cache.max.bytes.buffering'='10485760';")
+        .await?;
+    let started = Instant::now();
+    let out = engine
+        .execute(&format!(
+            "CREATE TABLE {table} AS SELECT sensor, COUNT(*) AS n, MAX(reading) AS top FROM perf_in GROUP BY sensor;"
+        ))
+        .await?;
+    let query_id = out
+        .iter()
+        .find_map(|e| e.command_status().and_then(|c| c.query_id.clone()))
+        .context("the statement started no query")?;
+    let group = runnel_ksql::exec::persistent::application_id(service_id, &query_id);
+    let (c, bootstrap, input, out, n) = (
+        client.clone(),
+        a.bootstrap.clone(),
+        input.to_string(),
+        table.clone(),
+        a.num_records,
+    );
+    let took = tokio::task::spawn_blocking(move || {
+        wait_until(&c, (&bootstrap, &group), (&input, &out), n as i64, started)
+    })
+    .await??;
+    report_query(
+        "count per key (CREATE TABLE AS SELECT ... GROUP BY), the pull queries' table",
+        n,
+        took,
+    );
+    engine
+        .execute(&format!(
+            "CREATE TABLE {table}_TOPIC (sensor STRING PRIMARY KEY, n BIGINT, top INT) WITH (KAFKA_TOPIC='{table}', VALUE_FORMAT='JSON');"
+        ))
+        .await?;
+    println!(
+        "  pull queries: {} keys; the table's topic holds {} records",
+        a.keys,
+        count(client, &table)?
+    );
+    let select = |sql: String| async move {
+        let mut q = engine.query(&sql, &Default::default()).await?;
+        let mut rows = 0u64;
+        while let Some(r) = q.rows.recv().await {
+            r?;
+            rows += 1;
+        }
+        anyhow::Ok(rows)
+    };
+    let mut per_query = Vec::new();
+    for (what, from, queries) in [
+        ("state store", table.clone(), 2_000u64),
+        ("topic (reference)", format!("{table}_TOPIC"), 20),
+    ] {
+        let mut took = Vec::new();
+        for i in 0..queries {
+            let key = format!("sensor-{}", (i * 7_919) % a.keys);
+            let t = Instant::now();
+            let rows = select(format!("SELECT * FROM {from} WHERE sensor = '{key}';")).await?;
+            anyhow::ensure!(rows == 1, "{from}: {key} gave {rows} rows, not 1");
+            took.push(t.elapsed());
+        }
+        let total: Duration = took.iter().sum();
+        took.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "pull by key from the {what}: {queries} queries = {:.0} queries/s, median {:.2} ms, p99 {:.2} ms",
+            queries as f64 / total.as_secs_f64(),
+            ms(took[took.len() / 2]),
+            ms(took[(took.len() * 99 / 100).min(took.len() - 1)]),
+        );
+        per_query.push(total / queries as u32);
+        let t = Instant::now();
+        let rows = select(format!("SELECT * FROM {from};")).await?;
+        println!(
+            "pull of the whole table from the {what}: {rows} rows in {:.1} ms",
+            ms(t.elapsed())
+        );
+    }
+    println!(
+        "  pull by key: the store answers {:.0}x faster than the topic",
+        per_query[1].as_secs_f64() / per_query[0].as_secs_f64()
+    );
     Ok(())
 }

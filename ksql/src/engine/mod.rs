@@ -90,6 +90,7 @@ impl Inner {
                 Materialized {
                     compiled: r.compiled.clone(),
                     stores: r.streams.store_partitions(materialized::STORE),
+                    partitions: r.streams.partitions_of(&r.compiled.source.topic),
                 },
             );
         }

@@ -33,9 +33,12 @@ const MAX_LOOKUPS: usize = 10_000;
 
 /// A table's materialization here: the aggregation writing it and this instance's
 /// instances of its store, by partition.
+#[derive(Clone)]
 pub struct Materialized {
     pub compiled: Arc<Compiled>,
     pub stores: BTreeMap<i32, StoreHandle>,
+    /// The store's partitions: those of the aggregation's input topic.
+    pub partitions: Option<i32>,
 }
 
 /// Whether pull queries on `q`'s sink can be served from `q`'s store: an aggregation
@@ -53,9 +56,10 @@ fn engine(e: impl std::fmt::Display) -> Error {
 }
 
 impl Materialized {
-    /// Whether this instance holds all `partitions` partitions of the store.
-    pub fn complete(&self, partitions: i32) -> bool {
-        partitions > 0 && (0..partitions).all(|p| self.stores.contains_key(&p))
+    /// Whether this instance holds every partition of the store.
+    pub fn complete(&self) -> bool {
+        self.partitions
+            .is_some_and(|n| n > 0 && (0..n).all(|p| self.stores.contains_key(&p)))
     }
 
     /// The table's rows now: every group's, or those of the groups `keys` (as

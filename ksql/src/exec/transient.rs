@@ -174,13 +174,9 @@ async fn snapshot(kafka: &Kafka, source: &Source) -> Result<Vec<Row>> {
 
 /// Whether the store of `m` answers `q`: this instance holds all its partitions,
 /// and the query does not ask for the topic's partitions or offsets.
-async fn store_serves(kafka: &Kafka, q: &KsqlQuery, m: &Materialized) -> Result<bool> {
+fn store_serves(q: &KsqlQuery, m: &Materialized) -> bool {
     let text = q.query.to_string().to_ascii_uppercase();
-    if text.contains("ROWPARTITION") || text.contains("ROWOFFSET") {
-        return Ok(false);
-    }
-    let partitions = kafka.partitions(&m.compiled.source.topic).await?;
-    Ok(m.complete(partitions.unwrap_or(0)))
+    m.complete() && !text.contains("ROWPARTITION") && !text.contains("ROWOFFSET")
 }
 
 /// The rows of a materialized table `q` can match: by key when `q` reads this one
@@ -192,10 +188,7 @@ async fn table_rows(m: &Materialized, q: &KsqlQuery, n_sources: usize) -> Result
         }
         _ => None,
     };
-    let m = Materialized {
-        compiled: m.compiled.clone(),
-        stores: m.stores.clone(),
-    };
+    let m = m.clone();
     tokio::task::spawn_blocking(move || m.rows(keys.as_deref()))
         .await
         .map_err(|e| Error::Engine(e.to_string()))?
@@ -259,9 +252,7 @@ pub async fn pull(
             ctx.register_table(name, table)?;
         } else {
             let rows = match materialized.get(&source.name) {
-                Some(m) if store_serves(kafka, q, m).await? => {
-                    table_rows(m, q, sources.len()).await?
-                }
+                Some(m) if store_serves(q, m) => table_rows(m, q, sources.len()).await?,
                 _ => snapshot(kafka, source).await?,
             };
             let batches: Vec<RecordBatch> = rows

@@ -357,6 +357,12 @@ impl KafkaStreams {
             .cloned()
             .unwrap_or_default()
     }
+
+    /// A topic's partition count as the application knows it (its input and
+    /// internal topics' counts are known from the start, without a request).
+    pub fn partitions_of(&self, topic: &str) -> Option<i32> {
+        (self.shared.partitions_of)(topic)
+    }
 }
 
 /// Interactive queries read the stores of this instance's tasks and its global tables.
