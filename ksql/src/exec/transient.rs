@@ -264,6 +264,7 @@ pub async fn pull(
         from.push(rewrite::FromSource {
             source,
             alias: alias.clone(),
+            window_bounds: true,
         });
     }
     let mut query = q.query.clone();

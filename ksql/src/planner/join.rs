@@ -356,10 +356,12 @@ pub async fn plan(q: &KsqlQuery, catalog: &Catalog) -> Result<QueryPlan> {
         FromSource {
             source: left,
             alias: la.clone(),
+            window_bounds: false,
         },
         FromSource {
             source: right,
             alias: ra.clone(),
+            window_bounds: false,
         },
     ];
     for item in &mut select.projection {

@@ -193,6 +193,7 @@ pub(crate) async fn plan_over(
     let from = [FromSource {
         source,
         alias: alias.clone(),
+        window_bounds: false,
     }];
     rewrite::expand_select(select, &from);
     let group_by: Vec<SqlExpr> = match &mut select.group_by {

@@ -21,6 +21,9 @@ use crate::catalog::{Source, WINDOWEND, WINDOWSTART};
 pub struct FromSource<'a> {
     pub source: &'a Source,
     pub alias: String,
+    /// `*` gives a windowed source's WINDOWSTART and WINDOWEND after its key columns,
+    /// as a ksqlDB pull query's does.
+    pub window_bounds: bool,
 }
 
 pub fn expand_select(select: &mut Select, from: &[FromSource<'_>]) {
@@ -250,18 +253,25 @@ fn call(name: &str, args: Vec<Expr>) -> Expr {
 }
 
 fn star(f: &FromSource<'_>, joined: bool) -> Vec<SelectItem> {
-    f.source
-        .columns
-        .iter()
-        .map(|c| {
+    let mut names: Vec<String> = f.source.columns.iter().map(|c| c.name.clone()).collect();
+    if f.window_bounds && f.source.windowed.is_some() {
+        let after_keys = f.source.columns.iter().take_while(|c| c.key).count();
+        names.splice(
+            after_keys..after_keys,
+            [WINDOWSTART, WINDOWEND].map(String::from),
+        );
+    }
+    names
+        .into_iter()
+        .map(|name| {
             let expr = Expr::CompoundIdentifier(vec![
                 Ident::with_quote('"', &f.alias),
-                Ident::with_quote('"', &c.name),
+                Ident::with_quote('"', &name),
             ]);
             let alias = if joined {
-                format!("{}_{}", f.alias, c.name)
+                format!("{}_{}", f.alias, name)
             } else {
-                c.name.clone()
+                name
             };
             SelectItem::ExprWithAlias {
                 expr,

@@ -180,6 +180,14 @@ fn pull_queries_read_the_aggregations_state_store() {
         })
         .collect();
     assert_eq!(rows(&stack, windows), want);
+    // `*` on a windowed table: the key, the window's bounds, the values.
+    let star = "SELECT * FROM per_minute WHERE customer = 'c3' AND WINDOWSTART = 1680000120000;";
+    let columns = stack.rt.block_on(async {
+        let q = stack.engine.query(star, &Default::default()).await.unwrap();
+        q.columns.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()
+    });
+    assert_eq!(columns, ["CUSTOMER", "WINDOWSTART", "WINDOWEND", "N"]);
+    assert_eq!(rows(&stack, star), want[..1]);
     assert_eq!(
         rows(
             &stack,
