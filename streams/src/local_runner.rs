@@ -110,47 +110,45 @@ impl LocalRunner {
         value: Option<Vec<u8>>,
         timestamp: i64,
     ) -> Result<()> {
-        let mut queue = VecDeque::from([Output {
+        let offset = self.take_offset(topic);
+        self.pipe_record(RawRecord {
             topic: topic.to_string(),
-            partition: Some(0),
+            partition: 0,
+            offset,
             key,
             value,
             timestamp,
             headers: Vec::new(),
-        }]);
+        })
+    }
+
+    fn take_offset(&mut self, topic: &str) -> i64 {
+        let next = self.next_offset.entry(topic.to_string()).or_insert(0);
+        *next += 1;
+        *next - 1
+    }
+
+    /// Pipes a record as it was read from a topic — its partition, offset and headers
+    /// kept (what processors see as the record's metadata) — and processes it (and what
+    /// it causes) to the end. Records it causes get partition 0 and the driver's
+    /// offsets.
+    pub fn pipe_record(&mut self, first: RawRecord) -> Result<()> {
+        let input = first.topic.clone();
+        let mut queue = VecDeque::new();
+        self.process_raw(&first, &mut queue)?;
         while let Some(o) = queue.pop_front() {
-            let offset = self.next_offset.entry(o.topic.clone()).or_insert(0);
+            let offset = self.take_offset(&o.topic);
             let raw = RawRecord {
                 topic: o.topic.clone(),
                 partition: 0,
-                offset: *offset,
+                offset,
                 key: o.key.clone(),
                 value: o.value.clone(),
                 timestamp: o.timestamp,
                 headers: o.headers.clone(),
             };
-            *offset += 1;
-            if let Some((h, i)) = self.globals.get(&o.topic) {
-                if let Some((k, v)) = (self.topology.globals[*i].apply)(&raw) {
-                    let mut s = h.lock();
-                    match v {
-                        Some(v) => s.put(&k, &v)?,
-                        None => s.delete(&k)?,
-                    }
-                }
-            }
-            let readers = self.readers.get(&o.topic).cloned().unwrap_or_default();
-            let internal =
-                !readers.is_empty() && o.topic.starts_with(&format!("{}-", self.application_id));
-            for i in readers {
-                let task = &mut self.tasks[i];
-                task.process(&raw)?;
-                task.flush_cache()?;
-                queue.extend(task.take_output());
-                // The driver has no changelogs: what a commit would write is dropped.
-                task.changelog_batch();
-            }
-            if !internal && o.topic != topic {
+            let internal = self.process_raw(&raw, &mut queue)?;
+            if !internal && o.topic != input {
                 self.outputs
                     .entry(o.topic.clone())
                     .or_default()
@@ -158,6 +156,32 @@ impl LocalRunner {
             }
         }
         Ok(())
+    }
+
+    /// Hands `raw` to the global table and the tasks reading its topic, queueing what
+    /// they write; whether the topic is one of the application's internal topics.
+    fn process_raw(&mut self, raw: &RawRecord, queue: &mut VecDeque<Output>) -> Result<bool> {
+        if let Some((h, i)) = self.globals.get(&raw.topic) {
+            if let Some((k, v)) = (self.topology.globals[*i].apply)(raw) {
+                let mut s = h.lock();
+                match v {
+                    Some(v) => s.put(&k, &v)?,
+                    None => s.delete(&k)?,
+                }
+            }
+        }
+        let readers = self.readers.get(&raw.topic).cloned().unwrap_or_default();
+        let internal =
+            !readers.is_empty() && raw.topic.starts_with(&format!("{}-", self.application_id));
+        for i in readers {
+            let task = &mut self.tasks[i];
+            task.process(raw)?;
+            task.flush_cache()?;
+            queue.extend(task.take_output());
+            // The driver has no changelogs: what a commit would write is dropped.
+            task.changelog_batch();
+        }
+        Ok(internal)
     }
 
     /// The next record written to `topic`, if any.

@@ -45,6 +45,27 @@ pub struct RawRecord {
 }
 
 impl RawRecord {
+    /// A consumed message as a record: its topic, partition, offset and headers kept.
+    pub fn of_message(m: &rdkafka::message::BorrowedMessage<'_>) -> RawRecord {
+        use rdkafka::message::{Headers, Message};
+        RawRecord {
+            topic: m.topic().to_string(),
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            value: m.payload().map(<[u8]>::to_vec),
+            timestamp: m.timestamp().to_millis().unwrap_or(0),
+            headers: m
+                .headers()
+                .map(|hs| {
+                    hs.iter()
+                        .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
     /// The record's headers without the runtime's own bookkeeping header (the origin
     /// of a repartition record), as processors see them.
     pub fn user_headers(&self) -> Vec<(String, Vec<u8>)> {

@@ -19,6 +19,7 @@ use datafusion::sql::sqlparser::ast::SetExpr;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use runnel_streams::record::RawRecord;
 use runnel_streams::LocalRunner;
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -380,21 +381,14 @@ pub fn push(
                     LocalRunner::new(topology).map_err(|e| Error::Engine(e.to_string()))?;
                 let mut sent = 0usize;
                 let cols: Vec<&Column> = value_cols.iter().collect();
-                let mut offsets: HashMap<String, i64> = HashMap::new();
                 while !stop.load(Ordering::Relaxed) {
                     let Some(m) = consumer.poll(Duration::from_millis(100)) else {
                         continue;
                     };
-                    let m = m?;
-                    offsets.insert(m.topic().to_string(), m.offset());
-                    let ts = m.timestamp().to_millis().unwrap_or(0);
+                    // The record's own partition, offset and headers: ROWPARTITION,
+                    // ROWOFFSET and header columns are the source's.
                     driver
-                        .pipe_raw(
-                            m.topic(),
-                            m.key().map(<[u8]>::to_vec),
-                            m.payload().map(<[u8]>::to_vec),
-                            ts,
-                        )
+                        .pipe_record(RawRecord::of_message(&m?))
                         .map_err(|e| Error::Engine(e.to_string()))?;
                     let out = driver
                         .read_all::<Bytes, Bytes>(&compiled.sink.topic)

@@ -7,6 +7,7 @@ mod exactly_once;
 mod functions;
 mod headers;
 mod pull;
+mod push;
 mod rest;
 mod restart;
 mod scan;

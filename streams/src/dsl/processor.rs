@@ -82,8 +82,10 @@ impl<KO, VO> ProcessorContext<'_, KO, VO> {
     pub fn timestamp(&self) -> i64 {
         self.task.timestamp
     }
+    /// The partition of the input record being processed (Kafka's
+    /// `ProcessorContext.partition()`; ksqlDB's ROWPARTITION).
     pub fn partition(&self) -> i32 {
-        self.task.partition
+        self.task.record_partition
     }
     /// The offset of the input record being processed (ksqlDB's ROWOFFSET).
     pub fn offset(&self) -> i64 {

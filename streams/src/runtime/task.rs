@@ -288,6 +288,7 @@ impl Task {
         }
         self.ctx.timestamp = rec.timestamp;
         self.ctx.offset = rec.offset;
+        self.ctx.record_partition = rec.partition;
         let first_output = self.ctx.out.len();
         if let Some(sinks) = self.sources.get_mut(&rec.topic) {
             for s in sinks {

@@ -312,22 +312,7 @@ fn commit_transaction<C: ConsumerContext>(
 }
 
 fn raw(m: &rdkafka::message::BorrowedMessage<'_>) -> RawRecord {
-    RawRecord {
-        topic: m.topic().to_string(),
-        partition: m.partition(),
-        offset: m.offset(),
-        key: m.key().map(<[u8]>::to_vec),
-        value: m.payload().map(<[u8]>::to_vec),
-        timestamp: m.timestamp().to_millis().unwrap_or(0),
-        headers: m
-            .headers()
-            .map(|hs| {
-                hs.iter()
-                    .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
-                    .collect()
-            })
-            .unwrap_or_default(),
-    }
+    RawRecord::of_message(m)
 }
 
 pub(crate) fn run(shared: Arc<Shared>, name: String) -> Result<()> {

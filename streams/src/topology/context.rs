@@ -23,6 +23,9 @@ pub struct TaskCtx {
     pub(crate) timestamp: i64,
     /// The current input record's offset in its partition (-1 outside processing).
     pub(crate) offset: i64,
+    /// The current input record's partition: the task's, except in the `LocalRunner`,
+    /// whose one task per sub-topology reads every partition.
+    pub(crate) record_partition: i32,
     pub(crate) stores: HashMap<String, StoreHandle>,
     /// Keys written since the last commit, per store.
     pub(crate) dirty: HashMap<String, BTreeSet<Vec<u8>>>,
@@ -57,6 +60,7 @@ impl TaskCtx {
             stream_time: i64::MIN,
             timestamp: 0,
             offset: -1,
+            record_partition: partition,
             stores,
             dirty: HashMap::new(),
             out: Vec::new(),
