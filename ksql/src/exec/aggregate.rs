@@ -42,6 +42,8 @@ const CACHEABLE: &[&str] = &[
     "topk",
 ];
 
+/// A windowed group's window kind and bounds (`None` for an unwindowed query).
+pub(super) type GroupWindow = Option<(WindowKind, (i64, i64))>;
 /// A group's decoded accumulators and its header.
 pub(crate) type GroupState = (Vec<Box<dyn Accumulator>>, Header);
 pub(crate) type Cache = std::collections::HashMap<Vec<u8>, GroupState>;
@@ -535,7 +537,7 @@ impl QueryProcessor {
 
     /// A store key's group values (with WINDOWSTART and WINDOWEND for a windowed
     /// query) and window, as [`group_key`] wrote them.
-    fn groups_of_key(&self, key: &[u8]) -> Result<(Row, Option<(WindowKind, (i64, i64))>)> {
+    fn groups_of_key(&self, key: &[u8]) -> Result<(Row, GroupWindow)> {
         let n = if self.q.window.is_some() {
             key.len()
                 .checked_sub(16)
@@ -570,7 +572,7 @@ impl QueryProcessor {
         &self,
         key: &[u8],
         bytes: &[u8],
-    ) -> Result<Option<(Row, Option<(WindowKind, (i64, i64))>, i64)>> {
+    ) -> Result<Option<(Row, GroupWindow, i64)>> {
         if key.first() != Some(&b'[') {
             return Ok(None);
         }

@@ -84,6 +84,8 @@ impl<KO, VO> ProcessorContext<'_, KO, VO> {
     }
     /// The partition of the input record being processed (Kafka's
     /// `ProcessorContext.partition()`; ksqlDB's ROWPARTITION).
+    // The task's own partition is another thing (its stores' changelog partition).
+    #[allow(clippy::misnamed_getters)]
     pub fn partition(&self) -> i32 {
         self.task.record_partition
     }
