@@ -50,7 +50,7 @@ pub enum PerfCommand {
         #[arg(long, default_value_t = 1)]
         stream_threads: usize,
         /// Run only these measurements (comma-separated): filter, count,
-        /// count-uncached, pull, scan. All by default.
+        /// count-uncached, push, pull, scan. All by default.
         #[arg(long, value_delimiter = ',')]
         only: Vec<super::perf_ksql::Measure>,
         #[command(flatten)]

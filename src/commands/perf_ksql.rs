@@ -29,6 +29,8 @@ pub enum Measure {
     /// Pull queries on a table a GROUP BY count maintains: from its state store, and
     /// the same queries over the table's topic.
     Pull,
+    /// A push query (SELECT ... WHERE ... EMIT CHANGES) from the earliest offset.
+    Push,
 }
 
 pub struct Args {
@@ -235,6 +237,30 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         println!("  {} output records", count(&client, &sink)?);
     }
 
+    if wanted(Measure::Push) {
+        // `reading` is i % 100: half of the records pass, and LIMIT ends the query at the
+        // last of them.
+        let want = (0..n).filter(|i| i % 100 >= 50).count();
+        let props = [("auto.offset.reset".to_string(), "earliest".to_string())].into();
+        let started = Instant::now();
+        let mut q = engine
+            .query(
+                &format!("SELECT sensor, reading FROM perf_in WHERE reading >= 50 EMIT CHANGES LIMIT {want};"),
+                &props,
+            )
+            .await?;
+        let mut rows = 0;
+        while let Some(r) = q.rows.recv().await {
+            r?;
+            rows += 1;
+        }
+        anyhow::ensure!(rows == want, "the push query gave {rows} rows, not {want}");
+        report(
+            &format!("push query (SELECT ... WHERE ... EMIT CHANGES from earliest, {rows} rows)"),
+            n,
+            started.elapsed(),
+        );
+    }
     if wanted(Measure::Pull) {
         pull(&engine, &client, &a, (&service_id, run_id), &input).await?;
     }

@@ -135,7 +135,32 @@ impl LocalRunner {
     pub fn pipe_record(&mut self, first: RawRecord) -> Result<()> {
         let input = first.topic.clone();
         let mut queue = VecDeque::new();
-        self.process_raw(&first, &mut queue)?;
+        self.process_raw(&first, &mut queue, true)?;
+        self.drain(queue, |t| t == input)
+    }
+
+    /// Pipes records as read from topics (metadata kept, as [`pipe_record`]) the way a
+    /// stream thread handles one poll's records: each task processes all of them — a
+    /// batching processor gets them as one batch — then commits; what they cause is
+    /// processed after.
+    ///
+    /// [`pipe_record`]: LocalRunner::pipe_record
+    pub fn pipe_records(&mut self, records: &[RawRecord]) -> Result<()> {
+        let mut queue = VecDeque::new();
+        for r in records {
+            self.process_raw(r, &mut queue, false)?;
+        }
+        for task in &mut self.tasks {
+            task.flush_cache()?;
+            queue.extend(task.take_output());
+            task.changelog_batch();
+        }
+        self.drain(queue, |t| records.iter().any(|r| r.topic == t))
+    }
+
+    /// Processes queued outputs (and what they cause) to the end, keeping those for
+    /// topics no task reads — except the input topics — for `read_output`.
+    fn drain(&mut self, mut queue: VecDeque<Output>, input: impl Fn(&str) -> bool) -> Result<()> {
         while let Some(o) = queue.pop_front() {
             let offset = self.take_offset(&o.topic);
             let raw = RawRecord {
@@ -147,8 +172,8 @@ impl LocalRunner {
                 timestamp: o.timestamp,
                 headers: o.headers.clone(),
             };
-            let internal = self.process_raw(&raw, &mut queue)?;
-            if !internal && o.topic != input {
+            let internal = self.process_raw(&raw, &mut queue, true)?;
+            if !internal && !input(&o.topic) {
                 self.outputs
                     .entry(o.topic.clone())
                     .or_default()
@@ -158,9 +183,15 @@ impl LocalRunner {
         Ok(())
     }
 
-    /// Hands `raw` to the global table and the tasks reading its topic, queueing what
-    /// they write; whether the topic is one of the application's internal topics.
-    fn process_raw(&mut self, raw: &RawRecord, queue: &mut VecDeque<Output>) -> Result<bool> {
+    /// Hands `raw` to the global table and the tasks reading its topic, and with
+    /// `commit` queues what they write (after flushing their caches and batches);
+    /// whether the topic is one of the application's internal topics.
+    fn process_raw(
+        &mut self,
+        raw: &RawRecord,
+        queue: &mut VecDeque<Output>,
+        commit: bool,
+    ) -> Result<bool> {
         if let Some((h, i)) = self.globals.get(&raw.topic) {
             if let Some((k, v)) = (self.topology.globals[*i].apply)(raw) {
                 let mut s = h.lock();
@@ -176,10 +207,12 @@ impl LocalRunner {
         for i in readers {
             let task = &mut self.tasks[i];
             task.process(raw)?;
-            task.flush_cache()?;
-            queue.extend(task.take_output());
-            // The driver has no changelogs: what a commit would write is dropped.
-            task.changelog_batch();
+            if commit {
+                task.flush_cache()?;
+                queue.extend(task.take_output());
+                // The driver has no changelogs: what a commit would write is dropped.
+                task.changelog_batch();
+            }
         }
         Ok(internal)
     }

@@ -302,6 +302,10 @@ pub async fn pull(
     Ok(stream)
 }
 
+/// Records a push query hands its topology at once (what the consumer has queued, up
+/// to this many): one batch for the vectorized stream operators.
+const PUSH_BATCH: usize = 4096;
+
 /// A push query: the query's topology over records from `auto.offset.reset` on.
 pub fn push(
     kafka: &Kafka,
@@ -381,15 +385,24 @@ pub fn push(
                     LocalRunner::new(topology).map_err(|e| Error::Engine(e.to_string()))?;
                 let mut sent = 0usize;
                 let cols: Vec<&Column> = value_cols.iter().collect();
+                let mut batch = Vec::with_capacity(PUSH_BATCH);
                 while !stop.load(Ordering::Relaxed) {
                     let Some(m) = consumer.poll(Duration::from_millis(100)) else {
                         continue;
                     };
-                    // The record's own partition, offset and headers: ROWPARTITION,
+                    // The records' own partitions, offsets and headers: ROWPARTITION,
                     // ROWOFFSET and header columns are the source's.
+                    batch.push(RawRecord::of_message(&m?));
+                    while batch.len() < PUSH_BATCH {
+                        match consumer.poll(Duration::ZERO) {
+                            Some(m) => batch.push(RawRecord::of_message(&m?)),
+                            None => break,
+                        }
+                    }
                     driver
-                        .pipe_record(RawRecord::of_message(&m?))
+                        .pipe_records(&batch)
                         .map_err(|e| Error::Engine(e.to_string()))?;
+                    batch.clear();
                     let out = driver
                         .read_all::<Bytes, Bytes>(&compiled.sink.topic)
                         .map_err(|e| Error::Engine(e.to_string()))?;

@@ -52,9 +52,11 @@ pub trait Processor<K, V, KO, VO>: Send {
     }
 }
 
-/// A record waiting in a batch, with the offset it had in its input partition.
+/// A record waiting in a batch, with the partition and offset it had in its input
+/// topic.
 pub struct Batched<K, V> {
     pub record: Record<K, V>,
+    pub partition: i32,
     pub offset: i64,
 }
 
@@ -71,6 +73,7 @@ impl<KO, VO> ProcessorContext<'_, KO, VO> {
     pub fn process_as<K, V>(&mut self, b: &Batched<K, V>) {
         self.task.timestamp = b.record.timestamp;
         self.task.offset = b.offset;
+        self.task.record_partition = b.partition;
     }
 
     pub fn forward(&mut self, record: Record<KO, VO>) {
@@ -210,12 +213,14 @@ where
                 if batch.is_empty() {
                     return false;
                 }
-                let (timestamp, offset) = (task.timestamp, task.offset);
+                let (timestamp, offset, partition) =
+                    (task.timestamp, task.offset, task.record_partition);
                 call(task, &next, &processor, &initialized, |p, ctx| {
                     p.process_batch(ctx, batch)
                 });
                 // The record being processed upstream is still the current one.
-                (task.timestamp, task.offset) = (timestamp, offset);
+                (task.timestamp, task.offset, task.record_partition) =
+                    (timestamp, offset, partition);
                 true
             }
         };
@@ -228,6 +233,7 @@ where
                 let mut pending = lock(&pending);
                 pending.push(Batched {
                     record: r,
+                    partition: task.record_partition,
                     offset: task.offset,
                 });
                 pending.len() >= max_batch
