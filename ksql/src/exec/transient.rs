@@ -271,6 +271,7 @@ pub async fn pull(
     let mut query = q.query.clone();
     if let SetExpr::Select(select) = query.body.as_mut() {
         rewrite::expand_select(select, &from);
+        planner::datestring::rewrite(select)?;
         rewrite::ksql_forms(select);
         rewrite::distinct_aggregates(select);
     }

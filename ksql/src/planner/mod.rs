@@ -5,6 +5,7 @@
 //! what a query produces (stream or table), and ksqlDB's wording for its errors.
 
 mod aggregation;
+pub mod datestring;
 pub mod format;
 pub mod functions;
 pub mod join;

@@ -180,6 +180,20 @@ fn pull_queries_read_the_aggregations_state_store() {
         })
         .collect();
     assert_eq!(rows(&stack, windows), want);
+    // The same bounds as ISO-8601 datestrings (UTC, and +02:00).
+    let by_dates = "SELECT customer, WINDOWSTART, WINDOWEND, n FROM per_minute
+                    WHERE customer = 'c3' AND WINDOWSTART >= '2023-03-28T10:42'
+                      AND WINDOWSTART < '2023-03-28T12:45:00.000+0200';";
+    assert_eq!(rows(&stack, by_dates), want);
+    let bad = stack.rt.block_on(stack.engine.query(
+        "SELECT * FROM per_minute WHERE WINDOWSTART > 'yesterday';",
+        &Default::default(),
+    ));
+    let err = bad.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        err.contains("Failed to parse timestamp 'yesterday'"),
+        "{err}"
+    );
     // `*` on a windowed table: the key, the window's bounds, the values.
     let star = "SELECT * FROM per_minute WHERE customer = 'c3' AND WINDOWSTART = 1680000120000;";
     let columns = stack.rt.block_on(async {
